@@ -1,0 +1,169 @@
+//! The audio-thread engine without a host: realtime safety under
+//! `nice_assert_no_alloc` (this test binary has nice-plug's allocation-checking global
+//! allocator), the snapshot ring, the Bake trigger, bypass, and IR hand-over while
+//! running.
+
+use std::sync::Arc;
+
+use faurge_dsp::chain::{Chain, ChainConfig};
+use faurge_plugin::engine::Engine;
+use faurge_plugin::params::FaurgeParams;
+use faurge_plugin::shared::Shared;
+use faurge_plugin::state::StoredIr;
+use nice_assert_no_alloc::assert_no_alloc;
+use nice_plug::prelude::Param;
+use rand::{Rng, SeedableRng};
+
+fn speech(rate: u32, seconds: f32, channels: usize) -> Vec<Vec<f32>> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/speech_vctk_p234_012.wav");
+    let mono = faurge_io::read(path).unwrap().resampled(rate).unwrap().to_mono();
+    let n = ((seconds * rate as f32) as usize).min(mono.len());
+    (0..channels).map(|c| mono[..n].iter().map(|v| v * (1.0 - 0.3 * c as f32)).collect()).collect()
+}
+
+/// Sets parameter `id` to the plain value `plain` the way a host does (through
+/// nice-plug's internal setter; tests only).
+fn set(params: &FaurgeParams, id: &str, plain: f32) {
+    let handle = params.handle(id).unwrap();
+    let ptr = match handle {
+        faurge_plugin::params::ParamHandle::Float(p) => p.as_ptr(),
+        faurge_plugin::params::ParamHandle::Bool(p) => p.as_ptr(),
+    };
+    // SAFETY: `params` outlives the pointer; no other thread touches it in this test.
+    unsafe {
+        let n = ptr.preview_normalized(plain);
+        ptr._internal_set_normalized_value(n);
+        ptr._internal_update_smoother(48_000.0, false);
+    }
+}
+
+fn run(engine: &mut Engine, params: &FaurgeParams, shared: &Shared, input: &[Vec<f32>], block: usize) -> Vec<Vec<f32>> {
+    let mut out = input.to_vec();
+    let frames = out[0].len();
+    let mut start = 0;
+    while start < frames {
+        let len = block.min(frames - start);
+        let (l, r) = out.split_at_mut(1);
+        let mut chans: Vec<&mut [f32]> = Vec::with_capacity(2);
+        chans.push(&mut l[0][start..start + len]);
+        if let Some(r) = r.first_mut() {
+            chans.push(&mut r[start..start + len]);
+        }
+        assert_no_alloc(|| engine.process(&mut chans, params, shared));
+        start += len;
+    }
+    out
+}
+
+#[test]
+fn never_allocates_at_any_rate_or_block_size() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    for rate in [22_050u32, 44_100, 48_000, 96_000, 192_000] {
+        let shared = Arc::new(Shared::default());
+        let params = FaurgeParams::new(shared.clone());
+        set(&params, "cmp_on", 1.0);
+        set(&params, "p2_db", 6.0);
+        params
+            .set_ir(Some(StoredIr { sample_rate: 44_100.0, channels: vec![vec![1.0, 0.5, 0.25, -0.125]] }))
+            .unwrap();
+        set(&params, "ir_on", 1.0);
+        let mut engine = Engine::new(rate as f32, 2, &params, &shared).unwrap();
+        let input = speech(rate, 0.25, 2);
+        for block in [1, 2, 63, 256, 1000, 8192, rng.gen_range(1..8192)] {
+            let out = run(&mut engine, &params, &shared, &input, block);
+            assert!(out.iter().flatten().all(|v| v.is_finite()));
+            // Parameter moves between blocks glide, also without allocating.
+            set(&params, "p1_hz", rng.gen_range(20.0..20_000.0));
+            set(&params, "bypass", f32::from(rng.gen_bool(0.5)));
+        }
+        assert_no_alloc(|| engine.reset(&params));
+    }
+}
+
+#[test]
+fn the_snapshot_ring_holds_the_raw_input() {
+    let shared = Arc::new(Shared::default());
+    let params = FaurgeParams::new(shared.clone());
+    params.set_snapshot_seconds(2.0);
+    set(&params, "cmp_on", 1.0);
+    set(&params, "cmp_mkp", 12.0);
+    assert!(shared.snapshot_ring().is_none(), "no ring before activation");
+    let mut engine = Engine::new(48_000.0, 2, &params, &shared).unwrap();
+    let ring = shared.snapshot_ring().unwrap();
+    assert_eq!(ring.capacity(), 96_000);
+    let input = speech(48_000, 3.0, 2);
+    let out = run(&mut engine, &params, &shared, &input, 480);
+    assert_ne!(out, input, "the chain processed the audio");
+    let snap = ring.copy_latest(1.5);
+    let n = input[0].len();
+    assert_eq!(snap.channels[0], input[0][n - 72_000..]);
+    assert_eq!(snap.channels[1], input[1][n - 72_000..]);
+    assert_eq!(snap.end_frame, n as u64);
+    // Asking for more than the ring holds gives the whole ring.
+    assert_eq!(ring.copy_latest(10.0).channels[0].len(), 96_000);
+}
+
+#[test]
+fn bake_trigger_counts_rising_edges() {
+    let shared = Arc::new(Shared::default());
+    let params = FaurgeParams::new(shared.clone());
+    let mut engine = Engine::new(48_000.0, 1, &params, &shared).unwrap();
+    let input = vec![vec![0.1f32; 64]];
+    for (bake, expected) in [(0.0, 0), (1.0, 1), (1.0, 1), (0.0, 1), (1.0, 2)] {
+        set(&params, "bake", bake);
+        run(&mut engine, &params, &shared, &input, 64);
+        assert_eq!(shared.bake_requests(), expected);
+    }
+    set(&params, "autobake", 1.0);
+    assert!(params.auto_bake());
+}
+
+#[test]
+fn bypass_is_exact_and_cross_fades_without_clicks() {
+    let shared = Arc::new(Shared::default());
+    let params = FaurgeParams::new(shared.clone());
+    set(&params, "p1_db", 12.0);
+    set(&params, "bypass", 1.0);
+    let mut engine = Engine::new(48_000.0, 2, &params, &shared).unwrap();
+    let input = speech(48_000, 0.5, 2);
+    assert_eq!(run(&mut engine, &params, &shared, &input, 100), input);
+    set(&params, "bypass", 0.0);
+    let out = run(&mut engine, &params, &shared, &input, 100);
+    // 10 ms fade: no sample-to-sample jump bigger than the input's own.
+    let max_step = |x: &[f32]| x.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0f32, f32::max);
+    assert!(max_step(&out[0][..960]) < 4.0 * max_step(&input[0][..960]) + 1e-3);
+}
+
+#[test]
+fn a_new_ir_cross_fades_in_while_running() {
+    let shared = Arc::new(Shared::default());
+    let params = FaurgeParams::new(shared.clone());
+    set(&params, "ir_on", 1.0);
+    let mut engine = Engine::new(48_000.0, 2, &params, &shared).unwrap();
+    let input = speech(48_000, 1.0, 2);
+    let dry = run(&mut engine, &params, &shared, &input, 256);
+    // No IR yet: the convolver passes the signal (unit impulse).
+    let diff = dry.iter().flatten().zip(input.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(diff < 1e-5, "{diff}");
+
+    let ir = vec![0.0f32, 0.0, 0.5, 0.0, -0.25];
+    params.set_ir(Some(StoredIr { sample_rate: 48_000.0, channels: vec![ir.clone()] })).unwrap();
+    let wet = run(&mut engine, &params, &shared, &input, 256);
+    assert!(wet.iter().flatten().all(|v| v.is_finite()));
+    let mut chain = Chain::new(ChainConfig::new(48_000.0, 2)).unwrap();
+    let mut state = faurge_dsp::state::DspState::default();
+    state.convolver.enabled = true;
+    chain.snap_to_state(&state);
+    drop(chain.replace_ir(chain.kernel_builder().build(&[&ir]).unwrap()));
+    let mut want = input.clone();
+    let mut refs: Vec<&mut [f32]> = want.iter_mut().map(Vec::as_mut_slice).collect();
+    chain.process(&mut refs);
+    // After the 10 ms fade the output is the new IR's.
+    let tail = |x: &[Vec<f32>]| x[0][24_000..].to_vec();
+    let diff = tail(&wet).iter().zip(tail(&want).iter()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(diff < 1e-5, "{diff}");
+    // The retired kernel is freed off the audio thread by the next IR change.
+    params.set_ir(None).unwrap();
+    run(&mut engine, &params, &shared, &input, 256);
+    assert_eq!(params.ir(), None);
+}

@@ -1,0 +1,304 @@
+//! Faurge's build tasks, run as `cargo xtask <command>` (alias in `.cargo/config.toml`).
+//!
+//! - `cargo xtask bundle`: release build of `faurge-plugin`, bundled by
+//!   `nice-plug-xtask` into `target/bundled/Faurge.clap` and `Faurge.vst3`, plus the
+//!   standalone `target/bundled/faurge-standalone`; each carries or locates the helper
+//!   binary (`faurge-helper`, built when the workspace has it) and `bundle/models`,
+//!   laid out as `faurge_plugin::locate` expects.
+//! - `cargo xtask bundle --host-test`: the build the real-host tests load: debug
+//!   assertions and nice-plug's `assert_process_allocs` on (any allocation in
+//!   `process()` aborts), optimized, no standalone, no helper; into
+//!   `<target dir>/bundled`. The tests run it with their own `CARGO_TARGET_DIR`.
+//! - `cargo xtask install`: bundles, then copies into `~/.clap` and `~/.vst3`.
+//!
+//! Errors read "Could not …" with the paths involved.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// The plugin package.
+pub const PLUGIN_PACKAGE: &str = "faurge-plugin";
+/// The bundle name (also in `bundler.toml` for nice-plug-xtask).
+pub const BUNDLE_NAME: &str = "Faurge";
+/// The standalone binary target.
+pub const STANDALONE_BIN: &str = "faurge-standalone";
+/// The helper binary target (from the helper crate, once it exists).
+pub const HELPER_BIN: &str = "faurge-helper";
+/// Folder next to a CLAP file / the standalone with the helper and the models.
+pub const SUPPORT_DIR: &str = "faurge";
+
+const USAGE: &str = "Usage:
+  cargo xtask bundle [--host-test]   build target/bundled/Faurge.clap, Faurge.vst3, faurge-standalone
+  cargo xtask install                bundle, then copy into ~/.clap and ~/.vst3";
+
+/// Which build to bundle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// Optimized release build with the standalone and the helper.
+    Release,
+    /// The real-host tests' build: debug assertions, `assert_process_allocs`, opt-level 2.
+    HostTest,
+}
+
+/// Entry point for `cargo xtask`: reads the command line.
+///
+/// # Errors
+/// Any step that fails, with context.
+pub fn main() -> Result<()> {
+    run(std::env::args().skip(1).collect())
+}
+
+/// Runs one command (`args` without the program name).
+///
+/// # Errors
+/// Unknown commands and any step that fails.
+pub fn run(args: Vec<String>) -> Result<()> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (flavor, install_after) = match args.as_slice() {
+        ["bundle"] => (Flavor::Release, false),
+        ["bundle", "--host-test"] => (Flavor::HostTest, false),
+        ["install"] => (Flavor::Release, true),
+        _ => bail!("{USAGE}"),
+    };
+    let root = workspace_root()?;
+    // nice-plug-xtask reads `bundler.toml` from the current folder.
+    std::env::set_current_dir(&root).with_context(|| format!("Could not change to \"{}\"", root.display()))?;
+    let bundled = bundle(&root, &target_dir(&root)?, flavor)?;
+    if install_after {
+        let home = std::env::var_os("HOME").context("Could not find the home folder: $HOME is not set")?;
+        for line in install(&bundled, Path::new(&home))? {
+            eprintln!("{line}");
+        }
+    }
+    Ok(())
+}
+
+/// The workspace root: the folder above this crate.
+///
+/// # Errors
+/// If the root has no `Cargo.toml`.
+pub fn workspace_root() -> Result<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default();
+    if !root.join("Cargo.toml").is_file() {
+        bail!("Could not find the workspace's Cargo.toml in \"{}\"", root.display());
+    }
+    Ok(root)
+}
+
+fn cargo() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// The target directory cargo uses for this workspace (honours `CARGO_TARGET_DIR`).
+///
+/// # Errors
+/// If `cargo metadata` fails.
+pub fn target_dir(root: &Path) -> Result<PathBuf> {
+    let meta = cargo_metadata::MetadataCommand::new()
+        .manifest_path(root.join("Cargo.toml"))
+        .no_deps()
+        .exec()
+        .context("Could not run `cargo metadata`")?;
+    Ok(meta.target_directory.into_std_path_buf())
+}
+
+/// True when some workspace package has a binary target named [`HELPER_BIN`].
+///
+/// # Errors
+/// If `cargo metadata` fails.
+pub fn workspace_has_helper(root: &Path) -> Result<bool> {
+    let meta = cargo_metadata::MetadataCommand::new()
+        .manifest_path(root.join("Cargo.toml"))
+        .no_deps()
+        .exec()
+        .context("Could not run `cargo metadata`")?;
+    Ok(meta.packages.iter().flat_map(|p| &p.targets).any(|t| t.name == HELPER_BIN && t.is_bin()))
+}
+
+fn run_cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
+    let status = Command::new(cargo())
+        .args(args)
+        .envs(envs.iter().copied())
+        .status()
+        .with_context(|| format!("Could not run cargo {}", args.join(" ")))?;
+    if !status.success() {
+        bail!("Could not build: `cargo {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+/// Builds and bundles `flavor` into `<target_dir>/bundled`; returns that folder.
+///
+/// # Errors
+/// A failed build, a missing artifact or a failed copy.
+pub fn bundle(root: &Path, target_dir: &Path, flavor: Flavor) -> Result<PathBuf> {
+    let bundled = target_dir.join("bundled");
+    match flavor {
+        Flavor::Release => {
+            run_cargo(&["build", "--release", "-p", PLUGIN_PACKAGE], &[])?;
+            nice_plug_xtask::bundle(target_dir, PLUGIN_PACKAGE, &["--release".to_string()], false)?;
+            let exe = target_dir.join("release").join(exe_name(STANDALONE_BIN));
+            copy_file(&exe, &bundled.join(exe_name(STANDALONE_BIN)))?;
+            eprintln!("Created a standalone at \"{}\"", bundled.join(exe_name(STANDALONE_BIN)).display());
+            add_support_files(root, target_dir, &bundled)?;
+        }
+        Flavor::HostTest => {
+            run_cargo(
+                &["build", "-p", PLUGIN_PACKAGE, "--lib", "--no-default-features", "--features", "assert_process_allocs"],
+                &[("CARGO_PROFILE_DEV_OPT_LEVEL", "2"), ("CARGO_PROFILE_DEV_DEBUG", "false")],
+            )?;
+            nice_plug_xtask::bundle(target_dir, PLUGIN_PACKAGE, &[], false)?;
+        }
+    }
+    Ok(bundled)
+}
+
+fn exe_name(name: &str) -> String {
+    format!("{name}{}", std::env::consts::EXE_SUFFIX)
+}
+
+/// The folder inside `Faurge.vst3` holding the binary for this platform.
+pub fn vst3_binary_dir(bundled: &Path) -> PathBuf {
+    let arch = match std::env::consts::ARCH {
+        "x86" => "i386",
+        other => other,
+    };
+    let sub = if cfg!(target_os = "macos") {
+        "MacOS".to_string()
+    } else if cfg!(windows) {
+        format!("{arch}-win")
+    } else {
+        format!("{arch}-linux")
+    };
+    bundled.join(format!("{BUNDLE_NAME}.vst3")).join("Contents").join(sub)
+}
+
+/// Builds the helper (when the workspace has it) and copies it and `bundle/models`
+/// next to the CLAP/standalone (`faurge/`) and into `Faurge.vst3`.
+fn add_support_files(root: &Path, target_dir: &Path, bundled: &Path) -> Result<()> {
+    let support = bundled.join(SUPPORT_DIR);
+    let vst3_bin = vst3_binary_dir(bundled);
+    let vst3_resources = bundled.join(format!("{BUNDLE_NAME}.vst3")).join("Contents").join("Resources");
+    if workspace_has_helper(root)? {
+        run_cargo(&["build", "--release", "--bin", HELPER_BIN], &[])?;
+        let helper = target_dir.join("release").join(exe_name(HELPER_BIN));
+        copy_file(&helper, &support.join(exe_name(HELPER_BIN)))?;
+        copy_file(&helper, &vst3_bin.join(exe_name(HELPER_BIN)))?;
+        eprintln!("Added the helper \"{}\" to the bundles", helper.display());
+    } else {
+        eprintln!(
+            "Skipping the helper: no binary target \"{HELPER_BIN}\" in this workspace yet; the plugins will look for \
+             it next to themselves or in $FAURGE_HELPER"
+        );
+    }
+    let models = root.join("bundle").join("models");
+    if models.is_dir() {
+        copy_dir(&models, &support.join("models"))?;
+        copy_dir(&models, &vst3_resources.join("models"))?;
+        eprintln!("Added \"{}\" to the bundles", models.display());
+    } else {
+        eprintln!("Skipping the models: \"{}\" does not exist yet", models.display());
+    }
+    Ok(())
+}
+
+fn copy_file(from: &Path, to: &Path) -> Result<()> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("Could not create \"{}\"", parent.display()))?;
+    }
+    std::fs::copy(from, to).with_context(|| format!("Could not copy \"{}\" to \"{}\"", from.display(), to.display()))?;
+    Ok(())
+}
+
+/// Replaces `to` with a recursive copy of `from`.
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    if to.exists() {
+        std::fs::remove_dir_all(to).with_context(|| format!("Could not remove the old \"{}\"", to.display()))?;
+    }
+    std::fs::create_dir_all(to).with_context(|| format!("Could not create \"{}\"", to.display()))?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("Could not read \"{}\"", from.display()))? {
+        let entry = entry.with_context(|| format!("Could not read \"{}\"", from.display()))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type().with_context(|| format!("Could not inspect \"{}\"", src.display()))?.is_dir() {
+            copy_dir(&src, &dst)?;
+        } else {
+            copy_file(&src, &dst)?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies the bundles in `bundled` into the user's plugin folders under `home`:
+/// `Faurge.clap` (+ `faurge/` support folder) into `~/.clap`, `Faurge.vst3` into
+/// `~/.vst3`, replacing older copies. Returns one line per installed item.
+///
+/// # Errors
+/// A missing bundle (run `cargo xtask bundle` first) or a failed copy.
+pub fn install(bundled: &Path, home: &Path) -> Result<Vec<String>> {
+    let clap = bundled.join(format!("{BUNDLE_NAME}.clap"));
+    let vst3 = bundled.join(format!("{BUNDLE_NAME}.vst3"));
+    for p in [&clap, &vst3] {
+        if !p.exists() {
+            bail!("Could not find \"{}\": run `cargo xtask bundle` first", p.display());
+        }
+    }
+    let mut done = Vec::new();
+    let clap_dir = home.join(".clap");
+    copy_file(&clap, &clap_dir.join(format!("{BUNDLE_NAME}.clap")))?;
+    done.push(format!("Installed \"{}\"", clap_dir.join(format!("{BUNDLE_NAME}.clap")).display()));
+    let support = bundled.join(SUPPORT_DIR);
+    if support.is_dir() {
+        copy_dir(&support, &clap_dir.join(SUPPORT_DIR))?;
+        done.push(format!("Installed \"{}\"", clap_dir.join(SUPPORT_DIR).display()));
+    }
+    let vst3_dest = home.join(".vst3").join(format!("{BUNDLE_NAME}.vst3"));
+    copy_dir(&vst3, &vst3_dest)?;
+    done.push(format!("Installed \"{}\"", vst3_dest.display()));
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("faurge-xtask-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn install_copies_bundles_and_support_files_and_replaces_old_ones() {
+        let bundled = tmp("bundled");
+        let home = tmp("home");
+        std::fs::create_dir_all(vst3_binary_dir(&bundled)).unwrap();
+        std::fs::write(vst3_binary_dir(&bundled).join("Faurge.so"), b"vst3").unwrap();
+        std::fs::write(bundled.join("Faurge.clap"), b"clap").unwrap();
+        std::fs::create_dir_all(bundled.join("faurge/models")).unwrap();
+        std::fs::write(bundled.join("faurge/models/manifest.json"), b"{}").unwrap();
+        // An old install with a stale file that must disappear.
+        std::fs::create_dir_all(home.join(".vst3/Faurge.vst3/stale")).unwrap();
+
+        let lines = install(&bundled, &home).unwrap();
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert_eq!(std::fs::read(home.join(".clap/Faurge.clap")).unwrap(), b"clap");
+        assert_eq!(std::fs::read(home.join(".clap/faurge/models/manifest.json")).unwrap(), b"{}");
+        let so = vst3_binary_dir(&home.join(".vst3")).join("Faurge.so");
+        assert_eq!(std::fs::read(so).unwrap(), b"vst3");
+        assert!(!home.join(".vst3/Faurge.vst3/stale").exists());
+
+        let err = install(&home.join("nowhere"), &home).unwrap_err().to_string();
+        assert!(err.starts_with("Could not find") && err.contains("cargo xtask bundle"), "{err}");
+        std::fs::remove_dir_all(&bundled).unwrap();
+        std::fs::remove_dir_all(&home).unwrap();
+    }
+
+    #[test]
+    fn unknown_commands_print_the_usage() {
+        let err = run(vec!["bundel".to_string()]).unwrap_err().to_string();
+        assert!(err.contains("cargo xtask bundle"), "{err}");
+    }
+}
