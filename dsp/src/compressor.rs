@@ -29,8 +29,9 @@
 //! roughly `attack + release` and depends on both settings. With the branching detector
 //! each setting means exactly what its name says, which is what the helper's models
 //! (Ursula's differentiable compressor model) and the user's expectations assume.
-//! Its known weakness — a sustained signal whose peaks come and go is tracked by
-//! the attack branch on each peak — is the usual behaviour of a peak compressor.
+//! Like any peak detector it follows the waveform, not an RMS envelope: on a periodic
+//! signal the reduction ripples within each period unless the release is much longer
+//! than the period (with fast attack and slow release it holds the peaks).
 //!
 //! Settings: threshold, ratio, knee and makeup glide linearly to a new target over
 //! [`GLIDE_MS`] (the ratio glides as the slope `1 − 1/R`, so the gain computer moves

@@ -234,6 +234,9 @@ fn attack_and_release_time_constants_are_the_63_percent_times() {
                     .find(|&k| top - red[k] >= ONE_TAU * (top - last))
                     .expect("release reaches 63 %");
                 let t_rel = (k - down + 1) as f64 / fs as f64 * 1e3;
+                println!(
+                    "{fs} Hz: attack {attack} ms → {t_att:.3} ms, release {release} ms → {t_rel:.3} ms"
+                );
                 assert!(
                     (t_att / attack as f64 - 1.0).abs() <= 0.1,
                     "{fs} Hz: attack {attack} ms measured {t_att:.3} ms"
