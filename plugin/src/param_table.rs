@@ -339,13 +339,14 @@ pub fn dsp_state_from(values: impl IntoIterator<Item = f32>) -> DspState {
 /// Formats `value` in `unit` (see [`Unit`] for the styles).
 pub fn format_value(unit: Unit, value: f32) -> String {
     match unit {
-        Unit::Hz if value.abs() >= 1000.0 => format!("{:.2} kHz", value / 1000.0),
-        Unit::Hz if value.abs() >= 100.0 => format!("{value:.0} Hz"),
+        // Branch on the value as it will be shown, so 999.99994 reads "1.00 kHz".
+        Unit::Hz if value.abs() >= 999.5 => format!("{:.2} kHz", value / 1000.0),
+        Unit::Hz if value.abs() >= 99.95 => format!("{value:.0} Hz"),
         Unit::Hz => format!("{value:.1} Hz"),
         Unit::Db if value > 0.0 => format!("+{value:.1} dB"),
         Unit::Db => format!("{:.1} dB", if value == 0.0 { 0.0 } else { value }),
-        Unit::Ms if value < 10.0 => format!("{value:.2} ms"),
-        Unit::Ms if value < 100.0 => format!("{value:.1} ms"),
+        Unit::Ms if value < 9.995 => format!("{value:.2} ms"),
+        Unit::Ms if value < 99.95 => format!("{value:.1} ms"),
         Unit::Ms => format!("{value:.0} ms"),
         Unit::Ratio => format!("{value:.1}:1"),
         Unit::Percent => format!("{value:.1} %"),
@@ -463,6 +464,9 @@ mod tests {
     #[test]
     fn formatters_and_parsers() {
         assert_eq!(format_value(Unit::Hz, 1250.0), "1.25 kHz");
+        assert_eq!(format_value(Unit::Hz, 999.99994), "1.00 kHz");
+        assert_eq!(format_value(Unit::Hz, 99.99), "100 Hz");
+        assert_eq!(format_value(Unit::Ms, 9.999), "10.0 ms");
         assert_eq!(format_value(Unit::Hz, 250.0), "250 Hz");
         assert_eq!(format_value(Unit::Hz, 20.0), "20.0 Hz");
         assert_eq!(format_value(Unit::Db, 3.0), "+3.0 dB");

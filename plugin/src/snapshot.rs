@@ -156,7 +156,7 @@ impl SnapshotRing {
             let reserved = self.reserved.load(Ordering::Relaxed);
             // Frames before `reserved - capacity` may be torn.
             let safe_from = reserved.saturating_sub(self.capacity as u64).max(start);
-            let lost = (safe_from - start) as usize;
+            let lost = ((safe_from - start) as usize).min(n);
             if lost == 0 {
                 return (n, end);
             }

@@ -17,8 +17,10 @@ use rand::{Rng, SeedableRng};
 fn speech(rate: u32, seconds: f32, channels: usize) -> Vec<Vec<f32>> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/speech_vctk_p234_012.wav");
     let mono = faurge_io::read(path).unwrap().resampled(rate).unwrap().to_mono();
-    let n = ((seconds * rate as f32) as usize).min(mono.len());
-    (0..channels).map(|c| mono[..n].iter().map(|v| v * (1.0 - 0.3 * c as f32)).collect()).collect()
+    // The voiced part, 0.55–3.75 s, looped.
+    let voiced = &mono[(0.55 * rate as f32) as usize..(3.75 * rate as f32) as usize];
+    let n = (seconds * rate as f32) as usize;
+    (0..channels).map(|c| voiced.iter().cycle().take(n).map(|v| v * (1.0 - 0.3 * c as f32)).collect()).collect()
 }
 
 /// Sets parameter `id` to the plain value `plain` the way a host does (through
@@ -166,4 +168,22 @@ fn a_new_ir_cross_fades_in_while_running() {
     params.set_ir(None).unwrap();
     run(&mut engine, &params, &shared, &input, 256);
     assert_eq!(params.ir(), None);
+}
+
+/// The allocation checks this file relies on are live: an allocation inside
+/// `assert_no_alloc` aborts the process (checked in a child process).
+#[test]
+fn an_allocation_on_the_audio_path_aborts() {
+    if std::env::var_os("FAURGE_ALLOC_PROBE").is_some() {
+        let v = assert_no_alloc(|| vec![1u8; 16]);
+        println!("survived {}", v.len());
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["an_allocation_on_the_audio_path_aborts", "--exact", "--nocapture", "--test-threads=1"])
+        .env("FAURGE_ALLOC_PROBE", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "allocating inside assert_no_alloc did not abort");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("survived"));
 }

@@ -174,6 +174,12 @@ impl Library {
     /// # Panics
     /// If the file cannot be loaded or has no CLAP entry.
     pub fn load(path: &Path) -> Self {
+        // Keep the library mapped for the rest of the process, as DAWs do: threads that
+        // called into the plugin carry thread-local destructors registered by its copy
+        // of `std`, and they would jump into unmapped code if the last `PluginEntry`
+        // of a test unloaded it while another test's threads are still alive.
+        // SAFETY: loading the plugin under test; the handle is deliberately leaked.
+        std::mem::forget(unsafe { libloading::Library::new(path) }.unwrap_or_else(|e| panic!("could not load {}: {e}", path.display())));
         // SAFETY: loading a plugin runs its initializers; the file is the plugin under test.
         let entry = unsafe { PluginEntry::load(path) }.unwrap_or_else(|e| panic!("could not load {}: {e}", path.display()));
         Library { entry }

@@ -105,21 +105,30 @@ fn stream(bytes: Vec<u8>) -> (ComWrapper<MemStream>, ComPtr<IBStream>) {
 }
 
 struct Module {
-    _lib: libloading::Library,
     factory: ComPtr<IPluginFactory>,
 }
 
+/// The module stays loaded for the whole process, as in a DAW (see `Library::load`
+/// in the host crate for why unloading it under running tests is unsafe).
+fn library() -> &'static libloading::Library {
+    static LIB: std::sync::OnceLock<libloading::Library> = std::sync::OnceLock::new();
+    LIB.get_or_init(|| {
+        let path = vst3_binary();
+        // SAFETY: loading the plugin under test.
+        unsafe { libloading::Library::new(&path) }.unwrap_or_else(|e| panic!("could not load {}: {e}", path.display()))
+    })
+}
+
 fn load() -> Module {
-    let path = vst3_binary();
-    // SAFETY: loading the plugin under test; the symbols have the VST3 module signatures.
+    // SAFETY: the symbols have the VST3 module signatures.
     unsafe {
-        let lib = libloading::Library::new(&path).unwrap_or_else(|e| panic!("could not load {}: {e}", path.display()));
+        let lib = library();
         let entry: libloading::Symbol<unsafe extern "C" fn(*mut c_void) -> bool> = lib.get(b"ModuleEntry").expect("no ModuleEntry");
         assert!(entry(std::ptr::null_mut()), "ModuleEntry failed");
         let get: libloading::Symbol<unsafe extern "system" fn() -> *mut IPluginFactory> =
             lib.get(b"GetPluginFactory").expect("no GetPluginFactory");
         let factory = ComPtr::from_raw(get()).expect("GetPluginFactory returned null");
-        Module { _lib: lib, factory }
+        Module { factory }
     }
 }
 
