@@ -460,6 +460,13 @@ impl Eq {
         &self.target
     }
 
+    /// Number of bands currently running a filter, 0..=8. The others are
+    /// bypassed (disabled, or a peak/shelf at 0 dB, once settled) and cost
+    /// nothing; the default EQ has none running.
+    pub fn active_bands(&self) -> usize {
+        self.bands.iter().filter(|b| b.mode != Mode::Bypass).count()
+    }
+
     /// True when no parameter is gliding (every band is at its target).
     pub fn is_settled(&self) -> bool {
         self.bands

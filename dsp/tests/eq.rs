@@ -556,7 +556,9 @@ fn disabled_bands_glide_to_an_exact_bypass_on_real_speech() {
     on.bands[3] = band(true, 1000.0, 12.0, 1.0);
     on.bands[6] = band(true, 6000.0, -6.0, 0.707);
     let mut eq = Eq::new(48_000.0);
+    assert_eq!(eq.active_bands(), 0, "the default EQ runs no filter");
     eq.snap_to(&on);
+    assert_eq!(eq.active_bands(), 3);
     let at = 24_000;
     let mut y = speech.clone();
     eq.process(&mut [&mut y[..at]]);
@@ -572,6 +574,15 @@ fn disabled_bands_glide_to_an_exact_bypass_on_real_speech() {
     for f in [50.0, 200.0, 1000.0, 6000.0] {
         assert_eq!(eq.current_magnitude_db(f), 0.0);
     }
+    assert_eq!(eq.active_bands(), 0, "settled disabled bands must cost nothing");
+    // Enabled bands at 0 dB are identities too: nothing to run, nothing to glide.
+    eq.set_target(&EqState::default());
+    assert!(eq.is_settled());
+    assert_eq!(eq.active_bands(), 0);
+    // And the busy setting runs all eight.
+    eq.set_target(&busy());
+    run_mono(&mut eq, &speech[..4800], 64);
+    assert_eq!(eq.active_bands(), NUM_BANDS);
 }
 
 #[test]
