@@ -275,13 +275,22 @@ impl Band {
         }
     }
 
-    /// Runs this band over `x` (one segment of channel `ch`) starting at sample
-    /// `phase` of the current update interval.
-    #[inline]
-    fn run(&mut self, ch: usize, x: &mut [f64], phase: usize) {
-        let Some(st) = self.state.get_mut(ch) else {
-            return;
-        };
+    /// Runs this band over the first `n` samples of channels `0..N` of `x` (one
+    /// segment), starting at sample `phase` of the current update interval.
+    /// Both channels go through the same loop: their recursions are independent,
+    /// so the CPU overlaps them.
+    // Indexing `x[ch][j]` reads sample j of every channel in one iteration,
+    // which is the point; `n ≤ SEGMENT` and `N ≤ MAX_CHANNELS` keep it in bounds.
+    #[allow(clippy::needless_range_loop)]
+    #[inline(always)]
+    fn run<const N: usize>(
+        &mut self,
+        x: &mut [[f64; SEGMENT]; MAX_CHANNELS],
+        n: usize,
+        phase: usize,
+    ) {
+        let n = n.min(SEGMENT);
+        let st = &mut self.state;
         // Fraction of the interval done after sample j: (phase + j + 1) / INTERVAL.
         // It depends on the position only, so the ramps are the same however the
         // host splits blocks.
@@ -290,25 +299,33 @@ impl Band {
             Mode::Bypass => {}
             Mode::Filter if !self.interp => {
                 let c = self.to;
-                for v in x.iter_mut() {
-                    *v = st.tick(&c, *v);
+                for j in 0..n {
+                    for ch in 0..N {
+                        x[ch][j] = st[ch].tick(&c, x[ch][j]);
+                    }
                 }
             }
             Mode::Filter => {
                 let (from, d) = (self.from, difference(&self.to, &self.from));
-                for (j, v) in x.iter_mut().enumerate() {
+                for j in 0..n {
                     let c = lerp(&from, &d, frac(j));
-                    *v = st.tick(&c, *v);
+                    for ch in 0..N {
+                        x[ch][j] = st[ch].tick(&c, x[ch][j]);
+                    }
                 }
             }
             Mode::Blend => {
                 let (from, d) = (self.from, difference(&self.to, &self.from));
                 let (m0, dm) = (self.mix_from, self.mix_to - self.mix_from);
-                for (j, v) in x.iter_mut().enumerate() {
+                for j in 0..n {
                     let t = frac(j);
                     let c = lerp(&from, &d, t);
-                    let wet = st.tick(&c, *v);
-                    *v += (m0 + dm * t) * (wet - *v);
+                    let m = m0 + dm * t;
+                    for ch in 0..N {
+                        let dry = x[ch][j];
+                        let wet = st[ch].tick(&c, dry);
+                        x[ch][j] = dry + m * (wet - dry);
+                    }
                 }
             }
         }
@@ -521,11 +538,7 @@ impl Eq {
                 SEGMENT.min(frames - pos)
             };
             let end = pos + len;
-            for (ch, buf) in channels.iter_mut().take(n_ch).enumerate() {
-                if let Some(seg) = buf.get_mut(pos..end) {
-                    self.process_segment(ch, seg);
-                }
-            }
+            self.process_segment(channels, n_ch, pos, end);
             for band in &mut self.bands {
                 if band.mode != Mode::Bypass {
                     for s in band.state.iter_mut().take(n_ch) {
@@ -540,29 +553,46 @@ impl Eq {
         }
     }
 
-    /// Runs every active band over one segment (≤ `SEGMENT` samples, and within
-    /// one update interval while ticking) of channel `ch`.
-    fn process_segment(&mut self, ch: usize, seg: &mut [f32]) {
+    /// Runs every active band over samples `pos..end` (at most `SEGMENT`, and
+    /// within one update interval while ticking) of the first `n_ch` channels.
+    fn process_segment(
+        &mut self,
+        channels: &mut [&mut [f32]],
+        n_ch: usize,
+        pos: usize,
+        end: usize,
+    ) {
         if self.bands.iter().all(|b| b.mode == Mode::Bypass) {
             return;
         }
-        let mut scratch = [0.0f64; SEGMENT];
-        let n = seg.len().min(SEGMENT);
-        let x = &mut scratch[..n];
-        for (d, s) in x.iter_mut().zip(seg.iter()) {
-            *d = f64::from(*s);
+        let n = end.saturating_sub(pos).min(SEGMENT);
+        let mut x = [[0.0f64; SEGMENT]; MAX_CHANNELS];
+        for (xc, buf) in x.iter_mut().zip(channels.iter()).take(n_ch) {
+            if let Some(seg) = buf.get(pos..pos + n) {
+                for (d, s) in xc.iter_mut().zip(seg) {
+                    *d = f64::from(*s);
+                }
+            }
         }
         let phase = self.phase;
         for band in &mut self.bands {
-            band.run(ch, x, phase);
-        }
-        for (s, v) in seg.iter_mut().zip(x.iter()) {
-            let a = v.abs();
-            *s = if a >= DENORMAL_FLUSH && a.is_finite() {
-                *v as f32
+            if n_ch >= 2 {
+                band.run::<2>(&mut x, n, phase);
             } else {
-                0.0
-            };
+                band.run::<1>(&mut x, n, phase);
+            }
+        }
+        for (xc, buf) in x.iter().zip(channels.iter_mut()).take(n_ch) {
+            if let Some(seg) = buf.get_mut(pos..pos + n) {
+                for (s, v) in seg.iter_mut().zip(xc) {
+                    let a = v.abs();
+                    *s = if a >= DENORMAL_FLUSH && a.is_finite() {
+                        *v as f32
+                    } else {
+                        0.0
+                    };
+                }
+            }
         }
     }
 

@@ -574,7 +574,11 @@ fn disabled_bands_glide_to_an_exact_bypass_on_real_speech() {
     for f in [50.0, 200.0, 1000.0, 6000.0] {
         assert_eq!(eq.current_magnitude_db(f), 0.0);
     }
-    assert_eq!(eq.active_bands(), 0, "settled disabled bands must cost nothing");
+    assert_eq!(
+        eq.active_bands(),
+        0,
+        "settled disabled bands must cost nothing"
+    );
     // Enabled bands at 0 dB are identities too: nothing to run, nothing to glide.
     eq.set_target(&EqState::default());
     assert!(eq.is_settled());
