@@ -516,9 +516,11 @@ impl Eq {
     /// `channels`: 1..=[`MAX_CHANNELS`] slices of equal length (any length,
     /// including 0). Channels beyond `MAX_CHANNELS` are left untouched; if the
     /// lengths differ, only the first `min(len)` samples of each are processed.
-    /// Computation is in `f64`; output magnitudes below `1e-30` (and any
-    /// non-finite result) are written as exactly 0, so no subnormal leaves an
-    /// active EQ. Never allocates, locks or panics.
+    /// Computation is in `f64`. While any band runs, output magnitudes below
+    /// `1e-30` and non-finite results are written as exactly 0 (so no subnormal
+    /// leaves the EQ), and a band whose memory became non-finite is cleared at
+    /// the end of the segment. When every band is bypassed the buffers are not
+    /// touched at all. Never allocates, locks or panics.
     pub fn process(&mut self, channels: &mut [&mut [f32]]) {
         let n_ch = channels.len().min(MAX_CHANNELS);
         let frames = channels
@@ -623,7 +625,8 @@ impl Eq {
             .sum()
     }
 
-    /// Coefficients band `band` uses for `state` at `sample_rate` (Hz) once settled.
+    /// Coefficients band `band` uses for `state` at `sample_rate` (Hz, the
+    /// supported 22.05–192 kHz) once settled.
     ///
     /// Disabled bands (and `band >= NUM_BANDS`) give [`Coefficients::IDENTITY`].
     /// The frequency goes through [`effective_freq_hz`] (NaN → the band's
