@@ -623,7 +623,7 @@ fn measure_bundles_everything_and_round_trips_through_json() {
     let m = measure(&[&x, &x], sr);
     assert_eq!(m.ltas, ltas(&[&x, &x], sr));
     assert_eq!(m.lufs, integrated_lufs(&[&x, &x], sr));
-    assert_eq!(m.dyn_, t_dyn(&[&x, &x], sr));
+    assert_eq!(m.dynamics, t_dyn(&[&x, &x], sr));
     assert_eq!(m.purity, purity(&[&x, &x], sr));
     assert!(!m.requires_genesis());
     let json = serde_json::to_string(&m).expect("json");

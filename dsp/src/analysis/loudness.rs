@@ -266,7 +266,8 @@ const P56_HANGOVER_S: f64 = 0.2;
 ///
 /// Thresholds are tried every 1 dB from 0 down to −120 dBFS and the crossing of
 /// the 15.9 dB margin is interpolated linearly in dB, as `sv56` does with its
-/// coarser grid.
+/// coarser grid. O(n): the hangover makes "active at threshold c" the same as
+/// "the envelope's maximum over the last 200 ms is at least c".
 pub fn active_speech_level(channels: &[&[f32]], sample_rate: f32) -> Option<ActiveLevel> {
     let input = Input::new(channels, sample_rate)?;
     if input.is_silent() {
@@ -290,23 +291,28 @@ pub fn active_speech_level(channels: &[&[f32]], sample_rate: f32) -> Option<Acti
         })
         .collect();
     let hangover = (P56_HANGOVER_S * input.sample_rate).round() as usize;
+    // With the hangover, sample n is active for threshold c exactly when the
+    // envelope reached c somewhere in [n − hangover, n]: a running maximum.
+    let held = running_max(&env, hangover + 1);
+    // count[j]: samples active at threshold −j dB, j = 0..=120.
+    let mut count = [0usize; 121];
+    for &m in &held {
+        if m > 0.0 {
+            let j = (-20.0 * m.log10()).ceil().max(0.0);
+            if j <= 120.0 {
+                count[j as usize] += 1;
+            }
+        }
+    }
+    for j in 1..count.len() {
+        count[j] += count[j - 1];
+    }
     // (threshold dB, active level dB, activity count), thresholds rising from
     // −120 dB; the first threshold whose margin is at most 15.9 dB wins (sv56).
     let mut prev: Option<(f64, f64, usize)> = None;
-    for step in (0..=120).rev() {
-        let c_db = -f64::from(step);
-        let c = 10f64.powf(c_db / 20.0);
-        let mut count = 0usize;
-        let mut hold = 0usize;
-        for &e in &env {
-            if e >= c {
-                hold = hangover;
-                count += 1;
-            } else if hold > 0 {
-                hold -= 1;
-                count += 1;
-            }
-        }
+    for step in (0..=120usize).rev() {
+        let c_db = -(step as f64);
+        let count = count[step];
         if count == 0 {
             break;
         }
@@ -337,4 +343,41 @@ pub fn active_speech_level(channels: &[&[f32]], sample_rate: f32) -> Option<Acti
         level_db: power_db(total / len as f64) as f32,
         activity: 1.0,
     })
+}
+
+/// `out[n] = max(x[n + 1 − width ..= n])` (the window shrinks at the start),
+/// by the monotonic-deque method in O(n).
+fn running_max(x: &[f64], width: usize) -> Vec<f64> {
+    let width = width.max(1);
+    let mut out = Vec::with_capacity(x.len());
+    let mut deque = std::collections::VecDeque::<usize>::new();
+    for (i, &v) in x.iter().enumerate() {
+        while deque.back().is_some_and(|&j| x[j] <= v) {
+            deque.pop_back();
+        }
+        deque.push_back(i);
+        while deque.front().is_some_and(|&j| j + width <= i) {
+            deque.pop_front();
+        }
+        out.push(deque.front().map_or(v, |&j| x[j]));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::running_max;
+
+    #[test]
+    fn running_max_matches_the_naive_window() {
+        let x: Vec<f64> = (0..200).map(|i| ((i * 37 % 101) as f64).sin()).collect();
+        for width in [1, 2, 7, 50, 300] {
+            let fast = running_max(&x, width);
+            for n in 0..x.len() {
+                let lo = (n + 1).saturating_sub(width);
+                let naive = x[lo..=n].iter().cloned().fold(f64::MIN, f64::max);
+                assert_eq!(fast[n], naive, "width {width} n {n}");
+            }
+        }
+    }
 }

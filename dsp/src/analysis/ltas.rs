@@ -154,11 +154,7 @@ pub fn ltas_with_bandwidth(
 /// bands, Welch with a 0.5 s Hann window. Same conventions as [`ltas`]
 /// (bands above Nyquist and silence read [`SPECTRUM_FLOOR_DB`]). Genesis reads it.
 pub fn spectrum_db(channels: &[&[f32]], sample_rate: f32) -> [f32; SPECTRUM_BANDS] {
-    let edges = log_edges(
-        f64::from(SPECTRUM_MIN_HZ),
-        f64::from(SPECTRUM_MAX_HZ),
-        SPECTRUM_BANDS,
-    );
+    let edges = spectrum_edges();
     let v = relative_band_db(
         channels,
         sample_rate,
@@ -233,21 +229,31 @@ fn relative_band_db(
     window_s: f32,
     floor_db: f32,
 ) -> Vec<f32> {
-    let n_bands = edges.len() - 1;
-    let floor = vec![floor_db; n_bands];
     let Some(input) = Input::new(channels, sample_rate) else {
-        return floor;
+        return vec![floor_db; edges.len() - 1];
     };
     if input.is_silent() {
-        return floor;
+        return vec![floor_db; edges.len() - 1];
     }
+    let psd = welch_psd(&input, f64::from(window_s));
+    relative_band_db_of(&psd, &input, bandwidth_hz, edges, floor_db)
+}
+
+/// [`relative_band_db`] from an already computed spectrum of `input`.
+pub(crate) fn relative_band_db_of(
+    psd: &Psd,
+    input: &Input,
+    bandwidth_hz: f32,
+    edges: &[f64],
+    floor_db: f32,
+) -> Vec<f32> {
+    let floor = vec![floor_db; edges.len() - 1];
     let bw = if bandwidth_hz.is_nan() {
         0.0
     } else {
         f64::from(bandwidth_hz).min(input.sample_rate / 2.0)
     };
     let valid = valid_bands(edges, bw);
-    let psd = welch_psd(&input, f64::from(window_s));
     let powers = psd.band_powers(edges);
     let total: f64 = powers
         .iter()
@@ -269,6 +275,15 @@ fn relative_band_db(
             }
         })
         .collect()
+}
+
+/// The [`spectrum_db`] band edges as `f64`, Hz.
+pub(crate) fn spectrum_edges() -> Vec<f64> {
+    log_edges(
+        f64::from(SPECTRUM_MIN_HZ),
+        f64::from(SPECTRUM_MAX_HZ),
+        SPECTRUM_BANDS,
+    )
 }
 
 /// A one-sided power spectrum: `power[k]` is the mean power in bin `k`

@@ -9,9 +9,10 @@
 //! | `T_LTAS` | [`ltas::ltas`] | 64 log bands 40 Hz–20 kHz, dB re total in-band power |
 //! | `T_LUFS` | [`loudness::loudness`] | integrated loudness, LUFS (ITU-R BS.1770-4) |
 //! | `T_Dyn` | [`dynamics::t_dyn`] | `[crest factor dB, zero crossings per second]` |
-//! | `T_Purity` | [`purity::purity`] | SNR dB, clipping fraction, clicks per second, spectral ripple dB → `input_purity` 0..1 |
+//! | `T_Purity` | [`purity::purity`] | SNR dB, clipping fraction, clicks per second, reflection gain, spectral ripple dB → `input_purity` 0..1, `requires_genesis` |
 //! | encoder input | [`mel::log_mel`] | `[n_frames, 64]` log10 mel power |
 //! | Genesis input | [`ltas::spectrum_db`] | 256 log bands 20 Hz–20 kHz, dB re total in-band power |
+//! | source bandwidth | [`ltas::effective_bandwidth_hz`] | Hz, where a recording's content ends (for masking LTAS bands) |
 //!
 //! Input convention everywhere: planar `channels[c][n]`, full scale ±1, 1 or 2
 //! channels ([`crate::MAX_CHANNELS`]), and a sample rate in Hz. These functions
@@ -110,7 +111,7 @@ pub struct Metrics {
     pub lufs: Option<f32>,
     /// `T_Dyn`: `[crest factor dB, zero crossings per second]`, see [`dynamics::t_dyn`].
     #[serde(rename = "dyn")]
-    pub dyn_: [f32; 2],
+    pub dynamics: [f32; 2],
     /// `T_Purity`, see [`purity::purity`].
     pub purity: Purity,
 }
@@ -132,12 +133,13 @@ impl Metrics {
 ///
 /// `channels`: 1 or 2 planar channels, full scale ±1. `sample_rate`: Hz.
 /// Total (see the module docs for how bad input is treated); use [`try_measure`]
-/// to have bad input reported instead. Cost: a few milliseconds per second of audio.
+/// to have bad input reported instead. Cost: about 10 ms per second of 48 kHz
+/// mono audio on a 2-core machine (most of it in [`purity::purity`]).
 pub fn measure(channels: &[&[f32]], sample_rate: f32) -> Metrics {
     Metrics {
         ltas: ltas::ltas(channels, sample_rate),
         lufs: loudness::integrated_lufs(channels, sample_rate),
-        dyn_: t_dyn(channels, sample_rate),
+        dynamics: t_dyn(channels, sample_rate),
         purity: purity::purity(channels, sample_rate),
     }
 }

@@ -52,7 +52,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::loudness::active_speech_level;
-use super::ltas::{hann, spectrum_band_centers_hz, spectrum_db, welch_psd, SPECTRUM_WINDOW_S};
+use super::ltas::{
+    hann, relative_band_db_of, spectrum_band_centers_hz, spectrum_edges, welch_psd, Psd,
+    SPECTRUM_FLOOR_DB, SPECTRUM_WINDOW_S,
+};
 use super::{power_db, Input};
 
 /// Lowest reported SNR, dB.
@@ -122,8 +125,10 @@ pub fn purity(channels: &[&[f32]], sample_rate: f32) -> Purity {
     let snr_db = snr_db(&input, channels, sample_rate);
     let clipping_fraction = clipping_fraction(&input);
     let clicks_per_second = clicks_per_second(&input);
-    let spectral_ripple_db = spectral_ripple_db(channels, sample_rate);
-    let reflection_gain = reflection_gain(&input);
+    // One 0.5 s Welch spectrum serves the ripple and the reflection estimates.
+    let psd = welch_psd(&input, f64::from(SPECTRUM_WINDOW_S));
+    let spectral_ripple_db = spectral_ripple_db(&psd, &input);
+    let reflection_gain = reflection_gain(&psd, &input);
     let mut p = Purity {
         snr_db,
         clipping_fraction,
@@ -292,8 +297,7 @@ fn clicks_per_second(input: &Input) -> f32 {
 
 /// Estimated gain of a single short reflection (comb filter), from the real
 /// cepstrum of the long-term spectrum (see the module docs).
-fn reflection_gain(input: &Input) -> f32 {
-    let psd = welch_psd(input, f64::from(SPECTRUM_WINDOW_S));
+fn reflection_gain(psd: &Psd, input: &Input) -> f32 {
     let lo = REFLECTION_BAND_HZ.0;
     let hi = REFLECTION_BAND_HZ.1.min(0.45 * input.sample_rate);
     let k0 = (lo / psd.bin_hz).ceil() as usize;
@@ -329,11 +333,15 @@ fn reflection_gain(input: &Input) -> f32 {
     let mut best = 0.0f64;
     for s in 0..=steps {
         let q = q_lo + (q_hi - q_lo) * s as f64 / steps as f64;
+        // Σ w·l·e^{j2πfq} over the bins, the phasor advanced by one bin at a time.
         let (mut re, mut im) = (0.0, 0.0);
-        for ((y, x), wi) in l.iter().zip(&f).zip(&w) {
-            let (sn, cs) = (2.0 * std::f64::consts::PI * x * q).sin_cos();
-            re += wi * y * cs;
-            im += wi * y * sn;
+        let (s0, c0) = (2.0 * std::f64::consts::PI * f[0] * q).sin_cos();
+        let (ds, dc) = (2.0 * std::f64::consts::PI * psd.bin_hz * q).sin_cos();
+        let (mut pc, mut ps) = (c0, s0);
+        for (y, wi) in l.iter().zip(&w) {
+            re += wi * y * pc;
+            im += wi * y * ps;
+            (pc, ps) = (pc * dc - ps * ds, pc * ds + ps * dc);
         }
         let amp = 2.0 * (re * re + im * im).sqrt() / wsum;
         best = best.max(amp);
@@ -341,10 +349,16 @@ fn reflection_gain(input: &Input) -> f32 {
     best.min(1.0) as f32
 }
 
-fn spectral_ripple_db(channels: &[&[f32]], sample_rate: f32) -> f32 {
-    let spec = spectrum_db(channels, sample_rate);
+fn spectral_ripple_db(psd: &Psd, input: &Input) -> f32 {
+    let spec = relative_band_db_of(
+        psd,
+        input,
+        f32::INFINITY,
+        &spectrum_edges(),
+        SPECTRUM_FLOOR_DB,
+    );
     let centers = spectrum_band_centers_hz();
-    let hi = 5000.0f32.min(0.4 * sample_rate);
+    let hi = 5000.0f32.min(0.4 * input.sample_rate as f32);
     // ±1/3 octave = ±8.5 bands at 25.6 bands per octave.
     let half = 9usize;
     let mut sum = 0.0f64;
