@@ -13,7 +13,9 @@
 //! [`DegradationChain::random_subset`] draws a random non-empty subset and
 //! applies it in the fixed order of [`DegradationKind::ALL`] (room, microphone,
 //! preamp noise, interference, converter clipping). Everything is deterministic
-//! for a given RNG state and seed. Offline code: it allocates; never call it on
+//! for a given RNG state and seed: bit-identical on one machine; pink and brown
+//! noise go through rustfft, which picks its SIMD path at run time, so another
+//! CPU may differ in the last bits. Offline code: it allocates; never call it on
 //! the audio thread. Parameters outside their documented ranges are clamped into
 //! them when applied.
 
