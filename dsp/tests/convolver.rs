@@ -485,17 +485,18 @@ fn non_finite_input_never_poisons_the_state() {
 fn silence_gives_exact_zeros_and_no_subnormal_ever_leaves() {
     let mut rng = ChaCha8Rng::seed_from_u64(31);
     let ir_len = 20_000;
-    // IR with a decaying tail down to ~1e-35: products with the input would be subnormal.
+    // IR decaying to 1e-25 (still above the flush threshold): with the 1e-18 input
+    // below, the late output is ~1e-43, which is subnormal unless flushed.
     let h: Vec<f32> = (0..ir_len)
-        .map(|i| rng.gen_range(-1.0f32..1.0) * 10f32.powf(-35.0 * i as f32 / ir_len as f32))
+        .map(|i| rng.gen_range(0.5f32..1.0) * 10f32.powf(-25.0 * i as f32 / ir_len as f32))
         .collect();
     let mut conv = Convolver::new(ConvolverConfig::new(44_100.0, 1, 0.5));
     install(&mut conv, &[&h]);
     let mut sig = vec![noise(&mut rng, 10_000)];
-    // Tiny and subnormal input values too.
-    sig[0].extend(
-        (0..5_000).map(|i| f32::from_bits(1 + i as u32) * if i % 2 == 0 { 1.0 } else { -1e-5 }),
-    );
+    sig[0].extend(std::iter::repeat(0.0).take(ir_len));
+    sig[0].extend(noise(&mut rng, 3_000).iter().map(|x| x * 1e-18));
+    // Subnormal input values are flushed too.
+    sig[0].extend((0..2_000).map(|i| f32::from_bits(1 + i as u32)));
     let loud = sig[0].len();
     sig[0].extend(std::iter::repeat(0.0).take(ir_len + 20_000));
     run(&mut conv, &mut sig, block_sizes(32));
@@ -508,6 +509,21 @@ fn silence_gives_exact_zeros_and_no_subnormal_ever_leaves() {
         "silence in, not exact silence out"
     );
     assert!(sig[0][..loud].iter().any(|&y| y != 0.0));
+}
+
+#[test]
+fn public_types_can_cross_threads() {
+    fn send<T: Send>() {}
+    fn shared<T: Send + Sync + Clone>() {}
+    send::<Convolver>();
+    send::<Box<Kernel>>();
+    shared::<faurge_dsp::convolver::KernelBuilder>();
+    let conv = Convolver::new(ConvolverConfig::new(48_000.0, 2, 0.1));
+    let builder = conv.kernel_builder();
+    let kernel = std::thread::spawn(move || builder.build(&[&[0.5, 0.25]]).unwrap())
+        .join()
+        .unwrap();
+    assert_eq!((kernel.frames(), kernel.ir_channels()), (2, 1));
 }
 
 #[test]

@@ -19,8 +19,8 @@
 //! | 3 | 4096 | 8192 – end | 8192 | spread over 64 base blocks |
 //!
 //! (The layout is chosen at [`Convolver::new`] from `max_ir_frames`: shorter
-//! layouts stop earlier and a stage that would get fewer than three partitions is
-//! folded into the previous one. [`Kernel`]s of short IRs leave deep partitions
+//! layouts stop earlier, and when the taps left for a new stage would fit in two
+//! partitions of the previous stage, the previous stage is extended instead. [`Kernel`]s of short IRs leave deep partitions
 //! empty and those cost nothing.)
 //!
 //! **Head (zero latency).** Base blocks of B0 = 64 samples. When a call delivers a
@@ -73,8 +73,8 @@
 //! [`DENORMAL_FLUSH`] → 0) before they enter any state; output magnitudes below
 //! [`DENORMAL_FLUSH`] are written as 0, so no subnormal reaches the output and
 //! silence in gives exact silence out once the IR has rung out. If the output ever
-//! becomes non-finite (only possible with absurdly large IR values), the state is
-//! reset and that piece of output is zeroed.
+//! becomes non-finite (only possible with absurdly large IR values), the
+//! convolver is [`reset`](Convolver::reset) and that piece of output is zeroed.
 
 mod kernel;
 mod layout;
@@ -685,7 +685,8 @@ impl Convolver {
                 self.head_push_block();
             }
             if !ok {
-                self.clear_state();
+                // Completes a running swap too: its timing is relative to the old clock.
+                self.reset();
                 for ch in channels.iter_mut().take(used) {
                     if let Some(out) = ch.get_mut(done..done + len) {
                         out.fill(0.0);
