@@ -493,12 +493,12 @@ fn silence_gives_exact_zeros_and_no_subnormal_ever_leaves() {
     let mut conv = Convolver::new(ConvolverConfig::new(44_100.0, 1, 0.5));
     install(&mut conv, &[&h]);
     let mut sig = vec![noise(&mut rng, 10_000)];
-    sig[0].extend(std::iter::repeat(0.0).take(ir_len));
+    sig[0].extend(std::iter::repeat_n(0.0, ir_len));
     sig[0].extend(noise(&mut rng, 3_000).iter().map(|x| x * 1e-18));
     // Subnormal input values are flushed too.
     sig[0].extend((0..2_000).map(|i| f32::from_bits(1 + i as u32)));
     let loud = sig[0].len();
-    sig[0].extend(std::iter::repeat(0.0).take(ir_len + 20_000));
+    sig[0].extend(std::iter::repeat_n(0.0, ir_len + 20_000));
     run(&mut conv, &mut sig, block_sizes(32));
     assert!(
         sig[0].iter().all(|y| !y.is_subnormal()),

@@ -155,7 +155,7 @@ mod tests {
     #[test]
     fn mac_matches_complex_arithmetic_on_every_isa() {
         let n = 67;
-        let f = |i: usize, s: f32| ((i as f32 * 0.37 + s).sin());
+        let f = |i: usize, s: f32| (i as f32 * 0.37 + s).sin();
         let x_re: Vec<f32> = (0..n).map(|i| f(i, 0.1)).collect();
         let x_im: Vec<f32> = (0..n).map(|i| f(i, 1.3)).collect();
         let h_re: Vec<f32> = (0..n).map(|i| f(i, 2.9)).collect();
