@@ -685,6 +685,15 @@ fn config_and_swap_timing_figures() {
         assert_eq!(conv.latency_samples(), 0);
     }
     assert_eq!(ConvolverConfig::new(48_000.0, 1, 0.1).max_ir_frames, 4800);
+    // The documented swap-delay bounds of shorter layouts.
+    for (frames, bound) in [(640, 128), (641, 512), (10_240, 2048), (10_241, 8192)] {
+        let conv = Convolver::new(ConvolverConfig {
+            sample_rate: 48_000.0,
+            channels: 1,
+            max_ir_frames: frames,
+        });
+        assert_eq!(conv.swap_delay_bound_samples(), bound, "{frames} frames");
+    }
     let odd = Convolver::new(ConvolverConfig {
         sample_rate: f32::NAN,
         channels: 9,

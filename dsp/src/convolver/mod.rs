@@ -18,10 +18,12 @@
 //! | 2 | 1024 | 2048 – 8191 | 2048 | spread over 16 base blocks |
 //! | 3 | 4096 | 8192 – end | 8192 | spread over 64 base blocks |
 //!
-//! (The layout is chosen at [`Convolver::new`] from `max_ir_frames`: shorter
+//! The layout is chosen at [`Convolver::new`] from `max_ir_frames`: shorter
 //! layouts stop earlier, and when the taps left for a new stage would fit in two
-//! partitions of the previous stage, the previous stage is extended instead. [`Kernel`]s of short IRs leave deep partitions
-//! empty and those cost nothing.)
+//! partitions of the previous stage, the previous stage is extended instead.
+//! [`Kernel`]s of short IRs leave deep partitions empty, and those cost nothing
+//! (only the FDLs keep being filled, so a later, longer kernel can be swapped in
+//! without waiting for them).
 //!
 //! **Head (zero latency).** Base blocks of B0 = 64 samples. When a call delivers a
 //! whole aligned base block, the block is transformed at once (the FFT of the
@@ -61,9 +63,17 @@
 //! for [`Convolver::take_retired`] so it is freed off the audio thread.
 //!
 //! Worst-case delay from `swap_kernel` to the first fade sample:
-//! [`Convolver::swap_delay_bound_samples`] = 2 × the largest partition (8192
-//! samples, 171 ms at 48 kHz, for layouts longer than 8192 frames; 0–128 samples for
-//! head-only layouts of ≤ 512 frames).
+//! [`Convolver::swap_delay_bound_samples`] = 2 × the largest partition: 8192
+//! samples (171 ms at 48 kHz, 43 ms at 192 kHz) once the layout has the 4096
+//! stage (`max_ir_frames` > 10 240), less for shorter layouts (128 samples for
+//! head-only layouts of ≤ 640 frames).
+//!
+//! # Cost
+//! `cargo bench -p faurge-dsp --bench convolver` prints CPU seconds per audio
+//! second and p50/p99/max block times next to the `fft-convolver` crate. On the
+//! 2-core reference machine, 48 kHz mono, 2 s IR, 64-sample blocks: about
+//! 0.0015 CPU-s per audio second with p99 ≈ 12 µs per block (the 8192-point FFT
+//! ticks); 0.1 s IR: about 0.0007.
 //!
 //! # Realtime rules
 //! [`Convolver::new`] and [`KernelBuilder::build`] allocate. [`Convolver::process`],
