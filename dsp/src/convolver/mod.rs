@@ -620,6 +620,24 @@ impl Convolver {
         Ok(())
     }
 
+    /// RT-safe, but not click-free: replaces the kernel at once, with no
+    /// cross-fade, and clears the input history (as [`reset`](Self::reset) does).
+    /// For offline renders and other starts before any audio has run. A pending or
+    /// running swap completes first, so its kernel is the one replaced.
+    ///
+    /// Returns the replaced kernel (`Ok(None)` only if there was none), to be
+    /// dropped off the audio thread.
+    ///
+    /// # Errors
+    /// Gives the kernel back, untouched, when it was built for another layout.
+    pub fn replace_kernel(&mut self, kernel: Box<Kernel>) -> Result<Option<Box<Kernel>>, Box<Kernel>> {
+        if *kernel.layout != *self.layout {
+            return Err(kernel);
+        }
+        self.reset();
+        Ok(self.slots[self.active].replace(kernel))
+    }
+
     /// RT-safe. The kernel retired by the last finished swap (once), to be dropped
     /// off the audio thread. `None` while a swap is pending or fading.
     pub fn take_retired(&mut self) -> Option<Box<Kernel>> {
