@@ -596,7 +596,8 @@ impl Convolver {
         self.layout.max_ir_frames
     }
 
-    /// Partition sizes of the layout's stages (head first), samples.
+    /// Partition sizes of the layout's stages (head first), samples. Allocates
+    /// (for diagnostics and tests, not for the audio thread).
     pub fn partition_sizes(&self) -> Vec<usize> {
         self.layout.stages.iter().map(|s| s.size).collect()
     }
