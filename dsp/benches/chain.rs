@@ -39,14 +39,21 @@ fn busy_chain() -> Chain {
         })
         .collect();
     let kernel = chain.kernel_builder().build(&[&ir, &ir]).expect("kernel");
-    drop(chain.replace_ir(kernel));
+    assert!(chain.replace_ir(kernel).is_ok(), "kernel from this chain's own builder");
     chain
 }
 
 fn speech(seconds: f32) -> Vec<f32> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/speech_vctk_p234_012.wav");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/speech_vctk_p234_012.wav"
+    );
     let x = faurge_io::read(path).expect("shipped example").to_mono();
-    x.iter().cycle().take((seconds * SR) as usize).copied().collect()
+    x.iter()
+        .cycle()
+        .take((seconds * SR) as usize)
+        .copied()
+        .collect()
 }
 
 fn print_figures() {

@@ -14,7 +14,9 @@
 use thiserror::Error;
 
 use crate::compressor::Compressor;
-use crate::convolver::{Convolver, ConvolverConfig, Kernel, KernelBuilder};
+use crate::convolver::{
+    Convolver, ConvolverConfig, Kernel, KernelBuilder, DEFAULT_MAX_IR_SECONDS,
+};
 use crate::eq::Eq;
 use crate::state::{db_to_gain, DspState};
 use crate::{MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
@@ -30,8 +32,6 @@ pub const MIX_GLIDE_MS: f32 = 20.0;
 /// signal reaches it, and it keeps filter state far from overflow.
 pub const INPUT_LIMIT: f32 = 1000.0;
 
-/// Default longest impulse response, seconds.
-pub const DEFAULT_MAX_IR_SECONDS: f32 = 2.0;
 
 /// How to build a [`Chain`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -47,7 +47,11 @@ pub struct ChainConfig {
 impl ChainConfig {
     /// A config with the default IR length ([`DEFAULT_MAX_IR_SECONDS`]).
     pub fn new(sample_rate: f32, channels: usize) -> Self {
-        ChainConfig { sample_rate, channels, max_ir_seconds: DEFAULT_MAX_IR_SECONDS }
+        ChainConfig {
+            sample_rate,
+            channels,
+            max_ir_seconds: DEFAULT_MAX_IR_SECONDS,
+        }
     }
 }
 
@@ -77,7 +81,13 @@ struct Ramp {
 
 impl Ramp {
     fn new(value: f32, glide_samples: u32) -> Self {
-        Ramp { value, target: value, step: 0.0, steps_left: 0, glide_samples: glide_samples.max(1) }
+        Ramp {
+            value,
+            target: value,
+            step: 0.0,
+            steps_left: 0,
+            glide_samples: glide_samples.max(1),
+        }
     }
 
     fn set_target(&mut self, target: f32) {
@@ -96,7 +106,11 @@ impl Ramp {
     fn next(&mut self) -> f32 {
         if self.steps_left > 0 {
             self.steps_left -= 1;
-            self.value = if self.steps_left == 0 { self.target } else { self.value + self.step };
+            self.value = if self.steps_left == 0 {
+                self.target
+            } else {
+                self.value + self.step
+            };
         }
         self.value
     }
@@ -128,7 +142,11 @@ impl Chain {
     /// # Errors
     /// [`ChainError`] for an unsupported rate, channel count or IR length.
     pub fn new(config: ChainConfig) -> Result<Self, ChainError> {
-        let ChainConfig { sample_rate, channels, max_ir_seconds } = config;
+        let ChainConfig {
+            sample_rate,
+            channels,
+            max_ir_seconds,
+        } = config;
         if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&sample_rate) {
             return Err(ChainError::SampleRate(sample_rate));
         }
@@ -216,9 +234,12 @@ impl Chain {
 
     /// Replaces the IR at once, with no cross-fade, and clears the convolution
     /// history: for the start of an offline render, before any audio has run.
-    /// Returns the old kernel (drop it off the audio thread). Realtime-safe, but
-    /// clicks if audio is running; use [`Chain::swap_ir`] there.
-    pub fn replace_ir(&mut self, kernel: Box<Kernel>) -> Box<Kernel> {
+    /// Returns the old kernel, if any (drop it off the audio thread).
+    /// Realtime-safe, but clicks if audio is running; use [`Chain::swap_ir`] there.
+    ///
+    /// # Errors
+    /// Gives the kernel back if it was built for another chain.
+    pub fn replace_ir(&mut self, kernel: Box<Kernel>) -> Result<Option<Box<Kernel>>, Box<Kernel>> {
         self.convolver_running = false;
         self.convolver.replace_kernel(kernel)
     }
@@ -283,13 +304,18 @@ impl Chain {
         let len = step.first().map_or(0, |c| c.len());
         for ch in step.iter_mut() {
             for s in ch.iter_mut() {
-                *s = if s.is_finite() { s.clamp(-INPUT_LIMIT, INPUT_LIMIT) } else { 0.0 };
+                *s = if s.is_finite() {
+                    s.clamp(-INPUT_LIMIT, INPUT_LIMIT)
+                } else {
+                    0.0
+                };
             }
         }
         self.eq.process(step);
         self.compressor.process(step);
 
-        let wet_needed = self.mix.value > 0.0 || self.mix.target > 0.0 || self.convolver.is_swapping();
+        let wet_needed =
+            self.mix.value > 0.0 || self.mix.target > 0.0 || self.convolver.is_swapping();
         if wet_needed {
             if !self.convolver_running {
                 // History from before a pause would be stale: start clean.

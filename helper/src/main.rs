@@ -185,7 +185,9 @@ fn render(audio: &Audio, state: &DspState, ir: Option<&Audio>) -> Result<Audio> 
         let ir = ir.resampled(audio.sample_rate)?;
         let refs: Vec<&[f32]> = ir.channels.iter().map(Vec::as_slice).collect();
         let kernel = chain.kernel_builder().build(&refs).context("Could not prepare the impulse response")?;
-        drop(chain.replace_ir(kernel));
+        if chain.replace_ir(kernel).is_err() {
+            bail!("The impulse response was prepared for another chain");
+        }
     }
     let mut out = audio.channels.clone();
     let mut refs: Vec<&mut [f32]> = out.iter_mut().map(Vec::as_mut_slice).collect();
