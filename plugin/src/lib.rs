@@ -14,6 +14,8 @@
 //!
 //! [`Chain`]: faurge_dsp::chain::Chain
 
+#![warn(missing_docs)]
+
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
