@@ -14,9 +14,7 @@
 use thiserror::Error;
 
 use crate::compressor::Compressor;
-use crate::convolver::{
-    Convolver, ConvolverConfig, Kernel, KernelBuilder, DEFAULT_MAX_IR_SECONDS,
-};
+use crate::convolver::{Convolver, ConvolverConfig, Kernel, KernelBuilder, DEFAULT_MAX_IR_SECONDS};
 use crate::eq::Eq;
 use crate::state::{db_to_gain, DspState};
 use crate::{MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
@@ -31,7 +29,6 @@ pub const MIX_GLIDE_MS: f32 = 20.0;
 /// Input samples are clamped to ±this before any processing (+60 dBFS): no real
 /// signal reaches it, and it keeps filter state far from overflow.
 pub const INPUT_LIMIT: f32 = 1000.0;
-
 
 /// How to build a [`Chain`].
 #[derive(Clone, Copy, Debug, PartialEq)]

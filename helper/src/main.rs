@@ -12,9 +12,15 @@ use faurge_dsp::degrade::DegradationChain;
 use faurge_dsp::presets::{self, PRESETS};
 use faurge_dsp::state::DspState;
 use faurge_io::{Audio, WavFormat};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 #[derive(Parser)]
-#[command(name = "faurge", version, about = "Faurge: a vocal chain that listens to what you ask for")]
+#[command(
+    name = "faurge",
+    version,
+    about = "Faurge: a vocal chain that listens to what you ask for"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -93,7 +99,16 @@ impl From<Format> for WavFormat {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Render { input, output, preset, state, ir, ir_mix, format, dump_state } => {
+        Command::Render {
+            input,
+            output,
+            preset,
+            state,
+            ir,
+            ir_mix,
+            format,
+            dump_state,
+        } => {
             let mut dsp_state = match (preset, state) {
                 (Some(name), _) => preset_state(&name)?,
                 (None, Some(path)) => read_state(&path)?,
@@ -106,8 +121,9 @@ fn main() -> Result<()> {
             let audio = read_audio(&input)?;
             let ir_audio = ir.as_deref().map(read_audio).transpose()?;
             let rendered = render(&audio, &dsp_state, ir_audio.as_ref())?;
-            faurge_io::write_wav(&output, &rendered, format.into())
-                .with_context(|| format!("Could not write the render to \"{}\"", output.display()))?;
+            faurge_io::write_wav(&output, &rendered, format.into()).with_context(|| {
+                format!("Could not write the render to \"{}\"", output.display())
+            })?;
             if dump_state {
                 println!("{}", serde_json::to_string_pretty(&dsp_state)?);
             }
@@ -131,16 +147,27 @@ fn main() -> Result<()> {
             let m = analysis::measure(&refs, audio.sample_rate as f32);
             println!("{}", serde_json::to_string_pretty(&m)?);
         }
-        Command::Degrade { input, output, seed, verbose } => {
+        Command::Degrade {
+            input,
+            output,
+            seed,
+            verbose,
+        } => {
             let mut audio = read_audio(&input)?;
-            let chain = DegradationChain::random_subset_seeded(seed);
-            chain.apply(&mut audio.channels, audio.sample_rate as f32, seed);
+            let chain = DegradationChain::random_subset(&mut ChaCha8Rng::seed_from_u64(seed));
+            chain
+                .apply(&mut audio.channels, audio.sample_rate as f32, seed)
+                .with_context(|| format!("Could not degrade \"{}\"", input.display()))?;
             faurge_io::write_wav(&output, &audio, WavFormat::Int24)
                 .with_context(|| format!("Could not write \"{}\"", output.display()))?;
             if verbose {
                 println!("{}", serde_json::to_string_pretty(&chain)?);
             }
-            eprintln!("Degraded \"{}\" with [{}]", input.display(), chain.labels().join(", "));
+            eprintln!(
+                "Degraded \"{}\" with [{}]",
+                input.display(),
+                chain.labels().join(", ")
+            );
         }
     }
     Ok(())
@@ -149,7 +176,11 @@ fn main() -> Result<()> {
 fn read_audio(path: &Path) -> Result<Audio> {
     let audio = faurge_io::read(path)?;
     if audio.num_channels() > 2 {
-        bail!("\"{}\" has {} channels; Faurge processes mono or stereo", path.display(), audio.num_channels());
+        bail!(
+            "\"{}\" has {} channels; Faurge processes mono or stereo",
+            path.display(),
+            audio.num_channels()
+        );
     }
     Ok(audio)
 }
@@ -166,25 +197,35 @@ fn preset_state(name: &str) -> Result<DspState> {
         .map(|(_, n)| format!(" Did you mean \"{n}\"?"))
         .unwrap_or_default();
     let names: Vec<&str> = PRESETS.iter().map(|p| p.name).collect();
-    bail!("There is no preset \"{name}\".{closest} Presets: {}", names.join(", "))
+    bail!(
+        "There is no preset \"{name}\".{closest} Presets: {}",
+        names.join(", ")
+    )
 }
 
 fn read_state(path: &Path) -> Result<DspState> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("Could not read \"{}\"", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("\"{}\" is not a valid DspState", path.display()))
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("Could not read \"{}\"", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("\"{}\" is not a valid DspState", path.display()))
 }
 
 /// Renders `audio` through a fresh [`Chain`] set to `state`, with `ir` (resampled
 /// to the audio's rate) loaded before the first sample. Output has the input's length.
 fn render(audio: &Audio, state: &DspState, ir: Option<&Audio>) -> Result<Audio> {
     let sr = audio.sample_rate as f32;
-    state.validate(sr).context("The settings are not usable at this sample rate")?;
+    state
+        .validate(sr)
+        .context("The settings are not usable at this sample rate")?;
     let mut chain = Chain::new(ChainConfig::new(sr, audio.num_channels()))?;
     chain.snap_to_state(state);
     if let Some(ir) = ir {
         let ir = ir.resampled(audio.sample_rate)?;
         let refs: Vec<&[f32]> = ir.channels.iter().map(Vec::as_slice).collect();
-        let kernel = chain.kernel_builder().build(&refs).context("Could not prepare the impulse response")?;
+        let kernel = chain
+            .kernel_builder()
+            .build(&refs)
+            .context("Could not prepare the impulse response")?;
         if chain.replace_ir(kernel).is_err() {
             bail!("The impulse response was prepared for another chain");
         }

@@ -631,7 +631,10 @@ impl Convolver {
     ///
     /// # Errors
     /// Gives the kernel back, untouched, when it was built for another layout.
-    pub fn replace_kernel(&mut self, kernel: Box<Kernel>) -> Result<Option<Box<Kernel>>, Box<Kernel>> {
+    pub fn replace_kernel(
+        &mut self,
+        kernel: Box<Kernel>,
+    ) -> Result<Option<Box<Kernel>>, Box<Kernel>> {
         if *kernel.layout != *self.layout {
             return Err(kernel);
         }
