@@ -444,6 +444,20 @@ mod tests {
         }
     }
 
+    /// nice-plug's CLAP and VST3 wrappers identify parameters by a 31-bit Rabin hash of
+    /// the id (`hash_param_id`, restated here); two ids with the same hash would make one
+    /// parameter unreachable.
+    #[test]
+    fn id_hashes_do_not_collide() {
+        let hash = |id: &str| {
+            id.bytes()
+                .fold(0u32, |h, c| h.wrapping_mul(31).wrapping_add(u32::from(c)))
+                & !(1 << 31)
+        };
+        let hashes: HashSet<u32> = PARAMS.iter().map(|p| hash(p.id)).collect();
+        assert_eq!(hashes.len(), PARAMS.len());
+    }
+
     /// Ids are stored in users' sessions: this list may only grow.
     #[test]
     fn ids_never_change() {

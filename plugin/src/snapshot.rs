@@ -299,6 +299,10 @@ mod tests {
                     }
                     ring.write(&[&block[..len], &block[..len]]);
                     len = len % 61 + 1;
+                    if len == 1 {
+                        // Like an audio thread between callbacks: leave the reader a gap now and then.
+                        std::thread::yield_now();
+                    }
                 }
             })
         };
