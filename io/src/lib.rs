@@ -19,6 +19,24 @@ use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 use thiserror::Error;
 
+/// The short licensed clips shipped in the repository's `examples/` folder
+/// (attribution in `examples/LICENSES.md`), as absolute paths of this checkout,
+/// for tests, benchmarks and examples. Not for installed programs.
+pub mod examples {
+    /// 4.0 s read speech, 48 kHz mono, full band (VCTK `p234_012`).
+    pub const VCTK_SPEECH: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/speech_vctk_p234_012.wav"
+    );
+    /// 2.0 s read speech, 16 kHz mono, band-limited to 8 kHz (LibriSpeech `19-198-0000`).
+    pub const LIBRISPEECH_SPEECH: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/speech_librispeech_19-198-0000.flac"
+    );
+    /// Measured room impulse response, 44.1 kHz mono, 1 s (RT60 about 0.6 s).
+    pub const ROOM_IR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/rir_clap.wav");
+}
+
 /// Planar audio: `channels[c][n]` is sample `n` of channel `c`, full scale ±1.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Audio {
@@ -374,12 +392,11 @@ mod tests {
 
     #[test]
     fn shipped_flac_and_wav_examples_decode() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-        let flac = read(root.join("speech_librispeech_19-198-0000.flac")).unwrap();
+        let flac = read(examples::LIBRISPEECH_SPEECH).unwrap();
         assert_eq!((flac.sample_rate, flac.num_channels()), (16_000, 1));
         // STREAMINFO says 31 440 frames (1.965 s); every one must decode.
         assert_eq!(flac.frames(), 31_440);
-        let wav = read(root.join("speech_vctk_p234_012.wav")).unwrap();
+        let wav = read(examples::VCTK_SPEECH).unwrap();
         assert_eq!((wav.sample_rate, wav.num_channels()), (48_000, 1));
         assert!(wav.channels[0]
             .iter()
