@@ -47,10 +47,7 @@ fn busy_chain() -> Chain {
 }
 
 fn speech(seconds: f32) -> Vec<f32> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/speech_vctk_p234_012.wav"
-    );
+    let path = faurge_io::examples::VCTK_SPEECH;
     let x = faurge_io::read(path).expect("shipped example").to_mono();
     x.iter()
         .cycle()

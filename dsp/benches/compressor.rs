@@ -6,10 +6,7 @@ use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criteri
 use faurge_dsp::compressor::Compressor;
 use faurge_dsp::state::CompressorState;
 
-const SPEECH_48K: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../examples/speech_vctk_p234_012.wav"
-);
+use faurge_io::examples::VCTK_SPEECH as SPEECH_48K;
 
 fn bench(c: &mut Criterion) {
     let speech = faurge_io::read(SPEECH_48K)

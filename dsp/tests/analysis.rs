@@ -21,14 +21,8 @@ use faurge_dsp::degrade::{colored_noise, Degradation, NoiseColor, PopShape};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-const VCTK: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../examples/speech_vctk_p234_012.wav"
-);
-const LIBRI: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../examples/speech_librispeech_19-198-0000.flac"
-);
+use faurge_io::examples::LIBRISPEECH_SPEECH as LIBRI;
+use faurge_io::examples::VCTK_SPEECH as VCTK;
 
 fn vctk() -> (Vec<f32>, f32) {
     let a = faurge_io::read(VCTK).expect("shipped VCTK clip");

@@ -19,10 +19,7 @@ const RATES: [f32; 5] = [22_050.0, 44_100.0, 48_000.0, 96_000.0, 192_000.0];
 const BLOCKS: [usize; 6] = [1, 7, 64, 511, 4096, 8192];
 
 fn speech_48k() -> Vec<f32> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/speech_vctk_p234_012.wav"
-    );
+    let path = faurge_io::examples::VCTK_SPEECH;
     faurge_io::read(path).expect("shipped example").to_mono()
 }
 

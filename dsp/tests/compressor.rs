@@ -14,10 +14,7 @@ use faurge_dsp::state::{
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-const SPEECH_48K: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../examples/speech_vctk_p234_012.wav"
-);
+use faurge_io::examples::VCTK_SPEECH as SPEECH_48K;
 
 /// `1 − 1/e`: the fraction of a step a one-pole filter covers in one time constant.
 const ONE_TAU: f64 = 0.632_120_558_828_557_7;

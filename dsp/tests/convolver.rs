@@ -18,10 +18,6 @@ use rustfft::FftPlanner;
 
 const RATES: [f32; 5] = [22_050.0, 44_100.0, 48_000.0, 96_000.0, 192_000.0];
 
-fn example(name: &str) -> String {
-    format!("{}/../examples/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
 fn noise(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.gen_range(-1.0f32..1.0)).collect()
 }
@@ -267,9 +263,9 @@ fn matches_reference_with_a_two_second_ir_at_48k() {
 
 #[test]
 fn real_room_ir_on_real_speech() {
-    let rir = faurge_io::read(example("rir_clap.wav")).expect("shipped RIR");
+    let rir = faurge_io::read(faurge_io::examples::ROOM_IR).expect("shipped RIR");
     let rir = rir.resampled(48_000).expect("resample").to_mono();
-    let speech = faurge_io::read(example("speech_vctk_p234_012.wav")).expect("shipped clip");
+    let speech = faurge_io::read(faurge_io::examples::VCTK_SPEECH).expect("shipped clip");
     assert_eq!(speech.sample_rate, 48_000);
     let dry = speech.to_mono();
     let mut conv = Convolver::new(ConvolverConfig::new(48_000.0, 2, 2.0));
@@ -365,7 +361,7 @@ fn crossfade_length_is_exact_at_every_rate() {
 #[test]
 fn crossfade_between_real_irs_is_smooth_and_lands_on_the_new_ir() {
     let rate = 48_000.0;
-    let rir = faurge_io::read(example("rir_clap.wav")).expect("shipped RIR");
+    let rir = faurge_io::read(faurge_io::examples::ROOM_IR).expect("shipped RIR");
     let ir_old = rir.resampled(48_000).expect("resample").to_mono();
     // A different real IR: the same room heard 3 ms later, inverted and quieter, truncated.
     let mut ir_new = vec![0.0f32; 144];

@@ -17,14 +17,8 @@ use faurge_dsp::state::BandKind;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-const VCTK: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../examples/speech_vctk_p234_012.wav"
-);
-const LIBRI: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../examples/speech_librispeech_19-198-0000.flac"
-);
+use faurge_io::examples::LIBRISPEECH_SPEECH as LIBRI;
+use faurge_io::examples::VCTK_SPEECH as VCTK;
 
 /// The two shipped clips: 48 kHz full-band VCTK and 16 kHz LibriSpeech.
 fn clips() -> Vec<(Vec<f32>, f32)> {

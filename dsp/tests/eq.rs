@@ -18,10 +18,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 const RATES: [f32; 5] = [22_050.0, 44_100.0, 48_000.0, 96_000.0, 192_000.0];
-const VCTK: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../examples/speech_vctk_p234_012.wav"
-);
+use faurge_io::examples::VCTK_SPEECH as VCTK;
 const LIBRISPEECH: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../examples/speech_librispeech_19-198-0000.flac"

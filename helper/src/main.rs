@@ -11,6 +11,7 @@ use faurge_dsp::chain::{Chain, ChainConfig};
 use faurge_dsp::degrade::DegradationChain;
 use faurge_dsp::presets::{self, PRESETS};
 use faurge_dsp::state::DspState;
+use faurge_dsp::MIN_SAMPLE_RATE;
 use faurge_io::{Audio, WavFormat};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -41,7 +42,9 @@ enum Command {
         /// A DspState JSON file (as written by `faurge bake` or `--dump-state`).
         #[arg(long)]
         state: Option<PathBuf>,
-        /// An impulse response (WAV/FLAC) for the convolver; resampled to the input's rate.
+        /// An impulse response (WAV/FLAC) for the convolver; resampled to the input's
+        /// rate and scaled to unit energy (0 dB broadband gain), so a measured room
+        /// response neither blasts nor vanishes whatever level it was recorded at.
         #[arg(long)]
         ir: Option<PathBuf>,
         /// Wet proportion of the IR, 0..1 (with --ir).
@@ -121,9 +124,7 @@ fn main() -> Result<()> {
             let audio = read_audio(&input)?;
             let ir_audio = ir.as_deref().map(read_audio).transpose()?;
             let rendered = render(&audio, &dsp_state, ir_audio.as_ref())?;
-            faurge_io::write_wav(&output, &rendered, format.into()).with_context(|| {
-                format!("Could not write the render to \"{}\"", output.display())
-            })?;
+            write_audio(&output, &rendered, format.into())?;
             if dump_state {
                 println!("{}", serde_json::to_string_pretty(&dsp_state)?);
             }
@@ -158,8 +159,7 @@ fn main() -> Result<()> {
             chain
                 .apply(&mut audio.channels, audio.sample_rate as f32, seed)
                 .with_context(|| format!("Could not degrade \"{}\"", input.display()))?;
-            faurge_io::write_wav(&output, &audio, WavFormat::Int24)
-                .with_context(|| format!("Could not write \"{}\"", output.display()))?;
+            write_audio(&output, &audio, WavFormat::Int24)?;
             if verbose {
                 println!("{}", serde_json::to_string_pretty(&chain)?);
             }
@@ -171,6 +171,31 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Writes `audio` to `path` as WAV, creating the parent folder if needed.
+fn write_audio(path: &Path, audio: &Audio, format: WavFormat) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("Could not create the folder \"{}\"", dir.display()))?;
+    }
+    faurge_io::write_wav(path, audio, format)?;
+    Ok(())
+}
+
+/// Scales `channels` together so the loudest channel has unit energy
+/// (`Σ h² = 1`). Returns `None` for silent or non-finite input.
+fn normalize_energy(channels: &mut [Vec<f32>]) -> Option<()> {
+    let energy = channels
+        .iter()
+        .map(|c| c.iter().map(|&s| f64::from(s) * f64::from(s)).sum::<f64>())
+        .fold(0.0, f64::max);
+    if !(energy.is_finite() && energy > 0.0) {
+        return None;
+    }
+    let g = (1.0 / energy.sqrt()) as f32;
+    channels.iter_mut().flatten().for_each(|s| *s *= g);
+    Some(())
 }
 
 fn read_audio(path: &Path) -> Result<Audio> {
@@ -210,17 +235,28 @@ fn read_state(path: &Path) -> Result<DspState> {
         .with_context(|| format!("\"{}\" is not a valid DspState", path.display()))
 }
 
+/// Rate at which files below the chain's lowest rate (e.g. 16 kHz speech) are
+/// processed; the result is resampled back to the file's own rate.
+const LOW_RATE_PROCESSING_HZ: u32 = 48_000;
+
 /// Renders `audio` through a fresh [`Chain`] set to `state`, with `ir` (resampled
-/// to the audio's rate) loaded before the first sample. Output has the input's length.
+/// and energy-normalized) loaded before the first sample. The output has the
+/// input's rate and length. Files below the chain's lowest supported rate are
+/// processed at [`LOW_RATE_PROCESSING_HZ`] and resampled back.
 fn render(audio: &Audio, state: &DspState, ir: Option<&Audio>) -> Result<Audio> {
-    let sr = audio.sample_rate as f32;
-    state
-        .validate(sr)
-        .context("The settings are not usable at this sample rate")?;
-    let mut chain = Chain::new(ChainConfig::new(sr, audio.num_channels()))?;
+    state.validate().context("The settings are out of range")?;
+    let work_rate = if (audio.sample_rate as f32) < MIN_SAMPLE_RATE {
+        LOW_RATE_PROCESSING_HZ
+    } else {
+        audio.sample_rate
+    };
+    let work = audio.resampled(work_rate)?;
+    let mut chain = Chain::new(ChainConfig::new(work_rate as f32, audio.num_channels()))?;
     chain.snap_to_state(state);
     if let Some(ir) = ir {
-        let ir = ir.resampled(audio.sample_rate)?;
+        let mut ir = ir.resampled(work_rate)?;
+        normalize_energy(&mut ir.channels)
+            .context("The impulse response is silent or not finite; it cannot be used")?;
         let refs: Vec<&[f32]> = ir.channels.iter().map(Vec::as_slice).collect();
         let kernel = chain
             .kernel_builder()
@@ -230,9 +266,13 @@ fn render(audio: &Audio, state: &DspState, ir: Option<&Audio>) -> Result<Audio> 
             bail!("The impulse response was prepared for another chain");
         }
     }
-    let mut out = audio.channels.clone();
+    let mut out = work.channels;
     let mut refs: Vec<&mut [f32]> = out.iter_mut().map(Vec::as_mut_slice).collect();
     // The chain cuts any length into its own steps, exactly as it does host blocks.
     chain.process(&mut refs);
-    Ok(Audio::new(audio.sample_rate, out)?)
+    let mut out = Audio::new(work_rate, out)?.resampled(audio.sample_rate)?;
+    for c in &mut out.channels {
+        c.resize(audio.frames(), 0.0);
+    }
+    Ok(out)
 }
