@@ -15,11 +15,7 @@ use nice_plug::prelude::Param;
 use rand::{Rng, SeedableRng};
 
 fn speech(rate: u32, seconds: f32, channels: usize) -> Vec<Vec<f32>> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/speech_vctk_p234_012.wav"
-    );
-    let mono = faurge_io::read(path)
+    let mono = faurge_io::read(faurge_io::examples::VCTK_SPEECH)
         .unwrap()
         .resampled(rate)
         .unwrap()

@@ -69,7 +69,7 @@ pub fn run(args: Vec<String>) -> Result<()> {
     // nice-plug-xtask reads `bundler.toml` from the current folder.
     std::env::set_current_dir(&root)
         .with_context(|| format!("Could not change to \"{}\"", root.display()))?;
-    let bundled = bundle(&root, &target_dir(&root)?, flavor)?;
+    let bundled = bundle(&Workspace::read(&root)?, flavor)?;
     if install_after {
         let home =
             std::env::var_os("HOME").context("Could not find the home folder: $HOME is not set")?;
@@ -102,34 +102,39 @@ fn cargo() -> OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }
 
-/// The target directory cargo uses for this workspace (honours `CARGO_TARGET_DIR`).
-///
-/// # Errors
-/// If `cargo metadata` fails.
-pub fn target_dir(root: &Path) -> Result<PathBuf> {
-    let meta = cargo_metadata::MetadataCommand::new()
-        .manifest_path(root.join("Cargo.toml"))
-        .no_deps()
-        .exec()
-        .context("Could not run `cargo metadata`")?;
-    Ok(meta.target_directory.into_std_path_buf())
+/// What the build steps need to know about the workspace, from one `cargo metadata`.
+#[derive(Clone, Debug)]
+pub struct Workspace {
+    /// The workspace root.
+    pub root: PathBuf,
+    /// The target directory cargo uses (honours `CARGO_TARGET_DIR`).
+    pub target_dir: PathBuf,
+    /// True when some package has a binary target named [`HELPER_BIN`].
+    pub has_helper: bool,
 }
 
-/// True when some workspace package has a binary target named [`HELPER_BIN`].
-///
-/// # Errors
-/// If `cargo metadata` fails.
-pub fn workspace_has_helper(root: &Path) -> Result<bool> {
-    let meta = cargo_metadata::MetadataCommand::new()
-        .manifest_path(root.join("Cargo.toml"))
-        .no_deps()
-        .exec()
-        .context("Could not run `cargo metadata`")?;
-    Ok(meta
-        .packages
-        .iter()
-        .flat_map(|p| &p.targets)
-        .any(|t| t.name == HELPER_BIN && t.is_bin()))
+impl Workspace {
+    /// Reads the workspace at `root`.
+    ///
+    /// # Errors
+    /// If `cargo metadata` fails.
+    pub fn read(root: &Path) -> Result<Self> {
+        let meta = cargo_metadata::MetadataCommand::new()
+            .manifest_path(root.join("Cargo.toml"))
+            .no_deps()
+            .exec()
+            .context("Could not run `cargo metadata`")?;
+        let has_helper = meta
+            .packages
+            .iter()
+            .flat_map(|p| &p.targets)
+            .any(|t| t.name == HELPER_BIN && t.is_bin());
+        Ok(Workspace {
+            root: root.to_path_buf(),
+            target_dir: meta.target_directory.into_std_path_buf(),
+            has_helper,
+        })
+    }
 }
 
 fn run_cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
@@ -147,11 +152,12 @@ fn run_cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
     Ok(())
 }
 
-/// Builds and bundles `flavor` into `<target_dir>/bundled`; returns that folder.
+/// Builds and bundles `flavor` into `<target dir>/bundled`; returns that folder.
 ///
 /// # Errors
 /// A failed build, a missing artifact or a failed copy.
-pub fn bundle(root: &Path, target_dir: &Path, flavor: Flavor) -> Result<PathBuf> {
+pub fn bundle(ws: &Workspace, flavor: Flavor) -> Result<PathBuf> {
+    let target_dir = ws.target_dir.as_path();
     let bundled = target_dir.join("bundled");
     match flavor {
         Flavor::Release => {
@@ -168,7 +174,7 @@ pub fn bundle(root: &Path, target_dir: &Path, flavor: Flavor) -> Result<PathBuf>
                 "Created a standalone at \"{}\"",
                 bundled.join(exe_name(STANDALONE_BIN)).display()
             );
-            add_support_files(root, target_dir, &bundled)?;
+            add_support_files(ws, &bundled)?;
         }
         Flavor::HostTest => {
             run_cargo(
@@ -217,16 +223,16 @@ pub fn vst3_binary_dir(bundled: &Path) -> PathBuf {
 
 /// Builds the helper (when the workspace has it) and copies it and `bundle/models`
 /// next to the CLAP/standalone (`faurge/`) and into `Faurge.vst3`.
-fn add_support_files(root: &Path, target_dir: &Path, bundled: &Path) -> Result<()> {
+fn add_support_files(ws: &Workspace, bundled: &Path) -> Result<()> {
     let support = bundled.join(SUPPORT_DIR);
     let vst3_bin = vst3_binary_dir(bundled);
     let vst3_resources = bundled
         .join(format!("{BUNDLE_NAME}.vst3"))
         .join("Contents")
         .join("Resources");
-    if workspace_has_helper(root)? {
+    if ws.has_helper {
         run_cargo(&["build", "--release", "--bin", HELPER_BIN], &[])?;
-        let helper = target_dir.join("release").join(exe_name(HELPER_BIN));
+        let helper = ws.target_dir.join("release").join(exe_name(HELPER_BIN));
         copy_file(&helper, &support.join(exe_name(HELPER_BIN)))?;
         copy_file(&helper, &vst3_bin.join(exe_name(HELPER_BIN)))?;
         eprintln!("Added the helper \"{}\" to the bundles", helper.display());
@@ -236,7 +242,7 @@ fn add_support_files(root: &Path, target_dir: &Path, bundled: &Path) -> Result<(
              it next to themselves or in $FAURGE_HELPER"
         );
     }
-    let models = root.join("bundle").join("models");
+    let models = ws.root.join("bundle").join("models");
     if models.is_dir() {
         copy_dir(&models, &support.join("models"))?;
         copy_dir(&models, &vst3_resources.join("models"))?;

@@ -169,6 +169,20 @@ impl HostHandlers for TestHost {
     }
 }
 
+/// Loads the shared library at `path` and keeps it mapped for the rest of the process,
+/// as DAWs do. Threads that called into a plugin carry thread-local destructors
+/// registered by the plugin's own copy of `std`; they would jump into unmapped code if
+/// one test unloaded the library while another test's threads are still alive.
+///
+/// # Panics
+/// If the library cannot be loaded.
+pub fn keep_mapped(path: &Path) -> &'static libloading::Library {
+    // SAFETY: loading the plugin under test runs its initializers, nothing else.
+    let lib = unsafe { libloading::Library::new(path) }
+        .unwrap_or_else(|e| panic!("could not load {}: {e}", path.display()));
+    Box::leak(Box::new(lib))
+}
+
 /// A loaded `.clap` file.
 pub struct Library {
     entry: PluginEntry,
@@ -200,15 +214,7 @@ impl Library {
     /// # Panics
     /// If the file cannot be loaded or has no CLAP entry.
     pub fn load(path: &Path) -> Self {
-        // Keep the library mapped for the rest of the process, as DAWs do: threads that
-        // called into the plugin carry thread-local destructors registered by its copy
-        // of `std`, and they would jump into unmapped code if the last `PluginEntry`
-        // of a test unloaded it while another test's threads are still alive.
-        // SAFETY: loading the plugin under test; the handle is deliberately leaked.
-        std::mem::forget(
-            unsafe { libloading::Library::new(path) }
-                .unwrap_or_else(|e| panic!("could not load {}: {e}", path.display())),
-        );
+        keep_mapped(path);
         // SAFETY: loading a plugin runs its initializers; the file is the plugin under test.
         let entry = unsafe { PluginEntry::load(path) }
             .unwrap_or_else(|e| panic!("could not load {}: {e}", path.display()));
@@ -769,4 +775,24 @@ pub fn base64_f32(samples: &[f32]) -> String {
         }
     }
     out
+}
+
+/// `seconds` of the voiced part of the shipped VCTK clip (0.55–3.75 s; looped when
+/// more is asked) resampled to `rate`, mono.
+///
+/// # Panics
+/// If the clip cannot be read or resampled.
+pub fn voiced_speech(rate: u32, seconds: f32) -> Vec<f32> {
+    let mono = faurge_io::read(faurge_io::examples::VCTK_SPEECH)
+        .expect("read the VCTK clip")
+        .resampled(rate)
+        .expect("resample the VCTK clip")
+        .to_mono();
+    let voiced = &mono[(0.55 * rate as f32) as usize..(3.75 * rate as f32) as usize];
+    voiced
+        .iter()
+        .copied()
+        .cycle()
+        .take((seconds * rate as f32) as usize)
+        .collect()
 }

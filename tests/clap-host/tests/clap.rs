@@ -10,8 +10,8 @@
 //! parameter mapping is in [`expected_state`]).
 
 use faurge_clap_host_tests::{
-    base64_f32, bool_value, bundles, f32_value, parse_state, state_blob, Instance, Library,
-    ParamChange,
+    base64_f32, bool_value, bundles, f32_value, parse_state, state_blob, voiced_speech, Instance,
+    Library, ParamChange,
 };
 use faurge_dsp::chain::{Chain, ChainConfig};
 use faurge_dsp::state::DspState;
@@ -120,21 +120,11 @@ fn session(values: &[(&str, f32)], ir: Option<(f32, &[Vec<f32>])>) -> Vec<u8> {
     state_blob("0.1.0", &params, &fields)
 }
 
-/// `seconds` of the voiced part of the VCTK clip (0.55–3.75 s, looped) at `rate`;
-/// channel 1 (if any) is a quieter, 17-sample delayed copy so the channels differ.
+/// `seconds` of voiced speech at `rate`; channel 1 (if any) is a quieter, 17-sample
+/// delayed copy so the channels differ.
 fn speech(rate: u32, seconds: f32, channels: usize) -> Vec<Vec<f32>> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/speech_vctk_p234_012.wav"
-    );
-    let audio = faurge_io::read(path)
-        .expect("read the VCTK clip")
-        .resampled(rate)
-        .expect("resample");
-    let mono = audio.to_mono();
-    let voiced = &mono[(0.55 * rate as f32) as usize..(3.75 * rate as f32) as usize];
-    let n = (seconds * rate as f32) as usize;
-    let left: Vec<f32> = voiced.iter().copied().cycle().take(n).collect();
+    let left = voiced_speech(rate, seconds);
+    let n = left.len();
     let right: Vec<f32> = (0..n)
         .map(|i| if i >= 17 { 0.7 * left[i - 17] } else { 0.0 })
         .collect();
@@ -201,6 +191,16 @@ fn assert_finite(out: &[Vec<f32>], what: &str) {
 
 fn library() -> Library {
     Library::load(&bundles().clap)
+}
+
+/// A fresh instance with a session of `values` (and IR at its rate) loaded.
+fn configured(values: &[(&str, f32)], ir: Option<(f32, &[Vec<f32>])>) -> Instance {
+    let mut p = library().instantiate(ID);
+    assert!(
+        p.load_state(&session(values, ir)),
+        "the session was refused"
+    );
+    p
 }
 
 fn fixed(n: usize) -> Box<dyn Iterator<Item = usize> + Send> {
@@ -294,11 +294,9 @@ fn descriptor_ports_parameters_and_latency() {
 
 #[test]
 fn renders_speech_like_faurge_dsp_at_every_rate_and_block_size() {
-    let lib = library();
     let state = expected_state(VOCAL);
     for rate in [44_100u32, 48_000, 96_000, 192_000] {
-        let mut p = lib.instantiate(ID);
-        assert!(p.load_state(&session(VOCAL, None)));
+        let mut p = configured(VOCAL, None);
         let input = speech(rate, 0.5, 2);
         let want = reference(rate as f32, &state, None, &input);
         let mut active = p.activate(f64::from(rate), 4096).unwrap();
@@ -338,9 +336,7 @@ fn renders_speech_like_faurge_dsp_at_every_rate_and_block_size() {
 
 #[test]
 fn parameter_events_take_effect_at_their_sample() {
-    let lib = library();
-    let mut p = lib.instantiate(ID);
-    assert!(p.load_state(&session(VOCAL, None)));
+    let mut p = configured(VOCAL, None);
     let input = speech(48_000, 1.0, 2);
     let mut active = p.activate(48_000.0, 4096).unwrap();
     let plain = p.process(&mut active, &input, fixed(4096), &[]).audio;
@@ -385,10 +381,8 @@ fn parameter_events_take_effect_at_their_sample() {
 
 #[test]
 fn extreme_automation_every_sample_stays_finite() {
-    let lib = library();
-    let mut p = lib.instantiate(ID);
     let ir = test_ir(48_000.0, 0.05);
-    assert!(p.load_state(&session(VOCAL, Some((48_000.0, &ir)))));
+    let mut p = configured(VOCAL, Some((48_000.0, &ir)));
     let input = speech(48_000, 1.5, 2);
     let ids: Vec<_> = p.params().iter().map(|q| (q.id, q.max)).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(11);
@@ -412,11 +406,7 @@ fn extreme_automation_every_sample_stays_finite() {
     // Afterwards a complete session (every parameter, as a DAW saves it) renders
     // normally again.
     p.deactivate(active);
-    let complete = {
-        let mut fresh = lib.instantiate(ID);
-        assert!(fresh.load_state(&session(VOCAL, None)));
-        fresh.save_state()
-    };
+    let complete = configured(VOCAL, None).save_state();
     assert!(p.load_state(&complete));
     let mut active = p.activate(48_000.0, 1024).unwrap();
     let short = speech(48_000, 0.3, 2);
@@ -434,12 +424,10 @@ fn extreme_automation_every_sample_stays_finite() {
 
 #[test]
 fn silence_nan_inf_and_huge_input() {
-    let lib = library();
-    let mut p = lib.instantiate(ID);
     let ir = test_ir(48_000.0, 0.1);
     let mut values = VOCAL.to_vec();
     values.extend([("ir_on", 1.0), ("ir_mix", 60.0)]);
-    assert!(p.load_state(&session(&values, Some((48_000.0, &ir)))));
+    let mut p = configured(&values, Some((48_000.0, &ir)));
     let mut active = p.activate(48_000.0, 512).unwrap();
 
     // Silence in, exact silence out.
@@ -507,11 +495,9 @@ fn silence_nan_inf_and_huge_input() {
 
 #[test]
 fn bypass_passes_input_through_unchanged() {
-    let lib = library();
-    let mut p = lib.instantiate(ID);
     let mut values = VOCAL.to_vec();
     values.push(("bypass", 1.0));
-    assert!(p.load_state(&session(&values, None)));
+    let mut p = configured(&values, None);
     let input = speech(48_000, 0.5, 2);
     let mut active = p.activate(48_000.0, 480).unwrap();
     let out = p.process(&mut active, &input, fixed(480), &[]).audio;
@@ -676,9 +662,7 @@ fn state_round_trip_is_bit_exact_and_v0_sessions_migrate() {
 
 #[test]
 fn reactivation_rate_changes_and_unsupported_rates() {
-    let lib = library();
-    let mut p = lib.instantiate(ID);
-    assert!(p.load_state(&session(VOCAL, None)));
+    let mut p = configured(VOCAL, None);
     let state = expected_state(VOCAL);
     for rate in [44_100u32, 96_000, 22_050, 192_000, 48_000] {
         let mut active = p.activate(f64::from(rate), 512).unwrap();
@@ -713,8 +697,7 @@ fn reactivation_rate_changes_and_unsupported_rates() {
 
 #[test]
 fn mono_layout_matches_faurge_dsp() {
-    let lib = library();
-    let mut p = lib.instantiate(ID);
+    let mut p = library().instantiate(ID);
     assert!(p.select_channels(1), "no mono configuration");
     assert_eq!(p.audio_ports(true)[0].channels, 1);
     assert_eq!(p.audio_ports(false)[0].channels, 1);
@@ -734,10 +717,8 @@ fn mono_layout_matches_faurge_dsp() {
 
 #[test]
 fn instances_are_independent() {
-    let lib = library();
-    let mut a: Instance = lib.instantiate(ID);
-    let mut b: Instance = lib.instantiate(ID);
-    assert!(a.load_state(&session(VOCAL, None)));
+    let mut a = configured(VOCAL, None);
+    let mut b = library().instantiate(ID);
     let input = speech(48_000, 0.3, 2);
     let mut aa = a.activate(48_000.0, 256).unwrap();
     let mut bb = b.activate(48_000.0, 256).unwrap();

@@ -10,7 +10,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use faurge_clap_host_tests::{base64_f32, bool_value, bundles, f32_value, state_blob, Library};
+use faurge_clap_host_tests::{
+    base64_f32, bool_value, bundles, f32_value, state_blob, voiced_speech, Library,
+};
 use rand::{Rng, SeedableRng};
 
 const RATE: u32 = 48_000;
@@ -62,22 +64,8 @@ fn cpu_cost_per_block_at_48k_b64() {
         .map(PathBuf::from)
         .unwrap_or_else(|| bundles().clap.clone());
     let lib = Library::load(&path);
-    let clip = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/speech_vctk_p234_012.wav"
-    );
-    let mono = faurge_io::read(clip)
-        .unwrap()
-        .resampled(RATE)
-        .unwrap()
-        .to_mono();
-    // 10 s of speech (the 4 s clip repeated), stereo.
-    let left: Vec<f32> = mono
-        .iter()
-        .copied()
-        .cycle()
-        .take(10 * RATE as usize)
-        .collect();
+    // 10 s of speech (the voiced part of the clip, looped), stereo.
+    let left = voiced_speech(RATE, 10.0);
     let input = vec![left.clone(), left.iter().map(|v| 0.8 * v).collect()];
     let budget_us = BLOCK as f64 / f64::from(RATE) * 1e6;
     eprintln!("\nFaurge.clap per-block CPU cost, {RATE} Hz, {BLOCK}-frame blocks, stereo, 10 s of speech ({})", path.display());

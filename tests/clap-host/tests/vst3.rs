@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::ffi::c_void;
 use std::path::PathBuf;
 
-use faurge_clap_host_tests::{bool_value, bundles, f32_value};
+use faurge_clap_host_tests::{bool_value, bundles, f32_value, keep_mapped, voiced_speech};
 use faurge_dsp::chain::{Chain, ChainConfig};
 use faurge_dsp::state::DspState;
 use vst3::Steinberg::Vst::*;
@@ -134,16 +134,10 @@ struct Module {
     factory: ComPtr<IPluginFactory>,
 }
 
-/// The module stays loaded for the whole process, as in a DAW (see `Library::load`
-/// in the host crate for why unloading it under running tests is unsafe).
+/// The module, mapped for the whole process (see `keep_mapped`).
 fn library() -> &'static libloading::Library {
-    static LIB: std::sync::OnceLock<libloading::Library> = std::sync::OnceLock::new();
-    LIB.get_or_init(|| {
-        let path = vst3_binary();
-        // SAFETY: loading the plugin under test.
-        unsafe { libloading::Library::new(&path) }
-            .unwrap_or_else(|e| panic!("could not load {}: {e}", path.display()))
-    })
+    static LIB: std::sync::OnceLock<&'static libloading::Library> = std::sync::OnceLock::new();
+    LIB.get_or_init(|| keep_mapped(&vst3_binary()))
 }
 
 fn load() -> Module {
@@ -325,11 +319,7 @@ fn processes_speech_like_faurge_dsp() {
                 .latency_samples()
         );
 
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../examples/speech_vctk_p234_012.wav"
-        );
-        let mono = faurge_io::read(path).unwrap().to_mono();
+        let mono = voiced_speech(48_000, 1.0);
         let n = 48_000.min(mono.len()) / block * block;
         let input = vec![
             mono[..n].to_vec(),
