@@ -44,9 +44,16 @@ fn busy_chain() -> Chain {
 }
 
 fn speech(seconds: f32) -> Vec<f32> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/speech_vctk_p234_012.wav");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/speech_vctk_p234_012.wav"
+    );
     let x = faurge_io::read(path).expect("shipped example").to_mono();
-    x.iter().cycle().take((seconds * SR) as usize).copied().collect()
+    x.iter()
+        .cycle()
+        .take((seconds * SR) as usize)
+        .copied()
+        .collect()
 }
 
 fn print_figures() {

@@ -166,17 +166,18 @@ pub struct BiquadState {
 }
 
 impl BiquadState {
-    /// Filters one sample. Never allocates or panics; state magnitudes below
-    /// [`DENORMAL_FLUSH`] are flushed to 0.
+    /// Filters one sample. Never allocates or panics; once both state magnitudes
+    /// are below [`DENORMAL_FLUSH`] they are flushed to 0.
     #[inline]
     pub fn tick(&mut self, c: &Coefficients, x: f64) -> f64 {
         let y = c.b0 * x + self.s1;
         self.s1 = c.b1 * x - c.a1 * y + self.s2;
         self.s2 = c.b2 * x - c.a2 * y;
-        if self.s1.abs() < DENORMAL_FLUSH {
+        // Flush both together: zeroing one state variable while the other is
+        // still alive perturbs the recursion and, for some filters, feeds a limit
+        // cycle just above the threshold that never reaches 0.
+        if self.s1.abs() < DENORMAL_FLUSH && self.s2.abs() < DENORMAL_FLUSH {
             self.s1 = 0.0;
-        }
-        if self.s2.abs() < DENORMAL_FLUSH {
             self.s2 = 0.0;
         }
         y
@@ -197,6 +198,15 @@ impl BiquadState {
     /// True when both state variables are finite (used to recover from overflow).
     pub fn is_finite(&self) -> bool {
         self.s1.is_finite() && self.s2.is_finite()
+    }
+
+    /// Largest magnitude of the two state variables (0 for a cleared filter).
+    ///
+    /// With coefficients of an identity filter (`b = a`) the state evolves on its
+    /// own and the output is `x + s1`, so this bounds what dropping the state
+    /// would change; the EQ uses it to decide when a band may be bypassed.
+    pub fn max_abs(&self) -> f64 {
+        self.s1.abs().max(self.s2.abs())
     }
 }
 

@@ -47,7 +47,11 @@ pub struct ChainConfig {
 impl ChainConfig {
     /// A config with the default IR length ([`DEFAULT_MAX_IR_SECONDS`]).
     pub fn new(sample_rate: f32, channels: usize) -> Self {
-        ChainConfig { sample_rate, channels, max_ir_seconds: DEFAULT_MAX_IR_SECONDS }
+        ChainConfig {
+            sample_rate,
+            channels,
+            max_ir_seconds: DEFAULT_MAX_IR_SECONDS,
+        }
     }
 }
 
@@ -77,7 +81,13 @@ struct Ramp {
 
 impl Ramp {
     fn new(value: f32, glide_samples: u32) -> Self {
-        Ramp { value, target: value, step: 0.0, steps_left: 0, glide_samples: glide_samples.max(1) }
+        Ramp {
+            value,
+            target: value,
+            step: 0.0,
+            steps_left: 0,
+            glide_samples: glide_samples.max(1),
+        }
     }
 
     fn set_target(&mut self, target: f32) {
@@ -96,7 +106,11 @@ impl Ramp {
     fn next(&mut self) -> f32 {
         if self.steps_left > 0 {
             self.steps_left -= 1;
-            self.value = if self.steps_left == 0 { self.target } else { self.value + self.step };
+            self.value = if self.steps_left == 0 {
+                self.target
+            } else {
+                self.value + self.step
+            };
         }
         self.value
     }
@@ -128,7 +142,11 @@ impl Chain {
     /// # Errors
     /// [`ChainError`] for an unsupported rate, channel count or IR length.
     pub fn new(config: ChainConfig) -> Result<Self, ChainError> {
-        let ChainConfig { sample_rate, channels, max_ir_seconds } = config;
+        let ChainConfig {
+            sample_rate,
+            channels,
+            max_ir_seconds,
+        } = config;
         if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&sample_rate) {
             return Err(ChainError::SampleRate(sample_rate));
         }
@@ -283,13 +301,18 @@ impl Chain {
         let len = step.first().map_or(0, |c| c.len());
         for ch in step.iter_mut() {
             for s in ch.iter_mut() {
-                *s = if s.is_finite() { s.clamp(-INPUT_LIMIT, INPUT_LIMIT) } else { 0.0 };
+                *s = if s.is_finite() {
+                    s.clamp(-INPUT_LIMIT, INPUT_LIMIT)
+                } else {
+                    0.0
+                };
             }
         }
         self.eq.process(step);
         self.compressor.process(step);
 
-        let wet_needed = self.mix.value > 0.0 || self.mix.target > 0.0 || self.convolver.is_swapping();
+        let wet_needed =
+            self.mix.value > 0.0 || self.mix.target > 0.0 || self.convolver.is_swapping();
         if wet_needed {
             if !self.convolver_running {
                 // History from before a pause would be stale: start clean.

@@ -48,11 +48,25 @@ pub fn find(name: &str) -> Option<&'static Preset> {
 }
 
 fn band(enabled: bool, freq_hz: f32, gain_db: f32, q: f32) -> EqBandState {
-    EqBandState { enabled, freq_hz, gain_db, q }
+    EqBandState {
+        enabled,
+        freq_hz,
+        gain_db,
+        q,
+    }
 }
 
-fn with_bands(bands: [EqBandState; 8], compressor: CompressorState, output_trim_db: f32) -> DspState {
-    DspState { eq: EqState { bands }, compressor, output_trim_db, ..DspState::default() }
+fn with_bands(
+    bands: [EqBandState; 8],
+    compressor: CompressorState,
+    output_trim_db: f32,
+) -> DspState {
+    DspState {
+        eq: EqState { bands },
+        compressor,
+        output_trim_db,
+        ..DspState::default()
+    }
 }
 
 fn clean_vocal() -> DspState {
@@ -67,7 +81,15 @@ fn clean_vocal() -> DspState {
             band(true, 12_000.0, 1.5, 0.707),
             band(false, 18_000.0, 0.0, 0.707),
         ],
-        CompressorState { enabled: true, threshold_db: -22.0, ratio: 3.0, knee_db: 6.0, attack_ms: 8.0, release_ms: 120.0, makeup_db: 4.0 },
+        CompressorState {
+            enabled: true,
+            threshold_db: -22.0,
+            ratio: 3.0,
+            knee_db: 6.0,
+            attack_ms: 8.0,
+            release_ms: 120.0,
+            makeup_db: 4.0,
+        },
         0.0,
     )
 }
@@ -84,7 +106,15 @@ fn warm_radio() -> DspState {
             band(true, 10_000.0, -1.5, 0.707),
             band(true, 15_000.0, 0.0, 0.707),
         ],
-        CompressorState { enabled: true, threshold_db: -24.0, ratio: 4.0, knee_db: 6.0, attack_ms: 5.0, release_ms: 150.0, makeup_db: 6.0 },
+        CompressorState {
+            enabled: true,
+            threshold_db: -24.0,
+            ratio: 4.0,
+            knee_db: 6.0,
+            attack_ms: 5.0,
+            release_ms: 150.0,
+            makeup_db: 6.0,
+        },
         0.0,
     )
 }
@@ -101,7 +131,15 @@ fn podcast() -> DspState {
             band(true, 11_000.0, 2.0, 0.707),
             band(false, 18_000.0, 0.0, 0.707),
         ],
-        CompressorState { enabled: true, threshold_db: -20.0, ratio: 3.0, knee_db: 8.0, attack_ms: 10.0, release_ms: 200.0, makeup_db: 5.0 },
+        CompressorState {
+            enabled: true,
+            threshold_db: -20.0,
+            ratio: 3.0,
+            knee_db: 8.0,
+            attack_ms: 10.0,
+            release_ms: 200.0,
+            makeup_db: 5.0,
+        },
         0.0,
     )
 }
@@ -118,7 +156,15 @@ fn telephone() -> DspState {
             band(true, 10_000.0, 0.0, 0.707),
             band(true, 3400.0, 0.0, 0.9),
         ],
-        CompressorState { enabled: true, threshold_db: -20.0, ratio: 6.0, knee_db: 3.0, attack_ms: 2.0, release_ms: 80.0, makeup_db: 4.0 },
+        CompressorState {
+            enabled: true,
+            threshold_db: -20.0,
+            ratio: 6.0,
+            knee_db: 3.0,
+            attack_ms: 2.0,
+            release_ms: 80.0,
+            makeup_db: 4.0,
+        },
         0.0,
     )
 }
@@ -131,7 +177,9 @@ mod tests {
     fn every_preset_is_valid_at_every_rate_and_names_are_unique() {
         for p in PRESETS {
             for sr in [44_100.0, 48_000.0, 96_000.0, 192_000.0] {
-                (p.state)().validate(sr).unwrap_or_else(|e| panic!("preset {}: {e}", p.name));
+                (p.state)()
+                    .validate(sr)
+                    .unwrap_or_else(|e| panic!("preset {}: {e}", p.name));
             }
             assert_eq!(find(p.name).map(|f| f.name), Some(p.name));
         }

@@ -376,11 +376,12 @@ impl DspState {
         let mut s = *self;
         for (i, b) in s.eq.bands.iter_mut().enumerate() {
             let db = EqBandState::default_for(i);
-            b.freq_hz = if b.freq_hz.is_nan() {
+            let freq_hz = if b.freq_hz.is_nan() {
                 db.freq_hz
             } else {
-                effective_freq_hz(b.freq_hz, sample_rate)
+                b.freq_hz
             };
+            b.freq_hz = effective_freq_hz(freq_hz, sample_rate);
             b.gain_db = clamp_or(b.gain_db, MIN_GAIN_DB, MAX_GAIN_DB, db.gain_db);
             b.q = clamp_or(b.q, MIN_Q, MAX_Q, db.q);
         }
@@ -446,6 +447,13 @@ mod tests {
             Err(StateError::AboveNyquist { .. })
         ));
         assert!(s.clamped(22_050.0).validate(22_050.0).is_ok());
+
+        let mut s = DspState::default();
+        s.eq.bands[7].freq_hz = f32::NAN;
+        assert!(
+            s.clamped(22_050.0).validate(22_050.0).is_ok(),
+            "a NaN LP frequency must clamp below the 22.05 kHz ceiling"
+        );
 
         let mut s = DspState::default();
         s.compressor.ratio = f32::NAN;

@@ -18,7 +18,10 @@ const RATES: [f32; 5] = [22_050.0, 44_100.0, 48_000.0, 96_000.0, 192_000.0];
 const BLOCKS: [usize; 6] = [1, 7, 64, 511, 4096, 8192];
 
 fn speech_48k() -> Vec<f32> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/speech_vctk_p234_012.wav");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/speech_vctk_p234_012.wav"
+    );
     faurge_io::read(path).expect("shipped example").to_mono()
 }
 
@@ -67,7 +70,9 @@ fn process_never_allocates_with_changes_and_ir_swaps_in_flight() {
             let kernel_b = builder.build(&[&ir_b, &ir_a]).unwrap();
             let states = [busy_state(1), busy_state(2), DspState::default()];
             let frames = ((0.6 * sr) as usize).max(4 * bs);
-            let mut left: Vec<f32> = (0..frames).map(|i| (i as f32 * 0.013).sin() * 0.5).collect();
+            let mut left: Vec<f32> = (0..frames)
+                .map(|i| (i as f32 * 0.013).sin() * 0.5)
+                .collect();
             let mut right = left.clone();
             let n_blocks = frames / bs;
             let mut kernels = [Some(kernel_a), Some(kernel_b)];
@@ -102,8 +107,14 @@ fn process_never_allocates_with_changes_and_ir_swaps_in_flight() {
                     }
                 }
             });
-            assert!(!retired.is_empty(), "no IR swap completed at {sr} Hz, block {bs}");
-            assert!(left.iter().chain(&right).all(|s| s.is_finite()), "non-finite output at {sr} Hz, block {bs}");
+            assert!(
+                !retired.is_empty(),
+                "no IR swap completed at {sr} Hz, block {bs}"
+            );
+            assert!(
+                left.iter().chain(&right).all(|s| s.is_finite()),
+                "non-finite output at {sr} Hz, block {bs}"
+            );
         }
     }
 }
@@ -114,7 +125,10 @@ fn non_finite_input_is_treated_as_silence_and_never_poisons_state() {
     let speech = speech_48k();
     let mut with_nan = speech.clone();
     let mut zeroed = speech.clone();
-    for (i, v) in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::NAN].iter().enumerate() {
+    for (i, v) in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::NAN]
+        .iter()
+        .enumerate()
+    {
         let at = 20_000 + i * 37;
         with_nan[at] = *v;
         zeroed[at] = 0.0;
@@ -152,10 +166,16 @@ fn silence_gives_exact_silence_and_no_denormals() {
         let mut r = l.clone();
         chain.process(&mut [&mut l, &mut r]);
         for &s in l.iter().chain(&r) {
-            assert!(s == 0.0 || s.abs() >= f32::MIN_POSITIVE, "denormal {s:e} at {sr} Hz");
+            assert!(
+                s == 0.0 || s.abs() >= f32::MIN_POSITIVE,
+                "denormal {s:e} at {sr} Hz"
+            );
         }
         let last_second = &l[l.len() - sr as usize..];
-        assert!(last_second.iter().all(|&s| s == 0.0), "tail not exactly silent at {sr} Hz");
+        assert!(
+            last_second.iter().all(|&s| s == 0.0),
+            "tail not exactly silent at {sr} Hz"
+        );
     }
 }
 
@@ -166,8 +186,15 @@ fn default_chain_is_bit_transparent_and_reports_zero_latency() {
     let mut x = speech.clone();
     chain.process(&mut [&mut x]);
     assert_eq!(chain.latency_samples(), 0);
-    let max_err = x.iter().zip(&speech).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-    assert!(max_err < 1e-6, "default chain changed the signal by {max_err}");
+    let max_err = x
+        .iter()
+        .zip(&speech)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(
+        max_err < 1e-6,
+        "default chain changed the signal by {max_err}"
+    );
 }
 
 #[test]
@@ -182,18 +209,38 @@ fn a_preset_moves_the_spectrum_of_real_speech_the_way_it_says() {
     let after = ltas_db(&y, 48_000.0);
     let centers = ltas_band_centers_hz();
     let moved = |lo: f32, hi: f32| {
-        let idx: Vec<usize> = (0..centers.len()).filter(|&i| centers[i] >= lo && centers[i] <= hi).collect();
+        let idx: Vec<usize> = (0..centers.len())
+            .filter(|&i| centers[i] >= lo && centers[i] <= hi)
+            .collect();
         idx.iter().map(|&i| after[i] - before[i]).sum::<f32>() / idx.len() as f32
     };
-    assert!(moved(6_000.0, 12_000.0) < -15.0, "highs moved {}", moved(6_000.0, 12_000.0));
-    assert!(moved(60.0, 150.0) < -10.0, "lows moved {}", moved(60.0, 150.0));
-    assert!(moved(1_000.0, 2_000.0) > 0.0, "mids moved {}", moved(1_000.0, 2_000.0));
+    assert!(
+        moved(6_000.0, 12_000.0) < -15.0,
+        "highs moved {}",
+        moved(6_000.0, 12_000.0)
+    );
+    assert!(
+        moved(60.0, 150.0) < -10.0,
+        "lows moved {}",
+        moved(60.0, 150.0)
+    );
+    assert!(
+        moved(1_000.0, 2_000.0) > 0.0,
+        "mids moved {}",
+        moved(1_000.0, 2_000.0)
+    );
 }
 
 #[test]
 fn bad_configs_are_clear_errors() {
-    assert_eq!(Chain::new(ChainConfig::new(8_000.0, 1)).err(), Some(ChainError::SampleRate(8_000.0)));
-    assert_eq!(Chain::new(ChainConfig::new(48_000.0, 3)).err(), Some(ChainError::Channels(3)));
+    assert_eq!(
+        Chain::new(ChainConfig::new(8_000.0, 1)).err(),
+        Some(ChainError::SampleRate(8_000.0))
+    );
+    assert_eq!(
+        Chain::new(ChainConfig::new(48_000.0, 3)).err(),
+        Some(ChainError::Channels(3))
+    );
     let msg = ChainError::SampleRate(8_000.0).to_string();
     assert!(msg.contains("22050") && msg.contains("192000"), "{msg}");
 }
