@@ -149,7 +149,7 @@ fn control_port(out: &mut String, index: usize, spec: &ParamSpec) {
 
 fn plugin(out: &mut String, variant: Variant) {
     let _ = writeln!(out, "<{}>", variant.uri());
-    let _ = writeln!(out, "    a lv2:Plugin , lv2:EQPlugin ;");
+    let _ = writeln!(out, "    a lv2:Plugin , lv2:EQPlugin , doap:Project ;");
     let _ = writeln!(out, "    doap:name {} ;", string(variant.name()));
     let _ = writeln!(out, "    doap:license <https://spdx.org/licenses/GPL-3.0-or-later> ;");
     let _ = writeln!(
