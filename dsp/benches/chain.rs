@@ -39,7 +39,10 @@ fn busy_chain() -> Chain {
         })
         .collect();
     let kernel = chain.kernel_builder().build(&[&ir, &ir]).expect("kernel");
-    drop(chain.replace_ir(kernel));
+    assert!(
+        chain.replace_ir(kernel).is_ok(),
+        "kernel from this chain's own builder"
+    );
     chain
 }
 

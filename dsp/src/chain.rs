@@ -14,7 +14,7 @@
 use thiserror::Error;
 
 use crate::compressor::Compressor;
-use crate::convolver::{Convolver, ConvolverConfig, Kernel, KernelBuilder};
+use crate::convolver::{Convolver, ConvolverConfig, Kernel, KernelBuilder, DEFAULT_MAX_IR_SECONDS};
 use crate::eq::Eq;
 use crate::state::{db_to_gain, DspState};
 use crate::{MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
@@ -29,9 +29,6 @@ pub const MIX_GLIDE_MS: f32 = 20.0;
 /// Input samples are clamped to ±this before any processing (+60 dBFS): no real
 /// signal reaches it, and it keeps filter state far from overflow.
 pub const INPUT_LIMIT: f32 = 1000.0;
-
-/// Default longest impulse response, seconds.
-pub const DEFAULT_MAX_IR_SECONDS: f32 = 2.0;
 
 /// How to build a [`Chain`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -234,9 +231,12 @@ impl Chain {
 
     /// Replaces the IR at once, with no cross-fade, and clears the convolution
     /// history: for the start of an offline render, before any audio has run.
-    /// Returns the old kernel (drop it off the audio thread). Realtime-safe, but
-    /// clicks if audio is running; use [`Chain::swap_ir`] there.
-    pub fn replace_ir(&mut self, kernel: Box<Kernel>) -> Box<Kernel> {
+    /// Returns the old kernel, if any (drop it off the audio thread).
+    /// Realtime-safe, but clicks if audio is running; use [`Chain::swap_ir`] there.
+    ///
+    /// # Errors
+    /// Gives the kernel back if it was built for another chain.
+    pub fn replace_ir(&mut self, kernel: Box<Kernel>) -> Result<Option<Box<Kernel>>, Box<Kernel>> {
         self.convolver_running = false;
         self.convolver.replace_kernel(kernel)
     }

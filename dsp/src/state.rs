@@ -174,18 +174,6 @@ pub enum StateError {
         /// Highest allowed value.
         max: f32,
     },
-    /// A band frequency at or above the sample rate's ceiling.
-    #[error("{field} is {value} Hz, but must be below {max} Hz (0.45 × the {sample_rate} Hz sample rate)")]
-    AboveNyquist {
-        /// Dotted path of the field.
-        field: String,
-        /// The offending value, Hz.
-        value: f32,
-        /// The ceiling, Hz.
-        max: f32,
-        /// The sample rate the ceiling comes from, Hz.
-        sample_rate: f32,
-    },
 }
 
 /// The frequency a band actually uses at `sample_rate`: `freq_hz` clamped to
@@ -295,13 +283,16 @@ impl Default for DspState {
 }
 
 impl DspState {
-    /// Checks every field against its range and every band frequency against
-    /// `0.45 × sample_rate`. Returns the first problem found.
+    /// Checks every field against its range. Returns the first problem found.
+    ///
+    /// Band frequencies are checked against `MIN_FREQ_HZ..=MAX_FREQ_HZ` only: at a
+    /// low session rate a frequency above `0.45 × fs` is not an error but is
+    /// clamped where it is used ([`effective_freq_hz`]), as users expect of an EQ
+    /// whose 18 kHz band is loaded into a 22.05 kHz session.
     ///
     /// # Errors
-    /// [`StateError::OutOfRange`] for a NaN or out-of-range value,
-    /// [`StateError::AboveNyquist`] for a band frequency the rate cannot carry.
-    pub fn validate(&self, sample_rate: f32) -> Result<(), StateError> {
+    /// [`StateError::OutOfRange`] for a NaN or out-of-range value, naming the field.
+    pub fn validate(&self) -> Result<(), StateError> {
         for (i, b) in self.eq.bands.iter().enumerate() {
             check(
                 || format!("eq.bands[{i}].freq_hz"),
@@ -309,15 +300,6 @@ impl DspState {
                 MIN_FREQ_HZ,
                 MAX_FREQ_HZ,
             )?;
-            let ceiling = MAX_FREQ_FRACTION_OF_RATE * sample_rate;
-            if b.freq_hz > ceiling {
-                return Err(StateError::AboveNyquist {
-                    field: format!("eq.bands[{i}].freq_hz"),
-                    value: b.freq_hz,
-                    max: ceiling,
-                    sample_rate,
-                });
-            }
             check(
                 || format!("eq.bands[{i}].gain_db"),
                 b.gain_db,
@@ -424,8 +406,12 @@ mod tests {
     fn default_state_is_valid_at_every_supported_rate() {
         for sr in [22_050.0, 44_100.0, 48_000.0, 96_000.0, 192_000.0] {
             let d = DspState::default();
+            d.validate().unwrap();
             let clamped = d.clamped(sr);
-            clamped.validate(sr).unwrap();
+            clamped.validate().unwrap();
+            for b in clamped.eq.bands {
+                assert!(b.freq_hz <= MAX_FREQ_FRACTION_OF_RATE * sr);
+            }
         }
     }
 
@@ -433,7 +419,7 @@ mod tests {
     fn validate_names_the_field_and_clamped_fixes_it() {
         let mut s = DspState::default();
         s.eq.bands[3].gain_db = 40.0;
-        let err = s.validate(48_000.0).unwrap_err();
+        let err = s.validate().unwrap_err();
         assert_eq!(
             err.to_string(),
             "eq.bands[3].gain_db is 40, but must be between -24 and 24"
@@ -442,22 +428,22 @@ mod tests {
 
         let mut s = DspState::default();
         s.eq.bands[6].freq_hz = 12_000.0;
-        assert!(matches!(
-            s.validate(22_050.0),
-            Err(StateError::AboveNyquist { .. })
-        ));
-        assert!(s.clamped(22_050.0).validate(22_050.0).is_ok());
+        assert!(
+            s.validate().is_ok(),
+            "above 0.45 fs is clamped, not an error"
+        );
+        assert_eq!(s.clamped(22_050.0).eq.bands[6].freq_hz, 0.45 * 22_050.0);
 
         let mut s = DspState::default();
         s.eq.bands[7].freq_hz = f32::NAN;
         assert!(
-            s.clamped(22_050.0).validate(22_050.0).is_ok(),
+            s.clamped(22_050.0).eq.bands[7].freq_hz <= 0.45 * 22_050.0,
             "a NaN LP frequency must clamp below the 22.05 kHz ceiling"
         );
 
         let mut s = DspState::default();
         s.compressor.ratio = f32::NAN;
-        assert!(s.validate(48_000.0).is_err());
+        assert!(s.validate().is_err());
         assert_eq!(
             s.clamped(48_000.0).compressor.ratio,
             CompressorState::default().ratio
