@@ -30,7 +30,10 @@ struct DryDelay {
 
 impl DryDelay {
     fn new(channels: usize, latency: usize) -> Self {
-        DryDelay { lines: vec![vec![0.0; latency]; channels], pos: 0 }
+        DryDelay {
+            lines: vec![vec![0.0; latency]; channels],
+            pos: 0,
+        }
     }
 
     /// Delays `step` (≤ `STEP_FRAMES` frames per channel) in place.
@@ -86,12 +89,21 @@ impl Engine {
     ///
     /// # Errors
     /// [`ChainError`] for a sample rate or channel count the engine does not support.
-    pub fn new(sample_rate: f32, channels: usize, params: &FaurgeParams, shared: &Shared) -> Result<Self, ChainError> {
+    pub fn new(
+        sample_rate: f32,
+        channels: usize,
+        params: &FaurgeParams,
+        shared: &Shared,
+    ) -> Result<Self, ChainError> {
         let mut chain = Chain::new(ChainConfig::new(sample_rate, channels))?;
         params.settle_smoothers();
         let state = params.dsp_state();
         chain.snap_to_state(&state);
-        let session = Session { sample_rate, channels, builder: chain.kernel_builder() };
+        let session = Session {
+            sample_rate,
+            channels,
+            builder: chain.kernel_builder(),
+        };
         let mut ir_frames = 0;
         if let Some(ir) = params.ir() {
             match build_kernel(&session, Some(&ir)) {
@@ -102,7 +114,11 @@ impl Engine {
                 Err(e) => nice_plug::nice_error!("{e}"),
             }
         }
-        let ring = Arc::new(SnapshotRing::new(sample_rate, channels, params.snapshot_seconds()));
+        let ring = Arc::new(SnapshotRing::new(
+            sample_rate,
+            channels,
+            params.snapshot_seconds(),
+        ));
         shared.set_session(Some(session), Some(ring.clone()));
         let latency = chain.latency_samples();
         let bypassed = params.bypassed();
@@ -129,7 +145,11 @@ impl Engine {
     /// How long the output may ring after the input stops, samples: the IR length
     /// plus latency while the convolver is on, else the latency.
     pub fn tail_samples(&self) -> usize {
-        let ir = if self.applied.convolver.enabled { self.ir_frames } else { 0 };
+        let ir = if self.applied.convolver.enabled {
+            self.ir_frames
+        } else {
+            0
+        };
         ir + self.latency_samples()
     }
 
@@ -193,7 +213,10 @@ impl Engine {
             }
             let step = &mut step[..n_ch];
             {
-                let raw: [&[f32]; MAX_CHANNELS] = [step.first().map_or(&[], |c| &**c), step.get(1).map_or(&[], |c| &**c)];
+                let raw: [&[f32]; MAX_CHANNELS] = [
+                    step.first().map_or(&[], |c| &**c),
+                    step.get(1).map_or(&[], |c| &**c),
+                ];
                 self.ring.write(&raw[..n_ch]);
             }
             let mixing = self.bypass_mix != target_bypass || self.bypass_mix > 0.0;
@@ -202,7 +225,11 @@ impl Engine {
                 // finite too, and the chain's latency, so it stays aligned.
                 for (dry, ch) in self.dry.iter_mut().zip(step.iter()) {
                     for (d, s) in dry[..len].iter_mut().zip(ch.iter()) {
-                        *d = if s.is_finite() { s.clamp(-INPUT_LIMIT, INPUT_LIMIT) } else { 0.0 };
+                        *d = if s.is_finite() {
+                            s.clamp(-INPUT_LIMIT, INPUT_LIMIT)
+                        } else {
+                            0.0
+                        };
                     }
                 }
                 self.dry_delay.process(&mut self.dry, len);

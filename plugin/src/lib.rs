@@ -14,6 +14,8 @@
 //!
 //! [`Chain`]: faurge_dsp::chain::Chain
 
+#![warn(missing_docs)]
+
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
@@ -48,7 +50,11 @@ pub struct Faurge {
 impl Default for Faurge {
     fn default() -> Self {
         let shared = Arc::new(Shared::default());
-        Faurge { params: Arc::new(FaurgeParams::new(shared.clone())), shared, engine: None }
+        Faurge {
+            params: Arc::new(FaurgeParams::new(shared.clone())),
+            shared,
+            engine: None,
+        }
     }
 }
 
@@ -99,13 +105,25 @@ impl Plugin for Faurge {
         state::migrate(state);
     }
 
-    fn activate(&mut self, layout: &AudioIOLayout, buffer_config: &BufferConfig, context: &mut impl ActivateContext<Self>) -> bool {
+    fn activate(
+        &mut self,
+        layout: &AudioIOLayout,
+        buffer_config: &BufferConfig,
+        context: &mut impl ActivateContext<Self>,
+    ) -> bool {
         let channels = layout.main_output_channels.map_or(0, NonZeroU32::get) as usize;
         // Drop the previous session's engine (and its kernels) here, not on the audio thread.
         self.engine = None;
-        match Engine::new(buffer_config.sample_rate, channels, &self.params, &self.shared) {
+        match Engine::new(
+            buffer_config.sample_rate,
+            channels,
+            &self.params,
+            &self.shared,
+        ) {
             Ok(engine) => {
-                context.set_latency_samples(u32::try_from(engine.latency_samples()).unwrap_or(u32::MAX));
+                context.set_latency_samples(
+                    u32::try_from(engine.latency_samples()).unwrap_or(u32::MAX),
+                );
                 self.engine = Some(engine);
                 true
             }
@@ -123,7 +141,12 @@ impl Plugin for Faurge {
         }
     }
 
-    fn process(&mut self, buffer: &mut Buffer, _aux: &mut AuxiliaryBuffers, _context: &mut impl ProcessContext<Self>) -> ProcessStatus {
+    fn process(
+        &mut self,
+        buffer: &mut Buffer,
+        _aux: &mut AuxiliaryBuffers,
+        _context: &mut impl ProcessContext<Self>,
+    ) -> ProcessStatus {
         let Some(engine) = self.engine.as_mut() else {
             return ProcessStatus::Normal;
         };
@@ -157,8 +180,11 @@ impl ClapPlugin for Faurge {
 
 impl Vst3Plugin for Faurge {
     const VST3_CLASS_ID: [u8; 16] = VST3_CLASS_ID;
-    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] =
-        &[Vst3SubCategory::Fx, Vst3SubCategory::Eq, Vst3SubCategory::Dynamics];
+    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] = &[
+        Vst3SubCategory::Fx,
+        Vst3SubCategory::Eq,
+        Vst3SubCategory::Dynamics,
+    ];
 }
 
 nice_export_clap!(Faurge);

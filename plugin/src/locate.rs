@@ -13,7 +13,11 @@
 use std::path::{Path, PathBuf};
 
 /// File name of the helper binary.
-pub const HELPER_NAME: &str = if cfg!(windows) { "faurge-helper.exe" } else { "faurge-helper" };
+pub const HELPER_NAME: &str = if cfg!(windows) {
+    "faurge-helper.exe"
+} else {
+    "faurge-helper"
+};
 /// Name of the support folder placed next to a CLAP file or the standalone.
 pub const SUPPORT_DIR: &str = "faurge";
 /// Name of the models folder.
@@ -50,12 +54,16 @@ pub fn models_candidates(plugin_dir: &Path) -> Vec<PathBuf> {
 
 /// The first existing helper binary for a plugin in `plugin_dir`.
 pub fn find_helper(plugin_dir: &Path) -> Option<PathBuf> {
-    helper_candidates(plugin_dir).into_iter().find(|p| p.is_file())
+    helper_candidates(plugin_dir)
+        .into_iter()
+        .find(|p| p.is_file())
 }
 
 /// The first existing models folder for a plugin in `plugin_dir`.
 pub fn find_models(plugin_dir: &Path) -> Option<PathBuf> {
-    models_candidates(plugin_dir).into_iter().find(|p| p.is_dir())
+    models_candidates(plugin_dir)
+        .into_iter()
+        .find(|p| p.is_dir())
 }
 
 /// The folder holding the binary this code was loaded from (the `.clap`, the VST3
@@ -70,14 +78,22 @@ pub fn plugin_dir() -> Option<PathBuf> {
         let found = unsafe { libc::dladdr(addr, &mut info) } != 0 && !info.dli_fname.is_null();
         if found {
             let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
-            let path = PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name.to_bytes()));
-            return std::fs::canonicalize(&path).unwrap_or(path).parent().map(Path::to_path_buf);
+            let path = PathBuf::from(
+                <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name.to_bytes()),
+            );
+            return std::fs::canonicalize(&path)
+                .unwrap_or(path)
+                .parent()
+                .map(Path::to_path_buf);
         }
         None
     }
     #[cfg(not(unix))]
     {
-        std::env::current_exe().ok()?.parent().map(Path::to_path_buf)
+        std::env::current_exe()
+            .ok()?
+            .parent()
+            .map(Path::to_path_buf)
     }
 }
 
@@ -97,10 +113,16 @@ mod tests {
         std::fs::write(vst3_bin.join(HELPER_NAME), b"").unwrap();
 
         if std::env::var_os(HELPER_ENV).is_none() && std::env::var_os(MODELS_ENV).is_none() {
-            assert_eq!(find_helper(&clap_dir), Some(clap_dir.join("faurge").join(HELPER_NAME)));
+            assert_eq!(
+                find_helper(&clap_dir),
+                Some(clap_dir.join("faurge").join(HELPER_NAME))
+            );
             assert_eq!(find_models(&clap_dir), Some(clap_dir.join("faurge/models")));
             assert_eq!(find_helper(&vst3_bin), Some(vst3_bin.join(HELPER_NAME)));
-            assert_eq!(find_models(&vst3_bin), Some(tmp.join("Faurge.vst3/Contents/Resources/models")));
+            assert_eq!(
+                find_models(&vst3_bin),
+                Some(tmp.join("Faurge.vst3/Contents/Resources/models"))
+            );
             assert_eq!(find_helper(&tmp), None);
         }
         std::fs::remove_dir_all(&tmp).unwrap();

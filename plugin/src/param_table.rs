@@ -13,10 +13,10 @@
 //! low-pass bands have no gain parameter: the cookbook HPF/LPF ignore gain.
 
 use faurge_dsp::state::{
-    DspState, EqBandState, MAX_ATTACK_MS, MAX_FREQ_HZ, MAX_GAIN_DB, MAX_KNEE_DB, MAX_MAKEUP_DB, MAX_Q,
-    MAX_RATIO, MAX_RELEASE_MS, MAX_THRESHOLD_DB, MAX_TRIM_DB, MIN_ATTACK_MS, MIN_FREQ_HZ, MIN_GAIN_DB,
-    MIN_KNEE_DB, MIN_MAKEUP_DB, MIN_Q, MIN_RATIO, MIN_RELEASE_MS, MIN_THRESHOLD_DB, MIN_TRIM_DB,
-    NUM_BANDS,
+    DspState, EqBandState, MAX_ATTACK_MS, MAX_FREQ_HZ, MAX_GAIN_DB, MAX_KNEE_DB, MAX_MAKEUP_DB,
+    MAX_Q, MAX_RATIO, MAX_RELEASE_MS, MAX_THRESHOLD_DB, MAX_TRIM_DB, MIN_ATTACK_MS, MIN_FREQ_HZ,
+    MIN_GAIN_DB, MIN_KNEE_DB, MIN_MAKEUP_DB, MIN_Q, MIN_RATIO, MIN_RELEASE_MS, MIN_THRESHOLD_DB,
+    MIN_TRIM_DB, NUM_BANDS,
 };
 
 /// The unit a parameter's plain value is in; decides its formatter and parser.
@@ -142,9 +142,19 @@ pub struct ParamSpec {
 }
 
 /// Display names of the EQ bands, in band order ([`faurge_dsp::state::BandKind::for_index`]).
-pub const BAND_NAMES: [&str; NUM_BANDS] =
-    ["HP", "Low Shelf", "Peak 1", "Peak 2", "Peak 3", "Peak 4", "High Shelf", "LP"];
+pub const BAND_NAMES: [&str; NUM_BANDS] = [
+    "HP",
+    "Low Shelf",
+    "Peak 1",
+    "Peak 2",
+    "Peak 3",
+    "Peak 4",
+    "High Shelf",
+    "LP",
+];
 
+// One table row per call: the arguments are the table's columns.
+#[allow(clippy::too_many_arguments)]
 const fn float(
     id: &'static str,
     name: &'static str,
@@ -155,10 +165,28 @@ const fn float(
     scale: Scale,
     target: Target,
 ) -> ParamSpec {
-    ParamSpec { id, name, group, unit, min: range.0, max: range.1, default, scale, kind: Kind::Float, target }
+    ParamSpec {
+        id,
+        name,
+        group,
+        unit,
+        min: range.0,
+        max: range.1,
+        default,
+        scale,
+        kind: Kind::Float,
+        target,
+    }
 }
 
-const fn switch(id: &'static str, name: &'static str, group: &'static str, kind: Kind, default: bool, target: Target) -> ParamSpec {
+const fn switch(
+    id: &'static str,
+    name: &'static str,
+    group: &'static str,
+    kind: Kind,
+    default: bool,
+    target: Target,
+) -> ParamSpec {
     ParamSpec {
         id,
         name,
@@ -296,7 +324,11 @@ impl ParamSpec {
             OutputTrim => state.output_trim_db,
             Bypass | Bake | AutoBake => return None,
         };
-        Some(if v.is_nan() { self.default } else { v.clamp(self.min, self.max) })
+        Some(if v.is_nan() {
+            self.default
+        } else {
+            v.clamp(self.min, self.max)
+        })
     }
 
     /// Formats a plain value with its unit, e.g. "1.25 kHz", "-3.0 dB", "4.0:1", "50.0 %".
@@ -339,13 +371,14 @@ pub fn dsp_state_from(values: impl IntoIterator<Item = f32>) -> DspState {
 /// Formats `value` in `unit` (see [`Unit`] for the styles).
 pub fn format_value(unit: Unit, value: f32) -> String {
     match unit {
-        Unit::Hz if value.abs() >= 1000.0 => format!("{:.2} kHz", value / 1000.0),
-        Unit::Hz if value.abs() >= 100.0 => format!("{value:.0} Hz"),
+        // Branch on the value as it will be shown, so 999.99994 reads "1.00 kHz".
+        Unit::Hz if value.abs() >= 999.5 => format!("{:.2} kHz", value / 1000.0),
+        Unit::Hz if value.abs() >= 99.95 => format!("{value:.0} Hz"),
         Unit::Hz => format!("{value:.1} Hz"),
         Unit::Db if value > 0.0 => format!("+{value:.1} dB"),
         Unit::Db => format!("{:.1} dB", if value == 0.0 { 0.0 } else { value }),
-        Unit::Ms if value < 10.0 => format!("{value:.2} ms"),
-        Unit::Ms if value < 100.0 => format!("{value:.1} ms"),
+        Unit::Ms if value < 9.995 => format!("{value:.2} ms"),
+        Unit::Ms if value < 99.95 => format!("{value:.1} ms"),
         Unit::Ms => format!("{value:.0} ms"),
         Unit::Ratio => format!("{value:.1}:1"),
         Unit::Percent => format!("{value:.1} %"),
@@ -394,8 +427,17 @@ mod tests {
         for p in PARAMS {
             assert!(seen.insert(p.id), "duplicate id {}", p.id);
             assert!(p.id.len() <= 8, "{} is longer than 8 characters", p.id);
-            assert!(p.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'), "{}", p.id);
-            assert!(p.min < p.max && (p.min..=p.max).contains(&p.default), "{}", p.id);
+            assert!(
+                p.id.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{}",
+                p.id
+            );
+            assert!(
+                p.min < p.max && (p.min..=p.max).contains(&p.default),
+                "{}",
+                p.id
+            );
             if p.scale == Scale::Log {
                 assert!(p.min > 0.0, "{} is log-scaled but reaches 0", p.id);
             }
@@ -407,17 +449,21 @@ mod tests {
     fn ids_never_change() {
         let ids: Vec<&str> = PARAMS.iter().map(|p| p.id).collect();
         let expected = [
-            "hp_on", "hp_hz", "hp_q", "ls_on", "ls_hz", "ls_db", "ls_q", "p1_on", "p1_hz", "p1_db", "p1_q", "p2_on",
-            "p2_hz", "p2_db", "p2_q", "p3_on", "p3_hz", "p3_db", "p3_q", "p4_on", "p4_hz", "p4_db", "p4_q", "hs_on",
-            "hs_hz", "hs_db", "hs_q", "lp_on", "lp_hz", "lp_q", "cmp_on", "cmp_thr", "cmp_rat", "cmp_knee", "cmp_att",
-            "cmp_rel", "cmp_mkp", "ir_on", "ir_mix", "out_trim", "bypass", "bake", "autobake",
+            "hp_on", "hp_hz", "hp_q", "ls_on", "ls_hz", "ls_db", "ls_q", "p1_on", "p1_hz", "p1_db",
+            "p1_q", "p2_on", "p2_hz", "p2_db", "p2_q", "p3_on", "p3_hz", "p3_db", "p3_q", "p4_on",
+            "p4_hz", "p4_db", "p4_q", "hs_on", "hs_hz", "hs_db", "hs_q", "lp_on", "lp_hz", "lp_q",
+            "cmp_on", "cmp_thr", "cmp_rat", "cmp_knee", "cmp_att", "cmp_rel", "cmp_mkp", "ir_on",
+            "ir_mix", "out_trim", "bypass", "bake", "autobake",
         ];
         assert_eq!(ids, expected);
     }
 
     #[test]
     fn defaults_give_the_default_dsp_state() {
-        assert_eq!(dsp_state_from(PARAMS.iter().map(|p| p.default)), DspState::default());
+        assert_eq!(
+            dsp_state_from(PARAMS.iter().map(|p| p.default)),
+            DspState::default()
+        );
     }
 
     #[test]
@@ -425,20 +471,57 @@ mod tests {
         // Moving each parameter away from its default must change the state, and read()
         // must give the value back: write and read are inverse for every row.
         for (k, spec) in PARAMS.iter().enumerate() {
-            let moved = if spec.kind == Kind::Float { (spec.min + spec.max) * 0.5 + 0.25 } else { 1.0 - spec.default };
-            let state = dsp_state_from(PARAMS.iter().enumerate().map(|(j, p)| if j == k { moved } else { p.default }));
+            let moved = if spec.kind == Kind::Float {
+                (spec.min + spec.max) * 0.5 + 0.25
+            } else {
+                1.0 - spec.default
+            };
+            let state = dsp_state_from(PARAMS.iter().enumerate().map(|(j, p)| {
+                if j == k {
+                    moved
+                } else {
+                    p.default
+                }
+            }));
             match spec.read(&state) {
                 Some(v) => {
-                    assert_ne!(state, DspState::default(), "{} does not reach DspState", spec.id);
-                    assert!((v - moved).abs() <= 1e-4 * moved.abs().max(1.0), "{}: wrote {moved}, read {v}", spec.id);
+                    assert_ne!(
+                        state,
+                        DspState::default(),
+                        "{} does not reach DspState",
+                        spec.id
+                    );
+                    assert!(
+                        (v - moved).abs() <= 1e-4 * moved.abs().max(1.0),
+                        "{}: wrote {moved}, read {v}",
+                        spec.id
+                    );
                 }
-                None => assert_eq!(state, DspState::default(), "{} must not touch DspState", spec.id),
+                None => assert_eq!(
+                    state,
+                    DspState::default(),
+                    "{} must not touch DspState",
+                    spec.id
+                ),
             }
         }
-        // Every band has enable/frequency/Q, shelves and peaks also gain.
-        for i in 0..NUM_BANDS {
-            let n = PARAMS.iter().filter(|p| matches!(p.target, BandEnabled(j) | BandFreq(j) | BandQ(j) | BandGain(j) if j == i)).count();
-            assert_eq!(n, if i == 0 || i == 7 { 3 } else { 4 }, "band {}", BAND_NAMES[i]);
+        // Every band has enable/frequency/Q, shelves and peaks also gain, all in the
+        // band's group.
+        for (i, band) in BAND_NAMES.iter().enumerate() {
+            let rows: Vec<&ParamSpec> = PARAMS
+                .iter()
+                .filter(|p| matches!(p.target, BandEnabled(j) | BandFreq(j) | BandQ(j) | BandGain(j) if j == i))
+                .collect();
+            assert_eq!(
+                rows.len(),
+                if i == 0 || i == 7 { 3 } else { 4 },
+                "band {band}"
+            );
+            assert!(
+                rows.iter()
+                    .all(|p| p.group == *band && p.name.starts_with(band)),
+                "band {band}"
+            );
         }
     }
 
@@ -449,10 +532,21 @@ mod tests {
         for _ in 0..100 {
             let values: Vec<f32> = PARAMS
                 .iter()
-                .map(|p| if p.kind == Kind::Float { rng.gen_range(p.min..=p.max) } else { f32::from(rng.gen_bool(0.5)) })
+                .map(|p| {
+                    if p.kind == Kind::Float {
+                        rng.gen_range(p.min..=p.max)
+                    } else {
+                        f32::from(rng.gen_bool(0.5))
+                    }
+                })
                 .collect();
             let state = dsp_state_from(values.iter().copied());
-            let again = dsp_state_from(PARAMS.iter().zip(&values).map(|(p, v)| p.read(&state).unwrap_or(*v)));
+            let again = dsp_state_from(
+                PARAMS
+                    .iter()
+                    .zip(&values)
+                    .map(|(p, v)| p.read(&state).unwrap_or(*v)),
+            );
             assert_eq!(state.eq, again.eq);
             assert_eq!(state.compressor, again.compressor);
             assert_eq!(state.output_trim_db, again.output_trim_db);
@@ -463,6 +557,9 @@ mod tests {
     #[test]
     fn formatters_and_parsers() {
         assert_eq!(format_value(Unit::Hz, 1250.0), "1.25 kHz");
+        assert_eq!(format_value(Unit::Hz, 999.99994), "1.00 kHz");
+        assert_eq!(format_value(Unit::Hz, 99.99), "100 Hz");
+        assert_eq!(format_value(Unit::Ms, 9.999), "10.0 ms");
         assert_eq!(format_value(Unit::Hz, 250.0), "250 Hz");
         assert_eq!(format_value(Unit::Hz, 20.0), "20.0 Hz");
         assert_eq!(format_value(Unit::Db, 3.0), "+3.0 dB");
@@ -488,7 +585,12 @@ mod tests {
         for p in PARAMS {
             for v in [p.min, p.default, p.max] {
                 let back = p.parse(&p.format(v)).unwrap();
-                assert!((back - v).abs() <= 0.01 * v.abs().max(1.0), "{}: {v} -> {} -> {back}", p.id, p.format(v));
+                assert!(
+                    (back - v).abs() <= 0.01 * v.abs().max(1.0),
+                    "{}: {v} -> {} -> {back}",
+                    p.id,
+                    p.format(v)
+                );
             }
         }
     }

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use faurge_dsp::state::DspState;
-use nice_plug::prelude::{BoolParam, FloatParam, FloatRange, Param, ParamPtr, Params, SmoothingStyle};
+use nice_plug::prelude::{
+    BoolParam, FloatParam, FloatRange, Param, ParamPtr, Params, SmoothingStyle,
+};
 
 use crate::param_table::{Kind, ParamSpec, Scale, Target, PARAMS};
 use crate::shared::Shared;
@@ -75,10 +77,17 @@ fn make_param(spec: &'static ParamSpec) -> ParamHandle {
             let (min, max) = (spec.min, spec.max);
             let (range, smoother) = match spec.scale {
                 Scale::Log => (
-                    FloatRange::Skewed { min, max, factor: log_skew_factor(min, max) },
+                    FloatRange::Skewed {
+                        min,
+                        max,
+                        factor: log_skew_factor(min, max),
+                    },
                     SmoothingStyle::Logarithmic(SMOOTHING_MS),
                 ),
-                Scale::Linear | Scale::Toggle => (FloatRange::Linear { min, max }, SmoothingStyle::Linear(SMOOTHING_MS)),
+                Scale::Linear | Scale::Toggle => (
+                    FloatRange::Linear { min, max },
+                    SmoothingStyle::Linear(SMOOTHING_MS),
+                ),
             };
             ParamHandle::Float(
                 FloatParam::new(spec.name, spec.default, range)
@@ -91,7 +100,11 @@ fn make_param(spec: &'static ParamSpec) -> ParamHandle {
             let p = BoolParam::new(spec.name, spec.default >= 0.5)
                 .with_value_to_string(Arc::new(move |v| spec.format(f32::from(u8::from(v)))))
                 .with_string_to_value(Arc::new(move |s| spec.parse(s).map(|v| v >= 0.5)));
-            ParamHandle::Bool(if spec.kind == Kind::Bypass { p.make_bypass() } else { p })
+            ParamHandle::Bool(if spec.kind == Kind::Bypass {
+                p.make_bypass()
+            } else {
+                p
+            })
         }
     }
 }
@@ -142,7 +155,10 @@ impl FaurgeParams {
 
     /// The parameter with table id `id`.
     pub fn handle(&self, id: &str) -> Option<&ParamHandle> {
-        PARAMS.iter().position(|p| p.id == id).and_then(|k| self.entries.get(k))
+        PARAMS
+            .iter()
+            .position(|p| p.id == id)
+            .and_then(|k| self.entries.get(k))
     }
 
     /// The settings the current (unsmoothed) parameter values describe.
@@ -162,17 +178,23 @@ impl FaurgeParams {
 
     /// True while the bypass switch is on.
     pub fn bypassed(&self) -> bool {
-        self.entries.get(self.bypass).is_some_and(|p| p.value() >= 0.5)
+        self.entries
+            .get(self.bypass)
+            .is_some_and(|p| p.value() >= 0.5)
     }
 
     /// The Bake trigger's current value.
     pub fn bake(&self) -> bool {
-        self.entries.get(self.bake).is_some_and(|p| p.value() >= 0.5)
+        self.entries
+            .get(self.bake)
+            .is_some_and(|p| p.value() >= 0.5)
     }
 
     /// True while Auto-bake is on.
     pub fn auto_bake(&self) -> bool {
-        self.entries.get(self.auto_bake).is_some_and(|p| p.value() >= 0.5)
+        self.entries
+            .get(self.auto_bake)
+            .is_some_and(|p| p.value() >= 0.5)
     }
 
     /// A copy of the stored impulse response.
@@ -199,7 +221,10 @@ impl FaurgeParams {
 
     /// Snapshot ring length for the next activation, seconds.
     pub fn snapshot_seconds(&self) -> f32 {
-        self.snapshot_seconds.read().map(|g| *g).unwrap_or(DEFAULT_SNAPSHOT_SECONDS)
+        self.snapshot_seconds
+            .read()
+            .map(|g| *g)
+            .unwrap_or(DEFAULT_SNAPSHOT_SECONDS)
     }
 
     /// Sets the snapshot ring length (seconds, clamped when the ring is built); it
@@ -235,15 +260,24 @@ unsafe impl Params for FaurgeParams {
             }
         };
         put(keys::FORMAT, json(&STATE_FORMAT));
-        put(keys::PROMPT, self.prompt.read().ok().and_then(|g| json(&*g)));
+        put(
+            keys::PROMPT,
+            self.prompt.read().ok().and_then(|g| json(&*g)),
+        );
         put(keys::IR, self.ir.read().ok().and_then(|g| json(&*g)));
-        put(keys::BAKE_REPORT, self.bake_report.read().ok().and_then(|g| json(&*g)));
+        put(
+            keys::BAKE_REPORT,
+            self.bake_report.read().ok().and_then(|g| json(&*g)),
+        );
         put(keys::SNAPSHOT_SECONDS, json(&self.snapshot_seconds()));
         fields
     }
 
     fn deserialize_fields(&self, serialized: &BTreeMap<String, String>) {
-        fn read<T: serde::de::DeserializeOwned>(map: &BTreeMap<String, String>, key: &str) -> Option<T> {
+        fn read<T: serde::de::DeserializeOwned>(
+            map: &BTreeMap<String, String>,
+            key: &str,
+        ) -> Option<T> {
             let text = map.get(key)?;
             match serde_json::from_str(text) {
                 Ok(v) => Some(v),
@@ -296,18 +330,35 @@ mod tests {
                 assert_eq!(ptr.preview_plain(1.0), spec.max, "{id} max");
                 assert_eq!(ptr.default_plain_value(), spec.default, "{id} default");
                 let flags = ptr.flags();
-                assert!(!flags.contains(ParamFlags::NON_AUTOMATABLE) && !flags.contains(ParamFlags::HIDDEN), "{id}");
-                assert_eq!(flags.contains(ParamFlags::BYPASS), spec.kind == Kind::Bypass, "{id}");
+                assert!(
+                    !flags.contains(ParamFlags::NON_AUTOMATABLE)
+                        && !flags.contains(ParamFlags::HIDDEN),
+                    "{id}"
+                );
+                assert_eq!(
+                    flags.contains(ParamFlags::BYPASS),
+                    spec.kind == Kind::Bypass,
+                    "{id}"
+                );
                 match spec.kind {
                     Kind::Float => {
                         assert_eq!(ptr.step_count(), None, "{id}");
                         let n = ptr.preview_normalized(spec.default);
-                        assert_eq!(ptr.normalized_value_to_string(n, true), spec.format(spec.default), "{id}");
-                        let typed = ptr.string_to_normalized_value(&spec.format(spec.max)).unwrap();
+                        assert_eq!(
+                            ptr.normalized_value_to_string(n, true),
+                            spec.format(spec.default),
+                            "{id}"
+                        );
+                        let typed = ptr
+                            .string_to_normalized_value(&spec.format(spec.max))
+                            .unwrap();
                         assert!((typed - 1.0).abs() < 1e-3, "{id}: {typed}");
                         if spec.scale == Scale::Log {
                             let mid = (spec.min * spec.max).sqrt();
-                            assert!((ptr.preview_normalized(mid) - 0.5).abs() < 1e-3, "{id}: geometric midpoint");
+                            assert!(
+                                (ptr.preview_normalized(mid) - 0.5).abs() < 1e-3,
+                                "{id}: geometric midpoint"
+                            );
                         }
                     }
                     _ => assert_eq!(ptr.step_count(), Some(1), "{id}"),
@@ -323,7 +374,10 @@ mod tests {
         *a.prompt.write().unwrap() = "warm radio voice".to_string();
         *a.bake_report.write().unwrap() = Some("{\"rounds\":3}".to_string());
         a.set_snapshot_seconds(4.0);
-        let ir = StoredIr { sample_rate: 44_100.0, channels: vec![vec![1.0, -0.5, 0.25]] };
+        let ir = StoredIr {
+            sample_rate: 44_100.0,
+            channels: vec![vec![1.0, -0.5, 0.25]],
+        };
         a.set_ir(Some(ir.clone())).unwrap();
         let fields = a.serialize_fields();
         assert_eq!(fields[keys::FORMAT], "1");
@@ -331,7 +385,10 @@ mod tests {
         let b = FaurgeParams::new(Arc::default());
         b.deserialize_fields(&fields);
         assert_eq!(*b.prompt.read().unwrap(), "warm radio voice");
-        assert_eq!(*b.bake_report.read().unwrap(), Some("{\"rounds\":3}".to_string()));
+        assert_eq!(
+            *b.bake_report.read().unwrap(),
+            Some("{\"rounds\":3}".to_string())
+        );
         assert_eq!(b.snapshot_seconds(), 4.0);
         assert_eq!(b.ir(), Some(ir));
         assert_eq!(b.serialize_fields(), fields);
@@ -344,7 +401,12 @@ mod tests {
         assert_eq!(c.ir(), None);
         assert_eq!(*c.prompt.read().unwrap(), "warm radio voice");
         // An invalid IR is refused as a whole.
-        assert!(c.set_ir(Some(StoredIr { sample_rate: 48_000.0, channels: vec![vec![f32::INFINITY]] })).is_err());
+        assert!(c
+            .set_ir(Some(StoredIr {
+                sample_rate: 48_000.0,
+                channels: vec![vec![f32::INFINITY]]
+            }))
+            .is_err());
         assert_eq!(c.ir(), None);
     }
 }

@@ -116,7 +116,8 @@ impl Shared {
     }
 
     pub(crate) fn set_gain_reduction_db(&self, db: f32) {
-        self.gain_reduction_db.store(db.to_bits(), Ordering::Relaxed);
+        self.gain_reduction_db
+            .store(db.to_bits(), Ordering::Relaxed);
     }
 
     /// Called by `activate`/`deactivate` (main thread): publishes or withdraws the
@@ -144,9 +145,13 @@ pub fn build_kernel(session: &Session, ir: Option<&StoredIr>) -> Result<Box<Kern
             if (from - to).abs() < 0.5 {
                 ir.channels.clone()
             } else {
-                faurge_io::resample(&ir.channels, from.round() as u32, to.round() as u32).map_err(|e| {
-                    KernelError::Resample { from, to, reason: e.to_string() }
-                })?
+                faurge_io::resample(&ir.channels, from.round() as u32, to.round() as u32).map_err(
+                    |e| KernelError::Resample {
+                        from,
+                        to,
+                        reason: e.to_string(),
+                    },
+                )?
             }
         }
     };
@@ -154,7 +159,15 @@ pub fn build_kernel(session: &Session, ir: Option<&StoredIr>) -> Result<Box<Kern
         // A stereo IR on a mono session: use the mid (average) of its channels.
         let n = channels.len() as f32;
         let len = channels.iter().map(Vec::len).max().unwrap_or(0);
-        let mid: Vec<f32> = (0..len).map(|i| channels.iter().map(|c| c.get(i).copied().unwrap_or(0.0)).sum::<f32>() / n).collect();
+        let mid: Vec<f32> = (0..len)
+            .map(|i| {
+                channels
+                    .iter()
+                    .map(|c| c.get(i).copied().unwrap_or(0.0))
+                    .sum::<f32>()
+                    / n
+            })
+            .collect();
         channels = vec![mid];
     }
     let max = session.builder.max_ir_frames().max(1);
@@ -165,5 +178,8 @@ pub fn build_kernel(session: &Session, ir: Option<&StoredIr>) -> Result<Box<Kern
         }
     }
     let refs: Vec<&[f32]> = channels.iter().map(Vec::as_slice).collect();
-    session.builder.build(&refs).map_err(|e| KernelError::Build(e.to_string()))
+    session
+        .builder
+        .build(&refs)
+        .map_err(|e| KernelError::Build(e.to_string()))
 }

@@ -16,7 +16,9 @@ pub struct Slot<T> {
 
 impl<T> Default for Slot<T> {
     fn default() -> Self {
-        Slot { ptr: AtomicPtr::new(ptr::null_mut()) }
+        Slot {
+            ptr: AtomicPtr::new(ptr::null_mut()),
+        }
     }
 }
 
@@ -27,7 +29,10 @@ impl<T> Slot<T> {
     /// The value itself when the slot is occupied.
     pub fn put(&self, value: Box<T>) -> Result<(), Box<T>> {
         let p = Box::into_raw(value);
-        match self.ptr.compare_exchange(ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire) {
+        match self
+            .ptr
+            .compare_exchange(ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire)
+        {
             Ok(_) => Ok(()),
             // SAFETY: `p` came from `Box::into_raw` above and was not published.
             Err(_) => Err(unsafe { Box::from_raw(p) }),
@@ -88,7 +93,9 @@ mod tests {
         let refused = slot.put(Box::new(Counted(drops.clone()))).unwrap_err();
         drop(refused);
         assert_eq!(drops.load(Ordering::SeqCst), 1);
-        let old = slot.replace(Some(Box::new(Counted(drops.clone())))).unwrap();
+        let old = slot
+            .replace(Some(Box::new(Counted(drops.clone()))))
+            .unwrap();
         drop(old);
         assert_eq!(drops.load(Ordering::SeqCst), 2);
         assert!(slot.take().is_some());
@@ -96,7 +103,11 @@ mod tests {
         assert!(slot.take().is_none());
         assert!(slot.put(Box::new(Counted(drops.clone()))).is_ok());
         drop(slot);
-        assert_eq!(drops.load(Ordering::SeqCst), 4, "dropping the slot frees its value");
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            4,
+            "dropping the slot frees its value"
+        );
     }
 
     #[test]

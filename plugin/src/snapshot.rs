@@ -56,7 +56,11 @@ impl SnapshotRing {
     /// NaN means [`DEFAULT_SNAPSHOT_SECONDS`]) of `channels` (1 or more) channels at
     /// `sample_rate` Hz. Allocates `seconds × sample_rate × channels × 4` bytes.
     pub fn new(sample_rate: f32, channels: usize, seconds: f32) -> Self {
-        let seconds = if seconds.is_nan() { DEFAULT_SNAPSHOT_SECONDS } else { seconds };
+        let seconds = if seconds.is_nan() {
+            DEFAULT_SNAPSHOT_SECONDS
+        } else {
+            seconds
+        };
         let seconds = seconds.clamp(MIN_SNAPSHOT_SECONDS, MAX_SNAPSHOT_SECONDS);
         let capacity = ((seconds * sample_rate.max(1.0)).round() as usize).max(1);
         Self::with_capacity(sample_rate, channels, capacity)
@@ -66,8 +70,17 @@ impl SnapshotRing {
     pub fn with_capacity(sample_rate: f32, channels: usize, capacity_frames: usize) -> Self {
         let channels = channels.max(1);
         let capacity = capacity_frames.max(1);
-        let data = (0..channels * capacity).map(|_| AtomicU32::new(0)).collect();
-        SnapshotRing { sample_rate, channels, capacity, data, written: AtomicU64::new(0), reserved: AtomicU64::new(0) }
+        let data = (0..channels * capacity)
+            .map(|_| AtomicU32::new(0))
+            .collect();
+        SnapshotRing {
+            sample_rate,
+            channels,
+            capacity,
+            data,
+            written: AtomicU64::new(0),
+            reserved: AtomicU64::new(0),
+        }
     }
 
     /// Sample rate of the recorded input, Hz.
@@ -115,8 +128,19 @@ impl SnapshotRing {
         for c in 0..self.channels {
             let plane = &self.data[c * self.capacity..(c + 1) * self.capacity];
             let src: &[f32] = input.get(c).map_or(&[], |s| &s[skip..frames]);
-            for (i, dst) in plane[first..first + head].iter().chain(plane[..n - head].iter()).enumerate() {
-                dst.store(src.get(i).copied().filter(|v| v.is_finite()).unwrap_or(0.0).to_bits(), Ordering::Relaxed);
+            for (i, dst) in plane[first..first + head]
+                .iter()
+                .chain(plane[..n - head].iter())
+                .enumerate()
+            {
+                dst.store(
+                    src.get(i)
+                        .copied()
+                        .filter(|v| v.is_finite())
+                        .unwrap_or(0.0)
+                        .to_bits(),
+                    Ordering::Relaxed,
+                );
             }
         }
         self.written.store(end, Ordering::Release);
@@ -133,7 +157,12 @@ impl SnapshotRing {
     }
 
     fn copy_latest_with_end(&self, dst: &mut [&mut [f32]]) -> (usize, u64) {
-        let len = dst.iter().map(|c| c.len()).min().unwrap_or(0).min(self.capacity);
+        let len = dst
+            .iter()
+            .map(|c| c.len())
+            .min()
+            .unwrap_or(0)
+            .min(self.capacity);
         // A few attempts: a lapped copy is retried, a still-lapped one is trimmed.
         let mut best = (0, 0);
         for _ in 0..4 {
@@ -148,7 +177,11 @@ impl SnapshotRing {
                     continue;
                 }
                 let plane = &self.data[c * self.capacity..(c + 1) * self.capacity];
-                for (o, s) in out[..n].iter_mut().zip(plane[first..first + head].iter().chain(plane[..n - head].iter())) {
+                for (o, s) in out[..n].iter_mut().zip(
+                    plane[first..first + head]
+                        .iter()
+                        .chain(plane[..n - head].iter()),
+                ) {
                     *o = f32::from_bits(s.load(Ordering::Relaxed));
                 }
             }
@@ -156,7 +189,7 @@ impl SnapshotRing {
             let reserved = self.reserved.load(Ordering::Relaxed);
             // Frames before `reserved - capacity` may be torn.
             let safe_from = reserved.saturating_sub(self.capacity as u64).max(start);
-            let lost = (safe_from - start) as usize;
+            let lost = ((safe_from - start) as usize).min(n);
             if lost == 0 {
                 return (n, end);
             }
@@ -172,7 +205,11 @@ impl SnapshotRing {
     /// Copies up to `seconds` of the newest input into a new [`Snapshot`]
     /// (allocates; for the bridge thread, never the audio thread).
     pub fn copy_latest(&self, seconds: f32) -> Snapshot {
-        let want = if seconds.is_nan() { 0.0 } else { seconds.max(0.0) * self.sample_rate };
+        let want = if seconds.is_nan() {
+            0.0
+        } else {
+            seconds.max(0.0) * self.sample_rate
+        };
         let len = (want.round() as usize).min(self.capacity);
         let mut channels = vec![vec![0.0f32; len]; self.channels];
         let (n, end_frame) = {
@@ -182,7 +219,11 @@ impl SnapshotRing {
         for c in &mut channels {
             c.truncate(n);
         }
-        Snapshot { sample_rate: self.sample_rate, channels, end_frame }
+        Snapshot {
+            sample_rate: self.sample_rate,
+            channels,
+            end_frame,
+        }
     }
 }
 
@@ -203,10 +244,20 @@ mod tests {
             ring.write(&[&left[pos..pos + len], &right[pos..pos + len]]);
             pos += len;
         }
-        assert_eq!(ring.frames_written(), 27, "a block longer than the ring still counts in full");
+        assert_eq!(
+            ring.frames_written(),
+            27,
+            "a block longer than the ring still counts in full"
+        );
         let snap = ring.copy_latest(1.0);
-        assert_eq!(snap.channels[0], (17..27).map(|i| i as f32).collect::<Vec<_>>());
-        assert_eq!(snap.channels[1], (17..27).map(|i| -(i as f32)).collect::<Vec<_>>());
+        assert_eq!(
+            snap.channels[0],
+            (17..27).map(|i| i as f32).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            snap.channels[1],
+            (17..27).map(|i| -(i as f32)).collect::<Vec<_>>()
+        );
         let short = ring.copy_latest(0.004);
         assert_eq!(short.channels[0], vec![23.0, 24.0, 25.0, 26.0]);
         assert_eq!(short.end_frame, 27);
@@ -221,7 +272,10 @@ mod tests {
         assert_eq!(snap.channels, vec![vec![1.0, 0.0, 3.0, 0.0], vec![0.0; 4]]);
         let empty = SnapshotRing::new(48_000.0, 1, 10.0).copy_latest(5.0);
         assert!(empty.channels[0].is_empty());
-        assert_eq!(SnapshotRing::new(48_000.0, 1, DEFAULT_SNAPSHOT_SECONDS).capacity(), 480_000);
+        assert_eq!(
+            SnapshotRing::new(48_000.0, 1, DEFAULT_SNAPSHOT_SECONDS).capacity(),
+            480_000
+        );
         assert_eq!(SnapshotRing::new(48_000.0, 1, f32::NAN).capacity(), 480_000);
     }
 
@@ -260,7 +314,12 @@ mod tests {
                 full += 1;
             }
             for i in 1..n {
-                assert_eq!(left[i], left[i - 1] + 1.0, "torn snapshot at {i}: {:?}", &left[..n]);
+                assert_eq!(
+                    left[i],
+                    left[i - 1] + 1.0,
+                    "torn snapshot at {i}: {:?}",
+                    &left[..n]
+                );
             }
             assert_eq!(&left[..n], &right[..n]);
         }

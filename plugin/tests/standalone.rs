@@ -15,9 +15,15 @@ fn run_headless(args: &[&str]) {
         .spawn()
         .expect("could not start the standalone");
     std::thread::sleep(Duration::from_secs(3));
-    assert!(child.try_wait().unwrap().is_none(), "the standalone exited early ({args:?})");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the standalone exited early ({args:?})"
+    );
     // SAFETY: plain kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
     let t0 = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -31,7 +37,10 @@ fn run_headless(args: &[&str]) {
     };
     let mut stderr = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-    assert!(status.success(), "exit status {status} ({args:?}); stderr:\n{stderr}");
+    assert!(
+        status.success(),
+        "exit status {status} ({args:?}); stderr:\n{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -42,5 +51,12 @@ fn runs_headless_stereo_at_48k() {
 
 #[test]
 fn runs_headless_mono_at_96k() {
-    run_headless(&["--sample-rate", "96000", "--period-size", "64", "--audio-layout", "1"]);
+    run_headless(&[
+        "--sample-rate",
+        "96000",
+        "--period-size",
+        "64",
+        "--audio-layout",
+        "1",
+    ]);
 }

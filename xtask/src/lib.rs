@@ -13,6 +13,8 @@
 //!
 //! Errors read "Could not …" with the paths involved.
 
+#![warn(missing_docs)]
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -65,10 +67,12 @@ pub fn run(args: Vec<String>) -> Result<()> {
     };
     let root = workspace_root()?;
     // nice-plug-xtask reads `bundler.toml` from the current folder.
-    std::env::set_current_dir(&root).with_context(|| format!("Could not change to \"{}\"", root.display()))?;
+    std::env::set_current_dir(&root)
+        .with_context(|| format!("Could not change to \"{}\"", root.display()))?;
     let bundled = bundle(&root, &target_dir(&root)?, flavor)?;
     if install_after {
-        let home = std::env::var_os("HOME").context("Could not find the home folder: $HOME is not set")?;
+        let home =
+            std::env::var_os("HOME").context("Could not find the home folder: $HOME is not set")?;
         for line in install(&bundled, Path::new(&home))? {
             eprintln!("{line}");
         }
@@ -81,9 +85,15 @@ pub fn run(args: Vec<String>) -> Result<()> {
 /// # Errors
 /// If the root has no `Cargo.toml`.
 pub fn workspace_root() -> Result<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     if !root.join("Cargo.toml").is_file() {
-        bail!("Could not find the workspace's Cargo.toml in \"{}\"", root.display());
+        bail!(
+            "Could not find the workspace's Cargo.toml in \"{}\"",
+            root.display()
+        );
     }
     Ok(root)
 }
@@ -115,7 +125,11 @@ pub fn workspace_has_helper(root: &Path) -> Result<bool> {
         .no_deps()
         .exec()
         .context("Could not run `cargo metadata`")?;
-    Ok(meta.packages.iter().flat_map(|p| &p.targets).any(|t| t.name == HELPER_BIN && t.is_bin()))
+    Ok(meta
+        .packages
+        .iter()
+        .flat_map(|p| &p.targets)
+        .any(|t| t.name == HELPER_BIN && t.is_bin()))
 }
 
 fn run_cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
@@ -125,7 +139,10 @@ fn run_cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
         .status()
         .with_context(|| format!("Could not run cargo {}", args.join(" ")))?;
     if !status.success() {
-        bail!("Could not build: `cargo {}` failed ({status})", args.join(" "));
+        bail!(
+            "Could not build: `cargo {}` failed ({status})",
+            args.join(" ")
+        );
     }
     Ok(())
 }
@@ -139,16 +156,35 @@ pub fn bundle(root: &Path, target_dir: &Path, flavor: Flavor) -> Result<PathBuf>
     match flavor {
         Flavor::Release => {
             run_cargo(&["build", "--release", "-p", PLUGIN_PACKAGE], &[])?;
-            nice_plug_xtask::bundle(target_dir, PLUGIN_PACKAGE, &["--release".to_string()], false)?;
+            nice_plug_xtask::bundle(
+                target_dir,
+                PLUGIN_PACKAGE,
+                &["--release".to_string()],
+                false,
+            )?;
             let exe = target_dir.join("release").join(exe_name(STANDALONE_BIN));
             copy_file(&exe, &bundled.join(exe_name(STANDALONE_BIN)))?;
-            eprintln!("Created a standalone at \"{}\"", bundled.join(exe_name(STANDALONE_BIN)).display());
+            eprintln!(
+                "Created a standalone at \"{}\"",
+                bundled.join(exe_name(STANDALONE_BIN)).display()
+            );
             add_support_files(root, target_dir, &bundled)?;
         }
         Flavor::HostTest => {
             run_cargo(
-                &["build", "-p", PLUGIN_PACKAGE, "--lib", "--no-default-features", "--features", "assert_process_allocs"],
-                &[("CARGO_PROFILE_DEV_OPT_LEVEL", "2"), ("CARGO_PROFILE_DEV_DEBUG", "false")],
+                &[
+                    "build",
+                    "-p",
+                    PLUGIN_PACKAGE,
+                    "--lib",
+                    "--no-default-features",
+                    "--features",
+                    "assert_process_allocs",
+                ],
+                &[
+                    ("CARGO_PROFILE_DEV_OPT_LEVEL", "2"),
+                    ("CARGO_PROFILE_DEV_DEBUG", "false"),
+                ],
             )?;
             nice_plug_xtask::bundle(target_dir, PLUGIN_PACKAGE, &[], false)?;
         }
@@ -173,7 +209,10 @@ pub fn vst3_binary_dir(bundled: &Path) -> PathBuf {
     } else {
         format!("{arch}-linux")
     };
-    bundled.join(format!("{BUNDLE_NAME}.vst3")).join("Contents").join(sub)
+    bundled
+        .join(format!("{BUNDLE_NAME}.vst3"))
+        .join("Contents")
+        .join(sub)
 }
 
 /// Builds the helper (when the workspace has it) and copies it and `bundle/models`
@@ -181,7 +220,10 @@ pub fn vst3_binary_dir(bundled: &Path) -> PathBuf {
 fn add_support_files(root: &Path, target_dir: &Path, bundled: &Path) -> Result<()> {
     let support = bundled.join(SUPPORT_DIR);
     let vst3_bin = vst3_binary_dir(bundled);
-    let vst3_resources = bundled.join(format!("{BUNDLE_NAME}.vst3")).join("Contents").join("Resources");
+    let vst3_resources = bundled
+        .join(format!("{BUNDLE_NAME}.vst3"))
+        .join("Contents")
+        .join("Resources");
     if workspace_has_helper(root)? {
         run_cargo(&["build", "--release", "--bin", HELPER_BIN], &[])?;
         let helper = target_dir.join("release").join(exe_name(HELPER_BIN));
@@ -200,29 +242,47 @@ fn add_support_files(root: &Path, target_dir: &Path, bundled: &Path) -> Result<(
         copy_dir(&models, &vst3_resources.join("models"))?;
         eprintln!("Added \"{}\" to the bundles", models.display());
     } else {
-        eprintln!("Skipping the models: \"{}\" does not exist yet", models.display());
+        eprintln!(
+            "Skipping the models: \"{}\" does not exist yet",
+            models.display()
+        );
     }
     Ok(())
 }
 
 fn copy_file(from: &Path, to: &Path) -> Result<()> {
     if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("Could not create \"{}\"", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("Could not create \"{}\"", parent.display()))?;
     }
-    std::fs::copy(from, to).with_context(|| format!("Could not copy \"{}\" to \"{}\"", from.display(), to.display()))?;
+    std::fs::copy(from, to).with_context(|| {
+        format!(
+            "Could not copy \"{}\" to \"{}\"",
+            from.display(),
+            to.display()
+        )
+    })?;
     Ok(())
 }
 
 /// Replaces `to` with a recursive copy of `from`.
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     if to.exists() {
-        std::fs::remove_dir_all(to).with_context(|| format!("Could not remove the old \"{}\"", to.display()))?;
+        std::fs::remove_dir_all(to)
+            .with_context(|| format!("Could not remove the old \"{}\"", to.display()))?;
     }
-    std::fs::create_dir_all(to).with_context(|| format!("Could not create \"{}\"", to.display()))?;
-    for entry in std::fs::read_dir(from).with_context(|| format!("Could not read \"{}\"", from.display()))? {
+    std::fs::create_dir_all(to)
+        .with_context(|| format!("Could not create \"{}\"", to.display()))?;
+    for entry in
+        std::fs::read_dir(from).with_context(|| format!("Could not read \"{}\"", from.display()))?
+    {
         let entry = entry.with_context(|| format!("Could not read \"{}\"", from.display()))?;
         let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        if entry.file_type().with_context(|| format!("Could not inspect \"{}\"", src.display()))?.is_dir() {
+        if entry
+            .file_type()
+            .with_context(|| format!("Could not inspect \"{}\"", src.display()))?
+            .is_dir()
+        {
             copy_dir(&src, &dst)?;
         } else {
             copy_file(&src, &dst)?;
@@ -242,17 +302,26 @@ pub fn install(bundled: &Path, home: &Path) -> Result<Vec<String>> {
     let vst3 = bundled.join(format!("{BUNDLE_NAME}.vst3"));
     for p in [&clap, &vst3] {
         if !p.exists() {
-            bail!("Could not find \"{}\": run `cargo xtask bundle` first", p.display());
+            bail!(
+                "Could not find \"{}\": run `cargo xtask bundle` first",
+                p.display()
+            );
         }
     }
     let mut done = Vec::new();
     let clap_dir = home.join(".clap");
     copy_file(&clap, &clap_dir.join(format!("{BUNDLE_NAME}.clap")))?;
-    done.push(format!("Installed \"{}\"", clap_dir.join(format!("{BUNDLE_NAME}.clap")).display()));
+    done.push(format!(
+        "Installed \"{}\"",
+        clap_dir.join(format!("{BUNDLE_NAME}.clap")).display()
+    ));
     let support = bundled.join(SUPPORT_DIR);
     if support.is_dir() {
         copy_dir(&support, &clap_dir.join(SUPPORT_DIR))?;
-        done.push(format!("Installed \"{}\"", clap_dir.join(SUPPORT_DIR).display()));
+        done.push(format!(
+            "Installed \"{}\"",
+            clap_dir.join(SUPPORT_DIR).display()
+        ));
     }
     let vst3_dest = home.join(".vst3").join(format!("{BUNDLE_NAME}.vst3"));
     copy_dir(&vst3, &vst3_dest)?;
@@ -284,14 +353,25 @@ mod tests {
 
         let lines = install(&bundled, &home).unwrap();
         assert_eq!(lines.len(), 3, "{lines:?}");
-        assert_eq!(std::fs::read(home.join(".clap/Faurge.clap")).unwrap(), b"clap");
-        assert_eq!(std::fs::read(home.join(".clap/faurge/models/manifest.json")).unwrap(), b"{}");
+        assert_eq!(
+            std::fs::read(home.join(".clap/Faurge.clap")).unwrap(),
+            b"clap"
+        );
+        assert_eq!(
+            std::fs::read(home.join(".clap/faurge/models/manifest.json")).unwrap(),
+            b"{}"
+        );
         let so = vst3_binary_dir(&home.join(".vst3")).join("Faurge.so");
         assert_eq!(std::fs::read(so).unwrap(), b"vst3");
         assert!(!home.join(".vst3/Faurge.vst3/stale").exists());
 
-        let err = install(&home.join("nowhere"), &home).unwrap_err().to_string();
-        assert!(err.starts_with("Could not find") && err.contains("cargo xtask bundle"), "{err}");
+        let err = install(&home.join("nowhere"), &home)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("Could not find") && err.contains("cargo xtask bundle"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&bundled).unwrap();
         std::fs::remove_dir_all(&home).unwrap();
     }

@@ -9,6 +9,8 @@
 //! audio thread with CLAP parameter events at given sample positions, timing every
 //! block.
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::ffi::{CStr, CString};
 use std::path::{Path, PathBuf};
@@ -21,8 +23,8 @@ use clack_extensions::audio_ports::{AudioPortInfoBuffer, PluginAudioPorts};
 use clack_extensions::audio_ports_config::{AudioPortsConfigBuffer, PluginAudioPortsConfig};
 use clack_extensions::latency::{HostLatency, HostLatencyImpl, PluginLatency};
 use clack_extensions::params::{
-    HostParams, HostParamsImplMainThread, HostParamsImplShared, ParamClearFlags, ParamInfoBuffer, ParamInfoFlags,
-    ParamRescanFlags, PluginParams,
+    HostParams, HostParamsImplMainThread, HostParamsImplShared, ParamClearFlags, ParamInfoBuffer,
+    ParamInfoFlags, ParamRescanFlags, PluginParams,
 };
 use clack_extensions::state::{HostState, HostStateImpl, PluginState};
 use clack_host::events::event_types::ParamValueEvent;
@@ -39,7 +41,10 @@ pub struct Bundles {
 
 /// The workspace root (two levels above this crate).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
 }
 
 /// Builds the host-test bundles once per process (`cargo run -p xtask -- bundle
@@ -58,13 +63,30 @@ pub fn bundles() -> &'static Bundles {
         let status = Command::new(cargo)
             .current_dir(&root)
             .env("CARGO_TARGET_DIR", &target)
-            .args(["run", "--quiet", "-p", "xtask", "--", "bundle", "--host-test"])
+            .args([
+                "run",
+                "--quiet",
+                "-p",
+                "xtask",
+                "--",
+                "bundle",
+                "--host-test",
+            ])
             .status()
             .expect("could not run cargo to build the host-test bundles");
-        assert!(status.success(), "`cargo xtask bundle --host-test` failed: {status}");
-        eprintln!("host-test bundles ready in {:.1} s", t0.elapsed().as_secs_f32());
+        assert!(
+            status.success(),
+            "`cargo xtask bundle --host-test` failed: {status}"
+        );
+        eprintln!(
+            "host-test bundles ready in {:.1} s",
+            t0.elapsed().as_secs_f32()
+        );
         let bundled = target.join("bundled");
-        Bundles { clap: bundled.join("Faurge.clap"), vst3: bundled.join("Faurge.vst3") }
+        Bundles {
+            clap: bundled.join("Faurge.clap"),
+            vst3: bundled.join("Faurge.vst3"),
+        }
     })
 }
 
@@ -140,7 +162,10 @@ impl HostHandlers for TestHost {
     type AudioProcessor<'a> = ();
 
     fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
-        builder.register::<HostParams>().register::<HostLatency>().register::<HostState>();
+        builder
+            .register::<HostParams>()
+            .register::<HostLatency>()
+            .register::<HostState>();
     }
 }
 
@@ -165,7 +190,8 @@ pub struct Descriptor {
 }
 
 fn text(c: Option<&CStr>) -> String {
-    c.map(|c| c.to_string_lossy().into_owned()).unwrap_or_default()
+    c.map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 impl Library {
@@ -174,14 +200,27 @@ impl Library {
     /// # Panics
     /// If the file cannot be loaded or has no CLAP entry.
     pub fn load(path: &Path) -> Self {
+        // Keep the library mapped for the rest of the process, as DAWs do: threads that
+        // called into the plugin carry thread-local destructors registered by its copy
+        // of `std`, and they would jump into unmapped code if the last `PluginEntry`
+        // of a test unloaded it while another test's threads are still alive.
+        // SAFETY: loading the plugin under test; the handle is deliberately leaked.
+        std::mem::forget(
+            unsafe { libloading::Library::new(path) }
+                .unwrap_or_else(|e| panic!("could not load {}: {e}", path.display())),
+        );
         // SAFETY: loading a plugin runs its initializers; the file is the plugin under test.
-        let entry = unsafe { PluginEntry::load(path) }.unwrap_or_else(|e| panic!("could not load {}: {e}", path.display()));
+        let entry = unsafe { PluginEntry::load(path) }
+            .unwrap_or_else(|e| panic!("could not load {}: {e}", path.display()));
         Library { entry }
     }
 
     /// Every plugin the factory lists.
     pub fn descriptors(&self) -> Vec<Descriptor> {
-        let factory = self.entry.get_plugin_factory().expect("the entry has no plugin factory");
+        let factory = self
+            .entry
+            .get_plugin_factory()
+            .expect("the entry has no plugin factory");
         factory
             .plugin_descriptors()
             .map(|d| Descriptor {
@@ -189,17 +228,32 @@ impl Library {
                 name: text(d.name()),
                 vendor: text(d.vendor()),
                 version: text(d.version()),
-                features: d.features().map(|f| f.to_string_lossy().into_owned()).collect(),
+                features: d
+                    .features()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .collect(),
             })
             .collect()
     }
 
     /// A new instance of the plugin with id `id`.
     pub fn instantiate(&self, id: &str) -> Instance {
-        let host = HostInfo::new("Faurge test host", "Faurge", "https://github.com/faurge/faurge", "0.1.0").unwrap();
+        let host = HostInfo::new(
+            "Faurge test host",
+            "Faurge",
+            "https://github.com/faurge/faurge",
+            "0.1.0",
+        )
+        .unwrap();
         let id = CString::new(id).unwrap();
-        let instance = PluginInstance::<TestHost>::new(|_| HostShared::default(), |_| HostMain::default(), &self.entry, &id, &host)
-            .expect("could not instantiate the plugin");
+        let instance = PluginInstance::<TestHost>::new(
+            |_| HostShared::default(),
+            |_| HostMain::default(),
+            &self.entry,
+            &id,
+            &host,
+        )
+        .expect("could not instantiate the plugin");
         Instance::new(instance)
     }
 }
@@ -282,9 +336,15 @@ pub struct Instance {
 impl Instance {
     fn new(mut instance: PluginInstance<TestHost>) -> Self {
         let shared = instance.plugin_shared_handle();
-        let params_ext = shared.get_extension::<PluginParams>().expect("no params extension");
-        let state_ext = shared.get_extension::<PluginState>().expect("no state extension");
-        let ports_ext = shared.get_extension::<PluginAudioPorts>().expect("no audio-ports extension");
+        let params_ext = shared
+            .get_extension::<PluginParams>()
+            .expect("no params extension");
+        let state_ext = shared
+            .get_extension::<PluginState>()
+            .expect("no state extension");
+        let ports_ext = shared
+            .get_extension::<PluginAudioPorts>()
+            .expect("no audio-ports extension");
         let ports_config_ext = shared.get_extension::<PluginAudioPortsConfig>();
         let latency_ext = shared.get_extension::<PluginLatency>();
         let mut params = Vec::new();
@@ -292,11 +352,17 @@ impl Instance {
             let handle = instance.plugin_handle();
             let mut buf = ParamInfoBuffer::new();
             for i in 0..params_ext.count(&handle) {
-                let info = params_ext.get_info(&handle, i, &mut buf).expect("get_info failed");
+                let info = params_ext
+                    .get_info(&handle, i, &mut buf)
+                    .expect("get_info failed");
                 params.push(ParamDesc {
                     id: info.id,
-                    name: String::from_utf8_lossy(info.name).trim_end_matches('\0').to_string(),
-                    module: String::from_utf8_lossy(info.module).trim_end_matches('\0').to_string(),
+                    name: String::from_utf8_lossy(info.name)
+                        .trim_end_matches('\0')
+                        .to_string(),
+                    module: String::from_utf8_lossy(info.module)
+                        .trim_end_matches('\0')
+                        .to_string(),
                     min: info.min_value,
                     max: info.max_value,
                     default: info.default_value,
@@ -304,7 +370,11 @@ impl Instance {
                 });
             }
         }
-        let by_name = params.iter().enumerate().map(|(i, p)| (p.name.clone(), i)).collect();
+        let by_name = params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.clone(), i))
+            .collect();
         let mut inst = Instance {
             instance,
             params_ext,
@@ -316,7 +386,10 @@ impl Instance {
             by_name,
             channels: 0,
         };
-        inst.channels = inst.audio_ports(false).first().map_or(0, |p| p.channels as usize);
+        inst.channels = inst
+            .audio_ports(false)
+            .first()
+            .map_or(0, |p| p.channels as usize);
         inst
     }
 
@@ -345,34 +418,49 @@ impl Instance {
     /// # Panics
     /// If there is none.
     pub fn param(&self, name: &str) -> &ParamDesc {
-        let i = self.by_name.get(name).unwrap_or_else(|| panic!("no parameter named {name:?}"));
+        let i = self
+            .by_name
+            .get(name)
+            .unwrap_or_else(|| panic!("no parameter named {name:?}"));
         &self.params[*i]
     }
 
     /// A [`ParamChange`] of parameter `name` to `value` at `frame`.
     pub fn change(&self, frame: usize, name: &str, value: f64) -> ParamChange {
-        ParamChange { frame, id: self.param(name).id, value }
+        ParamChange {
+            frame,
+            id: self.param(name).id,
+            value,
+        }
     }
 
     /// The current plain value of parameter `name`.
     pub fn value(&mut self, name: &str) -> f64 {
         let id = self.param(name).id;
-        self.params_ext.get_value(&self.instance.plugin_handle(), id).expect("get_value failed")
+        self.params_ext
+            .get_value(&self.instance.plugin_handle(), id)
+            .expect("get_value failed")
     }
 
     /// The plugin's text for `value` of parameter `name`.
     pub fn value_text(&mut self, name: &str, value: f64) -> String {
         let id = self.param(name).id;
         let mut buf = [0u8; 128];
-        let out = self.params_ext.value_to_text(&self.instance.plugin_handle(), id, value, &mut buf).expect("value_to_text failed");
-        String::from_utf8_lossy(out).trim_end_matches('\0').to_string()
+        let out = self
+            .params_ext
+            .value_to_text(&self.instance.plugin_handle(), id, value, &mut buf)
+            .expect("value_to_text failed");
+        String::from_utf8_lossy(out)
+            .trim_end_matches('\0')
+            .to_string()
     }
 
     /// The plugin's value for `text` typed into parameter `name`.
     pub fn text_value(&mut self, name: &str, text: &str) -> Option<f64> {
         let id = self.param(name).id;
         let c = CString::new(text).unwrap();
-        self.params_ext.text_to_value(&self.instance.plugin_handle(), id, &c)
+        self.params_ext
+            .text_to_value(&self.instance.plugin_handle(), id, &c)
     }
 
     /// Sets parameters while the plugin is inactive (CLAP `params.flush`).
@@ -386,8 +474,12 @@ impl Instance {
             events.push(&ParamValueEvent::new(0, id, Pckn::match_all(), *value));
         }
         let mut out = EventBuffer::new();
-        let mut handle = self.instance.inactive_plugin_handle().expect("the plugin is active");
-        self.params_ext.flush(&mut handle, &events.as_input(), &mut out.as_output());
+        let mut handle = self
+            .instance
+            .inactive_plugin_handle()
+            .expect("the plugin is active");
+        self.params_ext
+            .flush(&mut handle, &events.as_input(), &mut out.as_output());
     }
 
     /// Audio ports on the input (`true`) or output side.
@@ -396,24 +488,36 @@ impl Instance {
         let mut buf = AudioPortInfoBuffer::new();
         (0..self.ports_ext.count(&handle, input))
             .filter_map(|i| {
-                self.ports_ext.get(&handle, i, input, &mut buf).map(|p| PortDesc {
-                    name: String::from_utf8_lossy(p.name).trim_end_matches('\0').to_string(),
-                    channels: p.channel_count,
-                    is_main: p.flags.contains(clack_extensions::audio_ports::AudioPortFlags::IS_MAIN),
-                })
+                self.ports_ext
+                    .get(&handle, i, input, &mut buf)
+                    .map(|p| PortDesc {
+                        name: String::from_utf8_lossy(p.name)
+                            .trim_end_matches('\0')
+                            .to_string(),
+                        channels: p.channel_count,
+                        is_main: p
+                            .flags
+                            .contains(clack_extensions::audio_ports::AudioPortFlags::IS_MAIN),
+                    })
             })
             .collect()
     }
 
     /// The (name, main output channels) of every audio-ports configuration.
     pub fn port_configs(&mut self) -> Vec<(ClapId, String, u32)> {
-        let Some(ext) = self.ports_config_ext else { return Vec::new() };
+        let Some(ext) = self.ports_config_ext else {
+            return Vec::new();
+        };
         let handle = self.instance.plugin_handle();
         let mut buf = AudioPortsConfigBuffer::new();
         (0..ext.count(&handle))
             .filter_map(|i| {
                 ext.get(&handle, i, &mut buf).map(|c| {
-                    (c.id, String::from_utf8_lossy(c.name).into_owned(), c.main_output.map_or(0, |m| m.channel_count))
+                    (
+                        c.id,
+                        String::from_utf8_lossy(c.name).into_owned(),
+                        c.main_output.map_or(0, |m| m.channel_count),
+                    )
                 })
             })
             .collect()
@@ -422,11 +526,18 @@ impl Instance {
     /// Selects the audio-ports configuration with `channels` main output channels
     /// (inactive only). Returns false if there is none.
     pub fn select_channels(&mut self, channels: u32) -> bool {
-        let Some(ext) = self.ports_config_ext else { return false };
-        let Some((id, _, _)) = self.port_configs().into_iter().find(|c| c.2 == channels) else { return false };
+        let Some(ext) = self.ports_config_ext else {
+            return false;
+        };
+        let Some((id, _, _)) = self.port_configs().into_iter().find(|c| c.2 == channels) else {
+            return false;
+        };
         let ok = ext.select(&self.instance.plugin_handle(), id).is_ok();
         if ok {
-            self.channels = self.audio_ports(false).first().map_or(0, |p| p.channels as usize);
+            self.channels = self
+                .audio_ports(false)
+                .first()
+                .map_or(0, |p| p.channels as usize);
         }
         ok
     }
@@ -438,29 +549,47 @@ impl Instance {
 
     /// Latency the plugin reports, samples.
     pub fn latency(&mut self) -> u32 {
-        self.latency_ext.map_or(0, |l| l.get(&self.instance.plugin_handle()))
+        self.latency_ext
+            .map_or(0, |l| l.get(&self.instance.plugin_handle()))
     }
 
     /// Saves the plugin state.
     pub fn save_state(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
-        self.state_ext.save(&self.instance.plugin_handle(), &mut out).expect("state save failed");
+        self.state_ext
+            .save(&self.instance.plugin_handle(), &mut out)
+            .expect("state save failed");
         out
     }
 
     /// Loads a plugin state; false if the plugin refused it.
     pub fn load_state(&mut self, bytes: &[u8]) -> bool {
-        self.state_ext.load(&self.instance.plugin_handle(), &mut &bytes[..]).is_ok()
+        self.state_ext
+            .load(&self.instance.plugin_handle(), &mut &bytes[..])
+            .is_ok()
     }
 
     /// Activates at `sample_rate` for blocks of 1..=`max_frames`.
     ///
     /// # Errors
     /// The plugin's refusal.
-    pub fn activate(&mut self, sample_rate: f64, max_frames: u32) -> Result<Active, PluginInstanceError> {
-        let config = PluginAudioConfiguration { sample_rate, min_frames_count: 1, max_frames_count: max_frames };
+    pub fn activate(
+        &mut self,
+        sample_rate: f64,
+        max_frames: u32,
+    ) -> Result<Active, PluginInstanceError> {
+        let config = PluginAudioConfiguration {
+            sample_rate,
+            min_frames_count: 1,
+            max_frames_count: max_frames,
+        };
         let processor = self.instance.activate(|_, _| (), config)?.into();
-        Ok(Active { processor, sample_rate, max_frames, channels: self.channels })
+        Ok(Active {
+            processor,
+            sample_rate,
+            max_frames,
+            channels: self.channels,
+        })
     }
 
     /// Deactivates.
@@ -472,14 +601,26 @@ impl Instance {
     /// audio thread in blocks of the sizes `blocks` yields (each ≤ `max_frames`; the
     /// last block is cut to fit), with `changes` (sorted by frame) sent as CLAP
     /// parameter events at their positions. Calls start/stop processing around the run.
-    pub fn process(&mut self, active: &mut Active, input: &[Vec<f32>], blocks: impl Iterator<Item = usize> + Send, changes: &[ParamChange]) -> RunOutput {
+    pub fn process(
+        &mut self,
+        active: &mut Active,
+        input: &[Vec<f32>],
+        blocks: impl Iterator<Item = usize> + Send,
+        changes: &[ParamChange],
+    ) -> RunOutput {
         let channels = active.channels;
-        assert_eq!(input.len(), channels, "input must have the port's channel count");
+        assert_eq!(
+            input.len(),
+            channels,
+            "input must have the port's channel count"
+        );
         let frames = input.first().map_or(0, Vec::len);
         let max = active.max_frames as usize;
         let processor = &mut active.processor;
         let out = std::thread::scope(|s| {
-            s.spawn(move || run_blocks(processor, input, frames, max, blocks, changes)).join().expect("audio thread panicked")
+            s.spawn(move || run_blocks(processor, input, frames, max, blocks, changes))
+                .join()
+                .expect("audio thread panicked")
         });
         self.run_main_thread_callbacks();
         out
@@ -505,7 +646,9 @@ fn run_blocks(
     let mut block_times = Vec::new();
     let mut statuses = Vec::new();
     let mut next_change = 0;
-    let started = processor.ensure_processing_started().expect("start_processing failed");
+    let started = processor
+        .ensure_processing_started()
+        .expect("start_processing failed");
     let mut start = 0;
     let mut steady = 0u64;
     for len in blocks {
@@ -520,21 +663,39 @@ fn run_blocks(
         while next_change < changes.len() && changes[next_change].frame < start + len {
             let c = changes[next_change];
             let time = c.frame.saturating_sub(start) as u32;
-            events.push(&ParamValueEvent::new(time, c.id, Pckn::match_all(), c.value));
+            events.push(&ParamValueEvent::new(
+                time,
+                c.id,
+                Pckn::match_all(),
+                c.value,
+            ));
             next_change += 1;
         }
         out_events.clear();
         let in_buffers = in_ports.with_input_buffers([AudioPortBuffer {
             latency: 0,
-            channels: AudioPortBufferType::f32_input_only(in_block.iter_mut().map(|b| InputChannel::variable(&mut b[..len]))),
+            channels: AudioPortBufferType::f32_input_only(
+                in_block
+                    .iter_mut()
+                    .map(|b| InputChannel::variable(&mut b[..len])),
+            ),
         }]);
         let mut out_buffers = out_ports.with_output_buffers([AudioPortBuffer {
             latency: 0,
-            channels: AudioPortBufferType::f32_output_only(out_block.iter_mut().map(|b| &mut b[..len])),
+            channels: AudioPortBufferType::f32_output_only(
+                out_block.iter_mut().map(|b| &mut b[..len]),
+            ),
         }]);
         let t0 = Instant::now();
         let status = started
-            .process(&in_buffers, &mut out_buffers, &events.as_input(), &mut out_events.as_output(), Some(steady), None)
+            .process(
+                &in_buffers,
+                &mut out_buffers,
+                &events.as_input(),
+                &mut out_events.as_output(),
+                Some(steady),
+                None,
+            )
             .expect("process() failed");
         block_times.push(t0.elapsed());
         statuses.push(status);
@@ -545,16 +706,30 @@ fn run_blocks(
         steady += len as u64;
     }
     processor.ensure_processing_stopped();
-    RunOutput { audio: output, block_times, statuses }
+    RunOutput {
+        audio: output,
+        block_times,
+        statuses,
+    }
 }
 
 /// A plugin state as a DAW stores it for nice-plug plugins: 8-byte little-endian
 /// length, then the JSON `{"version", "params": {id: {"f32": v} | {"bool": b}}, "fields"}`.
-pub fn state_blob(version: &str, params: &[(&str, serde_json::Value)], fields: &[(&str, String)]) -> Vec<u8> {
-    let params: serde_json::Map<String, serde_json::Value> = params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-    let fields: serde_json::Map<String, serde_json::Value> =
-        fields.iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone()))).collect();
-    let json = serde_json::json!({ "version": version, "params": params, "fields": fields }).to_string();
+pub fn state_blob(
+    version: &str,
+    params: &[(&str, serde_json::Value)],
+    fields: &[(&str, String)],
+) -> Vec<u8> {
+    let params: serde_json::Map<String, serde_json::Value> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    let fields: serde_json::Map<String, serde_json::Value> = fields
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.clone())))
+        .collect();
+    let json =
+        serde_json::json!({ "version": version, "params": params, "fields": fields }).to_string();
     let mut out = (json.len() as u64).to_le_bytes().to_vec();
     out.extend_from_slice(json.as_bytes());
     out
@@ -582,9 +757,15 @@ pub fn base64_f32(samples: &[f32]) -> String {
     let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
     let mut out = String::new();
     for c in bytes.chunks(3) {
-        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
         for k in 0..4 {
-            out.push(if k <= c.len() { A[(n >> (18 - 6 * k)) as usize & 63] as char } else { '=' });
+            out.push(if k <= c.len() {
+                A[(n >> (18 - 6 * k)) as usize & 63] as char
+            } else {
+                '='
+            });
         }
     }
     out

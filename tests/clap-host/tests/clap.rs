@@ -9,13 +9,21 @@
 //! `Chain` driven directly with the same settings (an independent restatement of the
 //! parameter mapping is in [`expected_state`]).
 
-use faurge_clap_host_tests::{base64_f32, bool_value, bundles, f32_value, parse_state, state_blob, Instance, Library, ParamChange};
+use faurge_clap_host_tests::{
+    base64_f32, bool_value, bundles, f32_value, parse_state, state_blob, Instance, Library,
+    ParamChange,
+};
 use faurge_dsp::chain::{Chain, ChainConfig};
 use faurge_dsp::state::DspState;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 const ID: &str = "com.github.faurge.faurge";
+
+/// Largest accepted difference from the faurge-dsp render: -120 dBFS. Without an IR
+/// the plugin matches bit for bit; with one, the convolver's rounding depends on how
+/// the audio is cut into calls (about 1e-7).
+const TOLERANCE: f32 = 1e-6;
 
 /// A vocal chain a mixing engineer might dial in: HP, shelves, two peaks, 4:1 compression.
 const VOCAL: &[(&str, f32)] = &[
@@ -85,25 +93,51 @@ fn expected_state(values: &[(&str, f32)]) -> DspState {
 
 /// A version-1 session with these parameter values and optional IR.
 fn session(values: &[(&str, f32)], ir: Option<(f32, &[Vec<f32>])>) -> Vec<u8> {
-    let params: Vec<(&str, serde_json::Value)> =
-        values.iter().map(|&(id, v)| (id, if is_switch(id) { bool_value(v >= 0.5) } else { f32_value(v) })).collect();
-    let mut fields = vec![("format", "1".to_string()), ("prompt", "\"warm radio voice\"".to_string())];
+    let params: Vec<(&str, serde_json::Value)> = values
+        .iter()
+        .map(|&(id, v)| {
+            (
+                id,
+                if is_switch(id) {
+                    bool_value(v >= 0.5)
+                } else {
+                    f32_value(v)
+                },
+            )
+        })
+        .collect();
+    let mut fields = vec![
+        ("format", "1".to_string()),
+        ("prompt", "\"warm radio voice\"".to_string()),
+    ];
     if let Some((rate, channels)) = ir {
         let chans: Vec<String> = channels.iter().map(|c| base64_f32(c)).collect();
-        fields.push(("ir", serde_json::json!({ "sample_rate": rate, "channels": chans }).to_string()));
+        fields.push((
+            "ir",
+            serde_json::json!({ "sample_rate": rate, "channels": chans }).to_string(),
+        ));
     }
     state_blob("0.1.0", &params, &fields)
 }
 
-/// `seconds` of the VCTK clip at `rate`; channel 1 (if any) is a quieter, 17-sample
-/// delayed copy so the channels differ.
+/// `seconds` of the voiced part of the VCTK clip (0.55–3.75 s, looped) at `rate`;
+/// channel 1 (if any) is a quieter, 17-sample delayed copy so the channels differ.
 fn speech(rate: u32, seconds: f32, channels: usize) -> Vec<Vec<f32>> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/speech_vctk_p234_012.wav");
-    let audio = faurge_io::read(path).expect("read the VCTK clip").resampled(rate).expect("resample");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/speech_vctk_p234_012.wav"
+    );
+    let audio = faurge_io::read(path)
+        .expect("read the VCTK clip")
+        .resampled(rate)
+        .expect("resample");
     let mono = audio.to_mono();
-    let n = ((seconds * rate as f32) as usize).min(mono.len());
-    let left = mono[..n].to_vec();
-    let right: Vec<f32> = (0..n).map(|i| if i >= 17 { 0.7 * left[i - 17] } else { 0.0 }).collect();
+    let voiced = &mono[(0.55 * rate as f32) as usize..(3.75 * rate as f32) as usize];
+    let n = (seconds * rate as f32) as usize;
+    let left: Vec<f32> = voiced.iter().copied().cycle().take(n).collect();
+    let right: Vec<f32> = (0..n)
+        .map(|i| if i >= 17 { 0.7 * left[i - 17] } else { 0.0 })
+        .collect();
     [left, right].into_iter().take(channels).collect()
 }
 
@@ -112,13 +146,24 @@ fn test_ir(rate: f32, seconds: f32) -> Vec<Vec<f32>> {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let n = (rate * seconds) as usize;
     let ir = (0..n)
-        .map(|i| if i == 0 { 1.0 } else { 0.3 * rng.gen_range(-1.0f32..1.0) * (-(i as f32) / (0.02 * rate)).exp() })
+        .map(|i| {
+            if i == 0 {
+                1.0
+            } else {
+                0.3 * rng.gen_range(-1.0f32..1.0) * (-(i as f32) / (0.02 * rate)).exp()
+            }
+        })
         .collect();
     vec![ir]
 }
 
 /// The faurge-dsp render of `input` with `state` (and IR at `rate`).
-fn reference(rate: f32, state: &DspState, ir: Option<&[Vec<f32>]>, input: &[Vec<f32>]) -> Vec<Vec<f32>> {
+fn reference(
+    rate: f32,
+    state: &DspState,
+    ir: Option<&[Vec<f32>]>,
+    input: &[Vec<f32>],
+) -> Vec<Vec<f32>> {
     let mut chain = Chain::new(ChainConfig::new(rate, input.len())).unwrap();
     chain.snap_to_state(state);
     if let Some(ir) = ir {
@@ -133,11 +178,13 @@ fn reference(rate: f32, state: &DspState, ir: Option<&[Vec<f32>]>, input: &[Vec<
 
 fn max_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).flat_map(|(x, y)| {
-        assert_eq!(x.len(), y.len());
-        x.iter().zip(y).map(|(p, q)| (p - q).abs())
-    })
-    .fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| {
+            assert_eq!(x.len(), y.len());
+            x.iter().zip(y).map(|(p, q)| (p - q).abs())
+        })
+        .fold(0.0, f32::max)
 }
 
 fn peak(a: &[Vec<f32>]) -> f32 {
@@ -171,10 +218,17 @@ fn descriptor_ports_parameters_and_latency() {
     let descriptors = lib.descriptors();
     assert_eq!(descriptors.len(), 1);
     let d = &descriptors[0];
-    assert_eq!((d.id.as_str(), d.name.as_str(), d.vendor.as_str()), (ID, "Faurge", "Faurge"));
+    assert_eq!(
+        (d.id.as_str(), d.name.as_str(), d.vendor.as_str()),
+        (ID, "Faurge", "Faurge")
+    );
     assert_eq!(d.version, "0.1.0");
     for f in ["audio-effect", "equalizer", "compressor", "mono", "stereo"] {
-        assert!(d.features.iter().any(|x| x == f), "feature {f} missing from {:?}", d.features);
+        assert!(
+            d.features.iter().any(|x| x == f),
+            "feature {f} missing from {:?}",
+            d.features
+        );
     }
 
     let mut p = lib.instantiate(ID);
@@ -185,7 +239,11 @@ fn descriptor_ports_parameters_and_latency() {
         assert_eq!(ports[0].channels, 2, "stereo is the default layout");
     }
     let configs = p.port_configs();
-    assert_eq!(configs.iter().map(|c| c.2).collect::<Vec<_>>(), vec![2, 1], "{configs:?}");
+    assert_eq!(
+        configs.iter().map(|c| c.2).collect::<Vec<_>>(),
+        vec![2, 1],
+        "{configs:?}"
+    );
 
     // 8 bands (HP/LP without gain), 7 compressor, 2 IR, trim, bypass, bake, auto-bake.
     let params = p.params().to_vec();
@@ -196,14 +254,21 @@ fn descriptor_ports_parameters_and_latency() {
     assert_eq!(names.len(), 43, "parameter names are unique");
     use clack_extensions::params::ParamInfoFlags as F;
     for q in &params {
-        assert!(q.flags.contains(F::IS_AUTOMATABLE), "{} is not automatable", q.name);
+        assert!(
+            q.flags.contains(F::IS_AUTOMATABLE),
+            "{} is not automatable",
+            q.name
+        );
     }
     assert!(p.param("Bypass").flags.contains(F::IS_BYPASS));
     assert!(p.param("Bake").flags.contains(F::IS_STEPPED));
     assert_eq!(p.param("Peak 1 Frequency").module, "Peak 1");
     assert_eq!(p.param("Threshold").module, "Compressor");
     // Formatters and parsers, through the host API.
-    assert_eq!(p.value_text("Peak 1 Frequency", p.param("Peak 1 Frequency").default), "250 Hz");
+    assert_eq!(
+        p.value_text("Peak 1 Frequency", p.param("Peak 1 Frequency").default),
+        "250 Hz"
+    );
     assert_eq!(p.value_text("Peak 1 Frequency", 1.0), "20.00 kHz");
     assert_eq!(p.value_text("Peak 1 Frequency", 0.0), "20.0 Hz");
     assert_eq!(p.value_text("Ratio", p.param("Ratio").default), "3.0:1");
@@ -218,7 +283,11 @@ fn descriptor_ports_parameters_and_latency() {
     for rate in [44_100.0, 48_000.0, 96_000.0] {
         let active = p.activate(rate, 512).unwrap();
         let chain = Chain::new(ChainConfig::new(rate as f32, 2)).unwrap();
-        assert_eq!(p.latency() as usize, chain.latency_samples(), "at {rate} Hz");
+        assert_eq!(
+            p.latency() as usize,
+            chain.latency_samples(),
+            "at {rate} Hz"
+        );
         p.deactivate(active);
     }
 }
@@ -234,16 +303,33 @@ fn renders_speech_like_faurge_dsp_at_every_rate_and_block_size() {
         let want = reference(rate as f32, &state, None, &input);
         let mut active = p.activate(f64::from(rate), 4096).unwrap();
         let mut first: Option<Vec<Vec<f32>>> = None;
-        for (label, blocks) in [("1", fixed(1)), ("64", fixed(64)), ("480", fixed(480)), ("4096", fixed(4096)), ("random", random_blocks(u64::from(rate)))] {
+        for (label, blocks) in [
+            ("1", fixed(1)),
+            ("64", fixed(64)),
+            ("480", fixed(480)),
+            ("4096", fixed(4096)),
+            ("random", random_blocks(u64::from(rate))),
+        ] {
             let out = p.process(&mut active, &input, blocks, &[]).audio;
             assert_finite(&out, &format!("{rate} Hz, blocks {label}"));
             let diff = max_abs_diff(&out, &want);
-            assert!(diff <= 1e-5 * peak(&want).max(1.0), "{rate} Hz, blocks {label}: differs from faurge-dsp by {diff}");
-            assert!(peak(&out) > 0.05, "{rate} Hz, blocks {label}: output is nearly silent");
+            eprintln!("{rate} Hz, blocks {label}: max |plugin - faurge-dsp| = {diff:e}");
+            assert!(
+                diff <= TOLERANCE,
+                "{rate} Hz, blocks {label}: differs from faurge-dsp by {diff}"
+            );
+            assert!(
+                peak(&out) > 0.05,
+                "{rate} Hz, blocks {label}: output is nearly silent"
+            );
             // Every block size gives the same output: processing does not depend on the host's blocks.
             match &first {
                 None => first = Some(out),
-                Some(f) => assert_eq!(max_abs_diff(&out, f), 0.0, "{rate} Hz: blocks {label} differ from blocks of 1"),
+                Some(f) => assert_eq!(
+                    max_abs_diff(&out, f),
+                    0.0,
+                    "{rate} Hz: blocks {label} differ from blocks of 1"
+                ),
             }
         }
         p.deactivate(active);
@@ -262,19 +348,35 @@ fn parameter_events_take_effect_at_their_sample() {
     // Peak 2 to +12 dB at 30 001.
     let at = 10_000;
     let boost = p.text_value("Peak 2 Gain", "+12 dB").unwrap();
-    let changes = [p.change(at, "Output Trim", 0.0), p.change(30_001, "Peak 2 Gain", boost)];
+    let changes = [
+        p.change(at, "Output Trim", 0.0),
+        p.change(30_001, "Peak 2 Gain", boost),
+    ];
     let moved = p.process(&mut active, &input, fixed(4096), &changes).audio;
     assert_finite(&moved, "automated");
     for c in 0..2 {
-        assert_eq!(plain[c][..at], moved[c][..at], "channel {c} changed before the event");
-        let first_diff = (at..input[c].len()).find(|&i| plain[c][i] != moved[c][i]).unwrap();
-        assert!(first_diff < at + 8, "channel {c}: the event at {at} took effect only at {first_diff}");
-        // Trim glides (smoother + chain glide, ~30 ms), then the whole output is 24 dB down.
-        let g = 10f32.powf(-24.0 / 20.0);
+        assert_eq!(
+            plain[c][..at],
+            moved[c][..at],
+            "channel {c} changed before the event"
+        );
+        let first_diff = (at..input[c].len())
+            .find(|&i| plain[c][i] != moved[c][i])
+            .unwrap();
+        assert!(
+            first_diff < at + 8,
+            "channel {c}: the event at {at} took effect only at {first_diff}"
+        );
+        // Trim glides (smoother + chain glide, ~30 ms) from -3 dB to -24 dB, then the
+        // whole output is 21 dB down.
+        let g = 10f32.powf(-21.0 / 20.0);
         for i in at + 4800..30_000 {
             if plain[c][i].abs() > 1e-3 {
                 let ratio = moved[c][i] / plain[c][i];
-                assert!((ratio - g).abs() < 1e-3 * g, "channel {c} sample {i}: gain {ratio}, want {g}");
+                assert!(
+                    (ratio - g).abs() < 1e-3 * g,
+                    "channel {c} sample {i}: gain {ratio}, want {g}"
+                );
             }
         }
     }
@@ -307,14 +409,26 @@ fn extreme_automation_every_sample_stays_finite() {
     let blocks = std::iter::from_fn(move || Some(rng_blocks.gen_range(1..=1024)));
     let out = p.process(&mut active, &input, blocks, &changes).audio;
     assert_finite(&out, "extreme automation");
-    // Afterwards a clean session renders normally again.
+    // Afterwards a complete session (every parameter, as a DAW saves it) renders
+    // normally again.
     p.deactivate(active);
-    assert!(p.load_state(&session(VOCAL, None)));
+    let complete = {
+        let mut fresh = lib.instantiate(ID);
+        assert!(fresh.load_state(&session(VOCAL, None)));
+        fresh.save_state()
+    };
+    assert!(p.load_state(&complete));
     let mut active = p.activate(48_000.0, 1024).unwrap();
     let short = speech(48_000, 0.3, 2);
     let out = p.process(&mut active, &short, fixed(480), &[]).audio;
-    let diff = max_abs_diff(&out, &reference(48_000.0, &expected_state(VOCAL), None, &short));
-    assert!(diff < 1e-5, "after extreme automation the plugin renders {diff} away from faurge-dsp");
+    let diff = max_abs_diff(
+        &out,
+        &reference(48_000.0, &expected_state(VOCAL), None, &short),
+    );
+    assert!(
+        diff <= TOLERANCE,
+        "after extreme automation the plugin renders {diff} away from faurge-dsp"
+    );
     p.deactivate(active);
 }
 
@@ -331,14 +445,23 @@ fn silence_nan_inf_and_huge_input() {
     // Silence in, exact silence out.
     let silence = vec![vec![0.0f32; 48_000]; 2];
     let out = p.process(&mut active, &silence, fixed(512), &[]).audio;
-    assert!(out.iter().flatten().all(|&v| v == 0.0), "silence in must give exact silence out");
+    assert!(
+        out.iter().flatten().all(|&v| v == 0.0),
+        "silence in must give exact silence out"
+    );
 
     // Speech then 2 s of silence: the tail decays to exact zeros in bounded time.
     let mut tail_in = speech(48_000, 0.5, 2);
-    tail_in.iter_mut().for_each(|c| c.resize(c.len() + 96_000, 0.0));
+    tail_in
+        .iter_mut()
+        .for_each(|c| c.resize(c.len() + 96_000, 0.0));
     let out = p.process(&mut active, &tail_in, fixed(512), &[]).audio;
     let n = out[0].len();
-    assert!(out.iter().all(|c| c[n - 24_000..].iter().all(|&v| v == 0.0)), "the tail did not decay to exact zeros within 1.5 s");
+    assert!(
+        out.iter()
+            .all(|c| c[n - 24_000..].iter().all(|&v| v == 0.0)),
+        "the tail did not decay to exact zeros within 1.5 s"
+    );
 
     // NaN, ±Inf and 1e30 bursts: finite output, identical to the same input with
     // NaN/Inf replaced by 0 and huge values clamped to ±1000 (what the chain does).
@@ -360,11 +483,24 @@ fn silence_nan_inf_and_huge_input() {
     }
     let out_bad = p.process(&mut active, &bad, random_blocks(3), &[]).audio;
     assert_finite(&out_bad, "NaN/Inf input");
-    let out_sanitized = p.process(&mut active, &sanitized, random_blocks(3), &[]).audio;
-    assert_eq!(max_abs_diff(&out_bad, &out_sanitized), 0.0, "non-finite input must act as silence, nothing more");
+    let out_sanitized = p
+        .process(&mut active, &sanitized, random_blocks(3), &[])
+        .audio;
+    assert_eq!(
+        max_abs_diff(&out_bad, &out_sanitized),
+        0.0,
+        "non-finite input must act as silence, nothing more"
+    );
     // Bypassed: the dry path is sanitized the same way.
     let bypass_on = p.text_value("Bypass", "On").unwrap();
-    let out = p.process(&mut active, &bad, fixed(64), &[p.change(0, "Bypass", bypass_on)]).audio;
+    let out = p
+        .process(
+            &mut active,
+            &bad,
+            fixed(64),
+            &[p.change(0, "Bypass", bypass_on)],
+        )
+        .audio;
     assert_finite(&out, "bypassed NaN/Inf input");
     p.deactivate(active);
 }
@@ -379,13 +515,33 @@ fn bypass_passes_input_through_unchanged() {
     let input = speech(48_000, 0.5, 2);
     let mut active = p.activate(48_000.0, 480).unwrap();
     let out = p.process(&mut active, &input, fixed(480), &[]).audio;
-    assert_eq!(out, input, "bypassed output must equal the input bit for bit");
+    assert_eq!(
+        out, input,
+        "bypassed output must equal the input bit for bit"
+    );
     // Turning bypass off mid-run cross-fades to the processed signal.
-    let out = p.process(&mut active, &input, fixed(480), &[p.change(12_000, "Bypass", 0.0)]).audio;
+    let out = p
+        .process(
+            &mut active,
+            &input,
+            fixed(480),
+            &[p.change(12_000, "Bypass", 0.0)],
+        )
+        .audio;
     assert_eq!(out[0][..12_000], input[0][..12_000]);
     let want = reference(48_000.0, &expected_state(VOCAL), None, &input);
-    let end = input[0].len();
-    assert!(max_abs_diff(&[out[0][end - 4800..].to_vec()], &[want[0][end - 4800..].to_vec()]) < 1e-2);
+    // The chain kept running while bypassed, so after the 10 ms fade the output is
+    // exactly the processed signal.
+    let diff = max_abs_diff(&[out[0][12_480..].to_vec()], &[want[0][12_480..].to_vec()]);
+    assert!(
+        diff <= TOLERANCE,
+        "after un-bypassing the output is {diff} away from the processed signal"
+    );
+    assert_ne!(
+        out[0][12_000..12_480],
+        want[0][12_000..12_480],
+        "the switch must fade, not jump"
+    );
     p.deactivate(active);
 }
 
@@ -394,17 +550,40 @@ fn state_round_trip_is_bit_exact_and_v0_sessions_migrate() {
     let lib = library();
     // A version-0 session: mix 0..1 under "mix", the IR as decimal JSON, no "format".
     let ir44: Vec<f32> = test_ir(44_100.0, 0.08).remove(0);
-    let mut params: Vec<(&str, serde_json::Value)> =
-        VOCAL.iter().map(|&(id, v)| (id, if is_switch(id) { bool_value(v >= 0.5) } else { f32_value(v) })).collect();
+    let mut params: Vec<(&str, serde_json::Value)> = VOCAL
+        .iter()
+        .map(|&(id, v)| {
+            (
+                id,
+                if is_switch(id) {
+                    bool_value(v >= 0.5)
+                } else {
+                    f32_value(v)
+                },
+            )
+        })
+        .collect();
     params.push(("ir_on", bool_value(true)));
     params.push(("mix", f32_value(0.5)));
     let v0_ir = serde_json::json!({ "rate": 44_100.0, "samples": ir44 }).to_string();
-    let v0 = state_blob("0.0.9", &params, &[("ir", v0_ir), ("prompt", "\"warm radio voice\"".to_string())]);
+    let v0 = state_blob(
+        "0.0.9",
+        &params,
+        &[
+            ("ir", v0_ir),
+            ("prompt", "\"warm radio voice\"".to_string()),
+        ],
+    );
 
     let mut a = lib.instantiate(ID);
     assert!(a.load_state(&v0), "the v0 session was refused");
-    assert_eq!(a.value("IR Mix"), 0.5, "mix 0.5 (v0) must become 50 % (normalized 0.5)");
-    assert_eq!(a.value_text("IR Mix", a.value("IR Mix")), "50.0 %");
+    assert_eq!(
+        a.value("IR Mix"),
+        0.5,
+        "mix 0.5 (v0) must become 50 % (normalized 0.5)"
+    );
+    let mix = a.value("IR Mix");
+    assert_eq!(a.value_text("IR Mix", mix), "50.0 %");
     assert_eq!(a.value("IR Enable"), 1.0);
 
     let input = speech(48_000, 1.0, 2);
@@ -414,10 +593,14 @@ fn state_round_trip_is_bit_exact_and_v0_sessions_migrate() {
     // Against faurge-dsp with the IR resampled to 48 kHz the way the plugin does it.
     let mut values = VOCAL.to_vec();
     values.extend([("ir_on", 1.0), ("ir_mix", 50.0)]);
-    let ir48 = faurge_io::resample(&[ir44.clone()], 44_100, 48_000).unwrap();
+    let ir48 = faurge_io::resample(std::slice::from_ref(&ir44), 44_100, 48_000).unwrap();
     let want = reference(48_000.0, &expected_state(&values), Some(&ir48), &input);
     let diff = max_abs_diff(&out_a, &want);
-    assert!(diff < 1e-4, "v0 session renders {diff} away from faurge-dsp");
+    eprintln!("v0 session: max |plugin - faurge-dsp| = {diff:e}");
+    assert!(
+        diff <= TOLERANCE,
+        "v0 session renders {diff} away from faurge-dsp"
+    );
 
     // Save: version 1, renamed parameter, base64 IR, prompt kept.
     let saved = a.save_state();
@@ -426,24 +609,43 @@ fn state_round_trip_is_bit_exact_and_v0_sessions_migrate() {
     assert_eq!(json["params"]["ir_mix"]["f32"], 50.0);
     assert!(json["params"].get("mix").is_none());
     assert_eq!(json["fields"]["prompt"], "\"warm radio voice\"");
-    let ir_field: serde_json::Value = serde_json::from_str(json["fields"]["ir"].as_str().unwrap()).unwrap();
+    let ir_field: serde_json::Value =
+        serde_json::from_str(json["fields"]["ir"].as_str().unwrap()).unwrap();
     assert_eq!(ir_field["sample_rate"], 44_100.0);
-    assert_eq!(ir_field["channels"][0].as_str().unwrap(), base64_f32(&ir44), "the IR must be stored bit for bit");
+    assert_eq!(
+        ir_field["channels"][0].as_str().unwrap(),
+        base64_f32(&ir44),
+        "the IR must be stored bit for bit"
+    );
 
     // A fresh instance restores the session and renders bit-identically.
     let mut b = lib.instantiate(ID);
     assert!(b.load_state(&saved));
     let mut active_b = b.activate(48_000.0, 1024).unwrap();
-    let out_b = b.process(&mut active_b, &input, random_blocks(10), &[]).audio;
-    assert_eq!(max_abs_diff(&out_a, &out_b), 0.0, "restored session differs");
-    assert_eq!(b.save_state(), saved, "saving the restored session gives the same bytes");
+    let out_b = b
+        .process(&mut active_b, &input, random_blocks(10), &[])
+        .audio;
+    assert_eq!(
+        max_abs_diff(&out_a, &out_b),
+        0.0,
+        "restored session differs"
+    );
+    assert_eq!(
+        b.save_state(),
+        saved,
+        "saving the restored session gives the same bytes"
+    );
     b.deactivate(active_b);
 
     // Deactivate and reactivate: same output again.
     a.deactivate(active);
     let mut active = a.activate(48_000.0, 1024).unwrap();
     let again = a.process(&mut active, &input, fixed(64), &[]).audio;
-    assert_eq!(max_abs_diff(&out_a, &again), 0.0, "reactivation changed the output");
+    assert_eq!(
+        max_abs_diff(&out_a, &again),
+        0.0,
+        "reactivation changed the output"
+    );
     a.deactivate(active);
 
     // Loading the session into an active instance: parameters and IR take over
@@ -454,9 +656,17 @@ fn state_round_trip_is_bit_exact_and_v0_sessions_migrate() {
     assert!(c.load_state(&saved));
     let out_c = c.process(&mut active_c, &input, fixed(256), &[]).audio;
     assert_finite(&out_c, "state loaded while active");
-    let tail = |x: &[Vec<f32>]| x.iter().map(|ch| ch[ch.len() - 24_000..].to_vec()).collect::<Vec<_>>();
+    let tail = |x: &[Vec<f32>]| {
+        x.iter()
+            .map(|ch| ch[ch.len() - 24_000..].to_vec())
+            .collect::<Vec<_>>()
+    };
     let diff = max_abs_diff(&tail(&out_c), &tail(&out_a));
-    assert!(diff < 1e-4, "after loading state while active the output is {diff} away");
+    eprintln!("state loaded while active: tail differs by {diff:e}");
+    assert!(
+        diff <= TOLERANCE,
+        "after loading state while active the output is {diff} away"
+    );
     c.deactivate(active_c);
 
     // Garbage is refused without crashing.
@@ -472,19 +682,31 @@ fn reactivation_rate_changes_and_unsupported_rates() {
     let state = expected_state(VOCAL);
     for rate in [44_100u32, 96_000, 22_050, 192_000, 48_000] {
         let mut active = p.activate(f64::from(rate), 512).unwrap();
-        assert_eq!(p.latency() as usize, Chain::new(ChainConfig::new(rate as f32, 2)).unwrap().latency_samples());
+        assert_eq!(
+            p.latency() as usize,
+            Chain::new(ChainConfig::new(rate as f32, 2))
+                .unwrap()
+                .latency_samples()
+        );
         let input = speech(rate, 0.2, 2);
-        let out = p.process(&mut active, &input, random_blocks(u64::from(rate)), &[]).audio;
+        let out = p
+            .process(&mut active, &input, random_blocks(u64::from(rate)), &[])
+            .audio;
         assert_finite(&out, &format!("{rate} Hz"));
         let diff = max_abs_diff(&out, &reference(rate as f32, &state, None, &input));
-        assert!(diff < 1e-5, "{rate} Hz: {diff}");
+        eprintln!("reactivated at {rate} Hz: max |plugin - faurge-dsp| = {diff:e}");
+        assert!(diff <= TOLERANCE, "{rate} Hz: {diff}");
         p.deactivate(active);
     }
     for bad in [8_000.0, 16_000.0, 384_000.0] {
         assert!(p.activate(bad, 512).is_err(), "{bad} Hz must be refused");
     }
-    let mut active = p.activate(48_000.0, 512).expect("a refused rate must not break the instance");
-    let out = p.process(&mut active, &speech(48_000, 0.1, 2), fixed(512), &[]).audio;
+    let mut active = p
+        .activate(48_000.0, 512)
+        .expect("a refused rate must not break the instance");
+    let out = p
+        .process(&mut active, &speech(48_000, 0.1, 2), fixed(512), &[])
+        .audio;
     assert_finite(&out, "after refused rates");
     p.deactivate(active);
 }
@@ -505,7 +727,8 @@ fn mono_layout_matches_faurge_dsp() {
     let out = p.process(&mut active, &input, random_blocks(21), &[]).audio;
     let want = reference(48_000.0, &expected_state(&values), Some(&ir), &input);
     let diff = max_abs_diff(&out, &want);
-    assert!(diff < 1e-4, "mono differs from faurge-dsp by {diff}");
+    eprintln!("mono: max |plugin - faurge-dsp| = {diff:e}");
+    assert!(diff <= TOLERANCE, "mono differs from faurge-dsp by {diff}");
     p.deactivate(active);
 }
 
@@ -520,9 +743,15 @@ fn instances_are_independent() {
     let mut bb = b.activate(48_000.0, 256).unwrap();
     let out_b = b.process(&mut bb, &input, fixed(256), &[]).audio;
     let out_a = a.process(&mut aa, &input, fixed(256), &[]).audio;
-    assert!(max_abs_diff(&out_a, &out_b) > 1e-3, "instance b picked up instance a's settings");
+    assert!(
+        max_abs_diff(&out_a, &out_b) > 1e-3,
+        "instance b picked up instance a's settings"
+    );
     // Defaults are transparent.
-    assert!(max_abs_diff(&out_b, &input) < 1e-5);
+    assert!(
+        max_abs_diff(&out_b, &input) <= TOLERANCE,
+        "the default settings must be transparent"
+    );
     a.deactivate(aa);
     b.deactivate(bb);
 }

@@ -37,8 +37,14 @@ fn session(extra: &[(&str, serde_json::Value)], ir_seconds: Option<f32>) -> Vec<
     if let Some(s) = ir_seconds {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
         let n = (s * RATE as f32) as usize;
-        let ir: Vec<f32> = (0..n).map(|i| rng.gen_range(-1.0f32..1.0) * (-(i as f32) / (0.3 * RATE as f32)).exp()).collect();
-        fields.push(("ir", serde_json::json!({ "sample_rate": RATE as f32, "channels": [base64_f32(&ir)] }).to_string()));
+        let ir: Vec<f32> = (0..n)
+            .map(|i| rng.gen_range(-1.0f32..1.0) * (-(i as f32) / (0.3 * RATE as f32)).exp())
+            .collect();
+        fields.push((
+            "ir",
+            serde_json::json!({ "sample_rate": RATE as f32, "channels": [base64_f32(&ir)] })
+                .to_string(),
+        ));
     }
     state_blob("0.1.0", &params, &fields)
 }
@@ -52,33 +58,79 @@ fn stats(times: &[Duration]) -> (f64, f64, f64) {
 
 #[test]
 fn cpu_cost_per_block_at_48k_b64() {
-    let path = std::env::var_os("FAURGE_CLAP_PATH").map(PathBuf::from).unwrap_or_else(|| bundles().clap.clone());
+    let path = std::env::var_os("FAURGE_CLAP_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| bundles().clap.clone());
     let lib = Library::load(&path);
-    let clip = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/speech_vctk_p234_012.wav");
-    let mono = faurge_io::read(clip).unwrap().resampled(RATE).unwrap().to_mono();
+    let clip = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/speech_vctk_p234_012.wav"
+    );
+    let mono = faurge_io::read(clip)
+        .unwrap()
+        .resampled(RATE)
+        .unwrap()
+        .to_mono();
     // 10 s of speech (the 4 s clip repeated), stereo.
-    let left: Vec<f32> = mono.iter().copied().cycle().take(10 * RATE as usize).collect();
+    let left: Vec<f32> = mono
+        .iter()
+        .copied()
+        .cycle()
+        .take(10 * RATE as usize)
+        .collect();
     let input = vec![left.clone(), left.iter().map(|v| 0.8 * v).collect()];
     let budget_us = BLOCK as f64 / f64::from(RATE) * 1e6;
     eprintln!("\nFaurge.clap per-block CPU cost, {RATE} Hz, {BLOCK}-frame blocks, stereo, 10 s of speech ({})", path.display());
-    eprintln!("{:<36} {:>9} {:>9} {:>9} {:>8}", "settings", "mean µs", "median", "p99", "budget");
+    eprintln!(
+        "{:<36} {:>9} {:>9} {:>9} {:>8}",
+        "settings", "mean µs", "median", "p99", "budget"
+    );
     let cases: [(&str, Vec<u8>); 4] = [
-        ("defaults (transparent)", state_blob("0.1.0", &[], &[("format", "1".to_string())])),
+        (
+            "defaults (transparent)",
+            state_blob("0.1.0", &[], &[("format", "1".to_string())]),
+        ),
         ("8-band EQ + compressor", session(&[], None)),
-        ("EQ + comp + 0.5 s IR (mix 50 %)", session(&[("ir_on", bool_value(true)), ("ir_mix", f32_value(50.0))], Some(0.5))),
-        ("EQ + comp + 2 s IR (mix 50 %)", session(&[("ir_on", bool_value(true)), ("ir_mix", f32_value(50.0))], Some(2.0))),
+        (
+            "EQ + comp + 0.5 s IR (mix 50 %)",
+            session(
+                &[("ir_on", bool_value(true)), ("ir_mix", f32_value(50.0))],
+                Some(0.5),
+            ),
+        ),
+        (
+            "EQ + comp + 2 s IR (mix 50 %)",
+            session(
+                &[("ir_on", bool_value(true)), ("ir_mix", f32_value(50.0))],
+                Some(2.0),
+            ),
+        ),
     ];
     for (label, state) in cases {
         let mut p = lib.instantiate("com.github.faurge.faurge");
         assert!(p.load_state(&state));
         let mut active = p.activate(f64::from(RATE), BLOCK as u32).unwrap();
         // Warm up (page faults, caches), then measure.
-        let _ = p.process(&mut active, &[input[0][..RATE as usize].to_vec(), input[1][..RATE as usize].to_vec()], std::iter::repeat(BLOCK), &[]);
+        let _ = p.process(
+            &mut active,
+            &[
+                input[0][..RATE as usize].to_vec(),
+                input[1][..RATE as usize].to_vec(),
+            ],
+            std::iter::repeat(BLOCK),
+            &[],
+        );
         let run = p.process(&mut active, &input, std::iter::repeat(BLOCK), &[]);
         assert!(run.audio.iter().flatten().all(|v| v.is_finite()));
         let (mean, median, p99) = stats(&run.block_times);
-        eprintln!("{label:<36} {mean:>9.2} {median:>9.2} {p99:>9.2} {:>7.1}%", 100.0 * mean / budget_us);
-        assert!(mean < budget_us, "{label}: {mean:.1} µs per {BLOCK}-frame block exceeds the {budget_us:.0} µs budget");
+        eprintln!(
+            "{label:<36} {mean:>9.2} {median:>9.2} {p99:>9.2} {:>7.1}%",
+            100.0 * mean / budget_us
+        );
+        assert!(
+            mean < budget_us,
+            "{label}: {mean:.1} µs per {BLOCK}-frame block exceeds the {budget_us:.0} µs budget"
+        );
         p.deactivate(active);
     }
 }

@@ -22,16 +22,30 @@ use vst3::{Class, ComPtr, ComWrapper, Interface};
 
 fn vst3_binary() -> PathBuf {
     let arch = std::env::consts::ARCH;
-    bundles().vst3.join("Contents").join(format!("{arch}-linux")).join("Faurge.so")
+    bundles()
+        .vst3
+        .join("Contents")
+        .join(format!("{arch}-linux"))
+        .join("Faurge.so")
 }
 
 fn cstr(bytes: &[std::ffi::c_char]) -> String {
-    let b: Vec<u8> = bytes.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    let b: Vec<u8> = bytes
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
     String::from_utf8_lossy(&b).into_owned()
 }
 
+// `TChar` is `u16` on Linux but `i16` elsewhere.
+#[allow(clippy::unnecessary_cast)]
 fn wstr(chars: &[TChar]) -> String {
-    let w: Vec<u16> = chars.iter().take_while(|&&c| c != 0).map(|&c| c as u16).collect();
+    let w: Vec<u16> = chars
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u16)
+        .collect();
     String::from_utf16_lossy(&w)
 }
 
@@ -45,7 +59,12 @@ impl Class for MemStream {
 }
 
 impl IBStreamTrait for MemStream {
-    unsafe fn read(&self, buffer: *mut c_void, numBytes: int32, numBytesRead: *mut int32) -> tresult {
+    unsafe fn read(
+        &self,
+        buffer: *mut c_void,
+        numBytes: int32,
+        numBytesRead: *mut int32,
+    ) -> tresult {
         let mut d = self.data.borrow_mut();
         let (ref data, ref mut pos) = *d;
         let n = (numBytes.max(0) as usize).min(data.len() - *pos);
@@ -57,7 +76,12 @@ impl IBStreamTrait for MemStream {
         kResultOk
     }
 
-    unsafe fn write(&self, buffer: *mut c_void, numBytes: int32, numBytesWritten: *mut int32) -> tresult {
+    unsafe fn write(
+        &self,
+        buffer: *mut c_void,
+        numBytes: int32,
+        numBytesWritten: *mut int32,
+    ) -> tresult {
         let mut d = self.data.borrow_mut();
         let (ref mut data, ref mut pos) = *d;
         let n = numBytes.max(0) as usize;
@@ -99,27 +123,40 @@ impl IBStreamTrait for MemStream {
 }
 
 fn stream(bytes: Vec<u8>) -> (ComWrapper<MemStream>, ComPtr<IBStream>) {
-    let w = ComWrapper::new(MemStream { data: RefCell::new((bytes, 0)) });
+    let w = ComWrapper::new(MemStream {
+        data: RefCell::new((bytes, 0)),
+    });
     let p = w.to_com_ptr::<IBStream>().unwrap();
     (w, p)
 }
 
 struct Module {
-    _lib: libloading::Library,
     factory: ComPtr<IPluginFactory>,
 }
 
+/// The module stays loaded for the whole process, as in a DAW (see `Library::load`
+/// in the host crate for why unloading it under running tests is unsafe).
+fn library() -> &'static libloading::Library {
+    static LIB: std::sync::OnceLock<libloading::Library> = std::sync::OnceLock::new();
+    LIB.get_or_init(|| {
+        let path = vst3_binary();
+        // SAFETY: loading the plugin under test.
+        unsafe { libloading::Library::new(&path) }
+            .unwrap_or_else(|e| panic!("could not load {}: {e}", path.display()))
+    })
+}
+
 fn load() -> Module {
-    let path = vst3_binary();
-    // SAFETY: loading the plugin under test; the symbols have the VST3 module signatures.
+    // SAFETY: the symbols have the VST3 module signatures.
     unsafe {
-        let lib = libloading::Library::new(&path).unwrap_or_else(|e| panic!("could not load {}: {e}", path.display()));
-        let entry: libloading::Symbol<unsafe extern "C" fn(*mut c_void) -> bool> = lib.get(b"ModuleEntry").expect("no ModuleEntry");
+        let lib = library();
+        let entry: libloading::Symbol<unsafe extern "C" fn(*mut c_void) -> bool> =
+            lib.get(b"ModuleEntry").expect("no ModuleEntry");
         assert!(entry(std::ptr::null_mut()), "ModuleEntry failed");
         let get: libloading::Symbol<unsafe extern "system" fn() -> *mut IPluginFactory> =
             lib.get(b"GetPluginFactory").expect("no GetPluginFactory");
         let factory = ComPtr::from_raw(get()).expect("GetPluginFactory returned null");
-        Module { _lib: lib, factory }
+        Module { factory }
     }
 }
 
@@ -137,27 +174,49 @@ fn factory_and_class_info() {
         assert_eq!(cstr(&c.category), "Audio Module Class");
         let cid: Vec<u8> = c.cid.iter().map(|&b| b as u8).collect();
         assert_eq!(cid, b"FaurgeVocalChain");
-        let f2 = m.factory.cast::<IPluginFactory2>().expect("no IPluginFactory2");
+        let f2 = m
+            .factory
+            .cast::<IPluginFactory2>()
+            .expect("no IPluginFactory2");
         let mut c2: PClassInfo2 = std::mem::zeroed();
         assert_eq!(f2.getClassInfo2(0, &mut c2), kResultOk);
         let subs = cstr(&c2.subCategories);
         assert_eq!(subs, "Fx|EQ|Dynamics");
         assert_eq!(cstr(&c2.version), "0.1.0");
-        assert!(cstr(&c2.sdkVersion).starts_with("VST 3"), "{}", cstr(&c2.sdkVersion));
-        assert_ne!(m.factory.getClassInfo(1, &mut c), kResultOk, "only one class");
+        assert!(
+            cstr(&c2.sdkVersion).starts_with("VST 3"),
+            "{}",
+            cstr(&c2.sdkVersion)
+        );
+        assert_ne!(
+            m.factory.getClassInfo(1, &mut c),
+            kResultOk,
+            "only one class"
+        );
     }
 }
 
 /// The VOCAL settings of the CLAP test, as a nice-plug VST3 state (plain JSON).
 fn vocal_state() -> (Vec<u8>, DspState) {
-    let floats = [("hp_hz", 90.0f32), ("ls_db", 3.0), ("p1_hz", 300.0), ("p1_db", -4.0), ("cmp_thr", -24.0), ("cmp_rat", 4.0), ("cmp_mkp", 6.0), ("out_trim", -3.0)];
+    let floats = [
+        ("hp_hz", 90.0f32),
+        ("ls_db", 3.0),
+        ("p1_hz", 300.0),
+        ("p1_db", -4.0),
+        ("cmp_thr", -24.0),
+        ("cmp_rat", 4.0),
+        ("cmp_mkp", 6.0),
+        ("out_trim", -3.0),
+    ];
     let mut params = serde_json::Map::new();
     for (id, v) in floats {
         params.insert(id.to_string(), f32_value(v));
     }
     params.insert("hp_on".into(), bool_value(true));
     params.insert("cmp_on".into(), bool_value(true));
-    let json = serde_json::json!({ "version": "0.1.0", "params": params, "fields": { "format": "1" } }).to_string();
+    let json =
+        serde_json::json!({ "version": "0.1.0", "params": params, "fields": { "format": "1" } })
+            .to_string();
     let mut s = DspState::default();
     s.eq.bands[0].enabled = true;
     s.eq.bands[0].freq_hz = 90.0;
@@ -180,18 +239,30 @@ fn processes_speech_like_faurge_dsp() {
         m.factory.getClassInfo(0, &mut c);
         let mut obj: *mut c_void = std::ptr::null_mut();
         let iid = IComponent::IID;
-        assert_eq!(m.factory.createInstance(c.cid.as_ptr(), iid.as_ptr() as *const _, &mut obj), kResultOk);
+        assert_eq!(
+            m.factory
+                .createInstance(c.cid.as_ptr(), iid.as_ptr() as *const _, &mut obj),
+            kResultOk
+        );
         let component = ComPtr::<IComponent>::from_raw(obj as *mut IComponent).unwrap();
         assert_eq!(component.initialize(std::ptr::null_mut()), kResultOk);
 
         for dir in [BusDirections_::kInput, BusDirections_::kOutput] {
-            assert_eq!(component.getBusCount(MediaTypes_::kAudio as i32, dir as i32), 1);
+            assert_eq!(
+                component.getBusCount(MediaTypes_::kAudio as i32, dir as i32),
+                1
+            );
             let mut bus: BusInfo = std::mem::zeroed();
-            assert_eq!(component.getBusInfo(MediaTypes_::kAudio as i32, dir as i32, 0, &mut bus), kResultOk);
+            assert_eq!(
+                component.getBusInfo(MediaTypes_::kAudio as i32, dir as i32, 0, &mut bus),
+                kResultOk
+            );
             assert_eq!(bus.channelCount, 2);
         }
 
-        let controller = component.cast::<IEditController>().expect("no IEditController on the component");
+        let controller = component
+            .cast::<IEditController>()
+            .expect("no IEditController on the component");
         assert_eq!(controller.getParameterCount(), 43);
         let mut titles = Vec::new();
         for i in 0..controller.getParameterCount() {
@@ -199,7 +270,17 @@ fn processes_speech_like_faurge_dsp() {
             assert_eq!(controller.getParameterInfo(i, &mut info), kResultOk);
             titles.push(wstr(&info.title));
         }
-        for t in ["HP Frequency", "Peak 4 Q", "Threshold", "Ratio", "IR Mix", "Output Trim", "Bypass", "Bake", "Auto-bake"] {
+        for t in [
+            "HP Frequency",
+            "Peak 4 Q",
+            "Threshold",
+            "Ratio",
+            "IR Mix",
+            "Output Trim",
+            "Bypass",
+            "Bake",
+            "Auto-bake",
+        ] {
             assert!(titles.iter().any(|x| x == t), "{t} missing from {titles:?}");
         }
 
@@ -213,11 +294,19 @@ fn processes_speech_like_faurge_dsp() {
         assert_eq!(saved["params"]["p1_db"]["f32"], -4.0);
         assert_eq!(saved["fields"]["format"], "1");
 
-        let processor = component.cast::<IAudioProcessor>().expect("no IAudioProcessor");
+        let processor = component
+            .cast::<IAudioProcessor>()
+            .expect("no IAudioProcessor");
         let mut arr = [SpeakerArr::kStereo, SpeakerArr::kStereo];
         let (ins, outs) = arr.split_at_mut(1);
-        assert_eq!(processor.setBusArrangements(ins.as_mut_ptr(), 1, outs.as_mut_ptr(), 1), kResultOk);
-        assert_eq!(processor.canProcessSampleSize(SymbolicSampleSizes_::kSample32 as i32), kResultOk);
+        assert_eq!(
+            processor.setBusArrangements(ins.as_mut_ptr(), 1, outs.as_mut_ptr(), 1),
+            kResultOk
+        );
+        assert_eq!(
+            processor.canProcessSampleSize(SymbolicSampleSizes_::kSample32 as i32),
+            kResultOk
+        );
         let rate = 48_000.0;
         let block = 480usize;
         let mut setup = ProcessSetup {
@@ -229,12 +318,23 @@ fn processes_speech_like_faurge_dsp() {
         assert_eq!(processor.setupProcessing(&mut setup), kResultOk);
         assert_eq!(component.setActive(1), kResultOk);
         assert_eq!(processor.setProcessing(1), kResultOk);
-        assert_eq!(processor.getLatencySamples() as usize, Chain::new(ChainConfig::new(rate as f32, 2)).unwrap().latency_samples());
+        assert_eq!(
+            processor.getLatencySamples() as usize,
+            Chain::new(ChainConfig::new(rate as f32, 2))
+                .unwrap()
+                .latency_samples()
+        );
 
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/speech_vctk_p234_012.wav");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/speech_vctk_p234_012.wav"
+        );
         let mono = faurge_io::read(path).unwrap().to_mono();
         let n = 48_000.min(mono.len()) / block * block;
-        let input = vec![mono[..n].to_vec(), mono[..n].iter().map(|v| -0.5 * v).collect::<Vec<_>>()];
+        let input = vec![
+            mono[..n].to_vec(),
+            mono[..n].iter().map(|v| -0.5 * v).collect::<Vec<_>>(),
+        ];
         let mut output = vec![vec![0.0f32; n]; 2];
         let mut in_buf = vec![vec![0.0f32; block]; 2];
         let mut out_buf = vec![vec![0.0f32; block]; 2];
@@ -244,8 +344,20 @@ fn processes_speech_like_faurge_dsp() {
             }
             let mut in_ptrs: Vec<*mut f32> = in_buf.iter_mut().map(|b| b.as_mut_ptr()).collect();
             let mut out_ptrs: Vec<*mut f32> = out_buf.iter_mut().map(|b| b.as_mut_ptr()).collect();
-            let mut in_bus = AudioBusBuffers { numChannels: 2, silenceFlags: 0, __field0: AudioBusBuffers__type0 { channelBuffers32: in_ptrs.as_mut_ptr() } };
-            let mut out_bus = AudioBusBuffers { numChannels: 2, silenceFlags: 0, __field0: AudioBusBuffers__type0 { channelBuffers32: out_ptrs.as_mut_ptr() } };
+            let mut in_bus = AudioBusBuffers {
+                numChannels: 2,
+                silenceFlags: 0,
+                __field0: AudioBusBuffers__type0 {
+                    channelBuffers32: in_ptrs.as_mut_ptr(),
+                },
+            };
+            let mut out_bus = AudioBusBuffers {
+                numChannels: 2,
+                silenceFlags: 0,
+                __field0: AudioBusBuffers__type0 {
+                    channelBuffers32: out_ptrs.as_mut_ptr(),
+                },
+            };
             let mut data = ProcessData {
                 processMode: ProcessModes_::kRealtime as i32,
                 symbolicSampleSize: SymbolicSampleSizes_::kSample32 as i32,
@@ -275,8 +387,20 @@ fn processes_speech_like_faurge_dsp() {
         let mut want = input.clone();
         let mut refs: Vec<&mut [f32]> = want.iter_mut().map(Vec::as_mut_slice).collect();
         chain.process(&mut refs);
-        let diff = output.iter().flatten().zip(want.iter().flatten()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-        assert!(diff < 1e-5, "VST3 output differs from faurge-dsp by {diff}");
-        assert!(output[0].iter().any(|v| v.abs() > 0.05), "VST3 output is silent");
+        let diff = output
+            .iter()
+            .flatten()
+            .zip(want.iter().flatten())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        eprintln!("VST3: max |plugin - faurge-dsp| = {diff:e}");
+        assert!(
+            diff <= 1e-6,
+            "VST3 output differs from faurge-dsp by {diff}"
+        );
+        assert!(
+            output[0].iter().any(|v| v.abs() > 0.05),
+            "VST3 output is silent"
+        );
     }
 }
