@@ -26,7 +26,12 @@ fn replace_file(path: &Path, write: impl FnOnce(&Path) -> io::Result<()>) -> io:
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     write(&tmp)?;
-    fs::rename(&tmp, path).map_err(|e| context(e, format_args!("rename '{}' to '{}'", tmp.display(), path.display())))
+    fs::rename(&tmp, path).map_err(|e| {
+        context(
+            e,
+            format_args!("rename '{}' to '{}'", tmp.display(), path.display()),
+        )
+    })
 }
 
 /// Creates (or updates) `dir/faurge.lv2/` with `manifest.ttl`, `faurge.ttl` and a copy
@@ -40,27 +45,41 @@ pub fn write_bundle(dir: &Path, so_path: &Path) -> io::Result<()> {
     let Some(binary_name) = so_path.file_name().and_then(|n| n.to_str()) else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("Could not use '{}' as the plugin binary: it has no UTF-8 file name", so_path.display()),
+            format!(
+                "Could not use '{}' as the plugin binary: it has no UTF-8 file name",
+                so_path.display()
+            ),
         ));
     };
     if !so_path.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
-            format!("Could not find the plugin binary '{}': build it with `cargo build -p faurge-lv2`", so_path.display()),
+            format!(
+                "Could not find the plugin binary '{}': build it with `cargo build -p faurge-lv2`",
+                so_path.display()
+            ),
         ));
     }
     let bundle = bundle_path(dir);
-    fs::create_dir_all(&bundle).map_err(|e| context(e, format_args!("create '{}'", bundle.display())))?;
+    fs::create_dir_all(&bundle)
+        .map_err(|e| context(e, format_args!("create '{}'", bundle.display())))?;
     let binary = bundle.join(binary_name);
     replace_file(&binary, |tmp| {
-        fs::copy(so_path, tmp)
-            .map(drop)
-            .map_err(|e| context(e, format_args!("copy '{}' to '{}'", so_path.display(), tmp.display())))
+        fs::copy(so_path, tmp).map(drop).map_err(|e| {
+            context(
+                e,
+                format_args!("copy '{}' to '{}'", so_path.display(), tmp.display()),
+            )
+        })
     })?;
-    for (name, text) in [(MANIFEST_TTL_NAME, manifest_ttl(binary_name)), (PLUGIN_TTL_NAME, plugin_ttl())] {
+    for (name, text) in [
+        (MANIFEST_TTL_NAME, manifest_ttl(binary_name)),
+        (PLUGIN_TTL_NAME, plugin_ttl()),
+    ] {
         let path = bundle.join(name);
         replace_file(&path, |tmp| {
-            fs::write(tmp, text.as_bytes()).map_err(|e| context(e, format_args!("write '{}'", tmp.display())))
+            fs::write(tmp, text.as_bytes())
+                .map_err(|e| context(e, format_args!("write '{}'", tmp.display())))
         })?;
     }
     Ok(())

@@ -36,7 +36,8 @@ const fn descriptor(variant: Variant) -> StaticDescriptor {
     })
 }
 
-static DESCRIPTORS: [StaticDescriptor; 2] = [descriptor(Variant::ALL[0]), descriptor(Variant::ALL[1])];
+static DESCRIPTORS: [StaticDescriptor; 2] =
+    [descriptor(Variant::ALL[0]), descriptor(Variant::ALL[1])];
 
 /// The LV2 discovery function (`lv2_descriptor` in `lv2/core/lv2.h`): the
 /// descriptor of plugin `index` (0 = [`Variant::Mono`], 1 = [`Variant::Stereo`]),
@@ -82,7 +83,10 @@ unsafe extern "C" fn instantiate(
             ptr::null_mut()
         }
         Err(_) => {
-            eprintln!("faurge-lv2: Could not instantiate {}: internal error", variant.uri());
+            eprintln!(
+                "faurge-lv2: Could not instantiate {}: internal error",
+                variant.uri()
+            );
             ptr::null_mut()
         }
     }

@@ -18,6 +18,8 @@
 //!
 //! [`Chain`]: faurge_dsp::chain::Chain
 
+#![warn(missing_docs)]
+
 pub mod bundle;
 mod ffi;
 pub mod plugin;

@@ -159,7 +159,11 @@ impl Instance {
 
     /// The connected audio output buffers (non-null), in channel order.
     pub(crate) fn connected_outputs(&self) -> impl Iterator<Item = *mut f32> + '_ {
-        self.outputs.iter().take(self.variant.channels()).copied().filter(|p| !p.is_null())
+        self.outputs
+            .iter()
+            .take(self.variant.channels())
+            .copied()
+            .filter(|p| !p.is_null())
     }
 
     /// LV2 `activate`: the next run starts from clean processing memory at the
@@ -216,7 +220,8 @@ impl Instance {
             self.bypass_mix = self.bypass_target();
             self.needs_snap = false;
         } else if changed {
-            self.chain.set_state(&dsp_state_from(self.values.iter().copied()));
+            self.chain
+                .set_state(&dsp_state_from(self.values.iter().copied()));
         }
 
         let n_ch = self.variant.channels().min(MAX_CHANNELS);
@@ -249,7 +254,11 @@ impl Instance {
         }
         if !self.gain_reduction_out.is_null() {
             let gr = self.chain.gain_reduction_db();
-            let gr = if gr.is_finite() { gr.clamp(0.0, MAX_GAIN_REDUCTION_DB) } else { 0.0 };
+            let gr = if gr.is_finite() {
+                gr.clamp(0.0, MAX_GAIN_REDUCTION_DB)
+            } else {
+                0.0
+            };
             // SAFETY: as above.
             unsafe { self.gain_reduction_out.write(gr) };
         }
@@ -264,11 +273,20 @@ impl Instance {
             // finite too) and the chain's latency (so it stays aligned).
             for (dry, wet) in self.dry.iter_mut().zip(self.wet.iter()).take(n_ch) {
                 for (d, s) in dry[..len].iter_mut().zip(wet[..len].iter()) {
-                    *d = if s.is_finite() { s.clamp(-INPUT_LIMIT, INPUT_LIMIT) } else { 0.0 };
+                    *d = if s.is_finite() {
+                        s.clamp(-INPUT_LIMIT, INPUT_LIMIT)
+                    } else {
+                        0.0
+                    };
                 }
             }
             if latency > 0 {
-                for (line, dry) in self.dry_delay.iter_mut().zip(self.dry.iter_mut()).take(n_ch) {
+                for (line, dry) in self
+                    .dry_delay
+                    .iter_mut()
+                    .zip(self.dry.iter_mut())
+                    .take(n_ch)
+                {
                     let mut pos = self.dry_delay_pos;
                     for s in dry[..len].iter_mut() {
                         if let Some(slot) = line.get_mut(pos) {

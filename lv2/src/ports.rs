@@ -190,9 +190,18 @@ mod tests {
             assert_eq!(Variant::Stereo.port(k as u32), Some(Port::Control(k)));
             assert_eq!(Variant::Mono.symbol(k as u32), Some(p.id));
         }
-        assert_eq!(Variant::Mono.port(FIRST_AUDIO_PORT + 1), Some(Port::AudioOut(0)));
-        assert_eq!(Variant::Stereo.port(FIRST_AUDIO_PORT + 1), Some(Port::AudioIn(1)));
-        assert_eq!(Variant::Stereo.port(FIRST_AUDIO_PORT + 3), Some(Port::AudioOut(1)));
+        assert_eq!(
+            Variant::Mono.port(FIRST_AUDIO_PORT + 1),
+            Some(Port::AudioOut(0))
+        );
+        assert_eq!(
+            Variant::Stereo.port(FIRST_AUDIO_PORT + 1),
+            Some(Port::AudioIn(1))
+        );
+        assert_eq!(
+            Variant::Stereo.port(FIRST_AUDIO_PORT + 3),
+            Some(Port::AudioOut(1))
+        );
         assert_eq!(Variant::Stereo.port(FIRST_AUDIO_PORT + 4), None);
     }
 }

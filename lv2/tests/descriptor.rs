@@ -40,7 +40,9 @@ impl Host {
         let no_features: [*const LV2_Feature; 1] = [ptr::null()];
         // SAFETY: the LV2 contract: our descriptor, a NUL-terminated bundle path, a
         // NULL-terminated feature list.
-        let handle = unsafe { desc.instantiate.unwrap()(desc, rate, c"/nonexistent/".as_ptr(), no_features.as_ptr()) };
+        let handle = unsafe {
+            desc.instantiate.unwrap()(desc, rate, c"/nonexistent/".as_ptr(), no_features.as_ptr())
+        };
         if handle.is_null() {
             return None;
         }
@@ -71,7 +73,10 @@ impl Host {
     }
 
     fn set(&mut self, id: &str, value: f32) {
-        let k = PARAMS.iter().position(|p| p.id == id).unwrap_or_else(|| panic!("no parameter {id}"));
+        let k = PARAMS
+            .iter()
+            .position(|p| p.id == id)
+            .unwrap_or_else(|| panic!("no parameter {id}"));
         self.controls[k] = value;
     }
 
@@ -165,11 +170,17 @@ fn descriptors_name_both_variants() {
         // SAFETY: our URI is a C string.
         assert_eq!(unsafe { CStr::from_ptr(d.URI) }.to_str().unwrap(), v.uri());
         // SAFETY: extension_data takes any URI.
-        assert!(unsafe { d.extension_data.unwrap()(c"http://lv2plug.in/ns/ext/state#interface".as_ptr()) }.is_null());
+        assert!(unsafe {
+            d.extension_data.unwrap()(c"http://lv2plug.in/ns/ext/state#interface".as_ptr())
+        }
+        .is_null());
     }
     // SAFETY: always safe.
     assert!(unsafe { lv2_descriptor(2) }.is_null());
-    assert!(Host::new(Variant::Mono, 8000.0).is_none(), "8 kHz is below the supported range");
+    assert!(
+        Host::new(Variant::Mono, 8000.0).is_none(),
+        "8 kHz is below the supported range"
+    );
     assert!(Host::new(Variant::Stereo, 400_000.0).is_none());
     assert!(Host::new(Variant::Mono, f64::NAN).is_none());
 }
@@ -180,7 +191,10 @@ fn output_equals_the_chain_at_any_block_size() {
     for variant in Variant::ALL {
         let input = speech(variant.channels(), 1.5);
         let reference = chain_render(48_000.0, &state, &input);
-        assert!(error_db(&reference, &input) > -30.0, "the settings must change the sound");
+        assert!(
+            error_db(&reference, &input) > -30.0,
+            "the settings must change the sound"
+        );
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let sizes: [&mut dyn FnMut() -> usize; 8] = [
             &mut || 1,
@@ -231,10 +245,18 @@ fn stereo_input_connected_to_the_other_output_is_safe() {
     };
     let mut h = Host::new(Variant::Stereo, 48_000.0).unwrap();
     h.set_all(&control_values(SETTINGS));
-    let (mut left, mut shared, mut right_out) = (input[0].clone(), input[1].clone(), vec![0.0; input[0].len()]);
+    let (mut left, mut shared, mut right_out) = (
+        input[0].clone(),
+        input[1].clone(),
+        vec![0.0; input[0].len()],
+    );
     for start in (0..left.len()).step_by(64) {
         let n = 64.min(left.len() - start);
-        let (l, s, r) = (left[start..].as_mut_ptr(), shared[start..].as_mut_ptr(), right_out[start..].as_mut_ptr());
+        let (l, s, r) = (
+            left[start..].as_mut_ptr(),
+            shared[start..].as_mut_ptr(),
+            right_out[start..].as_mut_ptr(),
+        );
         h.run_raw(&[l, s], &[s, r], n);
     }
     assert_eq!(shared, reference[0]);
@@ -260,7 +282,11 @@ fn control_changes_glide_exactly_like_the_chain() {
         if b % 5 == 4 {
             let k = rng.gen_range(0..NUM_PARAMS);
             let p = &PARAMS[k];
-            values[k] = if p.kind == Kind::Float { rng.gen_range(p.min..=p.max) } else { f32::from(values[k] < 0.5) };
+            values[k] = if p.kind == Kind::Float {
+                rng.gen_range(p.min..=p.max)
+            } else {
+                f32::from(values[k] < 0.5)
+            };
             if p.id == "bypass" {
                 values[k] = 0.0;
             }
@@ -269,7 +295,11 @@ fn control_changes_glide_exactly_like_the_chain() {
         }
         let n = block.min(expected.len() - start);
         chain.process(&mut [&mut expected[start..start + n]]);
-        host.run_raw(&[inp[start..].as_mut_ptr()], &[out[start..].as_mut_ptr()], n);
+        host.run_raw(
+            &[inp[start..].as_mut_ptr()],
+            &[out[start..].as_mut_ptr()],
+            n,
+        );
     }
     assert_eq!(out, expected);
 }
@@ -286,13 +316,22 @@ fn every_rate_and_block_size_runs_without_allocating() {
                 .collect();
             let mut sizes = [1usize, 2, 3, 31, 64, 257, 1024, 8192].into_iter().cycle();
             let out = host.process(&input, || sizes.next().unwrap());
-            assert!(out.iter().flatten().all(|s| s.is_finite()), "{rate} Hz {variant:?}");
-            assert!(*host.gain_reduction > 0.0, "noise at -9 dBFS must be compressed at -30 dB");
+            assert!(
+                out.iter().flatten().all(|s| s.is_finite()),
+                "{rate} Hz {variant:?}"
+            );
+            assert!(
+                *host.gain_reduction > 0.0,
+                "noise at -9 dBFS must be compressed at -30 dB"
+            );
             host.activate();
             let again = host.process(&input, || 20_000);
             let state = state_of(SETTINGS);
             let reference = chain_render(rate as f32, &state, &input);
-            assert!(error_db(&again, &reference) <= -120.0, "{rate} Hz {variant:?} after re-activation");
+            assert!(
+                error_db(&again, &reference) <= -120.0,
+                "{rate} Hz {variant:?} after re-activation"
+            );
         }
     }
 }
@@ -301,7 +340,15 @@ fn every_rate_and_block_size_runs_without_allocating() {
 fn bad_input_and_extreme_controls_keep_the_output_finite() {
     let mut rng = ChaCha8Rng::seed_from_u64(13);
     let specials = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e30, -1e30, 0.0];
-    let control_specials = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e30, -1e30, f32::MIN_POSITIVE / 4.0, 0.0];
+    let control_specials = [
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        1e30,
+        -1e30,
+        f32::MIN_POSITIVE / 4.0,
+        0.0,
+    ];
     for variant in Variant::ALL {
         let mut host = Host::new(variant, 44_100.0).unwrap();
         let n_ch = variant.channels();
@@ -312,24 +359,46 @@ fn bad_input_and_extreme_controls_keep_the_output_finite() {
             for (v, p) in values.iter_mut().zip(PARAMS) {
                 *v = match rng.gen_range(0..4) {
                     0 => control_specials[rng.gen_range(0..control_specials.len())],
-                    1 => if rng.gen_bool(0.5) { p.min } else { p.max },
+                    1 => {
+                        if rng.gen_bool(0.5) {
+                            p.min
+                        } else {
+                            p.max
+                        }
+                    }
                     _ => rng.gen_range(p.min..=p.max),
                 };
             }
             host.set_all(&values);
-            let n = if rng.gen_bool(0.3) { 1 } else { rng.gen_range(1..2000) };
+            let n = if rng.gen_bool(0.3) {
+                1
+            } else {
+                rng.gen_range(1..2000)
+            };
             let input: Vec<Vec<f32>> = (0..n_ch)
                 .map(|_| {
                     (0..n)
-                        .map(|_| if rng.gen_bool(0.01) { specials[rng.gen_range(0..specials.len())] } else { rng.gen_range(-2.0..2.0) })
+                        .map(|_| {
+                            if rng.gen_bool(0.01) {
+                                specials[rng.gen_range(0..specials.len())]
+                            } else {
+                                rng.gen_range(-2.0..2.0)
+                            }
+                        })
                         .collect()
                 })
                 .collect();
             let out = host.process(&input, || n);
             for s in out.iter().flatten() {
                 assert!(s.is_finite(), "{variant:?}: non-finite output");
-                assert!(s.abs() < 1e7, "{variant:?}: output {s} far beyond any setting's gain");
-                assert!(*s == 0.0 || s.abs() >= f32::MIN_POSITIVE, "{variant:?}: denormal output {s}");
+                assert!(
+                    s.abs() < 1e7,
+                    "{variant:?}: output {s} far beyond any setting's gain"
+                );
+                assert!(
+                    *s == 0.0 || s.abs() >= f32::MIN_POSITIVE,
+                    "{variant:?}: denormal output {s}"
+                );
             }
             assert!(host.latency.is_finite() && host.gain_reduction.is_finite());
             total += n;
@@ -339,7 +408,10 @@ fn bad_input_and_extreme_controls_keep_the_output_finite() {
         let silence = vec![vec![0.0f32; 44_100 * 3]; n_ch];
         let out = host.process(&silence, || 441);
         let tail = &out[0][44_100 * 2..];
-        assert!(tail.iter().all(|&s| s == 0.0), "{variant:?}: silence in must become exact silence out");
+        assert!(
+            tail.iter().all(|&s| s == 0.0),
+            "{variant:?}: silence in must become exact silence out"
+        );
     }
 }
 
@@ -366,14 +438,29 @@ fn bypass_fades_to_the_dry_input_without_a_jump() {
     let half = 24_000;
     host.run_raw(&[inp.as_mut_ptr()], &[out.as_mut_ptr()], half);
     host.set("bypass", 1.0);
-    host.run_raw(&[inp[half..].as_mut_ptr()], &[out[half..].as_mut_ptr()], inp.len() - half);
-    assert_eq!(out[..half], processed[0][..half], "before the switch: processed");
+    host.run_raw(
+        &[inp[half..].as_mut_ptr()],
+        &[out[half..].as_mut_ptr()],
+        inp.len() - half,
+    );
+    assert_eq!(
+        out[..half],
+        processed[0][..half],
+        "before the switch: processed"
+    );
     let fade = 480; // 10 ms at 48 kHz
-    assert_eq!(out[half + fade + 2..], input[0][half + fade + 2..], "after the 10 ms fade: the dry input");
+    assert_eq!(
+        out[half + fade + 2..],
+        input[0][half + fade + 2..],
+        "after the 10 ms fade: the dry input"
+    );
     // During the fade every sample lies between the processed and the dry output.
     for i in half..half + fade {
         let (w, d, o) = (processed[0][i], input[0][i], out[i]);
-        assert!(o >= w.min(d) - 1e-6 && o <= w.max(d) + 1e-6, "sample {i}: {o} outside [{w}, {d}]");
+        assert!(
+            o >= w.min(d) - 1e-6 && o <= w.max(d) + 1e-6,
+            "sample {i}: {o} outside [{w}, {d}]"
+        );
     }
 }
 
@@ -381,14 +468,24 @@ fn bypass_fades_to_the_dry_input_without_a_jump() {
 fn meters_report_latency_and_gain_reduction() {
     let input = speech(1, 1.0);
     let mut host = Host::new(Variant::Mono, 48_000.0).unwrap();
-    host.set_all(&control_values(&[("cmp_on", 1.0), ("cmp_thr", -40.0), ("cmp_rat", 10.0)]));
+    host.set_all(&control_values(&[
+        ("cmp_on", 1.0),
+        ("cmp_thr", -40.0),
+        ("cmp_rat", 10.0),
+    ]));
     host.process(&input, || 4800);
     assert_eq!(*host.latency, 0.0);
     let gr = *host.gain_reduction;
-    assert!(gr > 1.0 && gr <= 60.0, "gain reduction {gr} dB with -40 dB threshold on speech");
+    assert!(
+        gr > 1.0 && gr <= 60.0,
+        "gain reduction {gr} dB with -40 dB threshold on speech"
+    );
     host.set("cmp_on", 0.0);
     host.process(&input, || 4800);
-    assert_eq!(*host.gain_reduction, 0.0, "compressor off: no gain reduction");
+    assert_eq!(
+        *host.gain_reduction, 0.0,
+        "compressor off: no gain reduction"
+    );
 }
 
 #[test]

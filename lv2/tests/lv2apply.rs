@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{
-    chain_render, error_db, have_tool, max_abs_diff, read_wav, run_lv2_tool, state_of, write_f32_wav,
-    TempDir, LIBRISPEECH, SETTINGS, SHARED_DATA, VCTK,
+    chain_render, error_db, have_tool, max_abs_diff, read_wav, run_lv2_tool, state_of,
+    write_f32_wav, TempDir, LIBRISPEECH, SETTINGS, SHARED_DATA, VCTK,
 };
 use faurge_lv2::ports::Variant;
 use faurge_plugin::param_table::PARAMS;
@@ -20,8 +20,18 @@ use faurge_plugin::param_table::PARAMS;
 const MAX_ERROR_DB: f64 = -120.0;
 
 /// Renders `input` through `lv2apply` with `settings` and returns the output.
-fn lv2apply(tmp: &TempDir, name: &str, variant: Variant, rate: u32, input: &[Vec<f32>], settings: &[(&str, f32)]) -> Vec<Vec<f32>> {
-    let (inp, out) = (tmp.path(&format!("{name}-in.wav")), tmp.path(&format!("{name}-out.wav")));
+fn lv2apply(
+    tmp: &TempDir,
+    name: &str,
+    variant: Variant,
+    rate: u32,
+    input: &[Vec<f32>],
+    settings: &[(&str, f32)],
+) -> Vec<Vec<f32>> {
+    let (inp, out) = (
+        tmp.path(&format!("{name}-in.wav")),
+        tmp.path(&format!("{name}-out.wav")),
+    );
     write_f32_wav(&inp, rate, input);
     let mut cmd = Command::new("lv2apply");
     cmd.arg("-i").arg(&inp).arg("-o").arg(&out);
@@ -49,8 +59,14 @@ fn check(tmp: &TempDir, name: &str, variant: Variant, rate: u32, input: &[Vec<f3
         input[0].len(),
         max_abs_diff(&out, &reference)
     );
-    assert!(err <= MAX_ERROR_DB, "{name}: lv2apply output is {err:.1} dB from the Chain render");
-    assert!(error_db(&out, input) > -20.0, "{name}: the settings did not change the sound");
+    assert!(
+        err <= MAX_ERROR_DB,
+        "{name}: lv2apply output is {err:.1} dB from the Chain render"
+    );
+    assert!(
+        error_db(&out, input) > -20.0,
+        "{name}: the settings did not change the sound"
+    );
 }
 
 #[test]
@@ -64,15 +80,30 @@ fn lv2apply_matches_the_chain_on_real_speech() {
     check(&tmp, "vctk", Variant::Mono, vctk.sample_rate, &mono);
 
     // Stereo: VCTK left, LibriSpeech (resampled to 48 kHz) right.
-    let libri = faurge_io::read(LIBRISPEECH).expect("read the LibriSpeech clip").resampled(vctk.sample_rate).expect("resample");
+    let libri = faurge_io::read(LIBRISPEECH)
+        .expect("read the LibriSpeech clip")
+        .resampled(vctk.sample_rate)
+        .expect("resample");
     let mut right = libri.to_mono();
     right.resize(mono[0].len(), 0.0);
     let stereo = vec![mono[0].clone(), right];
-    check(&tmp, "vctk+librispeech", Variant::Stereo, vctk.sample_rate, &stereo);
+    check(
+        &tmp,
+        "vctk+librispeech",
+        Variant::Stereo,
+        vctk.sample_rate,
+        &stereo,
+    );
 
     // The same at 44.1 kHz, another session rate.
     let at_44k = vctk.resampled(44_100).expect("resample");
-    check(&tmp, "vctk-44k1", Variant::Mono, 44_100, &[at_44k.to_mono()]);
+    check(
+        &tmp,
+        "vctk-44k1",
+        Variant::Mono,
+        44_100,
+        &[at_44k.to_mono()],
+    );
 }
 
 #[test]
@@ -81,18 +112,36 @@ fn lv2apply_matches_the_chain_on_shared_recordings() {
         return;
     }
     let speech = Path::new(SHARED_DATA).join("speech");
-    let mut files: Vec<_> = walk(&speech).into_iter().filter(|p| p.extension().is_some_and(|e| e == "wav" || e == "flac")).collect();
+    let mut files: Vec<_> = walk(&speech)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "wav" || e == "flac"))
+        .collect();
     if files.is_empty() {
-        eprintln!("SKIPPED: no recordings under {} (../shared/data is optional)", speech.display());
+        eprintln!(
+            "SKIPPED: no recordings under {} (../shared/data is optional)",
+            speech.display()
+        );
         return;
     }
     files.sort();
+    // The first recording of each corpus (LibriSpeech, VCTK, …), up to 6 s each, keeps
+    // the run time short.
+    let mut picked: Vec<&std::path::PathBuf> = Vec::new();
+    for f in &files {
+        if !picked.iter().any(|p| p.parent() == f.parent()) && picked.len() < 3 {
+            picked.push(f);
+        }
+    }
     let tmp = TempDir::new("lv2apply-shared");
-    // Two recordings, up to 6 s each, keep the run time short.
-    for (i, path) in files.iter().take(2).enumerate() {
-        let audio = faurge_io::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    for (i, path) in picked.into_iter().enumerate() {
+        let audio =
+            faurge_io::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         let rate = audio.sample_rate.clamp(22_050, 192_000);
-        let audio = if rate == audio.sample_rate { audio } else { audio.resampled(rate).expect("resample") };
+        let audio = if rate == audio.sample_rate {
+            audio
+        } else {
+            audio.resampled(rate).expect("resample")
+        };
         let mut mono = audio.to_mono();
         mono.truncate(6 * rate as usize);
         println!("{}", path.display());
@@ -123,19 +172,42 @@ fn lv2apply_with_extreme_and_bad_input_stays_finite() {
     }
     let tmp = TempDir::new("lv2apply-bad");
     // Full-scale square wave with NaN, ±Inf and huge samples, then silence.
-    let mut input: Vec<f32> = (0..48_000).map(|i| if (i / 60) % 2 == 0 { 1.0 } else { -1.0 }).collect();
-    for (i, bad) in [(100, f32::NAN), (5000, f32::INFINITY), (9000, f32::NEG_INFINITY), (12_000, 1e30)] {
+    let mut input: Vec<f32> = (0..48_000)
+        .map(|i| if (i / 60) % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
+    for (i, bad) in [
+        (100, f32::NAN),
+        (5000, f32::INFINITY),
+        (9000, f32::NEG_INFINITY),
+        (12_000, 1e30),
+    ] {
         input[i] = bad;
     }
     input.extend(std::iter::repeat_n(0.0, 96_000));
     // Every control at its maximum (gains +24 dB, ratio 20:1, 0.1 ms attack, …),
     // then every control at its minimum.
     for (name, pick) in [("max", 0), ("min", 1)] {
-        let settings: Vec<(&str, f32)> =
-            PARAMS.iter().filter(|p| p.id != "bypass").map(|p| (p.id, if pick == 0 { p.max } else { p.min })).collect();
-        let out = lv2apply(&tmp, name, Variant::Mono, 48_000, &[input.clone()], &settings);
-        assert!(out[0].iter().all(|s| s.is_finite()), "{name}: non-finite output");
+        let settings: Vec<(&str, f32)> = PARAMS
+            .iter()
+            .filter(|p| p.id != "bypass")
+            .map(|p| (p.id, if pick == 0 { p.max } else { p.min }))
+            .collect();
+        let out = lv2apply(
+            &tmp,
+            name,
+            Variant::Mono,
+            48_000,
+            &[input.clone()],
+            &settings,
+        );
+        assert!(
+            out[0].iter().all(|s| s.is_finite()),
+            "{name}: non-finite output"
+        );
         let tail = &out[0][48_000 + 72_000..];
-        assert!(tail.iter().all(|&s| s == 0.0), "{name}: silence in must become exact silence out");
+        assert!(
+            tail.iter().all(|&s| s == 0.0),
+            "{name}: silence in must become exact silence out"
+        );
     }
 }

@@ -11,9 +11,15 @@ use faurge_dsp::state::DspState;
 use faurge_plugin::param_table::{dsp_state_from, PARAMS};
 
 /// The shipped 48 kHz mono VCTK clip.
-pub const VCTK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/speech_vctk_p234_012.wav");
+pub const VCTK: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../examples/speech_vctk_p234_012.wav"
+);
 /// The shipped 16 kHz mono LibriSpeech clip.
-pub const LIBRISPEECH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/speech_librispeech_19-198-0000.flac");
+pub const LIBRISPEECH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../examples/speech_librispeech_19-198-0000.flac"
+);
 /// Recordings beside the repository, used when present.
 pub const SHARED_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data");
 
@@ -51,7 +57,12 @@ pub const SETTINGS: &[(&str, f32)] = &[
 pub fn control_values(overrides: &[(&str, f32)]) -> Vec<f32> {
     PARAMS
         .iter()
-        .map(|p| overrides.iter().find(|(id, _)| *id == p.id).map_or(p.default, |&(_, v)| v))
+        .map(|p| {
+            overrides
+                .iter()
+                .find(|(id, _)| *id == p.id)
+                .map_or(p.default, |&(_, v)| v)
+        })
         .collect()
 }
 
@@ -92,21 +103,40 @@ pub fn error_db(out: &[Vec<f32>], reference: &[Vec<f32>]) -> f64 {
 
 /// Largest absolute sample difference.
 pub fn max_abs_diff(out: &[Vec<f32>], reference: &[Vec<f32>]) -> f32 {
-    out.iter().zip(reference).flat_map(|(o, r)| o.iter().zip(r).map(|(a, b)| (a - b).abs())).fold(0.0, f32::max)
+    out.iter()
+        .zip(reference)
+        .flat_map(|(o, r)| o.iter().zip(r).map(|(a, b)| (a - b).abs()))
+        .fold(0.0, f32::max)
 }
 
 /// `target/<profile>`, found from the test executable (`target/<profile>/deps/…`).
 pub fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_path_buf()
 }
 
-/// The plugin binary cargo built for these tests.
+/// The plugin binary cargo built for these tests: `cargo test` leaves the cdylib in
+/// `target/<profile>/deps/` (it only copies it up to `target/<profile>/` on
+/// `cargo build`), so the newer of the two.
 pub fn plugin_so() -> PathBuf {
     use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
-    let so = profile_dir().join(format!("{DLL_PREFIX}faurge_lv2{DLL_SUFFIX}"));
-    assert!(so.is_file(), "{} is missing: run the tests with `cargo test -p faurge-lv2`", so.display());
-    so
+    let name = format!("{DLL_PREFIX}faurge_lv2{DLL_SUFFIX}");
+    let dir = profile_dir();
+    let candidates = [dir.join("deps").join(&name), dir.join(&name)];
+    let newest = candidates
+        .iter()
+        .filter_map(|p| Some((std::fs::metadata(p).ok()?.modified().ok()?, p)))
+        .max_by_key(|(t, _)| *t)
+        .map(|(_, p)| p.clone());
+    newest.unwrap_or_else(|| {
+        panic!(
+            "{name} is missing in {}: run the tests with `cargo test -p faurge-lv2`",
+            dir.display()
+        )
+    })
 }
 
 /// `target/bundled`, holding a fresh `faurge.lv2` (written once per test binary);
@@ -131,8 +161,13 @@ pub fn have_tool(tool: &str, package: &str) -> bool {
     let found = std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()));
     if !found {
-        assert!(!in_ci(), "{tool} is not installed; CI must install the Debian package {package}");
-        eprintln!("SKIPPED: {tool} is not installed (apt-get install {package}); on CI this is a failure");
+        assert!(
+            !in_ci(),
+            "{tool} is not installed; CI must install the Debian package {package}"
+        );
+        eprintln!(
+            "SKIPPED: {tool} is not installed (apt-get install {package}); on CI this is a failure"
+        );
     }
     found
 }
@@ -141,7 +176,9 @@ pub fn have_tool(tool: &str, package: &str) -> bool {
 /// fails. Returns stdout.
 pub fn run_lv2_tool(cmd: &mut Command) -> String {
     cmd.env("LV2_PATH", bundle_root());
-    let out = cmd.output().unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("could not run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed ({}):\n{}\n{}",
@@ -171,14 +208,17 @@ pub fn write_f32_wav(path: &Path, rate: u32, channels: &[Vec<f32>]) {
 
 /// Reads a WAV written by a host as `(rate, [channel][frame])`; float or integer.
 pub fn read_wav(path: &Path) -> (u32, Vec<Vec<f32>>) {
-    let mut r = hound::WavReader::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let mut r =
+        hound::WavReader::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
     let spec = r.spec();
     let n_ch = spec.channels as usize;
     let samples: Vec<f32> = match spec.sample_format {
         hound::SampleFormat::Float => r.samples::<f32>().map(|s| s.expect("sample")).collect(),
         hound::SampleFormat::Int => {
             let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
-            r.samples::<i32>().map(|s| s.expect("sample") as f32 * scale).collect()
+            r.samples::<i32>()
+                .map(|s| s.expect("sample") as f32 * scale)
+                .collect()
         }
     };
     let mut out = vec![Vec::with_capacity(samples.len() / n_ch); n_ch];
