@@ -505,3 +505,43 @@ fn unconnected_ports_are_safe() {
         d.cleanup.unwrap()(h);
     }
 }
+
+#[test]
+fn cpu_cost_per_block_at_48k_and_64_frames() {
+    // 10 s of speech in 64-frame blocks with every section working (compressor on,
+    // convolver on at 60 %). Figures are for the test profile (opt-level 2 with debug
+    // assertions); the bound only catches pathological slowness.
+    const BLOCK: usize = 64;
+    let period_us = BLOCK as f64 / 48_000.0 * 1e6;
+    for variant in Variant::ALL {
+        let one = speech(variant.channels(), 4.0);
+        let input: Vec<Vec<f32>> = one
+            .iter()
+            .map(|c| c.iter().cycle().take(480_000).copied().collect())
+            .collect();
+        let mut host = Host::new(variant, 48_000.0).unwrap();
+        host.set_all(&control_values(SETTINGS));
+        let mut times = Vec::with_capacity(input[0].len() / BLOCK);
+        let mut inp = input.clone();
+        let mut out = input.clone();
+        for start in (0..input[0].len() - BLOCK).step_by(BLOCK) {
+            let ins: Vec<*mut f32> = inp.iter_mut().map(|c| c[start..].as_mut_ptr()).collect();
+            let outs: Vec<*mut f32> = out.iter_mut().map(|c| c[start..].as_mut_ptr()).collect();
+            let t = std::time::Instant::now();
+            host.run_raw(&ins, &outs, BLOCK);
+            times.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        let mean = times.iter().sum::<f64>() / times.len() as f64;
+        times.sort_by(f64::total_cmp);
+        let p99 = times[times.len() * 99 / 100];
+        println!(
+            "{variant:?} at 48 kHz, B=64: mean {mean:.2} µs per block ({:.2} % of one core), p99 {p99:.2} µs, max {:.2} µs",
+            100.0 * mean / period_us,
+            times[times.len() - 1]
+        );
+        assert!(
+            mean < 0.25 * period_us,
+            "{variant:?}: {mean:.1} µs per 64-frame block"
+        );
+    }
+}
