@@ -1,0 +1,29 @@
+//! Faurge as an LV2 plugin: the same `faurge-dsp` [`Chain`] and the same parameter
+//! table as the CLAP/VST3 build, for LV2 hosts and PipeWire's filter-chain.
+//!
+//! Two plugins share one binary ([`ports::Variant`]): `…/lv2#mono` (one audio input
+//! and output; the "Faurge Mic" PipeWire source uses it) and `…/lv2#stereo`. Their
+//! ports are audio and control ports only: one control input per row of
+//! [`faurge_plugin::param_table::PARAMS`] (same order, the row's id as symbol), a
+//! latency output (`lv2:reportsLatency`) and a gain-reduction meter output. The plugin
+//! requires no LV2 feature, so PipeWire 0.3.65's filter-chain, `lv2apply`, jalv and
+//! DAWs can all load it. There is no helper connection and no IR loading in the LV2
+//! build: the Bake and Auto-bake ports exist but do nothing, and the convolver runs
+//! its built-in unit impulse (IR on = transparent).
+//!
+//! - [`ttl`] generates `manifest.ttl` and `faurge.ttl` from the table;
+//!   [`bundle::write_bundle`] writes `faurge.lv2/`.
+//! - [`plugin::Instance`] is the realtime instance; [`lv2_descriptor`] is the C entry
+//!   point hosts call.
+//!
+//! [`Chain`]: faurge_dsp::chain::Chain
+
+#![warn(missing_docs)]
+
+pub mod bundle;
+mod ffi;
+pub mod plugin;
+pub mod ports;
+pub mod ttl;
+
+pub use ffi::lv2_descriptor;
