@@ -4,7 +4,7 @@
 //! Two plugins share one binary ([`ports::Variant`]): `…/lv2#mono` (one audio input
 //! and output; the "Faurge Mic" PipeWire source uses it) and `…/lv2#stereo`. Their
 //! ports are audio and control ports only: one control input per row of
-//! [`faurge_plugin::param_table::PARAMS`] (same order, the row's id as symbol), a
+//! [`faurge_params::PARAMS`] (same order, the row's id as symbol), a
 //! latency output (`lv2:reportsLatency`) and a gain-reduction meter output. The plugin
 //! requires no LV2 feature, so PipeWire 0.3.65's filter-chain, `lv2apply`, jalv and
 //! DAWs can all load it. There is no helper connection and no IR loading in the LV2

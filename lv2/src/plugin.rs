@@ -15,7 +15,7 @@
 //! (separate, in place, or even an input connected to another channel's output),
 //! and no Rust reference ever aliases a host buffer.
 //!
-//! [`ParamSpec::write`]: faurge_plugin::param_table::ParamSpec::write
+//! [`ParamSpec::write`]: faurge_params::ParamSpec::write
 
 use std::ffi::c_void;
 use std::ptr;
@@ -23,7 +23,7 @@ use std::ptr;
 use faurge_dsp::chain::{Chain, ChainConfig, ChainError, INPUT_LIMIT, MAX_STEP_FRAMES};
 use faurge_dsp::state::DspState;
 use faurge_dsp::MAX_CHANNELS;
-use faurge_plugin::param_table::{dsp_state_from, Target, PARAMS};
+use faurge_params::{dsp_state_from, Target, PARAMS};
 
 use crate::ports::{Port, Variant, MAX_GAIN_REDUCTION_DB, NUM_PARAMS};
 

@@ -15,9 +15,9 @@
 //! each; everything else is identical. There are no atom ports: PipeWire 0.3.65's
 //! filter-chain cannot connect them.
 //!
-//! [`PARAMS`]: faurge_plugin::param_table::PARAMS
+//! [`PARAMS`]: faurge_params::PARAMS
 
-use faurge_plugin::param_table::PARAMS;
+use faurge_params::PARAMS;
 
 /// Number of control input ports: one per row of the parameter table.
 pub const NUM_PARAMS: usize = PARAMS.len();

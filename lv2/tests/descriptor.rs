@@ -16,7 +16,7 @@ use common::{chain_render, control_values, error_db, state_of, SETTINGS, VCTK};
 use faurge_dsp::chain::{Chain, ChainConfig};
 use faurge_lv2::lv2_descriptor;
 use faurge_lv2::ports::{Variant, FIRST_AUDIO_PORT, GAIN_REDUCTION_PORT, LATENCY_PORT, NUM_PARAMS};
-use faurge_plugin::param_table::{dsp_state_from, Kind, PARAMS};
+use faurge_params::{dsp_state_from, Kind, PARAMS};
 use lv2_sys::{LV2_Descriptor, LV2_Feature, LV2_Handle};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

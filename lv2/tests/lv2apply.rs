@@ -14,7 +14,7 @@ use common::{
     write_f32_wav, TempDir, LIBRISPEECH, SETTINGS, SHARED_DATA, VCTK,
 };
 use faurge_lv2::ports::Variant;
-use faurge_plugin::param_table::PARAMS;
+use faurge_params::PARAMS;
 
 /// Largest error allowed against the offline render, dB.
 const MAX_ERROR_DB: f64 = -120.0;

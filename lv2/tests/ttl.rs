@@ -10,7 +10,7 @@ use std::process::Command;
 use common::{bundle_root, have_tool, run_lv2_tool, TempDir};
 use faurge_lv2::ports::{Variant, FIRST_AUDIO_PORT, GAIN_REDUCTION_PORT, LATENCY_PORT};
 use faurge_lv2::ttl::{manifest_ttl, plugin_ttl};
-use faurge_plugin::param_table::{Kind, ParamSpec, Scale, Unit, PARAMS};
+use faurge_params::{Kind, ParamSpec, Scale, Unit, PARAMS};
 
 /// The outermost `[ … ]` groups of a Turtle text (blank-node property lists), which
 /// for our files and lilv's dumps are the ports (and the maintainer).

@@ -23,7 +23,7 @@ use nice_plug::prelude::*;
 
 pub mod engine;
 pub mod locate;
-pub mod param_table;
+pub use faurge_params as param_table;
 pub mod params;
 pub mod shared;
 pub mod slot;

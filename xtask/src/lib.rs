@@ -4,12 +4,13 @@
 //!   `nice-plug-xtask` into `target/bundled/Faurge.clap` and `Faurge.vst3`, plus the
 //!   standalone `target/bundled/faurge-standalone`; each carries or locates the helper
 //!   binary (`faurge-helper`, built when the workspace has it) and `bundle/models`,
-//!   laid out as `faurge_plugin::locate` expects.
+//!   laid out as `faurge_plugin::locate` expects; and the LV2 bundle
+//!   `target/bundled/faurge.lv2` (binary + TTL generated from `faurge-params`).
 //! - `cargo xtask bundle --host-test`: the build the real-host tests load: debug
 //!   assertions and nice-plug's `assert_process_allocs` on (any allocation in
 //!   `process()` aborts), optimized, no standalone, no helper; into
 //!   `<target dir>/bundled`. The tests run it with their own `CARGO_TARGET_DIR`.
-//! - `cargo xtask install`: bundles, then copies into `~/.clap` and `~/.vst3`.
+//! - `cargo xtask install`: bundles, then copies into `~/.clap`, `~/.vst3` and `~/.lv2`.
 //!
 //! Errors read "Could not …" with the paths involved.
 
@@ -23,6 +24,8 @@ use anyhow::{bail, Context, Result};
 
 /// The plugin package.
 pub const PLUGIN_PACKAGE: &str = "faurge-plugin";
+/// The package whose cdylib is the LV2 plugin binary.
+pub const LV2_PACKAGE: &str = "faurge-lv2";
 /// The bundle name (also in `bundler.toml` for nice-plug-xtask).
 pub const BUNDLE_NAME: &str = "Faurge";
 /// The standalone binary target.
@@ -33,8 +36,8 @@ pub const HELPER_BIN: &str = "faurge-helper";
 pub const SUPPORT_DIR: &str = "faurge";
 
 const USAGE: &str = "Usage:
-  cargo xtask bundle [--host-test]   build target/bundled/Faurge.clap, Faurge.vst3, faurge-standalone
-  cargo xtask install                bundle, then copy into ~/.clap and ~/.vst3";
+  cargo xtask bundle [--host-test]   build target/bundled/Faurge.clap, Faurge.vst3, faurge.lv2, faurge-standalone
+  cargo xtask install                bundle, then copy into ~/.clap, ~/.vst3 and ~/.lv2";
 
 /// Which build to bundle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,6 +178,22 @@ pub fn bundle(ws: &Workspace, flavor: Flavor) -> Result<PathBuf> {
                 bundled.join(exe_name(STANDALONE_BIN)).display()
             );
             add_support_files(ws, &bundled)?;
+            run_cargo(&["build", "--release", "-p", LV2_PACKAGE, "--lib"], &[])?;
+            let so = target_dir.join("release").join(format!(
+                "{}faurge_lv2{}",
+                std::env::consts::DLL_PREFIX,
+                std::env::consts::DLL_SUFFIX
+            ));
+            faurge_lv2::bundle::write_bundle(&bundled, &so).with_context(|| {
+                format!(
+                    "Could not write the LV2 bundle into \"{}\"",
+                    bundled.display()
+                )
+            })?;
+            eprintln!(
+                "Created an LV2 bundle at \"{}\"",
+                faurge_lv2::bundle::bundle_path(&bundled).display()
+            );
         }
         Flavor::HostTest => {
             run_cargo(
@@ -299,7 +318,8 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 
 /// Copies the bundles in `bundled` into the user's plugin folders under `home`:
 /// `Faurge.clap` (+ `faurge/` support folder) into `~/.clap`, `Faurge.vst3` into
-/// `~/.vst3`, replacing older copies. Returns one line per installed item.
+/// `~/.vst3`, `faurge.lv2` (when bundled) into `~/.lv2`, replacing older copies.
+/// Returns one line per installed item.
 ///
 /// # Errors
 /// A missing bundle (run `cargo xtask bundle` first) or a failed copy.
@@ -332,6 +352,12 @@ pub fn install(bundled: &Path, home: &Path) -> Result<Vec<String>> {
     let vst3_dest = home.join(".vst3").join(format!("{BUNDLE_NAME}.vst3"));
     copy_dir(&vst3, &vst3_dest)?;
     done.push(format!("Installed \"{}\"", vst3_dest.display()));
+    let lv2 = faurge_lv2::bundle::bundle_path(bundled);
+    if lv2.is_dir() {
+        let lv2_dest = home.join(".lv2").join(faurge_lv2::bundle::BUNDLE_DIR_NAME);
+        copy_dir(&lv2, &lv2_dest)?;
+        done.push(format!("Installed \"{}\"", lv2_dest.display()));
+    }
     Ok(done)
 }
 

@@ -713,7 +713,7 @@ impl Convolver {
             }
             let ok = self.mix(channels, used, done, pos, len);
             self.time += len as u64;
-            if len < BASE && self.time % BASE as u64 == 0 {
+            if len < BASE && self.time.is_multiple_of(BASE as u64) {
                 self.head_push_block();
             }
             if !ok {
@@ -747,7 +747,7 @@ impl Convolver {
     /// this tick's deep-stage work.
     fn tick(&mut self) {
         let tick = self.time / BASE as u64;
-        if self.swap == Swap::Pending && tick % self.hyper_ticks == 0 {
+        if self.swap == Swap::Pending && tick.is_multiple_of(self.hyper_ticks) {
             let other = 1 - self.active;
             if let Some(r) = self.output_ring.get_mut(other) {
                 r.fill(0.0);

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use faurge_dsp::chain::{Chain, ChainConfig};
 use faurge_dsp::state::DspState;
-use faurge_plugin::param_table::{dsp_state_from, PARAMS};
+use faurge_params::{dsp_state_from, PARAMS};
 
 /// The shipped 48 kHz mono VCTK clip.
 pub const VCTK: &str = concat!(

@@ -2,11 +2,11 @@
 //! the `DspState` field each one drives.
 //!
 //! Everything else is built from [`PARAMS`]: the nice-plug parameter object
-//! (`crate::params`), the mapping to and from [`DspState`] ([`ParamSpec::write`],
+//! (`faurge_plugin::params`), the mapping to and from [`DspState`] ([`ParamSpec::write`],
 //! [`ParamSpec::read`]), and later the LV2 TTL that xtask generates. A parameter's `id`
 //! is what hosts store in sessions and automation lanes: **never rename or reuse
 //! one**; to change a parameter's meaning add a new id and migrate old sessions in
-//! `crate::state::migrate`.
+//! `faurge_plugin::state::migrate`.
 //!
 //! Ranges are the `faurge_dsp::state` constants, except the IR mix, which is shown in
 //! percent (0–100 %) and maps to `ConvolverState::mix` (0–1). The high-pass and

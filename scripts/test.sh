@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The test command (README): installs the Debian packages the tests need, then
+# runs every test in the workspace. Extra arguments go to `cargo test`.
+#
+# Packages: headers nice-plug's standalone and editor build against (ALSA, JACK,
+# X11/XCB, GL), and the real hosts the plugin is tested in: lilv-utils
+# (lv2apply, lv2info, lv2ls), sordi and lv2-dev (TTL validation), PipeWire 0.3
+# (a private headless daemon runs the "Faurge Mic" filter-chain).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+    pkg-config libasound2-dev libjack-jackd2-dev libx11-xcb-dev libxcb1-dev
+    libxcb-icccm4-dev libxcb-dri2-0-dev libgl-dev libxcursor-dev
+    lilv-utils lv2-dev sordi pipewire pipewire-bin
+)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "Installing Debian packages the tests need: ${missing[*]}"
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
+    $sudo apt-get update
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+cargo test --workspace --locked "$@"
