@@ -51,14 +51,13 @@ fn render_with_a_preset_writes_the_same_length_and_rate_and_changes_the_audio() 
     assert!(diff > 1.0, "the preset left the audio unchanged");
 }
 
-#[test]
-fn flat_preset_float_render_is_bit_transparent() {
+/// Renders `clip` with the flat preset as 32-bit float; returns (input, output).
+fn render_flat(clip: &str) -> (faurge_io::Audio, faurge_io::Audio) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("flat.wav");
-    let clip = example("speech_vctk_p234_012.wav");
     let o = faurge(&[
         "render",
-        &clip,
+        clip,
         "--preset",
         "flat",
         "--format",
@@ -67,32 +66,21 @@ fn flat_preset_float_render_is_bit_transparent() {
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(
-        faurge_io::read(&clip).unwrap(),
-        faurge_io::read(&out).unwrap()
-    );
+    (
+        faurge_io::read(clip).unwrap(),
+        faurge_io::read(&out).unwrap(),
+    )
+}
+
+#[test]
+fn flat_preset_float_render_is_bit_transparent() {
+    let (a, b) = render_flat(&example("speech_vctk_p234_012.wav"));
+    assert_eq!(a, b);
 }
 
 #[test]
 fn a_16_khz_file_renders_at_its_own_rate_and_length() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("flat16.wav");
-    let clip = example("speech_librispeech_19-198-0000.flac");
-    let o = faurge(&[
-        "render",
-        &clip,
-        "--preset",
-        "flat",
-        "--format",
-        "float32",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let (a, b) = (
-        faurge_io::read(&clip).unwrap(),
-        faurge_io::read(&out).unwrap(),
-    );
+    let (a, b) = render_flat(&example("speech_librispeech_19-198-0000.flac"));
     assert_eq!((b.sample_rate, b.frames()), (16_000, a.frames()));
     // Processed at 48 kHz and back: only the resampler's error remains.
     let err: f32 = a.channels[0]
@@ -141,91 +129,58 @@ fn render_with_an_ir_and_a_state_file_dumps_the_state_it_used() {
         .all(|s| s.is_finite() && s.abs() <= 1.0));
 }
 
+/// Runs `faurge` with `args` and asserts it fails with `needle` in its stderr.
+fn fails_with(args: &[&str], needle: &str) {
+    let o = faurge(args);
+    assert!(!o.status.success(), "{args:?} succeeded");
+    assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+}
+
 #[test]
 fn bad_input_gets_a_clear_error_naming_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.wav");
     let out = out.to_str().unwrap();
+    let clip = example("speech_vctk_p234_012.wav");
+    let write = |name: &str, text: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
 
-    let o = faurge(&[
-        "render",
-        &example("speech_vctk_p234_012.wav"),
-        "--preset",
-        "warm-radi",
-        "-o",
-        out,
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("Did you mean \"warm-radio\"?"),
-        "{}",
-        stderr(&o)
+    fails_with(
+        &["render", &clip, "--preset", "warm-radi", "-o", out],
+        "Did you mean \"warm-radio\"?",
     );
-
-    let o = faurge(&["render", "/no/such/file.wav", "--preset", "flat", "-o", out]);
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("Could not open \"/no/such/file.wav\""),
-        "{}",
-        stderr(&o)
+    fails_with(
+        &["render", "/no/such/file.wav", "--preset", "flat", "-o", out],
+        "Could not open \"/no/such/file.wav\"",
     );
-
-    let garbage = dir.path().join("garbage.json");
-    std::fs::write(&garbage, "{\"eq\": 3}").unwrap();
-    let o = faurge(&[
-        "render",
-        &example("speech_vctk_p234_012.wav"),
-        "--state",
-        garbage.to_str().unwrap(),
-        "-o",
-        out,
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("is not a valid DspState"),
-        "{}",
-        stderr(&o)
+    let garbage = write("garbage.json", "{\"eq\": 3}".into());
+    fails_with(
+        &["render", &clip, "--state", &garbage, "-o", out],
+        "is not a valid DspState",
     );
-
     let mut state = faurge_dsp::state::DspState::default();
     state.compressor.ratio = 50.0;
-    let bad = dir.path().join("bad.json");
-    std::fs::write(&bad, serde_json::to_string(&state).unwrap()).unwrap();
-    let o = faurge(&[
-        "render",
-        &example("speech_vctk_p234_012.wav"),
-        "--state",
-        bad.to_str().unwrap(),
-        "-o",
-        out,
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("compressor.ratio is 50"),
-        "{}",
-        stderr(&o)
+    let bad = write("bad.json", serde_json::to_string(&state).unwrap());
+    fails_with(
+        &["render", &clip, "--state", &bad, "-o", out],
+        "compressor.ratio is 50",
     );
-
     let silent_ir = dir.path().join("silent.wav");
-    faurge_io::write_wav(
-        &silent_ir,
-        &faurge_io::Audio::new(48_000, vec![vec![0.0; 100]]).unwrap(),
-        faurge_io::WavFormat::Float32,
-    )
-    .unwrap();
-    let o = faurge(&[
-        "render",
-        &example("speech_vctk_p234_012.wav"),
-        "--ir",
-        silent_ir.to_str().unwrap(),
-        "-o",
-        out,
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("impulse response is silent"),
-        "{}",
-        stderr(&o)
+    let silence = faurge_io::Audio::new(48_000, vec![vec![0.0; 100]]).unwrap();
+    faurge_io::write_wav(&silent_ir, &silence, faurge_io::WavFormat::Float32).unwrap();
+    fails_with(
+        &[
+            "render",
+            &clip,
+            "--ir",
+            silent_ir.to_str().unwrap(),
+            "-o",
+            out,
+        ],
+        "impulse response is silent",
     );
 }
 
