@@ -1,0 +1,208 @@
+"""Trains the encoder, Fabian and Ursula on a ``faurge-dataset`` folder and
+exports ONNX (opset 17). Usage::
+
+    python -m faurge_train.train --data ../target/dataset --out runs/dev --epochs 20
+
+Writes ``encoder_text.onnx``, ``encoder_audio.onnx``, ``fabian.onnx``,
+``ursula.onnx`` and ``report.json`` (losses, validation/test figures, the dataset
+hash) into ``--out``. Nothing is written to ``bundle/models``: shipping needs the
+full pipeline and a manifest entry (see README).
+"""
+
+import argparse
+import json
+import math
+import pathlib
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import data, models
+from .models import Encoder, Fabian, Ursula, info_nce, ursula_eq_response, ursula_input
+
+LTAS_MIN_HZ, LTAS_MAX_HZ = 40.0, 20000.0
+SAMPLE_RATE = 48000.0
+
+
+def ltas_centers():
+    e = LTAS_MIN_HZ * (LTAS_MAX_HZ / LTAS_MIN_HZ) ** (np.arange(65) / 64)
+    return torch.tensor(np.sqrt(e[:-1] * e[1:]), dtype=torch.float32)
+
+
+def t(x, dtype=torch.float32):
+    return torch.as_tensor(np.asarray(x), dtype=dtype)
+
+
+def batches(n, size, rng):
+    idx = rng.permutation(n)
+    for s in range(0, n, size):
+        yield idx[s:s + size]
+
+
+def defect_ids(split, vocab):
+    """Index of each row's defect caption in the vocabulary's defect list."""
+    lookup = {c: i for i, cs in enumerate(vocab["defect_captions"]) for c in cs}
+    return np.array([lookup.get(c, len(lookup)) for c in split["defect_caption"]])
+
+
+def train_encoder(enc, tr, vocab, epochs, rng, log):
+    """InfoNCE on (styled audio, style caption) and (degraded audio, defect caption);
+    all rows of one style (or one defect) are positives of each other."""
+    defect_id = defect_ids(tr, vocab) + 1000
+    opt = torch.optim.AdamW(enc.parameters(), lr=2e-3, weight_decay=1e-4)
+    n = len(tr["style_index"])
+    for ep in range(epochs):
+        tot = 0.0
+        for b in batches(n, 64, rng):
+            mel = torch.cat([t(tr["target_mel"][b]), t(tr["input_mel"][b])])
+            tok = torch.cat([t(tr["caption_tokens"][b], torch.long), t(tr["defect_caption_tokens"][b], torch.long)])
+            lab = torch.cat([t(tr["style_index"][b], torch.long), t(defect_id[b], torch.long)])
+            loss = info_nce(enc.audio(mel), enc.text(tok), enc.log_scale, lab)
+            opt.zero_grad(); loss.backward(); opt.step()
+            tot += float(loss) * len(b)
+        log(f"encoder epoch {ep}: infonce {tot / n:.4f}")
+
+
+@torch.no_grad()
+def retrieval(enc, split, vocab, tokenize):
+    """Caption retrieval over the styles: for every styled clip, rank the styles
+    by the mean cosine of the clip to that style's captions. Returns top-1, top-5
+    and the mean cosine of matching and non-matching pairs (for S_C calibration)."""
+    caps = vocab["style_captions"]
+    tok = torch.stack([torch.stack([tokenize(c) for c in cs]) for cs in caps])  # [S, C, L]
+    S, C, L = tok.shape
+    e_t = enc.text(tok.reshape(S * C, L)).reshape(S, C, -1)
+    e_a = enc.audio(t(split["target_mel"]))
+    sims = torch.einsum("nd,scd->nsc", e_a, e_t).mean(-1)  # [N, S]
+    y = t(split["style_index"], torch.long)
+    rank = sims.argsort(1, descending=True)
+    top1 = float((rank[:, 0] == y).float().mean())
+    top5 = float((rank[:, :5] == y[:, None]).any(1).float().mean())
+    match = sims.gather(1, y[:, None]).mean()
+    other = (sims.sum(1) - sims.gather(1, y[:, None])[:, 0]).mean() / (S - 1)
+    return {"top1": top1, "top5": top5, "cos_match": float(match), "cos_other": float(other)}
+
+
+def fused(enc, split, idx):
+    with torch.no_grad():
+        return torch.cat([enc.text(t(split["caption_tokens"][idx], torch.long)), enc.audio(t(split["input_mel"][idx]))], -1)
+
+
+def fabian_loss(fab, x, split, idx):
+    d_ltas, d_lufs, d_dyn, logit = fab(x)
+    m = t(split["ltas_mask"][idx])
+    l_ltas = (((d_ltas - t(split["delta_ltas"][idx])) ** 2) * m).sum() / m.sum().clamp(min=1)
+    l_lufs = ((d_lufs[:, 0] - t(split["delta_lufs"][idx])) ** 2).mean()
+    dyn_scale = torch.tensor([1.0, 1 / 100.0])
+    l_dyn = (((d_dyn - t(split["delta_dyn"][idx])) * dyn_scale) ** 2).mean()
+    l_bce = F.binary_cross_entropy_with_logits(logit[:, 0], t(split["requires_genesis"][idx].astype(np.float32)))
+    mae = float(((d_ltas - t(split["delta_ltas"][idx])).abs() * m).sum() / m.sum().clamp(min=1))
+    acc = float(((logit[:, 0] > 0) == t(split["requires_genesis"][idx].astype(bool), torch.bool)).float().mean())
+    return l_ltas + l_lufs + l_dyn + 10.0 * l_bce, {"dltas_mae_db": mae, "flag_acc": acc, "dlufs_mae": float((d_lufs[:, 0] - t(split["delta_lufs"][idx])).abs().mean())}
+
+
+def ursula_loss(urs, split, idx, centers):
+    x = ursula_input(t(split["target_ltas"][idx]), t(split["input_ltas"][idx]), t(split["ltas_mask"][idx]),
+                     t(split["target_lufs"][idx]), t(split["input_lufs"][idx]), t(split["target_dyn"][idx]), t(split["input_dyn"][idx]))
+    s = urs(x)
+    eq = ursula_eq_response(s, centers, SAMPLE_RATE)  # [B, 64]
+    m = t(split["ltas_mask"][idx])
+    want = t(split["delta_ltas"][idx])
+    # LTAS is level-normalized: the EQ must match the wanted change up to a constant.
+    r = (eq - want) * m
+    mean = r.sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp(min=1)
+    shape = ((((eq - want) - mean) ** 2) * m).sum() / m.sum().clamp(min=1)
+    # Loudness: power-weighted EQ gain + makeup + trim should give ΔLUFS.
+    p = torch.pow(10.0, t(split["input_ltas"][idx]) / 10.0) * m
+    p = p / p.sum(1, keepdim=True).clamp(min=1e-12)
+    eq_gain = 10 * torch.log10((p * torch.pow(10.0, eq / 10.0)).sum(1).clamp(min=1e-12))
+    loud = eq_gain + s[:, 35] + s[:, 36]
+    l_lufs = ((loud - t(split["delta_lufs"][idx])) ** 2).mean()
+    # Keep unused gain small (regularizer).
+    reg = 1e-3 * (s[:, 2:32:4] ** 2).mean()
+    before = float((((want - (want * m).sum(1, keepdim=True) / m.sum(1, keepdim=True)) ** 2) * m).sum() / m.sum())
+    return shape + 0.1 * l_lufs + reg, {"ltas_shape_rmse_db": math.sqrt(float(shape)), "ltas_shape_rmse_before_db": math.sqrt(before), "lufs_err": float((loud - t(split["delta_lufs"][idx])).abs().mean())}
+
+
+def export(model, args, path, input_names, output_names, dynamic):
+    torch.onnx.export(model, args, str(path), input_names=input_names, output_names=output_names,
+                      dynamic_axes=dynamic, opset_version=17)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args(argv)
+    torch.manual_seed(a.seed)
+    rng = np.random.default_rng(a.seed)
+    out = pathlib.Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    logf = open(out / "train.log", "w")
+    def log(m):
+        print(m, flush=True); logf.write(m + "\n")
+    vocab = data.load_vocabulary(a.data)
+    tr = data.load_split(a.data, "train")
+    va = data.load_split(a.data, "validation") or tr
+    te = data.load_split(a.data, "test") or va
+    n_words = len(vocab["words"]) + 2
+    words = {w: i + 2 for i, w in enumerate(vocab["words"])}
+    def tokenize(text):
+        import re
+        ws = [w for w in re.split(r"(?:[^\w'\-]|_)+", text.lower()) if w]
+        ids = [words.get(w, 1) for w in ws][:vocab["max_tokens"]]
+        return torch.tensor(ids + [0] * (vocab["max_tokens"] - len(ids)), dtype=torch.long)
+    t0 = time.time()
+    enc = Encoder(n_words)
+    train_encoder(enc, tr, vocab, a.epochs, rng, log)
+    report = {"dataset_hash": data.dataset_hash(a.data), "rows": {"train": len(tr["id"]), "validation": len(va["id"]), "test": len(te["id"])}}
+    enc.eval()
+    report["encoder"] = {"validation": retrieval(enc, va, vocab, tokenize), "test": retrieval(enc, te, vocab, tokenize)}
+    log(f"encoder: {report['encoder']}")
+
+    fab = Fabian()
+    opt = torch.optim.AdamW(fab.parameters(), lr=1e-3, weight_decay=1e-4)
+    n = len(tr["id"])
+    for ep in range(a.epochs):
+        for b in batches(n, 64, rng):
+            loss, _ = fabian_loss(fab, fused(enc, tr, b), tr, b)
+            opt.zero_grad(); loss.backward(); opt.step()
+        with torch.no_grad():
+            idx = np.arange(len(va["id"]))
+            _, m = fabian_loss(fab, fused(enc, va, idx), va, idx)
+        log(f"fabian epoch {ep}: validation {m}")
+    with torch.no_grad():
+        idx = np.arange(len(te["id"]))
+        report["fabian_test"] = fabian_loss(fab, fused(enc, te, idx), te, idx)[1]
+
+    centers = ltas_centers()
+    urs = Ursula()
+    opt = torch.optim.AdamW(urs.parameters(), lr=1e-3, weight_decay=1e-4)
+    for ep in range(a.epochs):
+        for b in batches(n, 64, rng):
+            loss, _ = ursula_loss(urs, tr, b, centers)
+            opt.zero_grad(); loss.backward(); opt.step()
+        with torch.no_grad():
+            _, m = ursula_loss(urs, va, np.arange(len(va["id"])), centers)
+        log(f"ursula epoch {ep}: validation {m}")
+    with torch.no_grad():
+        report["ursula_test"] = ursula_loss(urs, te, np.arange(len(te["id"])), centers)[1]
+    report["train_seconds"] = time.time() - t0
+    log(json.dumps(report, indent=2))
+
+    enc.eval(); fab.eval(); urs.eval()
+    L = vocab["max_tokens"]
+    export(enc.text, (torch.zeros(1, L, dtype=torch.long),), out / "encoder_text.onnx", ["tokens"], ["e_text"], {"tokens": {0: "batch"}, "e_text": {0: "batch"}})
+    export(enc.audio, (torch.zeros(1, 298, 64),), out / "encoder_audio.onnx", ["log_mel"], ["e_audio"], {"log_mel": {0: "batch", 1: "frames"}, "e_audio": {0: "batch"}})
+    export(fab, (torch.zeros(1, 1024),), out / "fabian.onnx", ["fused"], ["delta_ltas", "delta_lufs", "delta_dyn", "genesis_logit"], {"fused": {0: "batch"}})
+    export(urs, (torch.zeros(1, 3 * 64 + 6),), out / "ursula.onnx", ["metrics"], ["settings"], {"metrics": {0: "batch"}, "settings": {0: "batch"}})
+    torch.save({"encoder": enc.state_dict(), "fabian": fab.state_dict(), "ursula": urs.state_dict(), "n_words": n_words}, out / "weights.pt")
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    main()
