@@ -1,4 +1,4 @@
-"""The four networks (small, CPU-friendly, ONNX-exportable at opset 17).
+"""The four networks (small, CPU-friendly, ONNX-exportable at opset 18).
 
 - ``TextEncoder`` / ``AudioEncoder``: Faurge's compact "CLAP" (DESIGN.md: frozen
   LAION-CLAP cannot be downloaded here): token ids ``[B, 24]`` → ``[B, 512]`` and
@@ -53,13 +53,15 @@ class AudioEncoder(nn.Module):
             nn.Conv1d(ch, ch, 5, stride=2, padding=2), nn.GELU(),
             nn.Conv1d(ch, ch, 3, stride=1, padding=1), nn.GELU(),
         )
-        self.mlp = nn.Sequential(nn.Linear(2 * ch + MEL_BANDS, 512), nn.GELU(), nn.Linear(512, EMBED_DIM))
+        self.mlp = nn.Sequential(nn.Linear(2 * ch + MEL_BANDS + 1, 512), nn.GELU(), nn.Linear(512, EMBED_DIM))
 
     def forward(self, mel):
         x = (mel + MEL_OFFSET) / MEL_SCALE  # [B, T, 64]
+        level = x.mean((1, 2), keepdim=True)  # [B, 1, 1] overall level
+        x = x - level  # level-independent: styles are spectral shapes and dynamics
         spec_mean = x.mean(1)  # [B, 64] the long-term shape, directly
         h = self.conv(x.transpose(1, 2))  # [B, C, T']
-        pooled = torch.cat([h.mean(-1), h.std(-1), spec_mean], -1)
+        pooled = torch.cat([h.mean(-1), h.std(-1), spec_mean, level[:, 0]], -1)
         return F.normalize(self.mlp(pooled), dim=-1)
 
 
@@ -161,3 +163,32 @@ def ursula_eq_response(settings, freqs_hz, sample_rate):
     enabled = torch.ones_like(b[..., 0])
     enabled = torch.cat([b[:, :1, 0], enabled[:, 1:7], b[:, 7:, 0]], 1)
     return dsp.eq_magnitude_db(enabled, b[..., 1], b[..., 2], b[..., 3], freqs_hz, sample_rate)
+
+
+SPECTRUM_BANDS = 256
+IR_CURVE_POINTS = 32
+
+
+class Genesis(nn.Module):
+    """``(c_scene [B, 512], spectrum [B, 256] dB, spectrum mask [B, 256])`` →
+    IR parameters ``[B, 36]``: 32 correction points (dB, ±12), ``wet_db``
+    (−60..0), ``rt60_s`` (0.2..2), ``predelay_ms`` (0..50), ``hf_damping`` (0..1),
+    in the order of ``faurge_dsp::ir::IrParams`` (the seed is fixed at 1)."""
+
+    def __init__(self, hidden=384):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(EMBED_DIM + 2 * SPECTRUM_BANDS, hidden), nn.GELU(),
+            nn.Linear(hidden, hidden), nn.GELU(),
+            nn.Linear(hidden, IR_CURVE_POINTS + 4),
+        )
+
+    def forward(self, c_scene, spectrum, mask):
+        s = torch.where(mask > 0, spectrum, torch.zeros_like(spectrum)) / 20.0
+        y = self.net(torch.cat([c_scene, s, mask], -1))
+        curve = 12.0 * torch.tanh(y[:, :IR_CURVE_POINTS] / 4.0)
+        wet = -60.0 * torch.sigmoid(-y[:, IR_CURVE_POINTS])
+        rt60 = 0.2 + 1.8 * torch.sigmoid(y[:, IR_CURVE_POINTS + 1])
+        pre = 50.0 * torch.sigmoid(y[:, IR_CURVE_POINTS + 2])
+        damp = torch.sigmoid(y[:, IR_CURVE_POINTS + 3])
+        return torch.cat([curve, torch.stack([wet, rt60, pre, damp], -1)], -1)
