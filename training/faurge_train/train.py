@@ -33,7 +33,24 @@ def ltas_centers():
 
 
 def t(x, dtype=torch.float32):
+    if torch.is_tensor(x):
+        return x.to(dtype)
     return torch.as_tensor(np.asarray(x), dtype=dtype)
+
+
+def to_tensors(split):
+    """Numeric columns → torch tensors once (float32; token ids and labels int64)."""
+    if split is None:
+        return None
+    out = {}
+    for k, v in split.items():
+        if v.dtype == object:
+            out[k] = v
+        elif k.endswith("_tokens") or k in ("style_index", "mel_frames"):
+            out[k] = torch.from_numpy(np.array(v, dtype=np.int64))
+        else:
+            out[k] = torch.from_numpy(np.array(v, dtype=np.float32))
+    return out
 
 
 def batches(n, size, rng):
@@ -51,8 +68,8 @@ def defect_ids(split, vocab):
 def train_encoder(enc, tr, vocab, epochs, rng, log):
     """InfoNCE on (styled audio, style caption) and (degraded audio, defect caption);
     all rows of one style (or one defect) are positives of each other."""
-    defect_id = defect_ids(tr, vocab) + 1000
-    opt = torch.optim.AdamW(enc.parameters(), lr=2e-3, weight_decay=1e-4)
+    defect_id = torch.from_numpy(defect_ids(tr, vocab) + 1000)
+    opt = torch.optim.AdamW(enc.parameters(), lr=1e-3, weight_decay=1e-4)
     n = len(tr["style_index"])
     for ep in range(epochs):
         tot = 0.0
@@ -62,7 +79,7 @@ def train_encoder(enc, tr, vocab, epochs, rng, log):
             lab = torch.cat([t(tr["style_index"][b], torch.long), t(defect_id[b], torch.long)])
             loss = info_nce(enc.audio(mel), enc.text(tok), enc.log_scale, lab)
             opt.zero_grad(); loss.backward(); opt.step()
-            tot += float(loss) * len(b)
+            tot += float(loss.detach()) * len(b)
         log(f"encoder epoch {ep}: infonce {tot / n:.4f}")
 
 
@@ -98,9 +115,9 @@ def fabian_loss(fab, x, split, idx):
     l_lufs = ((d_lufs[:, 0] - t(split["delta_lufs"][idx])) ** 2).mean()
     dyn_scale = torch.tensor([1.0, 1 / 100.0])
     l_dyn = (((d_dyn - t(split["delta_dyn"][idx])) * dyn_scale) ** 2).mean()
-    l_bce = F.binary_cross_entropy_with_logits(logit[:, 0], t(split["requires_genesis"][idx].astype(np.float32)))
+    l_bce = F.binary_cross_entropy_with_logits(logit[:, 0], t(split["requires_genesis"][idx]))
     mae = float(((d_ltas - t(split["delta_ltas"][idx])).abs() * m).sum() / m.sum().clamp(min=1))
-    acc = float(((logit[:, 0] > 0) == t(split["requires_genesis"][idx].astype(bool), torch.bool)).float().mean())
+    acc = float(((logit[:, 0] > 0) == t(split["requires_genesis"][idx], torch.bool)).float().mean())
     return l_ltas + l_lufs + l_dyn + 10.0 * l_bce, {"dltas_mae_db": mae, "flag_acc": acc, "dlufs_mae": float((d_lufs[:, 0] - t(split["delta_lufs"][idx])).abs().mean())}
 
 
@@ -161,6 +178,84 @@ def genesis_loss(gen, enc, urs, split, idx, centers, vocab):
     return shape + l_room, {"residual_rmse_db": math.sqrt(float(shape)), "residual_rmse_before_db": math.sqrt(before), "wet_mae_db": float((p[:, 32] - wet_target).abs().mean())}
 
 
+def shape_rmse(err, m):
+    """Per-row RMSE (dB) of ``err`` over the mask after removing its masked mean
+    (LTAS is level-normalized, so a constant offset is not an error)."""
+    mean = (err * m).sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp(min=1)
+    return torch.sqrt((((err - mean) ** 2) * m).sum(1) / m.sum(1).clamp(min=1))
+
+
+@torch.no_grad()
+def evaluate(enc, fab, urs, gen, split, vocab, tokenize, train_split):
+    """Model-space evaluation on one split (no audio is rendered here: the EQ and
+    IR curve responses come from the differentiable mirrors, which match faurge-dsp
+    within 0.1 dB / 0.5 dB). One pass = Fabian → Ursula + Genesis on Fabian's targets.
+    Figures: LTAS shape error (dB RMSE over the masked bands, offset removed) of the
+    degraded input, after one pass, and of the generic auto-EQ baseline (every input
+    pulled to the mean clean-speech LTAS of the training split's neutral style);
+    loudness error of Fabian's target; prompt-direction accuracy per style (the
+    applied change points the same way as the wanted change: positive dot product);
+    S_C calibration (cosine of matching and non-matching style captions)."""
+    idx = np.arange(len(split["id"]))
+    m = split["ltas_mask"]
+    e_t = enc.text(split["caption_tokens"])
+    e_a = enc.audio(split["input_mel"])
+    d_ltas, d_lufs, d_dyn, logit = fab(torch.cat([e_t, e_a], -1))
+    target_pred = split["input_ltas"] + d_ltas
+    x = ursula_input(target_pred, split["input_ltas"], m, split["input_lufs"] + d_lufs[:, 0],
+                     split["input_lufs"], split["input_dyn"] + d_dyn, split["input_dyn"])
+    settings = urs(x)
+    centers = ltas_centers()
+    eq = ursula_eq_response(settings, centers, SAMPLE_RATE)
+    p = gen(e_t, split["input_spectrum"], split["spectrum_mask"])
+    curve = ir.curve_db_at(p[:, :32], centers.numpy().astype(np.float64))
+    change = eq + curve
+    want = split["target_ltas"] - split["input_ltas"]
+    err_before = shape_rmse(want, m)
+    err_after = shape_rmse(want - change, m)
+    neutral = vocab["styles"].index("neutral") if "neutral" in vocab["styles"] else 0
+    tm = train_split["ltas_mask"]
+    sel = (train_split["style_index"] == neutral) & (tm[:, -1] > 0)
+    if int(sel.sum()) == 0:
+        sel = train_split["style_index"] == neutral
+    avg = (train_split["target_ltas"][sel] * tm[sel]).sum(0) / tm[sel].sum(0).clamp(min=1)
+    err_auto = shape_rmse(split["target_ltas"] - avg, m)
+    lufs_err = (split["input_lufs"] + d_lufs[:, 0] - split["target_lufs"]).abs()
+
+    def centred(v):
+        return (v - (v * m).sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp(min=1)) * m
+    direction = ((centred(change) * centred(want)).sum(1) > 0).float()
+    per_style = {}
+    for i, name in enumerate(vocab["styles"]):
+        sel = split["style_index"] == i
+        if int(sel.sum()) > 0:
+            per_style[name] = float(direction[sel].mean())
+    r = retrieval(enc, split, vocab, tokenize)
+    caps = torch.stack([tokenize(cs[0]) for cs in vocab["style_captions"]])
+    sims = enc.audio(split["target_mel"]) @ enc.text(caps).t()
+    y = split["style_index"]
+    match = sims.gather(1, y[:, None])[:, 0]
+    other = sims[torch.arange(len(y)), (y + 1) % sims.shape[1]]
+    return {
+        "rows": len(idx),
+        "ltas_error_db": {
+            "degraded": float(err_before.mean()),
+            "one_pass": float(err_after.mean()),
+            "auto_eq_baseline": float(err_auto.mean()),
+            "one_pass_over_degraded": float(err_after.mean() / err_before.mean()),
+        },
+        "loudness_error_lu": {"mean": float(lufs_err.mean()), "within_1lu": float((lufs_err <= 1).float().mean())},
+        "fabian": {"dltas_mae_db": float(((d_ltas - split["delta_ltas"]).abs() * m).sum() / m.sum()),
+                   "flag_accuracy": float(((logit[:, 0] > 0) == (split["requires_genesis"] > 0.5)).float().mean())},
+        "prompt_direction_accuracy": {"all": float(direction.mean()), "per_style": per_style},
+        "retrieval": r,
+        "s_c": {"match_p10": float(match.quantile(0.1)), "match_median": float(match.median()),
+                "other_median": float(other.median()), "other_p90": float(other.quantile(0.9)),
+                "match_at_0_85": float((match >= 0.85).float().mean()),
+                "other_at_0_85": float((other >= 0.85).float().mean())},
+    }
+
+
 def export(model, args, path, input_names, output_names, dynamic):
     torch.onnx.export(model, args, str(path), input_names=input_names, output_names=output_names,
                       dynamic_axes=dynamic, opset_version=18)
@@ -180,11 +275,12 @@ def main(argv=None):
     def log(m):
         print(m, flush=True); logf.write(m + "\n")
     vocab = data.load_vocabulary(a.data)
-    splits = {k: data.load_split(a.data, k) for k in ("train", "validation", "test")}
+    splits = {k: to_tensors(data.load_split(a.data, k)) for k in ("train", "validation", "test")}
     # A tiny smoke dataset may lack a split: fall back to what exists.
-    tr = splits["train"] or splits["validation"] or splits["test"]
-    va = splits["validation"] or tr
-    te = splits["test"] or va
+    first = lambda *xs: next((x for x in xs if x is not None), None)
+    tr = first(splits["train"], splits["validation"], splits["test"])
+    va = first(splits["validation"], tr)
+    te = first(splits["test"], va)
     n_words = len(vocab["words"]) + 2
     words = {w: i + 2 for i, w in enumerate(vocab["words"])}
     def tokenize(text):
@@ -203,13 +299,16 @@ def main(argv=None):
     fab = Fabian()
     opt = torch.optim.AdamW(fab.parameters(), lr=1e-3, weight_decay=1e-4)
     n = len(tr["id"])
+    # The encoder is frozen from here: embed every row once.
+    f_tr = fused(enc, tr, np.arange(n))
+    va_idx = np.arange(len(va["id"]))
+    f_va = fused(enc, va, va_idx)
     for ep in range(a.epochs):
         for b in batches(n, 64, rng):
-            loss, _ = fabian_loss(fab, fused(enc, tr, b), tr, b)
+            loss, _ = fabian_loss(fab, f_tr[b], tr, b)
             opt.zero_grad(); loss.backward(); opt.step()
         with torch.no_grad():
-            idx = np.arange(len(va["id"]))
-            _, m = fabian_loss(fab, fused(enc, va, idx), va, idx)
+            _, m = fabian_loss(fab, f_va, va, va_idx)
         log(f"fabian epoch {ep}: validation {m}")
     with torch.no_grad():
         idx = np.arange(len(te["id"]))
@@ -240,6 +339,8 @@ def main(argv=None):
     with torch.no_grad():
         report["genesis_test"] = genesis_loss(gen, enc, urs, te, np.arange(len(te["id"])), spec_centers, vocab)[1]
     report["train_seconds"] = time.time() - t0
+    enc.eval(); fab.eval(); urs.eval(); gen.eval()
+    report["test_eval"] = evaluate(enc, fab, urs, gen, te, vocab, tokenize, tr)
     log(json.dumps(report, indent=2))
 
     enc.eval(); fab.eval(); urs.eval(); gen.eval()
