@@ -258,7 +258,7 @@ def evaluate(enc, fab, urs, gen, split, vocab, tokenize, train_split):
 
 def export(model, args, path, input_names, output_names, dynamic):
     torch.onnx.export(model, args, str(path), input_names=input_names, output_names=output_names,
-                      dynamic_axes=dynamic, opset_version=18)
+                      dynamic_axes=dynamic, opset_version=18, external_data=False)
 
 
 def main(argv=None):

@@ -18,7 +18,7 @@ def reference(tmp_path_factory):
     if not path:
         path = str(tmp_path_factory.mktemp("ref") / "reference.json")
         subprocess.run(
-            ["cargo", "run", "--quiet", "--release", "-p", "faurge-dataset", "--", "reference", "--out", path],
+            ["cargo", "run", "--quiet", "-p", "faurge-dataset", "--", "reference", "--out", path],
             cwd=ROOT, check=True)
     with open(path) as f:
         return json.load(f)

@@ -19,7 +19,7 @@ from faurge_train import data, models, train
 def tiny_dataset(tmp_path_factory):
     out = tmp_path_factory.mktemp("dataset")
     binary = os.environ.get("FAURGE_DATASET_BIN")
-    cmd = [binary] if binary else ["cargo", "run", "--quiet", "--release", "-p", "faurge-dataset", "--"]
+    cmd = [binary] if binary else ["cargo", "run", "--quiet", "-p", "faurge-dataset", "--"]
     subprocess.run(cmd + ["build", "--data", str(ROOT / "examples"), "--out", str(out),
                           "--seed", "3", "--rows-per-clip", "10", "--crop-s", "2"], cwd=ROOT, check=True)
     return out
