@@ -13,6 +13,7 @@ import argparse
 import json
 import math
 import pathlib
+import re
 import time
 
 import numpy as np
@@ -51,6 +52,18 @@ def to_tensors(split):
         else:
             out[k] = torch.from_numpy(np.array(v, dtype=np.float32))
     return out
+
+
+def make_tokenizer(vocab):
+    """Python twin of ``faurge_dataset::vocabulary::Tokenizer::encode``: lower case,
+    words = runs of letters, digits, ``'`` and ``-``; 0 pads, 1 is unknown."""
+    words = {w: i + 2 for i, w in enumerate(vocab["words"])}
+
+    def tokenize(text):
+        ws = [w for w in re.split(r"(?:[^\w'\-]|_)+", text.lower()) if w]
+        ids = [words.get(w, 1) for w in ws][:vocab["max_tokens"]]
+        return torch.tensor(ids + [0] * (vocab["max_tokens"] - len(ids)), dtype=torch.long)
+    return tokenize
 
 
 def batches(n, size, rng):
@@ -282,12 +295,7 @@ def main(argv=None):
     va = first(splits["validation"], tr)
     te = first(splits["test"], va)
     n_words = len(vocab["words"]) + 2
-    words = {w: i + 2 for i, w in enumerate(vocab["words"])}
-    def tokenize(text):
-        import re
-        ws = [w for w in re.split(r"(?:[^\w'\-]|_)+", text.lower()) if w]
-        ids = [words.get(w, 1) for w in ws][:vocab["max_tokens"]]
-        return torch.tensor(ids + [0] * (vocab["max_tokens"] - len(ids)), dtype=torch.long)
+    tokenize = make_tokenizer(vocab)
     t0 = time.time()
     enc = Encoder(n_words)
     train_encoder(enc, tr, vocab, a.epochs, rng, log)

@@ -42,6 +42,19 @@ def test_dataset_reads_with_masks(tiny_dataset):
     assert len(data.dataset_hash(tiny_dataset)) == 64
 
 
+def test_python_tokenizer_matches_rust(tiny_dataset):
+    vocab = data.load_vocabulary(tiny_dataset)
+    tokenize = train.make_tokenizer(vocab)
+    for split in ("train", "validation", "test"):
+        d = data.load_split(tiny_dataset, split)
+        if d is None:
+            continue
+        for text, ids in zip(d["caption"], d["caption_tokens"]):
+            assert tokenize(text).tolist() == ids.tolist(), text
+        for text, ids in zip(d["defect_caption"], d["defect_caption_tokens"]):
+            assert tokenize(text).tolist() == ids.tolist(), text
+
+
 def test_one_epoch_trains_and_exports_matching_onnx(tiny_dataset, tmp_path):
     report = train.main(["--data", str(tiny_dataset), "--out", str(tmp_path), "--epochs", "1"])
     assert report["dataset_hash"] == data.dataset_hash(tiny_dataset)
