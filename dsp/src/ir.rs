@@ -1,0 +1,420 @@
+//! Genesis' DDSP synthesizer: renders an impulse response for the convolver
+//! from a few parameters (a fine correction curve and a parametric room tail).
+//!
+//! The network (Genesis) predicts [`IrParams`]; this deterministic synthesizer
+//! renders them, and `training/faurge_train/ir.py` mirrors it exactly in PyTorch
+//! (parity-tested), so training can differentiate through it.
+//!
+//! The IR is the sum of two parts:
+//!
+//! 1. A **minimum-phase correction filter** whose magnitude follows
+//!    `correction_db`, [`IR_CURVE_POINTS`] values at log-spaced frequencies
+//!    ([`curve_freqs_hz`], 40 Hz – 20 kHz, the LTAS range), linearly interpolated
+//!    in dB over log frequency, held flat below the first and above the last point.
+//!    Method: real-cepstrum folding (A. V. Oppenheim & R. W. Schafer,
+//!    *Discrete-Time Signal Processing*, 3rd ed., §5.6 and §13.5 "minimum-phase
+//!    from the real cepstrum"): with `n = 8·L` FFT points, `c = IFFT(ln|H|)`,
+//!    fold `ĉ[0] = c[0]`, `ĉ[k] = 2c[k]` for `0 < k < n/2`, `ĉ[n/2] = c[n/2]`,
+//!    `ĉ[k] = 0` above; `h = IFFT(exp(FFT(ĉ)))`, keep the first `L` samples
+//!    ([`correction_len`]) and fade the last `L/8` out with a half-cosine.
+//! 2. A **parametric tail** (ambience) starting `predelay_ms` after the direct
+//!    sound: noise `u[n]` from xorshift32 ([`Xorshift32`], Marsaglia 2003),
+//!    split into a low band `lo = onepole(u)` (one-pole low-pass,
+//!    `lo[n] = (1 − a)·u[n] + a·lo[n−1]`, `a = exp(−2π·4000/fs)`) and the high
+//!    band `hi = u − lo`, each with an exponential envelope reaching −60 dB at
+//!    `rt60_s` (low) and `rt60_s · (1 − 0.8·hf_damping)` (high). The tail is scaled
+//!    so that its energy is `wet_db` relative to the correction filter's energy.
+//!    Tail length: `min(1.5·rt60_s, MAX_IR_SECONDS − predelay)`. No tail when
+//!    `wet_db ≤` [`WET_OFF_DB`].
+//!
+//! Everything is computed in `f64` and returned as `f32`. The total length never
+//! exceeds [`MAX_IR_SECONDS`] at the given rate.
+
+use std::f64::consts::PI;
+
+use rand::Rng;
+use rustfft::num_complex::Complex64;
+use rustfft::FftPlanner;
+use serde::{Deserialize, Serialize};
+
+/// Number of points of the correction curve.
+pub const IR_CURVE_POINTS: usize = 32;
+/// Lowest curve frequency, Hz.
+pub const IR_CURVE_MIN_HZ: f64 = 40.0;
+/// Highest curve frequency, Hz.
+pub const IR_CURVE_MAX_HZ: f64 = 20_000.0;
+/// Largest correction boost or cut, dB (values are clamped to ±this).
+pub const MAX_CORRECTION_DB: f32 = 12.0;
+/// Tail level at or below which there is no tail, dB.
+pub const WET_OFF_DB: f32 = -60.0;
+/// Loudest tail relative to the direct part, dB.
+pub const MAX_WET_DB: f32 = 6.0;
+/// RT60 range, s.
+pub const MIN_RT60_S: f32 = 0.05;
+/// Longest RT60, s.
+pub const MAX_RT60_S: f32 = 2.0;
+/// Longest pre-delay, ms.
+pub const MAX_PREDELAY_MS: f32 = 100.0;
+/// Longest IR this synthesizer returns, seconds (the convolver's default limit).
+pub const MAX_IR_SECONDS: f32 = 2.0;
+/// Crossover of the tail's low and high bands, Hz.
+pub const TAIL_CROSSOVER_HZ: f64 = 4000.0;
+
+/// The parameters Genesis predicts.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IrParams {
+    /// Correction curve, dB, at [`curve_freqs_hz`]; clamped to ±[`MAX_CORRECTION_DB`].
+    pub correction_db: [f32; IR_CURVE_POINTS],
+    /// Tail energy relative to the correction filter's energy, dB
+    /// ([`WET_OFF_DB`]..=[`MAX_WET_DB`]; at or below `WET_OFF_DB`: no tail).
+    pub wet_db: f32,
+    /// Reverberation time of the low band (−60 dB), s ([`MIN_RT60_S`]..=[`MAX_RT60_S`]).
+    pub rt60_s: f32,
+    /// Delay of the tail after the direct sound, ms (0..=[`MAX_PREDELAY_MS`]).
+    pub predelay_ms: f32,
+    /// High-frequency damping, 0 (none) ..= 1 (high band decays 5× faster).
+    pub hf_damping: f32,
+    /// Seed of the tail noise (xorshift32; 0 is replaced by 1).
+    pub seed: u32,
+}
+
+impl IrParams {
+    /// A flat curve and no tail: the IR is a unit impulse (up to the fade).
+    pub fn neutral() -> Self {
+        IrParams {
+            correction_db: [0.0; IR_CURVE_POINTS],
+            wet_db: WET_OFF_DB,
+            rt60_s: 0.5,
+            predelay_ms: 0.0,
+            hf_damping: 0.0,
+            seed: 1,
+        }
+    }
+
+    /// Random parameters for tests and reference data: a smooth curve (sum of
+    /// three random bumps, within ±9 dB), a tail half of the time.
+    pub fn random(rng: &mut impl Rng) -> Self {
+        let mut c = [0.0f32; IR_CURVE_POINTS];
+        for _ in 0..3 {
+            let centre: f32 = rng.gen_range(0.0..IR_CURVE_POINTS as f32);
+            let width: f32 = rng.gen_range(1.5..6.0);
+            let gain: f32 = rng.gen_range(-3.0..3.0);
+            for (i, v) in c.iter_mut().enumerate() {
+                let d = (i as f32 - centre) / width;
+                *v += gain * (-0.5 * d * d).exp();
+            }
+        }
+        IrParams {
+            correction_db: c,
+            wet_db: if rng.gen_bool(0.5) {
+                rng.gen_range(-30.0..0.0)
+            } else {
+                WET_OFF_DB
+            },
+            rt60_s: rng.gen_range(0.2..1.2),
+            predelay_ms: rng.gen_range(0.0..40.0),
+            hf_damping: rng.gen_range(0.0..1.0),
+            seed: rng.gen(),
+        }
+    }
+
+    /// A copy with every field in range (NaN → the neutral value).
+    pub fn clamped(&self) -> Self {
+        let n = IrParams::neutral();
+        let cl = |v: f32, lo: f32, hi: f32, d: f32| if v.is_nan() { d } else { v.clamp(lo, hi) };
+        let mut c = self.correction_db;
+        for v in &mut c {
+            *v = cl(*v, -MAX_CORRECTION_DB, MAX_CORRECTION_DB, 0.0);
+        }
+        IrParams {
+            correction_db: c,
+            wet_db: cl(self.wet_db, WET_OFF_DB, MAX_WET_DB, n.wet_db),
+            rt60_s: cl(self.rt60_s, MIN_RT60_S, MAX_RT60_S, n.rt60_s),
+            predelay_ms: cl(self.predelay_ms, 0.0, MAX_PREDELAY_MS, n.predelay_ms),
+            hf_damping: cl(self.hf_damping, 0.0, 1.0, n.hf_damping),
+            seed: if self.seed == 0 { 1 } else { self.seed },
+        }
+    }
+}
+
+/// The frequencies of the correction curve, Hz: `40 · 500^(i/31)`.
+pub fn curve_freqs_hz() -> [f64; IR_CURVE_POINTS] {
+    std::array::from_fn(|i| {
+        IR_CURVE_MIN_HZ
+            * (IR_CURVE_MAX_HZ / IR_CURVE_MIN_HZ).powf(i as f64 / (IR_CURVE_POINTS - 1) as f64)
+    })
+}
+
+/// Length of the correction filter at `sample_rate`, samples: 1024 up to 50 kHz,
+/// 2048 up to 100 kHz, else 4096 (about 21 ms in each case).
+pub fn correction_len(sample_rate: f32) -> usize {
+    if sample_rate <= 50_000.0 {
+        1024
+    } else if sample_rate <= 100_000.0 {
+        2048
+    } else {
+        4096
+    }
+}
+
+/// The correction curve interpolated at `freq_hz`, dB: linear in dB over
+/// log-frequency between [`curve_freqs_hz`], held flat outside.
+pub fn curve_db_at(correction_db: &[f32; IR_CURVE_POINTS], freq_hz: f64) -> f64 {
+    let f = curve_freqs_hz();
+    if freq_hz <= f[0] {
+        return f64::from(correction_db[0]);
+    }
+    if freq_hz >= f[IR_CURVE_POINTS - 1] {
+        return f64::from(correction_db[IR_CURVE_POINTS - 1]);
+    }
+    let pos = (freq_hz / IR_CURVE_MIN_HZ).ln() / (IR_CURVE_MAX_HZ / IR_CURVE_MIN_HZ).ln()
+        * (IR_CURVE_POINTS - 1) as f64;
+    let i = (pos.floor() as usize).min(IR_CURVE_POINTS - 2);
+    let t = pos - i as f64;
+    f64::from(correction_db[i]) * (1.0 - t) + f64::from(correction_db[i + 1]) * t
+}
+
+/// Marsaglia's xorshift32 (J. Stat. Softw. 8(14), 2003; shifts 13, 17, 5).
+/// `next_f64` maps the state to `[−1, 1)`: `state / 2³¹ − 1`.
+#[derive(Clone, Copy, Debug)]
+pub struct Xorshift32(pub u32);
+
+impl Xorshift32 {
+    /// Advances and returns the new state.
+    pub fn next_u32(&mut self) -> u32 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.0 = x;
+        x
+    }
+
+    /// Next value in `[−1, 1)`.
+    pub fn next_f64(&mut self) -> f64 {
+        f64::from(self.next_u32()) / 2_147_483_648.0 - 1.0
+    }
+}
+
+/// The minimum-phase correction filter alone (see the module docs), length
+/// [`correction_len`]`(sample_rate)`.
+pub fn correction_filter(correction_db: &[f32; IR_CURVE_POINTS], sample_rate: f32) -> Vec<f64> {
+    let l = correction_len(sample_rate);
+    let n = 8 * l;
+    let sr = f64::from(sample_rate);
+    let mut planner = FftPlanner::<f64>::new();
+    let fwd = planner.plan_fft_forward(n);
+    let inv = planner.plan_fft_inverse(n);
+    // ln|H| on the full circle (even).
+    let mut buf: Vec<Complex64> = (0..n)
+        .map(|k| {
+            let kk = if k <= n / 2 { k } else { n - k };
+            let f = kk as f64 * sr / n as f64;
+            Complex64::new(curve_db_at(correction_db, f) * (10f64.ln() / 20.0), 0.0)
+        })
+        .collect();
+    inv.process(&mut buf);
+    // Real cepstrum (1/n for the inverse), folded to a causal one.
+    let scale = 1.0 / n as f64;
+    for (k, v) in buf.iter_mut().enumerate() {
+        let w = if k == 0 || k == n / 2 {
+            1.0
+        } else if k < n / 2 {
+            2.0
+        } else {
+            0.0
+        };
+        *v = Complex64::new(v.re * scale * w, 0.0);
+    }
+    fwd.process(&mut buf);
+    for v in buf.iter_mut() {
+        *v = v.exp();
+    }
+    inv.process(&mut buf);
+    let fade = l / 8;
+    (0..l)
+        .map(|i| {
+            let g = if i >= l - fade {
+                let t = (i - (l - fade)) as f64 / fade as f64;
+                0.5 * (1.0 + (PI * t).cos())
+            } else {
+                1.0
+            };
+            buf[i].re * scale * g
+        })
+        .collect()
+}
+
+/// Synthesizes the IR for `params` (clamped first) at `sample_rate` Hz
+/// (22.05–192 kHz expected; any positive finite rate works). Mono, `f32`,
+/// length ≤ [`MAX_IR_SECONDS`]` · sample_rate`, finite. Allocates; call it off
+/// the audio thread, then build a convolver kernel from the result.
+pub fn synthesize_ir(params: &IrParams, sample_rate: f32) -> Vec<f32> {
+    let p = params.clamped();
+    let sr = f64::from(sample_rate);
+    let h = correction_filter(&p.correction_db, sample_rate);
+    let max_len = (f64::from(MAX_IR_SECONDS) * sr).floor() as usize;
+    let mut out = h.clone();
+    if p.wet_db > WET_OFF_DB {
+        let pre = (f64::from(p.predelay_ms) * 1e-3 * sr).round() as usize;
+        let tail_len =
+            ((1.5 * f64::from(p.rt60_s) * sr).round() as usize).min(max_len.saturating_sub(pre));
+        let a = (-2.0 * PI * TAIL_CROSSOVER_HZ / sr).exp();
+        let rt_lo = f64::from(p.rt60_s);
+        let rt_hi = rt_lo * (1.0 - 0.8 * f64::from(p.hf_damping));
+        let k60 = 1000f64.ln();
+        let mut rng = Xorshift32(p.seed);
+        let mut lo = 0.0;
+        let mut tail = Vec::with_capacity(tail_len);
+        for i in 0..tail_len {
+            let u = rng.next_f64();
+            lo = (1.0 - a) * u + a * lo;
+            let hi = u - lo;
+            let t = i as f64 / sr;
+            tail.push(lo * (-k60 * t / rt_lo).exp() + hi * (-k60 * t / rt_hi).exp());
+        }
+        let e_h: f64 = h.iter().map(|v| v * v).sum();
+        let e_t: f64 = tail.iter().map(|v| v * v).sum();
+        if e_t > 0.0 {
+            let g = (10f64.powf(f64::from(p.wet_db) / 10.0) * e_h / e_t).sqrt();
+            if out.len() < pre + tail_len {
+                out.resize(pre + tail_len, 0.0);
+            }
+            for (i, v) in tail.iter().enumerate() {
+                out[pre + i] += g * v;
+            }
+        }
+    }
+    out.truncate(max_len.max(1));
+    out.into_iter()
+        .map(|v| if v.is_finite() { v as f32 } else { 0.0 })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    /// |H(f)| in dB of `h` by direct DTFT.
+    fn mag_db(h: &[f64], f: f64, sr: f64) -> f64 {
+        let w = 2.0 * PI * f / sr;
+        let (mut re, mut im) = (0.0, 0.0);
+        for (n, v) in h.iter().enumerate() {
+            re += v * (w * n as f64).cos();
+            im -= v * (w * n as f64).sin();
+        }
+        10.0 * (re * re + im * im).log10()
+    }
+
+    #[test]
+    fn correction_magnitude_matches_curve_within_half_db() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for sr in [44_100.0f32, 48_000.0, 96_000.0] {
+            for _ in 0..4 {
+                let p = IrParams::random(&mut rng);
+                let h = correction_filter(&p.correction_db, sr);
+                let mut worst: f64 = 0.0;
+                for (i, &f) in curve_freqs_hz().iter().enumerate() {
+                    if f > 0.45 * f64::from(sr) || f < 80.0 {
+                        continue;
+                    }
+                    let err = (mag_db(&h, f, f64::from(sr)) - f64::from(p.correction_db[i])).abs();
+                    worst = worst.max(err);
+                }
+                assert!(worst < 0.5, "sr {sr}: worst error {worst} dB");
+            }
+        }
+    }
+
+    #[test]
+    fn correction_is_minimum_phase_energy_front_loaded() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let p = IrParams::random(&mut rng);
+        let sr = 48_000.0;
+        let h = correction_filter(&p.correction_db, sr);
+        // A linear-phase filter with the same magnitude centred at L/2 has its
+        // energy around the middle; the minimum-phase one at the start.
+        let total: f64 = h.iter().map(|v| v * v).sum();
+        let first: f64 = h[..h.len() / 16].iter().map(|v| v * v).sum();
+        assert!(
+            first / total > 0.95,
+            "only {} of the energy in the first 1/16",
+            first / total
+        );
+        // The largest tap is among the first few.
+        let peak = h
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+            .map(|(i, _)| i)
+            .unwrap_or(usize::MAX);
+        assert!(peak < 8, "peak tap at {peak}");
+    }
+
+    #[test]
+    fn neutral_is_a_unit_impulse() {
+        let ir = synthesize_ir(&IrParams::neutral(), 48_000.0);
+        assert_eq!(ir.len(), correction_len(48_000.0));
+        assert!((ir[0] - 1.0).abs() < 1e-6);
+        assert!(ir[1..].iter().all(|v| v.abs() < 1e-6));
+    }
+
+    #[test]
+    fn tail_has_requested_level_length_and_decay() {
+        let mut p = IrParams::neutral();
+        p.wet_db = -6.0;
+        p.rt60_s = 0.8;
+        p.predelay_ms = 20.0;
+        p.hf_damping = 0.5;
+        p.seed = 1234;
+        let sr = 48_000.0f32;
+        let ir = synthesize_ir(&p, sr);
+        let pre = (0.020 * sr).round() as usize;
+        assert_eq!(ir.len(), pre + (1.5 * 0.8 * sr).round() as usize);
+        assert!(ir.iter().all(|v| v.is_finite()));
+        let e_direct: f64 = ir[..pre].iter().map(|&v| f64::from(v).powi(2)).sum();
+        let e_tail: f64 = ir[pre..].iter().map(|&v| f64::from(v).powi(2)).sum();
+        let wet = 10.0 * (e_tail / e_direct).log10();
+        assert!((wet + 6.0).abs() < 0.2, "wet {wet} dB");
+        // Energy in 100 ms windows falls by about 60 dB per RT60 (low band dominates).
+        let win = (0.1 * sr) as usize;
+        let e = |s: usize| -> f64 { ir[s..s + win].iter().map(|&v| f64::from(v).powi(2)).sum() };
+        let drop = 10.0 * (e(pre + win) / e(pre + 5 * win)).log10();
+        let expected = 60.0 * 0.4 / 0.8;
+        assert!(
+            (drop - expected).abs() < 4.0,
+            "drop {drop} dB, expected {expected}"
+        );
+        // Deterministic.
+        assert_eq!(ir, synthesize_ir(&p, sr));
+    }
+
+    #[test]
+    fn length_bounded_and_finite_for_extreme_params() {
+        let mut p = IrParams::neutral();
+        p.correction_db = [f32::NAN; IR_CURVE_POINTS];
+        p.correction_db[3] = 1e9;
+        p.wet_db = 100.0;
+        p.rt60_s = 100.0;
+        p.predelay_ms = f32::INFINITY;
+        p.hf_damping = -3.0;
+        p.seed = 0;
+        for sr in [22_050.0f32, 48_000.0, 192_000.0] {
+            let ir = synthesize_ir(&p, sr);
+            assert!(ir.len() <= (2.0 * sr) as usize);
+            assert!(!ir.is_empty());
+            assert!(ir.iter().all(|v| v.is_finite()));
+        }
+    }
+
+    #[test]
+    fn xorshift_known_values() {
+        // Marsaglia's xorshift32 from state 1.
+        let mut r = Xorshift32(1);
+        assert_eq!(r.next_u32(), 270_369);
+        assert_eq!(r.next_u32(), 67_634_689);
+    }
+}

@@ -1,0 +1,54 @@
+"""Reads the Parquet dataset that ``faurge-dataset build`` writes into numpy
+arrays. Python never recomputes a measurement: everything comes from Rust."""
+
+import json
+import pathlib
+
+import numpy as np
+import pyarrow.parquet as pq
+
+VECTOR_COLUMNS = [
+    "ltas_mask", "spectrum_mask", "caption_tokens", "defect_caption_tokens",
+    "degradation_mask", "target_ltas", "target_dyn", "input_ltas", "input_dyn",
+    "delta_ltas", "delta_dyn", "input_spectrum", "target_spectrum", "input_mel", "target_mel",
+]
+SCALAR_COLUMNS = [
+    "style_index", "partial_fraction", "target_lufs", "target_purity", "input_lufs",
+    "input_purity", "input_snr_db", "requires_genesis", "delta_lufs", "bandwidth_hz", "mel_frames",
+]
+TEXT_COLUMNS = ["id", "split", "corpus", "speaker", "style", "caption", "defect_caption", "degradations"]
+
+
+def load_split(folder, split, columns=None):
+    """``{column: np.ndarray}`` of one split (``train``/``validation``/``test``);
+    vector columns are ``[rows, width]``, mels ``[rows, frames, 64]``. Returns
+    ``None`` when the split has no file (no speaker of the data fell into it)."""
+    path = pathlib.Path(folder) / f"{split}.parquet"
+    if not path.exists():
+        return None
+    table = pq.read_table(path, columns=columns)
+    n = table.num_rows
+    out = {}
+    for name in table.column_names:
+        col = table.column(name).combine_chunks()
+        if name in VECTOR_COLUMNS:
+            arr = np.asarray(col.flatten()).reshape(n, -1)
+            if name.endswith("_mel"):
+                arr = arr.reshape(n, -1, 64)
+            out[name] = arr
+        elif name in TEXT_COLUMNS or name.endswith("_json"):
+            out[name] = np.array(col.to_pylist(), dtype=object)
+        else:
+            out[name] = np.asarray(col.to_numpy(zero_copy_only=False))
+    return out
+
+
+def load_vocabulary(folder):
+    """The tokenizer words and style list (``vocabulary.json``)."""
+    with open(pathlib.Path(folder) / "vocabulary.json") as f:
+        return json.load(f)
+
+
+def dataset_hash(folder):
+    """The content hash (``dataset.sha256``)."""
+    return (pathlib.Path(folder) / "dataset.sha256").read_text().strip()
