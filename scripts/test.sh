@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command (README): installs the Debian packages the tests need, then
-# runs every test in the workspace. Extra arguments go to `cargo test`.
+# The test command (README): installs the Debian packages and the Python packages
+# the tests need, then runs every test: the Rust workspace (extra arguments go to
+# `cargo test`) and the training pipeline's pytest suite.
 #
 # Packages: headers nice-plug's standalone and editor build against (ALSA, JACK,
 # X11/XCB, GL), and the real hosts the plugin is tested in: lilv-utils
@@ -27,3 +28,12 @@ if ((${#missing[@]})); then
 fi
 
 cargo test --workspace --locked "$@"
+
+# The training pipeline's tests (PyTorch mirrors of the DSP vs faurge-dsp, and a
+# smoke run: tiny dataset, one epoch, ONNX export, onnxruntime parity), in a venv
+# of their own. torch from PyPI brings its CUDA libraries: a large first install.
+if [ ! -x training/.venv/bin/python ]; then
+    python3 -m venv training/.venv
+fi
+training/.venv/bin/python -m pip install --quiet --disable-pip-version-check -r training/requirements.txt
+(cd training && .venv/bin/python -m pytest -q)
