@@ -11,6 +11,8 @@
 //!   `process()` aborts), optimized, no standalone, no helper; into
 //!   `<target dir>/bundled`. The tests run it with their own `CARGO_TARGET_DIR`.
 //! - `cargo xtask install`: bundles, then copies into `~/.clap`, `~/.vst3` and `~/.lv2`.
+//! - `cargo xtask dataset` / `cargo xtask train`: the training pipeline
+//!   (`faurge-dataset build`, then `training/`'s PyTorch run).
 //!
 //! Errors read "Could not …" with the paths involved.
 
@@ -37,7 +39,9 @@ pub const SUPPORT_DIR: &str = "faurge";
 
 const USAGE: &str = "Usage:
   cargo xtask bundle [--host-test]   build target/bundled/Faurge.clap, Faurge.vst3, faurge.lv2, faurge-standalone
-  cargo xtask install                bundle, then copy into ~/.clap, ~/.vst3 and ~/.lv2";
+  cargo xtask install                bundle, then copy into ~/.clap, ~/.vst3 and ~/.lv2
+  cargo xtask dataset [ARGS]         build the training set (default: --data ../shared/data --out target/dataset --seed 1)
+  cargo xtask train [ARGS]           train the models in training/.venv (default: --data ../target/dataset --out runs/dev)";
 
 /// Which build to bundle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +66,11 @@ pub fn main() -> Result<()> {
 /// Unknown commands and any step that fails.
 pub fn run(args: Vec<String>) -> Result<()> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["dataset", rest @ ..] => return dataset(&workspace_root()?, rest),
+        ["train", rest @ ..] => return train(&workspace_root()?, rest),
+        _ => {}
+    }
     let (flavor, install_after) = match args.as_slice() {
         ["bundle"] => (Flavor::Release, false),
         ["bundle", "--host-test"] => (Flavor::HostTest, false),
@@ -81,6 +90,87 @@ pub fn run(args: Vec<String>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Default arguments of `cargo xtask dataset`: the shared data folder beside the
+/// checkout, the dataset under `target/dataset`, seed 1.
+pub const DATASET_DEFAULT_ARGS: [&str; 6] = [
+    "--data",
+    "../shared/data",
+    "--out",
+    "target/dataset",
+    "--seed",
+    "1",
+];
+
+/// Default arguments of `cargo xtask train` (paths relative to `training/`).
+pub const TRAIN_DEFAULT_ARGS: [&str; 4] = ["--data", "../target/dataset", "--out", "runs/dev"];
+
+/// `cargo xtask dataset [ARGS]`: builds the training set with `faurge-dataset build`
+/// (release); `ARGS` replace [`DATASET_DEFAULT_ARGS`].
+///
+/// # Errors
+/// A failed build or dataset run.
+fn dataset(root: &Path, args: &[&str]) -> Result<()> {
+    let args = if args.is_empty() {
+        &DATASET_DEFAULT_ARGS[..]
+    } else {
+        args
+    };
+    let mut cargo_args = vec![
+        "run",
+        "--release",
+        "--quiet",
+        "-p",
+        "faurge-dataset",
+        "--",
+        "build",
+    ];
+    cargo_args.extend_from_slice(args);
+    std::env::set_current_dir(root)
+        .with_context(|| format!("Could not change to \"{}\"", root.display()))?;
+    run_cargo(&cargo_args, &[])
+}
+
+/// `cargo xtask train [ARGS]`: makes `training/.venv` with the pinned requirements
+/// if needed, then runs `python -m faurge_train.train`; `ARGS` replace
+/// [`TRAIN_DEFAULT_ARGS`]. Nothing is written to `bundle/models`.
+///
+/// # Errors
+/// A failed venv, install or training run.
+fn train(root: &Path, args: &[&str]) -> Result<()> {
+    let training = root.join("training");
+    let python = training.join(".venv/bin/python");
+    let run = |program: &Path, args: &[&str]| -> Result<()> {
+        let status = Command::new(program)
+            .args(args)
+            .current_dir(&training)
+            .status()
+            .with_context(|| format!("Could not run \"{}\"", program.display()))?;
+        if !status.success() {
+            bail!(
+                "`{} {}` failed ({status})",
+                program.display(),
+                args.join(" ")
+            );
+        }
+        Ok(())
+    };
+    if !python.is_file() {
+        run(Path::new("python3"), &["-m", "venv", ".venv"])?;
+    }
+    run(
+        &python,
+        &["-m", "pip", "install", "--quiet", "-r", "requirements.txt"],
+    )?;
+    let args = if args.is_empty() {
+        &TRAIN_DEFAULT_ARGS[..]
+    } else {
+        args
+    };
+    let mut train_args = vec!["-m", "faurge_train.train"];
+    train_args.extend_from_slice(args);
+    run(&python, &train_args)
 }
 
 /// The workspace root: the folder above this crate.
