@@ -16,9 +16,8 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema};
 use faurge_dsp::analysis::{self, ltas, mel, LTAS_BANDS, MEL_BANDS, SPECTRUM_BANDS};
-use faurge_dsp::biquad::{BiquadState, Coefficients};
-use faurge_dsp::degrade::{Degradation, DegradationChain, DegradationKind};
-use faurge_dsp::state::BandKind;
+use faurge_dsp::biquad::BiquadState;
+use faurge_dsp::degrade::{DegradationChain, DegradationKind};
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use rand::seq::SliceRandom;
@@ -296,49 +295,12 @@ fn crop(audio: &[f32], crop: usize, rng: &mut impl Rng) -> Vec<f32> {
 /// muddy boost and shelf, the sibilance resonances) with inverse cookbook
 /// filters: the "correcting EQ" of a failed reflection pass.
 fn partial_undo(chain: &DegradationChain, alpha: f32, audio: &mut [f32], sr: f64) {
-    let a = f64::from(alpha);
-    let mut filters: Vec<Coefficients> = Vec::new();
-    for step in &chain.steps {
-        match step {
-            Degradation::Muddy {
-                boost_hz,
-                boost_db,
-                boost_q,
-                shelf_hz,
-                shelf_db,
-            } => {
-                filters.push(Coefficients::design(
-                    BandKind::Peak,
-                    f64::from(*boost_hz),
-                    -a * f64::from(*boost_db),
-                    f64::from(*boost_q),
-                    sr,
-                ));
-                filters.push(Coefficients::design(
-                    BandKind::HighShelf,
-                    f64::from(*shelf_hz),
-                    -a * f64::from(*shelf_db),
-                    std::f64::consts::FRAC_1_SQRT_2,
-                    sr,
-                ));
-            }
-            Degradation::Sibilance { resonances } => {
-                for r in resonances {
-                    filters.push(Coefficients::design(
-                        BandKind::Peak,
-                        f64::from(r.freq_hz.min(0.45 * sr as f32)),
-                        -a * f64::from(r.gain_db),
-                        f64::from(r.q),
-                        sr,
-                    ));
-                }
-            }
-            _ => {}
-        }
-    }
-    for c in &filters {
-        let mut st = BiquadState::default();
-        st.process(c, audio);
+    for c in chain
+        .steps
+        .iter()
+        .flat_map(|step| step.eq_filters(sr as f32, -f64::from(alpha)))
+    {
+        BiquadState::default().process(&c, audio);
     }
 }
 

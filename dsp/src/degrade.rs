@@ -350,34 +350,8 @@ impl Degradation {
             Degradation::Noise { color, snr_db } => {
                 apply_noise(channels, sample_rate, *color, *snr_db, seed)
             }
-            Degradation::Muddy {
-                boost_hz,
-                boost_db,
-                boost_q,
-                shelf_hz,
-                shelf_db,
-            } => {
-                let boost = Coefficients::design(
-                    BandKind::Peak,
-                    f64::from(effective_freq_hz(
-                        clampf(*boost_hz, 100.0, 800.0),
-                        sample_rate,
-                    )),
-                    f64::from(clampf(*boost_db, 0.0, 24.0)),
-                    f64::from(clampf(*boost_q, 0.3, 4.0)),
-                    sr,
-                );
-                let shelf = Coefficients::design(
-                    BandKind::HighShelf,
-                    f64::from(effective_freq_hz(
-                        clampf(*shelf_hz, 1000.0, 10_000.0),
-                        sample_rate,
-                    )),
-                    f64::from(clampf(*shelf_db, -24.0, 0.0)),
-                    std::f64::consts::FRAC_1_SQRT_2,
-                    sr,
-                );
-                filter_all(channels, &[boost, shelf]);
+            Degradation::Muddy { .. } | Degradation::Sibilance { .. } => {
+                filter_all(channels, &self.eq_filters(sample_rate, 1.0));
             }
             Degradation::Clipping { drive_db } => {
                 let g = 10f32.powf(clampf(*drive_db, 0.0, 40.0) / 20.0);
@@ -403,26 +377,62 @@ impl Degradation {
                     }
                 }
             }
-            Degradation::Sibilance { resonances } => {
-                let coeffs: Vec<Coefficients> = resonances
-                    .iter()
-                    .map(|r| {
-                        Coefficients::design(
-                            BandKind::Peak,
-                            f64::from(effective_freq_hz(
-                                clampf(r.freq_hz, 20.0, 20_000.0),
-                                sample_rate,
-                            )),
-                            f64::from(clampf(r.gain_db, 0.0, 24.0)),
-                            f64::from(clampf(r.q, 0.5, 18.0)),
-                            sr,
-                        )
-                    })
-                    .collect();
-                filter_all(channels, &coeffs);
-            }
         }
         Ok(())
+    }
+}
+
+impl Degradation {
+    /// The cookbook filters an equalizing degradation applies (muddy: the low-mid
+    /// peak and the high shelf; sibilance: one peak per resonance), with every
+    /// gain in dB multiplied by `gain_scale`: 1 gives the degradation itself, −α a
+    /// fraction α of the EQ that corrects it. Parameters are clamped exactly as
+    /// [`Degradation::apply`] clamps them. Empty for the other kinds.
+    pub fn eq_filters(&self, sample_rate: f32, gain_scale: f64) -> Vec<Coefficients> {
+        let sr = f64::from(sample_rate);
+        let design = |kind, freq_hz: f32, gain_db: f32, q: f64| {
+            Coefficients::design(
+                kind,
+                f64::from(effective_freq_hz(freq_hz, sample_rate)),
+                gain_scale * f64::from(gain_db),
+                q,
+                sr,
+            )
+        };
+        match self {
+            Degradation::Muddy {
+                boost_hz,
+                boost_db,
+                boost_q,
+                shelf_hz,
+                shelf_db,
+            } => vec![
+                design(
+                    BandKind::Peak,
+                    clampf(*boost_hz, 100.0, 800.0),
+                    clampf(*boost_db, 0.0, 24.0),
+                    f64::from(clampf(*boost_q, 0.3, 4.0)),
+                ),
+                design(
+                    BandKind::HighShelf,
+                    clampf(*shelf_hz, 1000.0, 10_000.0),
+                    clampf(*shelf_db, -24.0, 0.0),
+                    std::f64::consts::FRAC_1_SQRT_2,
+                ),
+            ],
+            Degradation::Sibilance { resonances } => resonances
+                .iter()
+                .map(|r| {
+                    design(
+                        BandKind::Peak,
+                        clampf(r.freq_hz, 20.0, 20_000.0),
+                        clampf(r.gain_db, 0.0, 24.0),
+                        f64::from(clampf(r.q, 0.5, 18.0)),
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 }
 
