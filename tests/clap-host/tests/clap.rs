@@ -92,20 +92,23 @@ fn expected_state(values: &[(&str, f32)]) -> DspState {
 }
 
 /// A version-1 session with these parameter values and optional IR.
-fn session(values: &[(&str, f32)], ir: Option<(f32, &[Vec<f32>])>) -> Vec<u8> {
-    let params: Vec<(&str, serde_json::Value)> = values
+/// Parameter values as a session stores them: switches as booleans, the rest as numbers.
+fn param_values<'a>(values: &[(&'a str, f32)]) -> Vec<(&'a str, serde_json::Value)> {
+    values
         .iter()
         .map(|&(id, v)| {
-            (
-                id,
-                if is_switch(id) {
-                    bool_value(v >= 0.5)
-                } else {
-                    f32_value(v)
-                },
-            )
+            let value = if is_switch(id) {
+                bool_value(v >= 0.5)
+            } else {
+                f32_value(v)
+            };
+            (id, value)
         })
-        .collect();
+        .collect()
+}
+
+fn session(values: &[(&str, f32)], ir: Option<(f32, &[Vec<f32>])>) -> Vec<u8> {
+    let params = param_values(values);
     let mut fields = vec![
         ("format", "1".to_string()),
         ("prompt", "\"warm radio voice\"".to_string()),
@@ -536,19 +539,7 @@ fn state_round_trip_is_bit_exact_and_v0_sessions_migrate() {
     let lib = library();
     // A version-0 session: mix 0..1 under "mix", the IR as decimal JSON, no "format".
     let ir44: Vec<f32> = test_ir(44_100.0, 0.08).remove(0);
-    let mut params: Vec<(&str, serde_json::Value)> = VOCAL
-        .iter()
-        .map(|&(id, v)| {
-            (
-                id,
-                if is_switch(id) {
-                    bool_value(v >= 0.5)
-                } else {
-                    f32_value(v)
-                },
-            )
-        })
-        .collect();
+    let mut params = param_values(VOCAL);
     params.push(("ir_on", bool_value(true)));
     params.push(("mix", f32_value(0.5)));
     let v0_ir = serde_json::json!({ "rate": 44_100.0, "samples": ir44 }).to_string();
