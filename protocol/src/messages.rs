@@ -1,0 +1,513 @@
+//! The messages: requests (plugin/CLI → helper), replies (helper → plugin/CLI),
+//! and the handshake.
+//!
+//! Audio travels as [`IpcSharedMemory`] (one `memfd` on Linux, mapped by both
+//! processes; nothing is copied through the socket): planar `f32` in native byte
+//! order, channel 0's frames first, then channel 1's. Both processes run on the
+//! same machine, so native order is the same on both sides.
+
+use std::fmt;
+
+use faurge_dsp::state::DspState;
+use ipc_channel::ipc::{IpcReceiver, IpcSender, IpcSharedMemory};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{BakeError, ProtocolError};
+use crate::report::BakeReport;
+
+/// Lowest accepted sample rate, Hz.
+pub const MIN_SAMPLE_RATE_HZ: u32 = 8_000;
+/// Highest accepted sample rate, Hz.
+pub const MAX_SAMPLE_RATE_HZ: u32 = 384_000;
+/// Most channels accepted (mono or stereo).
+pub const MAX_CHANNELS: u16 = 2;
+/// Longest accepted snapshot or reference, seconds.
+pub const MAX_DURATION_S: u32 = 120;
+/// Most reflection rounds a request may ask for.
+pub const MAX_ROUNDS: u32 = 32;
+/// Default similarity threshold `S_C` at which the loop stops (closed-loop spec).
+pub const DEFAULT_THRESHOLD: f32 = 0.85;
+/// Default round limit (closed-loop spec).
+pub const DEFAULT_MAX_ROUNDS: u32 = 4;
+
+/// Bytes per sample on the wire (`f32`).
+const SAMPLE_BYTES: u64 = 4;
+
+/// What the plugin/CLI asks of the helper.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// Run the loop on a snapshot. Answered by zero or more [`Reply::Progress`]
+    /// then exactly one [`Reply::Result`] or [`Reply::Error`] with the same id.
+    Bake(BakeRequest),
+    /// Stop bake `id` as soon as possible; it is answered with
+    /// [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled). Unknown or finished
+    /// ids are ignored.
+    Cancel {
+        /// The bake to stop.
+        id: u64,
+    },
+    /// Stop the running bake and exit (status 0).
+    Shutdown,
+}
+
+/// One bake: the snapshot, the prompt and the current settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BakeRequest {
+    /// Chosen by the client; every reply to this request carries it.
+    pub id: u64,
+    /// The user's sentence, as typed (the helper's sanitizer cleans it).
+    pub prompt: String,
+    /// Snapshot rate, Hz.
+    pub sample_rate: u32,
+    /// 1 or 2.
+    pub channels: u16,
+    /// Frames per channel.
+    pub frames: u64,
+    /// `[channels][frames]` planar f32, native-endian: `frames × channels × 4` bytes.
+    pub audio: IpcSharedMemory,
+    /// The chain's settings now (the loop's starting point and the "current metrics" context).
+    pub current: DspState,
+    /// Loop options.
+    pub options: BakeOptions,
+}
+
+/// Options of the loop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BakeOptions {
+    /// Stop when the similarity `S_C = cos(e_text, e_audio)` reaches this (−1..=1).
+    pub threshold: f32,
+    /// Round limit, `1..=MAX_ROUNDS`.
+    pub max_rounds: u32,
+    /// A reference recording whose audio embedding is the target (with or instead of text).
+    pub reference: Option<ReferenceAudio>,
+    /// Use only the reference as target, ignoring the prompt's embedding.
+    pub reference_only: bool,
+}
+
+impl Default for BakeOptions {
+    /// Threshold 0.85, 4 rounds, no reference.
+    fn default() -> Self {
+        BakeOptions {
+            threshold: DEFAULT_THRESHOLD,
+            max_rounds: DEFAULT_MAX_ROUNDS,
+            reference: None,
+            reference_only: false,
+        }
+    }
+}
+
+/// A reference recording, same layout as the snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReferenceAudio {
+    /// Hz.
+    pub sample_rate: u32,
+    /// 1 or 2.
+    pub channels: u16,
+    /// Frames per channel.
+    pub frames: u64,
+    /// `[channels][frames]` planar f32, native-endian.
+    pub audio: IpcSharedMemory,
+}
+
+/// Copies `channels` (`[channels][frames]`) into shared memory, planar native-endian f32.
+fn planar_to_shared(
+    what: &'static str,
+    channels: &[&[f32]],
+) -> Result<(u16, u64, IpcSharedMemory), ProtocolError> {
+    let count = channels.len();
+    if count == 0 || count > MAX_CHANNELS as usize {
+        return Err(ProtocolError::Channels {
+            what,
+            channels: count.min(u16::MAX as usize) as u16,
+        });
+    }
+    let first = channels[0].len();
+    if let Some((i, c)) = channels.iter().enumerate().find(|(_, c)| c.len() != first) {
+        return Err(ProtocolError::RaggedChannels {
+            what,
+            channel: i,
+            len: c.len(),
+            first,
+        });
+    }
+    let mut bytes = Vec::with_capacity(first * count * SAMPLE_BYTES as usize);
+    for c in channels {
+        for s in c.iter() {
+            bytes.extend_from_slice(&s.to_ne_bytes());
+        }
+    }
+    Ok((
+        count as u16,
+        first as u64,
+        IpcSharedMemory::from_bytes(&bytes),
+    ))
+}
+
+/// Checks a planar buffer's header against its bytes and the documented limits.
+fn check_audio(
+    what: &'static str,
+    sample_rate: u32,
+    channels: u16,
+    frames: u64,
+    bytes: usize,
+) -> Result<(), ProtocolError> {
+    if channels == 0 || channels > MAX_CHANNELS {
+        return Err(ProtocolError::Channels { what, channels });
+    }
+    if !(MIN_SAMPLE_RATE_HZ..=MAX_SAMPLE_RATE_HZ).contains(&sample_rate) {
+        return Err(ProtocolError::SampleRate { what, sample_rate });
+    }
+    let expected_bytes = frames
+        .saturating_mul(channels as u64)
+        .saturating_mul(SAMPLE_BYTES);
+    if expected_bytes != bytes as u64 {
+        return Err(ProtocolError::AudioSize {
+            what,
+            bytes,
+            frames,
+            channels,
+            expected_bytes,
+        });
+    }
+    if frames == 0 {
+        return Err(ProtocolError::Empty { what });
+    }
+    if frames > MAX_DURATION_S as u64 * sample_rate as u64 {
+        return Err(ProtocolError::TooLong {
+            what,
+            seconds: frames as f64 / sample_rate as f64,
+        });
+    }
+    Ok(())
+}
+
+/// Splits validated planar bytes into `[channels][frames]`.
+fn shared_to_planar(bytes: &[u8], channels: u16, frames: u64) -> Vec<Vec<f32>> {
+    let frame_bytes = frames as usize * SAMPLE_BYTES as usize;
+    (0..channels as usize)
+        .map(|c| {
+            bytes[c * frame_bytes..(c + 1) * frame_bytes]
+                .chunks_exact(SAMPLE_BYTES as usize)
+                .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()
+        })
+        .collect()
+}
+
+impl ReferenceAudio {
+    /// Puts `channels` (`[channels][frames]`, 1 or 2 channels of equal length) into shared memory.
+    ///
+    /// # Errors
+    /// [`ProtocolError`] for 0 or more than 2 channels, ragged channels, or a
+    /// rate/length outside the limits.
+    pub fn new(sample_rate: u32, channels: &[&[f32]]) -> Result<Self, ProtocolError> {
+        let (count, frames, audio) = planar_to_shared("reference", channels)?;
+        let r = ReferenceAudio {
+            sample_rate,
+            channels: count,
+            frames,
+            audio,
+        };
+        r.validate()?;
+        Ok(r)
+    }
+
+    /// Checks the header against the bytes and the limits.
+    ///
+    /// # Errors
+    /// See [`ProtocolError`].
+    pub fn validate(&self) -> Result<(), ProtocolError> {
+        check_audio(
+            "reference",
+            self.sample_rate,
+            self.channels,
+            self.frames,
+            self.audio.len(),
+        )
+    }
+
+    /// The audio as `[channels][frames]`.
+    ///
+    /// # Errors
+    /// [`ProtocolError`] when the sizes do not match or break a limit.
+    pub fn channels_f32(&self) -> Result<Vec<Vec<f32>>, ProtocolError> {
+        self.validate()?;
+        Ok(shared_to_planar(&self.audio, self.channels, self.frames))
+    }
+}
+
+impl BakeOptions {
+    /// Checks the threshold (finite, −1..=1), the round limit (`1..=MAX_ROUNDS`)
+    /// and the reference, if any.
+    ///
+    /// # Errors
+    /// [`ProtocolError::Option`] or the reference's audio error.
+    pub fn validate(&self) -> Result<(), ProtocolError> {
+        if !(self.threshold.is_finite() && (-1.0..=1.0).contains(&self.threshold)) {
+            return Err(ProtocolError::Option(format!(
+                "threshold is {}, but a cosine similarity threshold must be between -1 and 1 (default 0.85)",
+                self.threshold
+            )));
+        }
+        if !(1..=MAX_ROUNDS).contains(&self.max_rounds) {
+            return Err(ProtocolError::Option(format!(
+                "max_rounds is {}, but must be between 1 and {MAX_ROUNDS} (default 4)",
+                self.max_rounds
+            )));
+        }
+        match &self.reference {
+            Some(r) => r.validate(),
+            None if self.reference_only => Err(ProtocolError::Option(
+                "reference_only is set but no reference recording was given".into(),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+impl BakeRequest {
+    /// A request with `channels` (`[channels][frames]`, 1 or 2 equal-length
+    /// channels at `sample_rate` Hz) copied into shared memory.
+    ///
+    /// # Errors
+    /// [`ProtocolError`] when the audio, the options or `current` break a limit
+    /// (the same checks as [`BakeRequest::validate`]).
+    pub fn new(
+        id: u64,
+        prompt: impl Into<String>,
+        sample_rate: u32,
+        channels: &[&[f32]],
+        current: DspState,
+        options: BakeOptions,
+    ) -> Result<Self, ProtocolError> {
+        let (count, frames, audio) = planar_to_shared("snapshot", channels)?;
+        let req = BakeRequest {
+            id,
+            prompt: prompt.into(),
+            sample_rate,
+            channels: count,
+            frames,
+            audio,
+            current,
+            options,
+        };
+        req.validate()?;
+        Ok(req)
+    }
+
+    /// Checks everything a helper relies on: `frames × channels × 4 == bytes`,
+    /// 1..=2 channels, 8–384 kHz, 1 frame..=120 s, the options, and that
+    /// `current` is inside `DspState`'s ranges.
+    ///
+    /// # Errors
+    /// The first [`ProtocolError`] found.
+    pub fn validate(&self) -> Result<(), ProtocolError> {
+        check_audio(
+            "snapshot",
+            self.sample_rate,
+            self.channels,
+            self.frames,
+            self.audio.len(),
+        )?;
+        self.options.validate()?;
+        self.current
+            .validate()
+            .map_err(|e| ProtocolError::Option(format!("current dsp_state: {e}")))
+    }
+
+    /// The snapshot as `[channels][frames]`.
+    ///
+    /// # Errors
+    /// [`ProtocolError`] when the sizes do not match or break a limit; never panics.
+    pub fn channels_f32(&self) -> Result<Vec<Vec<f32>>, ProtocolError> {
+        check_audio(
+            "snapshot",
+            self.sample_rate,
+            self.channels,
+            self.frames,
+            self.audio.len(),
+        )?;
+        Ok(shared_to_planar(&self.audio, self.channels, self.frames))
+    }
+
+    /// Snapshot duration, seconds.
+    pub fn duration_s(&self) -> f64 {
+        self.frames as f64 / self.sample_rate.max(1) as f64
+    }
+}
+
+/// What the helper sends back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Reply {
+    /// A stage started (in order; the last one before the result is [`Stage::Done`]).
+    Progress(Progress),
+    /// The bake finished.
+    Result(BakeResult),
+    /// The bake, or a message, failed.
+    Error(BakeError),
+}
+
+/// A progress report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// The bake this belongs to.
+    pub id: u64,
+    /// The stage that is starting.
+    pub stage: Stage,
+    /// 1-based round.
+    pub round: u32,
+    /// The round limit.
+    pub max_rounds: u32,
+    /// The best `S_C` so far, once a reflection has run.
+    pub similarity: Option<f32>,
+    /// The stopping threshold.
+    pub threshold: f32,
+}
+
+/// The loop's stages, in order (closed-loop spec).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Stage {
+    /// Phase 1: the prompt sanitizer (CPU, no model).
+    Sanitize,
+    /// Text and audio encoders.
+    Encode,
+    /// Fabian: embeddings → target metrics (or deltas).
+    Fabian,
+    /// Ursula: targets → `dsp_state`.
+    Ursula,
+    /// Genesis: scene + spectrum → IR parameters → IR.
+    Genesis,
+    /// The snapshot rendered through the `Chain`.
+    ShadowBake,
+    /// Phase 3: encode the proposed audio, compute `S_C`.
+    Reflect,
+    /// Finished; the result follows.
+    Done,
+}
+
+impl Stage {
+    /// Every stage in loop order.
+    pub const ALL: [Stage; 8] = [
+        Stage::Sanitize,
+        Stage::Encode,
+        Stage::Fabian,
+        Stage::Ursula,
+        Stage::Genesis,
+        Stage::ShadowBake,
+        Stage::Reflect,
+        Stage::Done,
+    ];
+}
+
+impl fmt::Display for Stage {
+    /// What a progress bar shows, e.g. "encoding audio".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stage::Sanitize => "reading the prompt",
+            Stage::Encode => "encoding audio",
+            Stage::Fabian => "choosing targets (Fabian)",
+            Stage::Ursula => "choosing EQ and compressor (Ursula)",
+            Stage::Genesis => "shaping the impulse response (Genesis)",
+            Stage::ShadowBake => "rendering the proposal",
+            Stage::Reflect => "listening to the result",
+            Stage::Done => "done",
+        })
+    }
+}
+
+/// A finished bake.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BakeResult {
+    /// The request this answers.
+    pub id: u64,
+    /// The best round's settings.
+    pub dsp_state: DspState,
+    /// The best round's impulse response, if Genesis made one.
+    pub ir: Option<IrAudio>,
+    /// Every round's figures.
+    pub report: BakeReport,
+}
+
+/// An impulse response: mono f32, native-endian, in shared memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IrAudio {
+    /// Hz.
+    pub sample_rate: u32,
+    /// `[len]` mono f32 native-endian: `len × 4` bytes.
+    pub samples: IpcSharedMemory,
+}
+
+impl IrAudio {
+    /// Puts `samples` (mono, at `sample_rate` Hz) into shared memory.
+    pub fn new(sample_rate: u32, samples: &[f32]) -> Self {
+        let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_ne_bytes()).collect();
+        IrAudio {
+            sample_rate,
+            samples: IpcSharedMemory::from_bytes(&bytes),
+        }
+    }
+
+    /// The samples.
+    ///
+    /// # Errors
+    /// [`ProtocolError`] when the byte count is not a multiple of 4, the IR is
+    /// empty or longer than 120 s, or the rate is outside 8–384 kHz.
+    pub fn samples_f32(&self) -> Result<Vec<f32>, ProtocolError> {
+        let bytes = self.samples.len();
+        let frames = (bytes / SAMPLE_BYTES as usize) as u64;
+        check_audio("impulse response", self.sample_rate, 1, frames, bytes)?;
+        Ok(shared_to_planar(&self.samples, 1, frames)
+            .pop()
+            .unwrap_or_default())
+    }
+}
+
+impl BakeResult {
+    /// The IR's samples (empty when there is no IR).
+    ///
+    /// # Errors
+    /// See [`IrAudio::samples_f32`].
+    pub fn ir_samples(&self) -> Result<Vec<f32>, ProtocolError> {
+        match &self.ir {
+            Some(ir) => ir.samples_f32(),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// The helper's first message: who it is and whether its models loaded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Must equal [`PROTOCOL_VERSION`](crate::PROTOCOL_VERSION). First field, so it
+    /// stays readable if later versions change what follows.
+    pub protocol_version: u32,
+    /// The helper's crate version.
+    pub helper_version: String,
+    /// The inference backend (`"tract"`, `"onnxruntime (CUDA)"`, …).
+    pub backend: String,
+    /// The models the helper found.
+    pub models: ModelsInfo,
+}
+
+/// Where the helper's models are and whether they are usable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelsInfo {
+    /// The models directory, as the helper resolved it.
+    pub dir: String,
+    /// sha256 (hex) of `manifest.json`, when it was read.
+    pub manifest_sha256: Option<String>,
+    /// Why the models cannot be used (missing, corrupt, sha mismatch); `None` when fine.
+    pub error: Option<String>,
+}
+
+/// The one message the helper sends through the one-shot server: its [`Hello`]
+/// and the two channels of the session.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Bootstrap {
+    /// Version and models.
+    pub hello: Hello,
+    /// Where the client sends requests.
+    pub requests: IpcSender<Request>,
+    /// Where the client reads replies.
+    pub replies: IpcReceiver<Reply>,
+}

@@ -1,0 +1,111 @@
+//! The bake report: what the sanitizer understood and every round's figures.
+//! It travels inside [`BakeResult`](crate::BakeResult) and is what the CLI's
+//! `--report` writes as JSON. The helper's loop fills it; this crate only defines
+//! and transports it.
+
+use faurge_dsp::state::DspState;
+use serde::{Deserialize, Serialize};
+
+use crate::messages::Stage;
+
+/// Everything about one bake.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BakeReport {
+    /// The prompt as typed and as understood.
+    pub prompt: PromptReport,
+    /// One entry per round run, in order.
+    pub rounds: Vec<RoundReport>,
+    /// The round whose result was returned (1-based).
+    pub best_round: u32,
+    /// The stopping threshold used.
+    pub threshold: f32,
+    /// Whether `S_C ≥ threshold` was reached.
+    pub converged: bool,
+    /// Highest model memory in use at once, bytes.
+    pub peak_memory_bytes: u64,
+    /// The budget it had to stay under, bytes.
+    pub memory_budget_bytes: u64,
+    /// The inference backend.
+    pub backend: String,
+    /// Snapshot received → result sent, ms.
+    pub total_ms: f64,
+    /// Measurements of the snapshot.
+    pub input_metrics: Option<MetricsSummary>,
+    /// Measurements of the best round's shadow bake.
+    pub output_metrics: Option<MetricsSummary>,
+}
+
+/// The sanitizer's work (Phase 1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptReport {
+    /// As typed.
+    pub original: String,
+    /// What the encoders saw.
+    pub understood: String,
+    /// Whether the anchor prompt replaced a vague one.
+    pub anchor: bool,
+    /// The edits, in order.
+    pub edits: Vec<PromptEdit>,
+}
+
+/// One sanitizer edit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptEdit {
+    /// Why.
+    pub kind: EditKind,
+    /// The text replaced (or removed).
+    pub from: String,
+    /// The replacement (empty when removed).
+    pub to: String,
+}
+
+/// The kind of a sanitizer edit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EditKind {
+    /// A vague prompt became the anchor prompt.
+    Vague,
+    /// A misspelling fixed against the acoustic vocabulary.
+    Typo,
+    /// Slang mapped to acoustic adjectives.
+    Slang,
+    /// Cut to the length limit.
+    Truncated,
+    /// Characters or words dropped (control characters, unsupported text).
+    Removed,
+}
+
+/// One round of the loop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoundReport {
+    /// 1-based.
+    pub round: u32,
+    /// Accumulated target LTAS, `[64]` dB re total power (faurge-dsp's `T_LTAS`).
+    pub target_ltas_db: Vec<f32>,
+    /// Target integrated loudness, LUFS (ITU-R BS.1770).
+    pub target_lufs: f32,
+    /// Target dynamics `[crest factor dB, zero-crossing rate Hz]`.
+    pub target_dyn: [f32; 2],
+    /// `S_C = cos(e_text, e_audio)` of this round's shadow bake.
+    pub similarity: f32,
+    /// Fabian's flag: the correction needs an IR.
+    pub requires_genesis: bool,
+    /// Ursula's settings this round.
+    pub dsp_state: DspState,
+    /// Genesis's IR parameters (empty when Genesis did not run).
+    pub ir_params: Vec<f32>,
+    /// Time per stage, ms, in the order run.
+    pub timings_ms: Vec<(Stage, f64)>,
+}
+
+/// A few measurements of a signal (faurge-dsp's definitions).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsSummary {
+    /// `[64]` dB re total power.
+    pub ltas_db: Vec<f32>,
+    /// Integrated loudness, LUFS; `None` when too short or silent.
+    pub lufs: Option<f32>,
+    /// Crest factor, dB.
+    pub crest_db: f32,
+    /// Zero-crossing rate, Hz.
+    pub zcr_hz: f32,
+}
