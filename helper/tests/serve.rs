@@ -43,7 +43,15 @@ fn speech_1s() -> (u32, Vec<f32>) {
 
 fn valid_request(id: u64) -> BakeRequest {
     let (rate, mono) = speech_1s();
-    BakeRequest::new(id, "warm radio voice", rate, &[&mono], DspState::default(), BakeOptions::default()).unwrap()
+    BakeRequest::new(
+        id,
+        "warm radio voice",
+        rate,
+        &[&mono],
+        DspState::default(),
+        BakeOptions::default(),
+    )
+    .unwrap()
 }
 
 /// A request whose header promises one more frame than its audio holds.
@@ -83,7 +91,9 @@ fn children_named(comm: &str) -> Vec<u32> {
 /// A program that runs but never connects: `sleep 100` (through `sh`, because
 /// GNU sleep refuses the appended `--ipc NAME`, which becomes `sh`'s `$0 $1`).
 fn never_connects() -> HelperCommand {
-    HelperCommand::new("/bin/sh").arg("-c").arg("exec sleep 100")
+    HelperCommand::new("/bin/sh")
+        .arg("-c")
+        .arg("exec sleep 100")
 }
 
 fn open_fds() -> usize {
@@ -93,7 +103,11 @@ fn open_fds() -> usize {
 fn assert_reaped(pid: u32) {
     // Gone, or at worst a recycled pid that is not a zombie.
     assert_ne!(proc_state(pid), Some('Z'), "helper {pid} is a zombie");
-    assert!(proc_state(pid).is_none(), "helper {pid} still exists: {:?}", proc_state(pid));
+    assert!(
+        proc_state(pid).is_none(),
+        "helper {pid} still exists: {:?}",
+        proc_state(pid)
+    );
 }
 
 /// Starts the helper binary by hand (no `HelperClient`), so a test can misbehave as a client.
@@ -204,10 +218,18 @@ fn garbage_gets_a_protocol_error_and_the_helper_keeps_serving() {
     // A bake that is not UTF-8 inside.
     let raw: IpcSender<[u8; 5]> = s.requests.clone().to_opaque().to();
     raw.send([0, 1, 2, 0xff, 0xfe]).unwrap();
-    assert!(matches!(next_reply(&s.replies), Reply::Error(BakeError { kind: ErrorKind::Protocol, .. })));
+    assert!(matches!(
+        next_reply(&s.replies),
+        Reply::Error(BakeError {
+            kind: ErrorKind::Protocol,
+            ..
+        })
+    ));
 
     // Still serving: a request with inconsistent sizes is refused by the helper itself.
-    s.requests.send(Request::Bake(inconsistent_request(11))).unwrap();
+    s.requests
+        .send(Request::Bake(inconsistent_request(11)))
+        .unwrap();
     match next_reply(&s.replies) {
         Reply::Error(e) => {
             assert_eq!(e.kind, ErrorKind::BadRequest, "{e}");
@@ -236,9 +258,20 @@ fn inconsistent_sizes_are_refused_before_sending() {
     let _g = serial();
     let (mut client, _) = HelperClient::spawn(&helper_cmd(), HANDSHAKE).unwrap();
     let err = client
-        .bake(inconsistent_request(5), HANDSHAKE, |_| {}, &AtomicBool::new(false))
+        .bake(
+            inconsistent_request(5),
+            HANDSHAKE,
+            |_| {},
+            &AtomicBool::new(false),
+        )
         .unwrap_err();
-    assert!(matches!(err, ClientError::BadRequest(ProtocolError::AudioSize { .. })), "{err}");
+    assert!(
+        matches!(
+            err,
+            ClientError::BadRequest(ProtocolError::AudioSize { .. })
+        ),
+        "{err}"
+    );
     assert_eq!(BakeError::from(err).kind, ErrorKind::BadRequest);
     assert!(client.is_alive());
     assert!(client.shutdown().unwrap().success());
@@ -251,7 +284,10 @@ fn a_missing_program_is_helper_missing() {
     let err = HelperClient::spawn(&cmd, HANDSHAKE).unwrap_err();
     assert!(matches!(err, ClientError::HelperMissing { .. }), "{err}");
     assert_eq!(err.kind(), ErrorKind::HelperMissing);
-    assert!(err.to_string().contains("/nonexistent/faurge-helper"), "{err}");
+    assert!(
+        err.to_string().contains("/nonexistent/faurge-helper"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -259,7 +295,11 @@ fn a_program_that_exits_at_once_is_a_typed_error_without_a_hang() {
     let _g = serial();
     let started = Instant::now();
     let err = HelperClient::spawn(&HelperCommand::new("/bin/false"), HANDSHAKE).unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
     match &err {
         ClientError::HelperExited { status, .. } => assert_eq!(status.code(), Some(1)),
         other => panic!("expected HelperExited, got {other}"),
@@ -271,9 +311,15 @@ fn a_program_that_exits_at_once_is_a_typed_error_without_a_hang() {
         .arg("-c")
         .arg("echo 'models are on fire' >&2; exit 3");
     match HelperClient::spawn(&cmd, HANDSHAKE).unwrap_err() {
-        ClientError::HelperExited { status, stderr_tail } => {
+        ClientError::HelperExited {
+            status,
+            stderr_tail,
+        } => {
             assert_eq!(status.code(), Some(3));
-            assert!(stderr_tail.contains("models are on fire"), "{stderr_tail:?}");
+            assert!(
+                stderr_tail.contains("models are on fire"),
+                "{stderr_tail:?}"
+            );
         }
         other => panic!("expected HelperExited, got {other}"),
     }
@@ -287,15 +333,25 @@ fn a_program_that_never_connects_times_out_and_is_killed_and_reaped() {
     let took = started.elapsed();
     assert!(matches!(err, ClientError::HandshakeTimeout { .. }), "{err}");
     assert_eq!(err.kind(), ErrorKind::Timeout);
-    assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3), "took {took:?}");
-    assert!(children_named("sleep").is_empty(), "sleep left behind: {:?}", children_named("sleep"));
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "took {took:?}"
+    );
+    assert!(
+        children_named("sleep").is_empty(),
+        "sleep left behind: {:?}",
+        children_named("sleep")
+    );
 }
 
 #[test]
 fn twenty_spawn_shutdown_cycles_leak_no_file_descriptor() {
     let _g = serial();
     // Warm up once (lazy statics, the first thread, …).
-    HelperClient::spawn(&helper_cmd(), HANDSHAKE).unwrap().0.shutdown();
+    HelperClient::spawn(&helper_cmd(), HANDSHAKE)
+        .unwrap()
+        .0
+        .shutdown();
     let before = open_fds();
     for _ in 0..20 {
         let (client, _) = HelperClient::spawn(&helper_cmd(), HANDSHAKE).unwrap();
@@ -332,7 +388,10 @@ fn a_helper_killed_with_sigkill_is_reported_as_died_without_killing_us() {
         .unwrap_err();
     unsafe { libc::signal(libc::SIGPIPE, previous) };
     match &err {
-        ClientError::HelperDied { status: Some(status), .. } => {
+        ClientError::HelperDied {
+            status: Some(status),
+            ..
+        } => {
             use std::os::unix::process::ExitStatusExt;
             assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
         }
@@ -357,11 +416,19 @@ fn a_hung_helper_times_out_and_is_killed_and_reaped() {
     unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
     let started = Instant::now();
     let err = client
-        .bake(valid_request(1), Duration::from_millis(300), |_| {}, &AtomicBool::new(false))
+        .bake(
+            valid_request(1),
+            Duration::from_millis(300),
+            |_| {},
+            &AtomicBool::new(false),
+        )
         .unwrap_err();
     let took = started.elapsed();
     assert!(matches!(err, ClientError::Timeout { id: 1, .. }), "{err}");
-    assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(2), "took {took:?}");
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+        "took {took:?}"
+    );
     assert_reaped(pid);
     assert!(!client.is_alive());
 }
@@ -395,10 +462,16 @@ impl BakeEngine for StagedEngine {
             panic!("engine exploded");
         }
         // Reads the audio as the real loop would.
-        let audio = req.channels_f32().map_err(|e| BakeError::new(Some(req.id), ErrorKind::BadRequest, e.to_string()))?;
+        let audio = req
+            .channels_f32()
+            .map_err(|e| BakeError::new(Some(req.id), ErrorKind::BadRequest, e.to_string()))?;
         for stage in Stage::ALL {
             if cancel.load(Ordering::Relaxed) {
-                return Err(BakeError::new(Some(req.id), ErrorKind::Cancelled, "cancelled"));
+                return Err(BakeError::new(
+                    Some(req.id),
+                    ErrorKind::Cancelled,
+                    "cancelled",
+                ));
             }
             progress(Progress {
                 id: req.id,
@@ -455,7 +528,14 @@ fn collect(replies: &IpcReceiver<Reply>, id: u64) -> (Vec<Stage>, Reply) {
 fn serve_streams_progress_in_order_honours_cancel_and_survives_a_panicking_engine() {
     let _g = serial();
     let (server, name) = IpcOneShotServer::<Bootstrap>::new().unwrap();
-    let serving = thread::spawn(move || serve(&name, &mut StagedEngine { pause: Duration::from_millis(30) }));
+    let serving = thread::spawn(move || {
+        serve(
+            &name,
+            &mut StagedEngine {
+                pause: Duration::from_millis(30),
+            },
+        )
+    });
     let (_rx, boot) = server.accept().unwrap();
     assert_eq!(boot.hello.backend, "test");
     let (requests, replies) = (boot.requests, boot.replies);
@@ -479,8 +559,21 @@ fn serve_streams_progress_in_order_honours_cancel_and_survives_a_panicking_engin
     }
     requests.send(Request::Cancel { id: 2 }).unwrap();
     let (stages, last) = collect(&replies, 2);
-    assert!(stages.len() < Stage::ALL.len() - 1, "cancel came too late: {stages:?}");
-    assert!(matches!(last, Reply::Error(BakeError { id: Some(2), kind: ErrorKind::Cancelled, .. })), "{last:?}");
+    assert!(
+        stages.len() < Stage::ALL.len() - 1,
+        "cancel came too late: {stages:?}"
+    );
+    assert!(
+        matches!(
+            last,
+            Reply::Error(BakeError {
+                id: Some(2),
+                kind: ErrorKind::Cancelled,
+                ..
+            })
+        ),
+        "{last:?}"
+    );
 
     // Queued behind a running bake and cancelled before it starts.
     requests.send(Request::Bake(valid_request(3))).unwrap();
@@ -491,11 +584,29 @@ fn serve_streams_progress_in_order_honours_cancel_and_survives_a_panicking_engin
     assert!(matches!(last, Reply::Result(BakeResult { id: 3, .. })));
     let (stages, last) = collect(&replies, 4);
     assert!(stages.is_empty());
-    assert!(matches!(last, Reply::Error(BakeError { id: Some(4), kind: ErrorKind::Cancelled, .. })), "{last:?}");
+    assert!(
+        matches!(
+            last,
+            Reply::Error(BakeError {
+                id: Some(4),
+                kind: ErrorKind::Cancelled,
+                ..
+            })
+        ),
+        "{last:?}"
+    );
 
     // A panicking engine is an Internal error, and serving goes on.
     let (rate, mono) = speech_1s();
-    let boom = BakeRequest::new(5, "panic", rate, &[&mono], DspState::default(), BakeOptions::default()).unwrap();
+    let boom = BakeRequest::new(
+        5,
+        "panic",
+        rate,
+        &[&mono],
+        DspState::default(),
+        BakeOptions::default(),
+    )
+    .unwrap();
     requests.send(Request::Bake(boom)).unwrap();
     match next_reply(&replies) {
         Reply::Error(e) => {
@@ -505,19 +616,32 @@ fn serve_streams_progress_in_order_honours_cancel_and_survives_a_panicking_engin
         other => panic!("{other:?}"),
     }
     requests.send(Request::Bake(valid_request(6))).unwrap();
-    assert!(matches!(collect(&replies, 6).1, Reply::Result(BakeResult { id: 6, .. })));
+    assert!(matches!(
+        collect(&replies, 6).1,
+        Reply::Result(BakeResult { id: 6, .. })
+    ));
 
     // Shutdown ends `serve` with Ok.
     requests.send(Request::Shutdown).unwrap();
     serving.join().unwrap().unwrap();
-    assert!(matches!(replies.try_recv(), Err(TryRecvError::IpcError(_)) | Err(TryRecvError::Empty)));
+    assert!(matches!(
+        replies.try_recv(),
+        Err(TryRecvError::IpcError(_)) | Err(TryRecvError::Empty)
+    ));
 }
 
 #[test]
 fn serve_stops_a_running_bake_when_the_client_goes_away() {
     let _g = serial();
     let (server, name) = IpcOneShotServer::<Bootstrap>::new().unwrap();
-    let serving = thread::spawn(move || serve(&name, &mut StagedEngine { pause: Duration::from_millis(200) }));
+    let serving = thread::spawn(move || {
+        serve(
+            &name,
+            &mut StagedEngine {
+                pause: Duration::from_millis(200),
+            },
+        )
+    });
     let (_rx, boot) = server.accept().unwrap();
     boot.requests.send(Request::Bake(valid_request(1))).unwrap();
     assert!(matches!(next_reply(&boot.replies), Reply::Progress(_)));
@@ -525,13 +649,26 @@ fn serve_stops_a_running_bake_when_the_client_goes_away() {
     drop(boot);
     serving.join().unwrap().unwrap();
     // Well before the 8 × 200 ms the bake would take.
-    assert!(started.elapsed() < Duration::from_millis(800), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(800),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
 fn serve_reports_a_missing_server() {
     let _g = serial();
     let missing = PathBuf::from("/nonexistent/faurge-socket");
-    let err = serve(missing.to_str().unwrap(), &mut StagedEngine { pause: Duration::ZERO }).unwrap_err();
-    assert!(err.to_string().contains("/nonexistent/faurge-socket"), "{err}");
+    let err = serve(
+        missing.to_str().unwrap(),
+        &mut StagedEngine {
+            pause: Duration::ZERO,
+        },
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("/nonexistent/faurge-socket"),
+        "{err}"
+    );
 }

@@ -525,7 +525,7 @@ impl HelperClient {
         if self.child.is_none() {
             return Err(self.died());
         }
-        send_without_sigpipe(&self.requests, req).map_err(|_| self.died())
+        send_request(&self.requests, req).map_err(|_| self.died())
     }
 
     /// Runs one bake: sends `req`, calls `on_progress` for each progress report of
@@ -609,7 +609,7 @@ impl HelperClient {
 
     fn stop(&mut self) {
         if self.child.is_some() {
-            let _ = send_without_sigpipe(&self.requests, Request::Shutdown);
+            let _ = send_request(&self.requests, Request::Shutdown);
             self.reap_within(SHUTDOWN_GRACE);
         }
     }
@@ -621,51 +621,13 @@ impl Drop for HelperClient {
     }
 }
 
-/// `sender.send(msg)` with SIGPIPE blocked on this thread.
+/// `sender.send(msg)`.
 ///
-/// ipc-channel writes with plain `sendmsg` (no `MSG_NOSIGNAL`): writing to a
-/// helper that died raises SIGPIPE, whose default action kills the process. Rust
-/// binaries ignore SIGPIPE, but a DAW hosting the plugin may not. SIGPIPE from a
-/// write is directed at the writing thread, so blocking it here turns it into an
-/// `EPIPE` error; a SIGPIPE left pending by our write is consumed before the
-/// mask is restored.
-#[cfg(unix)]
-fn send_without_sigpipe<T: serde::Serialize + for<'de> serde::Deserialize<'de>>(
-    sender: &IpcSender<T>,
-    msg: T,
-) -> Result<(), IpcError> {
-    // SAFETY: plain POSIX signal-mask calls on this thread with valid, initialized sets.
-    unsafe {
-        let mut pipe_set: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut pipe_set);
-        libc::sigaddset(&mut pipe_set, libc::SIGPIPE);
-        let masked = libc::pthread_sigmask(libc::SIG_BLOCK, &pipe_set, &mut old) == 0;
-        let result = sender.send(msg);
-        if masked {
-            let was_blocked = libc::sigismember(&old, libc::SIGPIPE) == 1;
-            let mut pending: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut pending);
-            if !was_blocked
-                && libc::sigpending(&mut pending) == 0
-                && libc::sigismember(&pending, libc::SIGPIPE) == 1
-            {
-                let zero = libc::timespec {
-                    tv_sec: 0,
-                    tv_nsec: 0,
-                };
-                libc::sigtimedwait(&pipe_set, std::ptr::null_mut(), &zero);
-            }
-            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        }
-        result
-    }
-}
-
-#[cfg(not(unix))]
-fn send_without_sigpipe<T: serde::Serialize + for<'de> serde::Deserialize<'de>>(
-    sender: &IpcSender<T>,
-    msg: T,
-) -> Result<(), IpcError> {
+/// A write to a helper that died cannot raise SIGPIPE (whose default action would
+/// kill a DAW that does not ignore it, unlike Rust binaries): on Linux
+/// ipc-channel uses `SOCK_SEQPACKET` Unix sockets, whose `sendmsg` returns
+/// `EPIPE` without a signal (the kernel sends them through the datagram path).
+/// `helper/tests/serve.rs` checks this with SIGPIPE at its default disposition.
+fn send_request(sender: &IpcSender<Request>, msg: Request) -> Result<(), IpcError> {
     sender.send(msg)
 }
