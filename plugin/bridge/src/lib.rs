@@ -1,0 +1,471 @@
+//! The bridge thread between one Faurge plugin instance and the helper process
+//! (`DESIGN.md`, "The bake"), shared by the CLAP/VST3 build (`faurge-plugin`) and
+//! the LV2 build (`faurge-lv2`), which must not link each other.
+//!
+//! One [`Bridge`] per plugin instance owns the [`HelperClient`]; the audio thread
+//! never touches it. The audio thread only bumps a counter ([`BakeTarget::bake_requests`]);
+//! the bridge polls it every [`POLL_INTERVAL`], and for each new request:
+//!
+//! 1. copies the snapshot ([`BakeTarget::snapshot`]),
+//! 2. spawns the helper if none is running (lazily; found by the plugin, see
+//!    [`BridgeConfig::helper`]),
+//! 3. sends a `BakeRequest` with the prompt and the current `DspState`,
+//! 4. publishes every `Progress` into [`StatusCell`] (stage, round n/N, `S_C` vs
+//!    threshold) for the editor or a log,
+//! 5. hands the result to [`BakeTarget::apply`] (parameters, IR kernel, report).
+//!
+//! If the helper is missing, dies, hangs past [`BridgeConfig::bake_timeout`] or sends
+//! garbage, the error is published in words, nothing is applied (audio keeps the last
+//! good state), and the next request spawns a new helper. Dropping the [`Bridge`]
+//! stops the thread, cancels a running bake and shuts the helper down (reaped: no
+//! zombie, no file descriptor left).
+
+#![warn(missing_docs)]
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use faurge_dsp::state::DspState;
+pub use faurge_protocol;
+use faurge_protocol::{
+    BakeError, BakeOptions, BakeRequest, BakeResult, ClientError, ErrorKind, HelperClient,
+    HelperCommand, Progress,
+};
+
+/// How often the bridge thread looks at the request counter.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// Default limit for one bake, helper start-up excluded; past it the helper is
+/// killed and the next bake starts a new one.
+pub const DEFAULT_BAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Shortest snapshot worth sending, seconds.
+pub const MIN_SNAPSHOT_S: f32 = 0.5;
+/// The prompt sent when the user typed none: the helper's sanitizer reads it as
+/// vague and uses its anchor prompt (a clear, professional broadcast vocal).
+pub const DEFAULT_PROMPT: &str = "fix my mic";
+/// Environment variable overriding [`DEFAULT_BAKE_TIMEOUT`], seconds (tests, slow machines).
+pub const BAKE_TIMEOUT_ENV: &str = "FAURGE_BAKE_TIMEOUT_S";
+
+/// Raw input to bake on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SnapshotAudio {
+    /// Hz.
+    pub sample_rate: f32,
+    /// `[channel][frame]`, 1 or 2 channels of equal length, oldest frame first.
+    pub channels: Vec<Vec<f32>>,
+}
+
+/// What the bridge needs from a plugin instance. Implementations are called from
+/// the bridge thread only (they may allocate and lock, never wait on the audio thread).
+pub trait BakeTarget: Send + Sync + 'static {
+    /// How many bakes were requested since the instance was created (Bake trigger
+    /// rising edges, button presses, auto-bake decisions); monotonic.
+    fn bake_requests(&self) -> u64;
+    /// The newest raw input.
+    ///
+    /// # Errors
+    /// A sentence for the user (e.g. the plugin is not processing).
+    fn snapshot(&self) -> Result<SnapshotAudio, String>;
+    /// The chain's settings now (the loop's starting point).
+    fn current_state(&self) -> DspState;
+    /// The user's sentence (may be empty: [`DEFAULT_PROMPT`] is sent then).
+    fn prompt(&self) -> String;
+    /// Applies a finished bake: parameters, IR kernel (built here, off the audio
+    /// thread, queued for the cross-fade), report.
+    ///
+    /// # Errors
+    /// A sentence for the user; the instance keeps what it could not change.
+    fn apply(&self, result: &BakeResult) -> Result<ApplySummary, String>;
+}
+
+/// What [`BakeTarget::apply`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApplySummary {
+    /// Parameters changed.
+    pub params_set: usize,
+    /// Parameters left alone because the user or the host was holding them.
+    pub params_held: usize,
+    /// Whether a new IR kernel was queued for the cross-fade.
+    pub ir_queued: bool,
+}
+
+/// How the bridge starts the helper and runs bakes.
+#[derive(Clone, Debug)]
+pub struct BridgeConfig {
+    /// The helper binary; `None` when it could not be found (every bake then
+    /// reports [`ErrorKind::HelperMissing`]).
+    pub helper: Option<PathBuf>,
+    /// Arguments before `--ipc NAME` (e.g. `--models DIR`).
+    pub helper_args: Vec<String>,
+    /// Limit for one bake (after the helper is up).
+    pub bake_timeout: Duration,
+    /// Limit for the helper's start-up handshake.
+    pub handshake_timeout: Duration,
+    /// Loop options (threshold, round limit).
+    pub options: BakeOptions,
+}
+
+impl BridgeConfig {
+    /// `helper` with `--models DIR` when `models` is known, the default timeouts
+    /// (the bake timeout read from [`BAKE_TIMEOUT_ENV`] when set) and loop options.
+    pub fn new(helper: Option<PathBuf>, models: Option<PathBuf>) -> Self {
+        let mut helper_args = Vec::new();
+        if let Some(m) = models {
+            helper_args.push("--models".to_string());
+            helper_args.push(m.to_string_lossy().into_owned());
+        }
+        let bake_timeout = std::env::var(BAKE_TIMEOUT_ENV)
+            .ok()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map_or(DEFAULT_BAKE_TIMEOUT, Duration::from_secs_f64);
+        BridgeConfig {
+            helper,
+            helper_args,
+            bake_timeout,
+            handshake_timeout: faurge_protocol::DEFAULT_HANDSHAKE_TIMEOUT,
+            options: BakeOptions::default(),
+        }
+    }
+}
+
+/// Where a bake stands.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum BakePhase {
+    /// No bake has run yet.
+    #[default]
+    Idle,
+    /// Copying the snapshot, starting the helper.
+    Starting,
+    /// The helper is working; the last progress report.
+    Baking(Progress),
+    /// The last bake was applied.
+    Applied(ApplySummary),
+    /// The last bake failed; see [`BakeStatus::last_error`].
+    Failed,
+}
+
+/// The last error, for the user.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LastError {
+    /// The category (decides what the user can do).
+    pub kind: ErrorKind,
+    /// Details and advice in words.
+    pub message: String,
+}
+
+/// What the editor (or a log) shows about bakes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BakeStatus {
+    /// Where the current or last bake stands.
+    pub phase: BakePhase,
+    /// Bakes started.
+    pub started: u64,
+    /// Bakes applied.
+    pub applied: u64,
+    /// Bakes failed.
+    pub failed: u64,
+    /// The last failure, kept until the next success.
+    pub last_error: Option<LastError>,
+    /// The running helper's pid (`None` when none runs).
+    pub helper_pid: Option<u32>,
+    /// Helpers started so far (a respawn increments it).
+    pub helpers_spawned: u64,
+}
+
+impl fmt::Display for BakeStatus {
+    /// One line for the editor: e.g. "Round 2/4: choosing EQ and compressor (Ursula), S_C 0.71 / 0.85".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.phase {
+            BakePhase::Idle => f.write_str("Ready to bake"),
+            BakePhase::Starting => f.write_str("Starting the bake"),
+            BakePhase::Baking(p) => {
+                write!(f, "Round {}/{}: {}", p.round, p.max_rounds, p.stage)?;
+                if let Some(s) = p.similarity {
+                    write!(f, ", S_C {s:.2} / {:.2}", p.threshold)?;
+                }
+                Ok(())
+            }
+            BakePhase::Applied(a) => {
+                write!(f, "Baked: {} parameters set", a.params_set)?;
+                if a.params_held > 0 {
+                    write!(f, ", {} held by you left alone", a.params_held)?;
+                }
+                if a.ir_queued {
+                    f.write_str(", new impulse response")?;
+                }
+                Ok(())
+            }
+            BakePhase::Failed => match &self.last_error {
+                Some(e) => write!(f, "Bake failed: {}", e.message),
+                None => f.write_str("Bake failed"),
+            },
+        }
+    }
+}
+
+/// The shared [`BakeStatus`]: written by the bridge thread, read by anyone. Readers on
+/// a thread that must not wait (an editor's frame) use [`StatusCell::try_get`].
+#[derive(Debug, Default)]
+pub struct StatusCell {
+    inner: Mutex<BakeStatus>,
+}
+
+impl StatusCell {
+    fn lock(&self) -> MutexGuard<'_, BakeStatus> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A copy of the status (waits for the bridge's short critical sections).
+    pub fn get(&self) -> BakeStatus {
+        self.lock().clone()
+    }
+
+    /// A copy of the status, or `None` if the bridge is writing it right now. Never blocks.
+    pub fn try_get(&self) -> Option<BakeStatus> {
+        match self.inner.try_lock() {
+            Ok(g) => Some(g.clone()),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner().clone()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut BakeStatus)) {
+        f(&mut self.lock());
+    }
+}
+
+/// The bridge thread of one plugin instance. Dropping it stops the thread and the helper.
+pub struct Bridge {
+    stop: Arc<AtomicBool>,
+    status: Arc<StatusCell>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bridge")
+            .field("status", &self.status.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bridge {
+    /// Starts the bridge thread for `target`. Requests counted before the start are
+    /// not baked (a session that loads with Bake on does not bake by itself). The
+    /// helper is not started until the first request.
+    ///
+    /// # Errors
+    /// The OS refused to start a thread.
+    pub fn start(target: Arc<dyn BakeTarget>, config: BridgeConfig) -> std::io::Result<Bridge> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let status = Arc::new(StatusCell::default());
+        let thread = {
+            let stop = stop.clone();
+            let status = status.clone();
+            thread::Builder::new()
+                .name("faurge-bridge".into())
+                .spawn(move || Worker::new(target, config, status, stop).run())?
+        };
+        Ok(Bridge {
+            stop,
+            status,
+            thread: Some(thread),
+        })
+    }
+
+    /// The status the bridge publishes.
+    pub fn status(&self) -> Arc<StatusCell> {
+        self.status.clone()
+    }
+
+    /// Stops the thread: a running bake is cancelled (the helper is killed if it
+    /// does not confirm within 2 s), the helper is shut down and reaped. Also done by `Drop`.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Worker {
+    target: Arc<dyn BakeTarget>,
+    config: BridgeConfig,
+    status: Arc<StatusCell>,
+    stop: Arc<AtomicBool>,
+    client: Option<HelperClient>,
+    next_id: u64,
+}
+
+impl Worker {
+    fn new(
+        target: Arc<dyn BakeTarget>,
+        config: BridgeConfig,
+        status: Arc<StatusCell>,
+        stop: Arc<AtomicBool>,
+    ) -> Self {
+        Worker {
+            target,
+            config,
+            status,
+            stop,
+            client: None,
+            next_id: 1,
+        }
+    }
+
+    fn run(mut self) {
+        let mut handled = self.target.bake_requests();
+        while !self.stop.load(Ordering::Acquire) {
+            let requested = self.target.bake_requests();
+            if requested != handled {
+                // Requests that pile up during a bake make one more bake, not many.
+                handled = requested;
+                self.bake_once();
+                continue;
+            }
+            thread::sleep(POLL_INTERVAL);
+        }
+        self.drop_client();
+    }
+
+    fn drop_client(&mut self) {
+        if let Some(c) = self.client.take() {
+            c.shutdown();
+        }
+        self.status.update(|s| s.helper_pid = None);
+    }
+
+    fn fail(&self, error: BakeError) {
+        self.status.update(|s| {
+            s.phase = BakePhase::Failed;
+            s.failed += 1;
+            s.last_error = Some(LastError {
+                kind: error.kind,
+                message: error.to_string(),
+            });
+        });
+    }
+
+    /// The running helper, spawning one if needed.
+    fn client(&mut self) -> Result<&mut HelperClient, BakeError> {
+        if let Some(c) = self.client.as_mut() {
+            if !c.is_alive() {
+                self.client = None;
+            }
+        }
+        if self.client.is_none() {
+            let Some(program) = self.config.helper.clone() else {
+                return Err(BakeError::new(
+                    None,
+                    ErrorKind::HelperMissing,
+                    "no faurge-helper next to the plugin and FAURGE_HELPER is not set",
+                ));
+            };
+            let mut cmd = HelperCommand::new(program);
+            for a in &self.config.helper_args {
+                cmd = cmd.arg(a);
+            }
+            let (client, _hello) = HelperClient::spawn(&cmd, self.config.handshake_timeout)
+                .map_err(BakeError::from)?;
+            let pid = client.pid();
+            self.status.update(|s| {
+                s.helper_pid = pid;
+                s.helpers_spawned += 1;
+            });
+            self.client = Some(client);
+        }
+        self.client.as_mut().ok_or_else(|| {
+            BakeError::new(None, ErrorKind::Internal, "the helper client vanished")
+        })
+    }
+
+    fn bake_once(&mut self) {
+        self.status.update(|s| {
+            s.phase = BakePhase::Starting;
+            s.started += 1;
+        });
+        let snapshot = match self.target.snapshot() {
+            Ok(s) => s,
+            Err(message) => return self.fail(BakeError::new(None, ErrorKind::BadRequest, message)),
+        };
+        let frames = snapshot.channels.first().map_or(0, Vec::len);
+        if (frames as f32) < MIN_SNAPSHOT_S * snapshot.sample_rate {
+            return self.fail(BakeError::new(
+                None,
+                ErrorKind::BadRequest,
+                format!(
+                    "only {:.2} s of input recorded; play at least {MIN_SNAPSHOT_S} s of audio through the plugin first",
+                    frames as f32 / snapshot.sample_rate.max(1.0)
+                ),
+            ));
+        }
+        let prompt = self.target.prompt();
+        let prompt = if prompt.trim().is_empty() {
+            DEFAULT_PROMPT.to_string()
+        } else {
+            prompt
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        let refs: Vec<&[f32]> = snapshot.channels.iter().map(Vec::as_slice).collect();
+        let request = match BakeRequest::new(
+            id,
+            prompt,
+            snapshot.sample_rate.round() as u32,
+            &refs,
+            self.target.current_state(),
+            self.config.options.clone(),
+        ) {
+            Ok(r) => r,
+            Err(e) => return self.fail(BakeError::new(Some(id), ErrorKind::BadRequest, e.to_string())),
+        };
+        drop(snapshot);
+        let timeout = self.config.bake_timeout;
+        let status = self.status.clone();
+        let stop = self.stop.clone();
+        let result = match self.client() {
+            Ok(client) => client.bake(
+                request,
+                timeout,
+                |p| status.update(|s| s.phase = BakePhase::Baking(p.clone())),
+                &stop,
+            ),
+            Err(e) => return self.fail(e),
+        };
+        match result {
+            Ok(result) => match self.target.apply(&result) {
+                Ok(summary) => self.status.update(|s| {
+                    s.phase = BakePhase::Applied(summary);
+                    s.applied += 1;
+                    s.last_error = None;
+                }),
+                Err(message) => {
+                    self.fail(BakeError::new(Some(id), ErrorKind::Internal, message))
+                }
+            },
+            Err(e) => {
+                if e.helper_gone() {
+                    // Reaped already by the client; the next bake spawns a new one.
+                    self.client = None;
+                    self.status.update(|s| s.helper_pid = None);
+                }
+                let cancelled = matches!(e, ClientError::Cancelled { .. });
+                self.fail(BakeError::from(e));
+                if cancelled && self.stop.load(Ordering::Acquire) {
+                    self.status.update(|s| s.phase = BakePhase::Idle);
+                }
+            }
+        }
+    }
+}
