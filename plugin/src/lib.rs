@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use nice_plug::prelude::*;
 
+pub mod bridge;
 pub mod engine;
 pub mod locate;
 pub use faurge_params as param_table;
@@ -45,15 +46,28 @@ pub struct Faurge {
     shared: Arc<Shared>,
     /// Present between `activate()` and `deactivate()`.
     engine: Option<Engine>,
+    /// The bridge thread (helper process, bakes); stopped and its helper reaped
+    /// when the instance is dropped.
+    bridge: Option<bridge::Bridge>,
 }
 
 impl Default for Faurge {
     fn default() -> Self {
         let shared = Arc::new(Shared::default());
+        let params = Arc::new(FaurgeParams::new(shared.clone()));
+        let bridge = match bridge::start(params.clone(), shared.clone(), bridge::default_config())
+        {
+            Ok(b) => Some(b),
+            Err(e) => {
+                nice_error!("Could not start Faurge's bridge thread; Bake will do nothing: {e}");
+                None
+            }
+        };
         Faurge {
-            params: Arc::new(FaurgeParams::new(shared.clone())),
+            params,
             shared,
             engine: None,
+            bridge,
         }
     }
 }
@@ -62,6 +76,13 @@ impl Faurge {
     /// The parameters and persisted state (shared with the wrappers and the editor).
     pub fn faurge_params(&self) -> Arc<FaurgeParams> {
         self.params.clone()
+    }
+
+    /// Where bakes stand (stage, round, `S_C`, errors in words), for the editor:
+    /// read it with `StatusCell::try_get` from a thread that must not wait.
+    /// `None` if the bridge thread could not be started.
+    pub fn bake_status(&self) -> Option<Arc<bridge::StatusCell>> {
+        self.bridge.as_ref().map(bridge::Bridge::status)
     }
 
     /// What the audio thread shares with other threads: snapshot ring, bake

@@ -56,6 +56,11 @@ impl ParamHandle {
         }
     }
 
+    /// nice-plug's pointer to this parameter (for the wrappers and a `ParamWriter`).
+    pub fn param_ptr(&self) -> ParamPtr {
+        self.as_ptr()
+    }
+
     fn as_ptr(&self) -> ParamPtr {
         match self {
             ParamHandle::Float(p) => p.as_ptr(),

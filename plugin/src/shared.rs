@@ -9,6 +9,8 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::param_table::PARAMS;
+
 use faurge_dsp::convolver::{Kernel, KernelBuilder};
 
 use crate::slot::Slot;
@@ -47,6 +49,94 @@ pub enum KernelError {
     Build(String),
 }
 
+/// Number of parameters (rows of the table).
+pub const NUM_PARAMS: usize = PARAMS.len();
+
+/// How long after the host (automation, a control surface, a generic editor) last
+/// changed a parameter the bridge treats it as held and does not overwrite it, seconds.
+pub const HOST_HOLD_S: f32 = 0.5;
+
+/// Who changed what, for the bridge's "do not overwrite a parameter the user holds"
+/// rule. The audio thread stamps host changes; the bridge marks its own writes; an
+/// editor marks its gestures.
+pub struct ParamActivity {
+    /// Per parameter: the input frame (see `frames`) at which the audio thread last saw
+    /// a value the bridge did not write.
+    touched_at: Box<[AtomicU64]>,
+    /// Per parameter: bits of the last plain value the bridge wrote (NaN bits: none).
+    bridge_wrote: Box<[AtomicU32]>,
+    /// Per parameter: 1 while an editor gesture is in progress.
+    held: Box<[AtomicU32]>,
+    /// Input frames processed since creation.
+    frames: AtomicU64,
+}
+
+impl Default for ParamActivity {
+    fn default() -> Self {
+        ParamActivity {
+            touched_at: (0..NUM_PARAMS).map(|_| AtomicU64::new(0)).collect(),
+            bridge_wrote: (0..NUM_PARAMS)
+                .map(|_| AtomicU32::new(f32::NAN.to_bits()))
+                .collect(),
+            held: (0..NUM_PARAMS).map(|_| AtomicU32::new(0)).collect(),
+            frames: AtomicU64::new(0),
+        }
+    }
+}
+
+impl ParamActivity {
+    /// An editor calls this with `true` when the user grabs parameter `index` (table
+    /// row) and `false` when they let go; the bridge leaves a held parameter alone.
+    pub fn set_held(&self, index: usize, held: bool) {
+        if let Some(h) = self.held.get(index) {
+            h.store(u32::from(held), Ordering::Release);
+        }
+    }
+
+    /// Whether parameter `index` is held by an editor gesture or was changed by the
+    /// host within the last `window_frames` frames.
+    pub fn is_held(&self, index: usize, window_frames: u64) -> bool {
+        let gesture = self
+            .held
+            .get(index)
+            .is_some_and(|h| h.load(Ordering::Acquire) != 0);
+        let now = self.frames.load(Ordering::Acquire);
+        let touched = self
+            .touched_at
+            .get(index)
+            .map_or(0, |t| t.load(Ordering::Acquire));
+        gesture || (touched > 0 && now.saturating_sub(touched) < window_frames)
+    }
+
+    /// The bridge records the plain value it is about to write to parameter `index`,
+    /// so the audio thread does not mistake it for a host change.
+    pub fn note_bridge_write(&self, index: usize, plain: f32) {
+        if let Some(w) = self.bridge_wrote.get(index) {
+            w.store(plain.to_bits(), Ordering::Release);
+        }
+    }
+
+    /// Audio thread: parameter `index` now has plain value `plain` (different from the
+    /// last value seen). Stamps it as a host change unless the bridge wrote it.
+    /// Realtime-safe (atomics only).
+    pub(crate) fn saw_change(&self, index: usize, plain: f32) {
+        let by_bridge = self
+            .bridge_wrote
+            .get(index)
+            .is_some_and(|w| w.load(Ordering::Acquire) == plain.to_bits());
+        if !by_bridge {
+            if let Some(t) = self.touched_at.get(index) {
+                t.store(self.frames.load(Ordering::Relaxed).max(1), Ordering::Release);
+            }
+        }
+    }
+
+    /// Audio thread: `n` more input frames were processed. Realtime-safe.
+    pub(crate) fn advance(&self, n: u64) {
+        self.frames.fetch_add(n, Ordering::AcqRel);
+    }
+}
+
 /// State shared between the audio thread and everything else (see the module docs).
 #[derive(Default)]
 pub struct Shared {
@@ -58,6 +148,11 @@ pub struct Shared {
     ring: Mutex<Option<Arc<SnapshotRing>>>,
     bake_requests: AtomicU64,
     gain_reduction_db: AtomicU32,
+    /// Host, editor and bridge parameter activity.
+    pub activity: ParamActivity,
+    /// How the bridge writes parameters (see [`crate::bridge::ParamWriter`]); `None`
+    /// uses [`crate::bridge::DirectParamWriter`].
+    param_writer: Mutex<Option<Arc<dyn crate::bridge::ParamWriter>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -109,6 +204,23 @@ impl Shared {
     /// Frees kernels the audio thread has retired. Main or bridge thread only.
     pub fn collect_garbage(&self) {
         drop(self.retired_ir.take());
+    }
+
+    /// Installs how the bridge writes parameters: an editor with nice-plug's
+    /// `GuiContext` installs one that sends begin/set/end gestures to the host while it
+    /// is open, and removes it (`None`) when it closes.
+    pub fn set_param_writer(&self, writer: Option<Arc<dyn crate::bridge::ParamWriter>>) {
+        *lock(&self.param_writer) = writer;
+    }
+
+    /// The installed parameter writer, if any.
+    pub fn param_writer(&self) -> Option<Arc<dyn crate::bridge::ParamWriter>> {
+        lock(&self.param_writer).clone()
+    }
+
+    /// Asks the bridge for a bake (what a Bake button does). Lock-free.
+    pub fn request_bake(&self) {
+        self.count_bake_request();
     }
 
     pub(crate) fn count_bake_request(&self) {
