@@ -1,4 +1,5 @@
-//! Prints what the sanitizer understands of each argument (or of each line of stdin):
+//! Prints what the sanitizer understands of each argument (or of each line of stdin),
+//! with the time each took:
 //! `cargo run -p faurge-vocabulary --example sanitize -- "make it phat pls"`.
 
 use std::io::BufRead;
@@ -16,8 +17,16 @@ fn main() -> Result<(), faurge_vocabulary::VocabularyError> {
         args
     };
     for line in lines {
+        let start = std::time::Instant::now();
         let r = s.sanitize(&line);
-        println!("{:?} -> {:?} anchor={}", r.original, r.understood, r.anchor);
+        let elapsed = start.elapsed();
+        let shown: String = r.original.chars().take(60).collect();
+        println!(
+            "{shown:?} ({} bytes, {elapsed:?}) -> {:?} anchor={}",
+            r.original.len(),
+            r.understood,
+            r.anchor
+        );
         for e in &r.edits {
             println!("    {:?}: {:?} -> {:?}", e.kind, e.from, e.to);
         }

@@ -193,7 +193,7 @@ struct Candidate {
 }
 
 /// The prompt sanitizer: built once from a [`Vocabulary`], then [`Sanitizer::sanitize`]
-/// per prompt (no allocation beyond the prompt's own size; no state between calls).
+/// per prompt (no state between calls; `Send + Sync`, share it behind an `Arc`).
 #[derive(Clone, Debug)]
 pub struct Sanitizer {
     anchor_prompt: String,
