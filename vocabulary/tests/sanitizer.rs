@@ -394,3 +394,15 @@ fn broken_extras_are_rejected() {
         }
     }
 }
+
+#[test]
+fn sanitizer_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync + Clone>(_: &T) {}
+    let s = sanitizer();
+    shared(&s);
+    let handle = {
+        let s = s.clone();
+        std::thread::spawn(move || s.sanitize("make it phat").understood)
+    };
+    assert_eq!(handle.join().unwrap(), "make it warm and full");
+}
