@@ -10,4 +10,7 @@ pub mod generate;
 pub mod reference;
 pub mod sources;
 pub mod style;
-pub mod vocabulary;
+/// The acoustic vocabulary lives in its own crate (`faurge-vocabulary`) so the helper's
+/// prompt sanitizer can use it without the dataset generator's dependencies; it is
+/// re-exported here so `faurge_dataset::vocabulary::…` paths keep working.
+pub use faurge_vocabulary as vocabulary;

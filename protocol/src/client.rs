@@ -213,7 +213,9 @@ impl ClientError {
         }
     }
 
-    /// Whether the helper process is gone after this error (the next bake must respawn it).
+    /// Whether this error means the helper process is gone (the next bake must
+    /// respawn it). After [`ClientError::Cancelled`] it may be either (it is killed
+    /// when it does not confirm within [`CANCEL_GRACE`]): ask [`HelperClient::is_alive`].
     pub fn helper_gone(&self) -> bool {
         !matches!(
             self,

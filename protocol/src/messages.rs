@@ -34,6 +34,9 @@ pub const DEFAULT_MAX_ROUNDS: u32 = 4;
 const SAMPLE_BYTES: u64 = 4;
 
 /// What the plugin/CLI asks of the helper.
+// A few messages per bake, never on the audio thread: boxing the big variant
+// would buy nothing but clumsier matching.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
     /// Run the loop on a snapshot. Answered by zero or more [`Reply::Progress`]
@@ -130,17 +133,18 @@ fn planar_to_shared(
             first,
         });
     }
-    let mut bytes = Vec::with_capacity(first * count * SAMPLE_BYTES as usize);
-    for c in channels {
-        for s in c.iter() {
-            bytes.extend_from_slice(&s.to_ne_bytes());
-        }
+    let mut shared = IpcSharedMemory::from_byte(0, first * count * SAMPLE_BYTES as usize);
+    // SAFETY: `shared` was created just above and has not been cloned or sent, so
+    // this is its only reader or writer (ipc-channel's condition for `deref_mut`).
+    // Writing in place saves an intermediate `Vec` and one copy of the audio.
+    let bytes = unsafe { shared.deref_mut() };
+    for (dst, s) in bytes
+        .chunks_exact_mut(SAMPLE_BYTES as usize)
+        .zip(channels.iter().flat_map(|c| c.iter()))
+    {
+        dst.copy_from_slice(&s.to_ne_bytes());
     }
-    Ok((
-        count as u16,
-        first as u64,
-        IpcSharedMemory::from_bytes(&bytes),
-    ))
+    Ok((count as u16, first as u64, shared))
 }
 
 /// Checks a planar buffer's header against its bytes and the documented limits.
@@ -337,6 +341,7 @@ impl BakeRequest {
 }
 
 /// What the helper sends back.
+#[allow(clippy::large_enum_variant)] // as for `Request`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Reply {
     /// A stage started (in order; the last one before the result is [`Stage::Done`]).
@@ -440,10 +445,15 @@ pub struct IrAudio {
 impl IrAudio {
     /// Puts `samples` (mono, at `sample_rate` Hz) into shared memory.
     pub fn new(sample_rate: u32, samples: &[f32]) -> Self {
-        let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_ne_bytes()).collect();
+        let mut shared = IpcSharedMemory::from_byte(0, samples.len() * SAMPLE_BYTES as usize);
+        // SAFETY: freshly created, not cloned or sent: the only reader or writer.
+        let bytes = unsafe { shared.deref_mut() };
+        for (dst, s) in bytes.chunks_exact_mut(SAMPLE_BYTES as usize).zip(samples) {
+            dst.copy_from_slice(&s.to_ne_bytes());
+        }
         IrAudio {
             sample_rate,
-            samples: IpcSharedMemory::from_bytes(&bytes),
+            samples: shared,
         }
     }
 

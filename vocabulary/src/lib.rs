@@ -2,9 +2,11 @@
 //! captions, defect captions, acoustic adjectives, slang → adjective map, vague
 //! prompts and the anchor prompt; plus the word tokenizer of the text encoder.
 //!
-//! Shared by the dataset generator (captions, token ids) and the helper's prompt
-//! sanitizer (slang, vague prompts → anchor prompt; see `spec/closed-loop.md`,
-//! Phase 1).
+//! Shared by the dataset generator (captions, token ids; `faurge_dataset::vocabulary`
+//! re-exports this crate) and the helper's prompt sanitizer ([`sanitizer`]: slang,
+//! typos, vague prompts → anchor prompt; see `spec/closed-loop.md`, Phase 1).
+
+pub mod sanitizer;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
