@@ -144,7 +144,8 @@ impl PluginTarget {
                 let n = ptr.preview_normalized(plain);
                 (n, ptr.preview_plain(n))
             };
-            if snapped.to_bits() == handle.value().to_bits() {
+            let current = handle.value();
+            if (snapped - current).abs() <= 1e-5 * current.abs().max(1.0) {
                 continue;
             }
             if self.shared.activity.is_held(k, window) {

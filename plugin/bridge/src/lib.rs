@@ -263,12 +263,15 @@ impl Bridge {
     pub fn start(target: Arc<dyn BakeTarget>, config: BridgeConfig) -> std::io::Result<Bridge> {
         let stop = Arc::new(AtomicBool::new(false));
         let status = Arc::new(StatusCell::default());
+        // Read here, not on the new thread: a request made right after `start`
+        // returns must not be mistaken for an old one.
+        let handled = target.bake_requests();
         let thread = {
             let stop = stop.clone();
             let status = status.clone();
             thread::Builder::new()
                 .name("faurge-bridge".into())
-                .spawn(move || Worker::new(target, config, status, stop).run())?
+                .spawn(move || Worker::new(target, config, status, stop).run(handled))?
         };
         Ok(Bridge {
             stop,
@@ -324,8 +327,7 @@ impl Worker {
         }
     }
 
-    fn run(mut self) {
-        let mut handled = self.target.bake_requests();
+    fn run(mut self, mut handled: u64) {
         while !self.stop.load(Ordering::Acquire) {
             let requested = self.target.bake_requests();
             if requested != handled {
