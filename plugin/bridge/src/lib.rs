@@ -22,6 +22,10 @@
 
 #![warn(missing_docs)]
 
+pub mod autobake;
+pub mod slot;
+pub mod snapshot;
+
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
