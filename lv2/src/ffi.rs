@@ -58,7 +58,7 @@ pub unsafe extern "C" fn lv2_descriptor(index: u32) -> *const LV2_Descriptor {
 unsafe extern "C" fn instantiate(
     descriptor: *const LV2_Descriptor,
     sample_rate: f64,
-    _bundle_path: *const c_char,
+    bundle_path: *const c_char,
     _features: *const *const LV2_Feature,
 ) -> LV2_Handle {
     if descriptor.is_null() {
@@ -76,8 +76,18 @@ unsafe extern "C" fn instantiate(
         eprintln!("faurge-lv2: Could not instantiate unknown plugin {uri:?}");
         return ptr::null_mut();
     };
+    let bundle = (!bundle_path.is_null())
+        .then(|| unsafe { CStr::from_ptr(bundle_path) })
+        .and_then(|p| p.to_str().ok())
+        .map(std::path::PathBuf::from);
     match catch_unwind(|| Instance::new(variant, sample_rate).map(Box::new)) {
-        Ok(Ok(instance)) => Box::into_raw(instance).cast(),
+        Ok(Ok(mut instance)) => {
+            let config = crate::bake::config_for_bundle(bundle.as_deref());
+            if let Err(e) = instance.start_bridge(config) {
+                eprintln!("faurge-lv2: Could not start the bake thread; Bake will do nothing: {e}");
+            }
+            Box::into_raw(instance).cast()
+        }
         Ok(Err(e)) => {
             eprintln!("faurge-lv2: Could not instantiate {}: {e}", variant.uri());
             ptr::null_mut()

@@ -7,9 +7,9 @@
 //! [`faurge_params::PARAMS`] (same order, the row's id as symbol), a
 //! latency output (`lv2:reportsLatency`) and a gain-reduction meter output. The plugin
 //! requires no LV2 feature, so PipeWire 0.3.65's filter-chain, `lv2apply`, jalv and
-//! DAWs can all load it. There is no helper connection and no IR loading in the LV2
-//! build: the Bake and Auto-bake ports exist but do nothing, and the convolver runs
-//! its built-in unit impulse (IR on = transparent).
+//! DAWs can all load it. The Bake trigger port's rising edge (or Auto-bake) runs a bake
+//! through the helper process with the prompt from `$XDG_CONFIG_HOME/faurge/prompt.txt`;
+//! the result is applied inside the instance ([`bake`]).
 //!
 //! - [`ttl`] generates `manifest.ttl` and `faurge.ttl` from the table;
 //!   [`bundle::write_bundle`] writes `faurge.lv2/`.
@@ -20,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bake;
 pub mod bundle;
 mod ffi;
 pub mod plugin;

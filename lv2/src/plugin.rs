@@ -19,6 +19,14 @@
 
 use std::ffi::c_void;
 use std::ptr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use faurge_bridge::autobake::AutoBake;
+use faurge_bridge::Bridge;
+use faurge_dsp::convolver::Kernel;
+
+use crate::bake::{Link, Target as BakeLink};
 
 use faurge_dsp::chain::{Chain, ChainConfig, ChainError, INPUT_LIMIT, MAX_STEP_FRAMES};
 use faurge_dsp::state::DspState;
@@ -73,6 +81,23 @@ pub struct Instance {
     /// Step buffers, `[channel][STEP_FRAMES]`.
     wet: [[f32; STEP_FRAMES]; MAX_CHANNELS],
     dry: [[f32; STEP_FRAMES]; MAX_CHANNELS],
+    /// What the bridge thread shares with `run` (snapshot ring, kernels, bake values).
+    link: Arc<Link>,
+    /// The bridge thread, once [`Instance::start_bridge`] ran; stopped on drop.
+    bridge: Option<Bridge>,
+    /// The values the chain uses: `values`, with baked values on top, `[NUM_PARAMS]`.
+    effective: [f32; NUM_PARAMS],
+    /// The last bake's values (NaN: none for that row) and the control values at
+    /// the time it arrived; a control the host moves since then wins over its baked value.
+    baked: [f32; NUM_PARAMS],
+    baked_controls: [f32; NUM_PARAMS],
+    baked_generation: u64,
+    bake_index: Option<usize>,
+    auto_bake_index: Option<usize>,
+    last_bake: bool,
+    auto_bake: AutoBake,
+    /// A kernel waiting to be handed to `link.retired_ir`.
+    to_retire: Option<Box<Kernel>>,
 }
 
 impl Instance {
@@ -88,6 +113,15 @@ impl Instance {
         let mut values = [0.0; NUM_PARAMS];
         for (v, p) in values.iter_mut().zip(PARAMS) {
             *v = p.default;
+        }
+        let link = Arc::new(Link::new(
+            rate,
+            variant.channels(),
+            chain.kernel_builder(),
+            crate::bake::config_for_bundle(None),
+        ));
+        for (a, v) in link.effective.iter().zip(values) {
+            a.store(v.to_bits(), Ordering::Release);
         }
         Ok(Instance {
             variant,
@@ -106,7 +140,95 @@ impl Instance {
             dry_delay_pos: 0,
             wet: [[0.0; STEP_FRAMES]; MAX_CHANNELS],
             dry: [[0.0; STEP_FRAMES]; MAX_CHANNELS],
+            link,
+            bridge: None,
+            effective: values,
+            baked: [f32::NAN; NUM_PARAMS],
+            baked_controls: values,
+            baked_generation: 0,
+            bake_index: PARAMS.iter().position(|p| p.target == Target::Bake),
+            auto_bake_index: PARAMS.iter().position(|p| p.target == Target::AutoBake),
+            last_bake: false,
+            auto_bake: AutoBake::new(rate),
+            to_retire: None,
         })
+    }
+
+    /// Starts the bridge thread (helper, bakes) with `config`; see [`crate::bake`].
+    /// Not realtime: LV2 `instantiate` only.
+    ///
+    /// # Errors
+    /// The OS refused to start a thread.
+    pub fn start_bridge(&mut self, config: faurge_bridge::BridgeConfig) -> std::io::Result<()> {
+        let target = BakeLink {
+            link: self.link.clone(),
+        };
+        self.bridge = Some(Bridge::start(Arc::new(target), config)?);
+        Ok(())
+    }
+
+    /// The bridge's status (stage, errors in words), when it runs.
+    pub fn bake_status(&self) -> Option<faurge_bridge::BakeStatus> {
+        self.bridge.as_ref().map(|b| b.status().get())
+    }
+
+    /// The configuration [`Instance::new`] found for the bridge (no bundle path).
+    pub fn default_bridge_config(&self) -> faurge_bridge::BridgeConfig {
+        self.link.config.clone()
+    }
+
+    /// The values the chain uses (host controls with baked values on top).
+    pub fn effective_values(&self) -> &[f32; NUM_PARAMS] {
+        &self.effective
+    }
+
+    /// Hands kernels between the chain and the bridge; never frees or allocates.
+    fn exchange_kernels(&mut self) {
+        if let Some(k) = self.to_retire.take() {
+            self.to_retire = self.link.retired_ir.put(k).err();
+        }
+        if self.to_retire.is_none() {
+            self.to_retire = self.chain.take_retired_ir();
+        }
+        if self.to_retire.is_none() && !self.chain.is_swapping_ir() {
+            if let Some(kernel) = self.link.incoming_ir.take() {
+                if let Err(refused) = self.chain.swap_ir(kernel) {
+                    self.to_retire = Some(refused);
+                }
+            }
+        }
+    }
+
+    /// Bake trigger edge, newly baked values, and the effective values; true when
+    /// the effective values changed. Realtime-safe.
+    fn follow_bakes(&mut self, mut changed: bool) -> bool {
+        let on = |k: Option<usize>, v: &[f32; NUM_PARAMS]| k.is_some_and(|k| v[k] >= 0.5);
+        let bake = on(self.bake_index, &self.values);
+        if bake && !self.last_bake {
+            self.link.bake_requests.fetch_add(1, Ordering::AcqRel);
+        }
+        self.last_bake = bake;
+        let generation = self.link.baked_generation.load(Ordering::Acquire);
+        if generation != self.baked_generation {
+            for (b, a) in self.baked.iter_mut().zip(self.link.baked.iter()) {
+                *b = f32::from_bits(a.load(Ordering::Acquire));
+            }
+            self.baked_controls = self.values;
+            self.baked_generation = generation;
+            changed = true;
+        }
+        if changed {
+            for k in 0..NUM_PARAMS {
+                let baked = self.baked[k];
+                self.effective[k] = if baked.is_finite() && self.values[k] == self.baked_controls[k] {
+                    baked
+                } else {
+                    self.values[k]
+                };
+                self.link.effective[k].store(self.effective[k].to_bits(), Ordering::Release);
+            }
+        }
+        changed
     }
 
     /// Which plugin this instance is.
@@ -211,8 +333,10 @@ impl Instance {
     pub unsafe fn run(&mut self, sample_count: usize) {
         // SAFETY: forwarded from the caller.
         let changed = unsafe { self.read_controls() };
+        let changed = self.follow_bakes(changed || self.needs_snap);
+        self.exchange_kernels();
         if self.needs_snap {
-            let state = dsp_state_from(self.values.iter().copied());
+            let state = dsp_state_from(self.effective.iter().copied());
             self.chain.snap_to_state(&state);
             self.chain.reset();
             self.dry_delay.iter_mut().for_each(|d| d.fill(0.0));
@@ -221,8 +345,9 @@ impl Instance {
             self.needs_snap = false;
         } else if changed {
             self.chain
-                .set_state(&dsp_state_from(self.values.iter().copied()));
+                .set_state(&dsp_state_from(self.effective.iter().copied()));
         }
+        let auto_bake = self.auto_bake_index.is_some_and(|k| self.values[k] >= 0.5);
 
         let n_ch = self.variant.channels().min(MAX_CHANNELS);
         let target_bypass = self.bypass_target();
@@ -236,6 +361,14 @@ impl Instance {
                     // SAFETY: `input` is valid for `sample_count` floats and
                     // `start + len <= sample_count`; `buf` is our own memory.
                     unsafe { ptr::copy_nonoverlapping(input.add(start), buf.as_mut_ptr(), len) };
+                }
+            }
+            {
+                let [a, b] = &self.wet;
+                let raw: [&[f32]; MAX_CHANNELS] = [&a[..len], &b[..len]];
+                self.link.ring.write(&raw[..n_ch]);
+                if auto_bake && self.auto_bake.feed(raw[0]) {
+                    self.link.bake_requests.fetch_add(1, Ordering::AcqRel);
                 }
             }
             self.process_step(n_ch, len, target_bypass);
