@@ -211,3 +211,72 @@ fn lv2apply_with_extreme_and_bad_input_stays_finite() {
         );
     }
 }
+
+/// A bake triggered in an `lv2apply` run (`-c bake 1`: the trigger's rising edge at
+/// the first frame) runs through the real helper process with the prompt from
+/// `$XDG_CONFIG_HOME/faurge/prompt.txt`, and the output changes: the first 0.3 s
+/// equal the default render, the last 5 s do not. The input is long (40 s of looped
+/// speech) so the result arrives while lv2apply is still running.
+#[test]
+fn a_bake_in_lv2apply_changes_the_output() {
+    if !have_tool("lv2apply", "lilv-utils") {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let helper = std::env::var_os("FAURGE_HELPER")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target/debug/faurge-helper"));
+    assert!(
+        helper.is_file(),
+        "no helper at {}: run `cargo build -p faurge-helper --bin faurge-helper`",
+        helper.display()
+    );
+    let tmp = TempDir::new("lv2-bake");
+    let config = tmp.path("config");
+    std::fs::create_dir_all(config.join("faurge")).unwrap();
+    std::fs::write(config.join("faurge/prompt.txt"), "warm radio voice\n").unwrap();
+
+    let rate = 48_000;
+    let (clip_rate, clip) = read_wav(Path::new(VCTK));
+    let clip = faurge_io::resample(&clip[..1], clip_rate, rate).unwrap().remove(0);
+    let voiced = &clip[(0.55 * rate as f32) as usize..(3.75 * rate as f32) as usize];
+    let n = 40 * rate as usize;
+    let input = vec![voiced.iter().copied().cycle().take(n).collect::<Vec<f32>>()];
+
+    let (inp, out) = (tmp.path("bake-in.wav"), tmp.path("bake-out.wav"));
+    write_f32_wav(&inp, rate, &input);
+    let mut cmd = Command::new("lv2apply");
+    cmd.env("XDG_CONFIG_HOME", &config)
+        .env("FAURGE_HELPER", &helper)
+        .arg("-i")
+        .arg(&inp)
+        .arg("-o")
+        .arg(&out)
+        .arg("-c")
+        .arg("bake")
+        .arg("1")
+        .arg(Variant::Mono.uri());
+    if std::env::var_os("FAURGE_MODELS").is_none() {
+        let models = root.join("bundle/models");
+        if models.join("manifest.json").is_file() {
+            cmd.env("FAURGE_MODELS", models);
+        }
+    }
+    let t0 = std::time::Instant::now();
+    let log = run_lv2_tool(&mut cmd);
+    let (_, output) = read_wav(&out);
+    let reference = chain_render(rate as f32, &state_of(&[("bake", 1.0)]), &input);
+    let head = (0.3 * rate as f32) as usize;
+    let cut = |x: &[Vec<f32>], a: usize, b: usize| vec![x[0][a..b].to_vec()];
+    let head_err = error_db(&cut(&output, 0, head), &cut(&reference, 0, head));
+    let tail_err = error_db(&cut(&output, n - 5 * rate as usize, n), &cut(&reference, n - 5 * rate as usize, n));
+    println!(
+        "lv2apply with a bake: {:.1} s; first 0.3 s {head_err:.1} dB from the default render, last 5 s {tail_err:.1} dB\n{log}",
+        t0.elapsed().as_secs_f32()
+    );
+    assert!(head_err <= MAX_ERROR_DB, "the output changed before any bake could finish");
+    assert!(
+        tail_err > -40.0,
+        "the bake did not change the output (last 5 s {tail_err:.1} dB from the default render)\n{log}"
+    );
+}

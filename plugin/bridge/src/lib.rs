@@ -50,6 +50,9 @@ pub const MIN_SNAPSHOT_S: f32 = 0.5;
 /// The prompt sent when the user typed none: the helper's sanitizer reads it as
 /// vague and uses its anchor prompt (a clear, professional broadcast vocal).
 pub const DEFAULT_PROMPT: &str = "fix my mic";
+/// How long a bake requested before [`MIN_SNAPSHOT_S`] of input was recorded waits
+/// for more input (e.g. a Bake trigger that is on from the first block).
+pub const INPUT_WAIT: Duration = Duration::from_secs(10);
 /// Environment variable overriding [`DEFAULT_BAKE_TIMEOUT`], seconds (tests, slow machines).
 pub const BAKE_TIMEOUT_ENV: &str = "FAURGE_BAKE_TIMEOUT_S";
 
@@ -401,11 +404,21 @@ impl Worker {
             s.phase = BakePhase::Starting;
             s.started += 1;
         });
-        let snapshot = match self.target.snapshot() {
-            Ok(s) => s,
-            Err(message) => return self.fail(BakeError::new(None, ErrorKind::BadRequest, message)),
+        let waited = std::time::Instant::now();
+        let (snapshot, frames) = loop {
+            let snapshot = match self.target.snapshot() {
+                Ok(s) => s,
+                Err(message) => {
+                    return self.fail(BakeError::new(None, ErrorKind::BadRequest, message))
+                }
+            };
+            let frames = snapshot.channels.first().map_or(0, Vec::len);
+            let enough = (frames as f32) >= MIN_SNAPSHOT_S * snapshot.sample_rate;
+            if enough || waited.elapsed() >= INPUT_WAIT || self.stop.load(Ordering::Acquire) {
+                break (snapshot, frames);
+            }
+            thread::sleep(POLL_INTERVAL * 5);
         };
-        let frames = snapshot.channels.first().map_or(0, Vec::len);
         if (frames as f32) < MIN_SNAPSHOT_S * snapshot.sample_rate {
             return self.fail(BakeError::new(
                 None,
