@@ -135,7 +135,11 @@ pub fn config_for_bundle(bundle: Option<&Path>) -> BridgeConfig {
     let models = std::env::var_os("FAURGE_MODELS")
         .map(PathBuf::from)
         .or_else(|| bundle.map(|b| b.join("models")).filter(|p| p.is_dir()));
-    BridgeConfig::new(helper, models)
+    let mut config = BridgeConfig::new(helper, models);
+    config.on_finish = Some(Arc::new(|s: &faurge_bridge::BakeStatus| {
+        eprintln!("faurge-lv2: {s}");
+    }));
+    config
 }
 
 /// The [`BakeTarget`] of one LV2 instance.

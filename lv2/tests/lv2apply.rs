@@ -215,8 +215,8 @@ fn lv2apply_with_extreme_and_bad_input_stays_finite() {
 /// A bake triggered in an `lv2apply` run (`-c bake 1`: the trigger's rising edge at
 /// the first frame) runs through the real helper process with the prompt from
 /// `$XDG_CONFIG_HOME/faurge/prompt.txt`, and the output changes: the first 0.3 s
-/// equal the default render, the last 5 s do not. The input is long (40 s of looped
-/// speech) so the result arrives while lv2apply is still running.
+/// equal the default render, the last 5 s do not. The input is long (120 s of looped
+/// speech, a few seconds of lv2apply) so the result arrives while it still runs.
 #[test]
 fn a_bake_in_lv2apply_changes_the_output() {
     if !have_tool("lv2apply", "lilv-utils") {
@@ -240,7 +240,7 @@ fn a_bake_in_lv2apply_changes_the_output() {
     let (clip_rate, clip) = read_wav(Path::new(VCTK));
     let clip = faurge_io::resample(&clip[..1], clip_rate, rate).unwrap().remove(0);
     let voiced = &clip[(0.55 * rate as f32) as usize..(3.75 * rate as f32) as usize];
-    let n = 40 * rate as usize;
+    let n = 120 * rate as usize;
     let input = vec![voiced.iter().copied().cycle().take(n).collect::<Vec<f32>>()];
 
     let (inp, out) = (tmp.path("bake-in.wav"), tmp.path("bake-out.wav"));

@@ -239,7 +239,15 @@ pub fn default_config() -> BridgeConfig {
         .as_deref()
         .and_then(locate::find_models)
         .or_else(|| std::env::var_os(locate::MODELS_ENV).map(PathBuf::from));
-    BridgeConfig::new(find_helper(), models)
+    let mut config = BridgeConfig::new(find_helper(), models);
+    config.on_finish = Some(Arc::new(|s: &BakeStatus| {
+        if matches!(s.phase, BakePhase::Failed) {
+            nice_plug::nice_error!("Faurge: {s}");
+        } else {
+            nice_plug::nice_log!("Faurge: {s}");
+        }
+    }));
+    config
 }
 
 /// Starts the bridge thread of one instance.

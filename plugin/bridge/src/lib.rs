@@ -99,8 +99,11 @@ pub struct ApplySummary {
     pub ir_queued: bool,
 }
 
+/// Called on the bridge thread when a bake ends (applied or failed), e.g. to log it.
+pub type StatusHook = Arc<dyn Fn(&BakeStatus) + Send + Sync>;
+
 /// How the bridge starts the helper and runs bakes.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct BridgeConfig {
     /// The helper binary; `None` when it could not be found (every bake then
     /// reports [`ErrorKind::HelperMissing`]).
@@ -113,6 +116,20 @@ pub struct BridgeConfig {
     pub handshake_timeout: Duration,
     /// Loop options (threshold, round limit).
     pub options: BakeOptions,
+    /// Told about every finished bake; `None`: nobody.
+    pub on_finish: Option<StatusHook>,
+}
+
+impl fmt::Debug for BridgeConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BridgeConfig")
+            .field("helper", &self.helper)
+            .field("helper_args", &self.helper_args)
+            .field("bake_timeout", &self.bake_timeout)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
 }
 
 impl BridgeConfig {
@@ -135,6 +152,7 @@ impl BridgeConfig {
             bake_timeout,
             handshake_timeout: faurge_protocol::DEFAULT_HANDSHAKE_TIMEOUT,
             options: BakeOptions::default(),
+            on_finish: None,
         }
     }
 }
@@ -341,6 +359,9 @@ impl Worker {
                 // Requests that pile up during a bake make one more bake, not many.
                 handled = requested;
                 self.bake_once();
+                if let Some(hook) = &self.config.on_finish {
+                    hook(&self.status.get());
+                }
                 continue;
             }
             thread::sleep(POLL_INTERVAL);
