@@ -89,8 +89,17 @@ pub struct Link {
 impl Link {
     /// A link for a chain at `sample_rate` with `channels`, whose kernels `builder`
     /// makes; the ring holds [`faurge_bridge::snapshot::DEFAULT_SNAPSHOT_SECONDS`].
-    pub fn new(sample_rate: f32, channels: usize, builder: KernelBuilder, config: BridgeConfig) -> Self {
-        let atoms = |v: f32| (0..NUM_PARAMS).map(|_| AtomicU32::new(v.to_bits())).collect();
+    pub fn new(
+        sample_rate: f32,
+        channels: usize,
+        builder: KernelBuilder,
+        config: BridgeConfig,
+    ) -> Self {
+        let atoms = |v: f32| {
+            (0..NUM_PARAMS)
+                .map(|_| AtomicU32::new(v.to_bits()))
+                .collect()
+        };
         Link {
             sample_rate,
             channels,
@@ -124,7 +133,11 @@ impl Link {
 pub fn config_for_bundle(bundle: Option<&Path>) -> BridgeConfig {
     let helper = std::env::var_os("FAURGE_HELPER")
         .map(PathBuf::from)
-        .or_else(|| bundle.map(|b| b.join("faurge-helper")).filter(|p| p.is_file()))
+        .or_else(|| {
+            bundle
+                .map(|b| b.join("faurge-helper"))
+                .filter(|p| p.is_file())
+        })
         .or_else(|| {
             std::env::var_os("PATH").and_then(|path| {
                 std::env::split_paths(&path)
@@ -207,7 +220,11 @@ impl BakeTarget for Target {
         eprintln!(
             "faurge-lv2: bake applied ({} parameters, IR {}): {}",
             summary.params_set,
-            if summary.ir_queued { "new" } else { "unchanged" },
+            if summary.ir_queued {
+                "new"
+            } else {
+                "unchanged"
+            },
             serde_json::to_string(&result.report).unwrap_or_default()
         );
         Ok(summary)

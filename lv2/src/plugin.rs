@@ -220,7 +220,8 @@ impl Instance {
         if changed {
             for k in 0..NUM_PARAMS {
                 let baked = self.baked[k];
-                self.effective[k] = if baked.is_finite() && self.values[k] == self.baked_controls[k] {
+                self.effective[k] = if baked.is_finite() && self.values[k] == self.baked_controls[k]
+                {
                     baked
                 } else {
                     self.values[k]

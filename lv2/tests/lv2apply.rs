@@ -238,7 +238,9 @@ fn a_bake_in_lv2apply_changes_the_output() {
 
     let rate = 48_000;
     let (clip_rate, clip) = read_wav(Path::new(VCTK));
-    let clip = faurge_io::resample(&clip[..1], clip_rate, rate).unwrap().remove(0);
+    let clip = faurge_io::resample(&clip[..1], clip_rate, rate)
+        .unwrap()
+        .remove(0);
     let voiced = &clip[(0.55 * rate as f32) as usize..(3.75 * rate as f32) as usize];
     let n = 120 * rate as usize;
     let input = vec![voiced.iter().copied().cycle().take(n).collect::<Vec<f32>>()];
@@ -269,12 +271,18 @@ fn a_bake_in_lv2apply_changes_the_output() {
     let head = (0.3 * rate as f32) as usize;
     let cut = |x: &[Vec<f32>], a: usize, b: usize| vec![x[0][a..b].to_vec()];
     let head_err = error_db(&cut(&output, 0, head), &cut(&reference, 0, head));
-    let tail_err = error_db(&cut(&output, n - 5 * rate as usize, n), &cut(&reference, n - 5 * rate as usize, n));
+    let tail_err = error_db(
+        &cut(&output, n - 5 * rate as usize, n),
+        &cut(&reference, n - 5 * rate as usize, n),
+    );
     println!(
         "lv2apply with a bake: {:.1} s; first 0.3 s {head_err:.1} dB from the default render, last 5 s {tail_err:.1} dB\n{log}",
         t0.elapsed().as_secs_f32()
     );
-    assert!(head_err <= MAX_ERROR_DB, "the output changed before any bake could finish");
+    assert!(
+        head_err <= MAX_ERROR_DB,
+        "the output changed before any bake could finish"
+    );
     assert!(
         tail_err > -40.0,
         "the bake did not change the output (last 5 s {tail_err:.1} dB from the default render)\n{log}"

@@ -36,11 +36,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use faurge_bridge::faurge_protocol::BakeResult;
 pub use faurge_bridge::{
     ApplySummary, BakePhase, BakeStatus, BakeTarget, Bridge, BridgeConfig, LastError,
     SnapshotAudio, StatusCell,
 };
-use faurge_bridge::faurge_protocol::BakeResult;
 use faurge_dsp::state::DspState;
 use nice_plug::prelude::ParamPtr;
 

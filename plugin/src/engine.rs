@@ -201,12 +201,7 @@ impl Engine {
             shared.count_bake_request();
         }
         self.last_bake = bake;
-        for ((last, handle), k) in self
-            .last_values
-            .iter_mut()
-            .zip(params.handles())
-            .zip(0..)
-        {
+        for ((last, handle), k) in self.last_values.iter_mut().zip(params.handles()).zip(0..) {
             let v = handle.value();
             if v.to_bits() != last.to_bits() {
                 *last = v;

@@ -55,8 +55,7 @@ impl Default for Faurge {
     fn default() -> Self {
         let shared = Arc::new(Shared::default());
         let params = Arc::new(FaurgeParams::new(shared.clone()));
-        let bridge = match bridge::start(params.clone(), shared.clone(), bridge::default_config())
-        {
+        let bridge = match bridge::start(params.clone(), shared.clone(), bridge::default_config()) {
             Ok(b) => Some(b),
             Err(e) => {
                 nice_error!("Could not start Faurge's bridge thread; Bake will do nothing: {e}");

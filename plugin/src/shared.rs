@@ -126,7 +126,10 @@ impl ParamActivity {
             .is_some_and(|w| w.load(Ordering::Acquire) == plain.to_bits());
         if !by_bridge {
             if let Some(t) = self.touched_at.get(index) {
-                t.store(self.frames.load(Ordering::Relaxed).max(1), Ordering::Release);
+                t.store(
+                    self.frames.load(Ordering::Relaxed).max(1),
+                    Ordering::Release,
+                );
             }
         }
     }

@@ -45,7 +45,9 @@ fn helper() -> PathBuf {
 fn models() -> Option<PathBuf> {
     std::env::var_os("FAURGE_MODELS")
         .map(PathBuf::from)
-        .or_else(|| Some(root().join("bundle/models")).filter(|p| p.join("manifest.json").is_file()))
+        .or_else(|| {
+            Some(root().join("bundle/models")).filter(|p| p.join("manifest.json").is_file())
+        })
 }
 
 fn config() -> BridgeConfig {
@@ -131,7 +133,10 @@ impl Rig {
             if done(&s) {
                 return s;
             }
-            assert!(t0.elapsed() < limit, "no result within {limit:?}; status: {s:?}");
+            assert!(
+                t0.elapsed() < limit,
+                "no result within {limit:?}; status: {s:?}"
+            );
         }
     }
 }
@@ -142,7 +147,9 @@ fn finished(s: &BakeStatus) -> bool {
 
 /// Largest absolute sample-to-sample step in `x`.
 fn max_step(x: &[f32]) -> f32 {
-    x.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max)
+    x.windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0.0, f32::max)
 }
 
 fn rms(x: &[f32]) -> f32 {
@@ -156,7 +163,13 @@ fn pid_exists(pid: u32) -> bool {
 
 fn zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
         .unwrap_or(false)
 }
 
@@ -199,7 +212,10 @@ fn a_real_bake_changes_the_processing_without_a_click() {
         summary.params_set,
         summary.ir_queued
     );
-    assert!(change > 0.01, "the bake did not change the output measurably ({change})");
+    assert!(
+        change > 0.01,
+        "the bake did not change the output measurably ({change})"
+    );
 
     // Click check: around the swap (from two blocks before the result was seen to
     // 50 ms after), no step is larger than 1.5× the largest step of the steady
@@ -228,7 +244,10 @@ fn a_killed_helper_is_reported_audio_continues_and_the_next_bake_respawns() {
         finished(s) || (matches!(s.phase, BakePhase::Baking(_)) && s.helper_pid.is_some())
     });
     let pid = s.helper_pid.expect("helper pid");
-    assert!(!finished(&s), "the bake finished before the kill could happen: {s}");
+    assert!(
+        !finished(&s),
+        "the bake finished before the kill could happen: {s}"
+    );
     assert_eq!(libc_kill(pid as i32, libc::SIGKILL), 0);
     let s = rig.run_until(&bridge, Duration::from_secs(10), finished);
     assert_eq!(s.phase, BakePhase::Failed, "{s}");
@@ -236,8 +255,15 @@ fn a_killed_helper_is_reported_audio_continues_and_the_next_bake_respawns() {
     assert_eq!(err.kind, ErrorKind::HelperDied, "{}", err.message);
     eprintln!("reported: {s}");
     assert_eq!(s.helper_pid, None);
-    assert!(!pid_exists(pid) || !zombie(pid), "helper {pid} left as a zombie");
-    assert_eq!(rig.params.dsp_state(), state_before, "nothing may be applied");
+    assert!(
+        !pid_exists(pid) || !zombie(pid),
+        "helper {pid} left as a zombie"
+    );
+    assert_eq!(
+        rig.params.dsp_state(),
+        state_before,
+        "nothing may be applied"
+    );
     // Audio kept flowing on the old state.
     let tail = rig.out.len() - BLOCK * 20;
     assert!(rms(&rig.out[tail..]) > 1e-3);
@@ -249,7 +275,10 @@ fn a_killed_helper_is_reported_audio_continues_and_the_next_bake_respawns() {
     assert!(matches!(s.phase, BakePhase::Applied(_)), "{s}");
     assert_eq!(s.helpers_spawned, 2);
     drop(bridge);
-    assert!(!pid_exists(s.helper_pid.unwrap()), "helper not reaped after the bridge stopped");
+    assert!(
+        !pid_exists(s.helper_pid.unwrap()),
+        "helper not reaped after the bridge stopped"
+    );
 }
 
 #[test]
@@ -269,16 +298,27 @@ fn a_hung_helper_times_out_and_a_missing_one_is_reported() {
     let s = rig.run_until(&bridge, Duration::from_secs(10), |s| {
         s.started == 2 && finished(s)
     });
-    assert_eq!(s.last_error.as_ref().map(|e| e.kind), Some(ErrorKind::Timeout), "{s}");
+    assert_eq!(
+        s.last_error.as_ref().map(|e| e.kind),
+        Some(ErrorKind::Timeout),
+        "{s}"
+    );
     assert_eq!(s.helper_pid, None);
-    assert!(!pid_exists(pid), "the hung helper {pid} was not killed and reaped");
+    assert!(
+        !pid_exists(pid),
+        "the hung helper {pid} was not killed and reaped"
+    );
     // The next bake starts a new helper.
     rig.shared.request_bake();
     let s = rig.run_until(&bridge, Duration::from_secs(60), |s| {
         s.started == 3 && finished(s)
     });
     assert_eq!(s.helpers_spawned, 2, "{s}");
-    assert_ne!(s.last_error.as_ref().map(|e| e.kind), Some(ErrorKind::Timeout), "{s}");
+    assert_ne!(
+        s.last_error.as_ref().map(|e| e.kind),
+        Some(ErrorKind::Timeout),
+        "{s}"
+    );
     drop(bridge);
 
     let mut cfg = config();

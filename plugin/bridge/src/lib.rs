@@ -415,9 +415,9 @@ impl Worker {
             });
             self.client = Some(client);
         }
-        self.client.as_mut().ok_or_else(|| {
-            BakeError::new(None, ErrorKind::Internal, "the helper client vanished")
-        })
+        self.client
+            .as_mut()
+            .ok_or_else(|| BakeError::new(None, ErrorKind::Internal, "the helper client vanished"))
     }
 
     fn bake_once(&mut self) {
@@ -468,7 +468,13 @@ impl Worker {
             self.config.options.clone(),
         ) {
             Ok(r) => r,
-            Err(e) => return self.fail(BakeError::new(Some(id), ErrorKind::BadRequest, e.to_string())),
+            Err(e) => {
+                return self.fail(BakeError::new(
+                    Some(id),
+                    ErrorKind::BadRequest,
+                    e.to_string(),
+                ))
+            }
         };
         drop(snapshot);
         let timeout = self.config.bake_timeout;
@@ -490,9 +496,7 @@ impl Worker {
                     s.applied += 1;
                     s.last_error = None;
                 }),
-                Err(message) => {
-                    self.fail(BakeError::new(Some(id), ErrorKind::Internal, message))
-                }
+                Err(message) => self.fail(BakeError::new(Some(id), ErrorKind::Internal, message)),
             },
             Err(e) => {
                 if e.helper_gone() {

@@ -109,12 +109,9 @@ impl Session {
             self.bake_on = !self.bake_on;
             changes.push(self.p.change(0, "Bake", f64::from(u8::from(self.bake_on))));
         }
-        let out = self.p.process(
-            &mut self.active,
-            &chunk,
-            std::iter::repeat(BLOCK),
-            &changes,
-        );
+        let out = self
+            .p
+            .process(&mut self.active, &chunk, std::iter::repeat(BLOCK), &changes);
         for (o, c) in self.out.iter_mut().zip(out.audio) {
             assert!(c.iter().all(|v| v.is_finite()), "non-finite output");
             o.extend(c);
@@ -133,7 +130,9 @@ impl Session {
     fn report(&mut self) -> Option<String> {
         let state = parse_state(&self.p.save_state());
         let field = state["fields"]["bake_report"].as_str()?.to_string();
-        serde_json::from_str::<Option<String>>(&field).ok().flatten()
+        serde_json::from_str::<Option<String>>(&field)
+            .ok()
+            .flatten()
     }
 
     /// Every parameter's plain value as the host reads it.
@@ -165,16 +164,25 @@ fn rms(x: &[f32]) -> f32 {
 }
 
 fn max_step(x: &[f32]) -> f32 {
-    x.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max)
+    x.windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0.0, f32::max)
 }
 
 /// Pids of this process's children named `faurge-helper`.
 fn helper_children() -> Vec<u32> {
     let me = std::process::id();
     let mut out = Vec::new();
-    for task in std::fs::read_dir(format!("/proc/{me}/task")).into_iter().flatten().flatten() {
+    for task in std::fs::read_dir(format!("/proc/{me}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        for pid in children.split_whitespace().filter_map(|p| p.parse::<u32>().ok()) {
+        for pid in children
+            .split_whitespace()
+            .filter_map(|p| p.parse::<u32>().ok())
+        {
             let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
             if comm.trim() == "faurge-helper" {
                 out.push(pid);
@@ -189,7 +197,13 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
         .unwrap_or(false)
 }
 
@@ -221,8 +235,14 @@ fn a_bake_in_the_host_changes_the_processing_with_a_click_free_cross_fade() {
         .zip(&values_after)
         .filter(|(a, b)| (*a - *b).abs() > 1e-6)
         .count();
-    eprintln!("output changed by {:.1} % RMS; {changed} parameters changed", 100.0 * change);
-    assert!(change > 0.01, "the bake did not change the output ({change})");
+    eprintln!(
+        "output changed by {:.1} % RMS; {changed} parameters changed",
+        100.0 * change
+    );
+    assert!(
+        change > 0.01,
+        "the bake did not change the output ({change})"
+    );
     assert!(changed > 0, "the host reads no changed parameter value");
 
     // The swap happens within the chunk where the report appeared (or the one
@@ -252,19 +272,35 @@ fn a_helper_killed_mid_bake_leaves_audio_running_and_the_next_bake_succeeds() {
         if let Some(&pid) = helper_children().iter().find(|p| !before.contains(p)) {
             break pid;
         }
-        assert!(t0.elapsed() < Duration::from_secs(10), "no helper process started");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no helper process started"
+        );
         s.run(BLOCK, false);
     };
     // SAFETY: kill(2) on our own child.
     assert_eq!(unsafe { libc_kill(pid as i32, 9) }, 0);
     let from = s.out[0].len();
     s.run(RATE as usize, false);
-    assert!(rms(&s.out[0][from..]) > 1e-3, "audio stopped after the helper died");
-    assert_eq!(s.report(), None, "nothing may be applied from a killed bake");
+    assert!(
+        rms(&s.out[0][from..]) > 1e-3,
+        "audio stopped after the helper died"
+    );
+    assert_eq!(
+        s.report(),
+        None,
+        "nothing may be applied from a killed bake"
+    );
     let t0 = Instant::now();
     while Path::new(&format!("/proc/{pid}")).exists() {
-        assert!(!zombie(pid) || t0.elapsed() < Duration::from_secs(3), "helper {pid} left as a zombie");
-        assert!(t0.elapsed() < Duration::from_secs(5), "helper {pid} not reaped");
+        assert!(
+            !zombie(pid) || t0.elapsed() < Duration::from_secs(3),
+            "helper {pid} left as a zombie"
+        );
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "helper {pid} not reaped"
+        );
         s.run(CHUNK, false);
     }
 
