@@ -386,3 +386,75 @@ fn libc_kill(pid: i32, sig: i32) -> i32 {
     // SAFETY: kill(2) only sends a signal.
     unsafe { libc::kill(pid, sig) }
 }
+
+/// A bake result (IR and new settings) applied by `PluginTarget::apply` on another
+/// thread, ten times over, while the audio thread runs under `assert_no_alloc`: the
+/// audio path neither allocates nor frees while a result lands, the output stays
+/// finite, and the new IR and settings take effect. No helper needed.
+#[test]
+fn applying_a_result_never_allocates_on_the_audio_thread() {
+    use faurge_bridge::faurge_protocol::{BakeReport, BakeResult, IrAudio, PromptReport};
+    use faurge_plugin::bridge::BakeTarget;
+
+    let mut rig = Rig::new();
+    rig.seconds(0.5);
+    let target = Arc::new(PluginTarget::new(rig.params.clone(), rig.shared.clone()));
+    let mut state = rig.params.dsp_state();
+    state.compressor.enabled = true;
+    state.compressor.threshold_db = -30.0;
+    state.output_trim_db = -4.0;
+    state.convolver.enabled = true;
+    let ir: Vec<f32> = (0..4800)
+        .map(|i| {
+            if i == 0 {
+                1.0
+            } else {
+                0.2 * (-(i as f32) / 500.0).exp() * ((i * 7919 % 13) as f32 / 6.5 - 1.0)
+            }
+        })
+        .collect();
+    let result = BakeResult {
+        id: 1,
+        dsp_state: state.clone(),
+        ir: Some(IrAudio::new(RATE as u32, &ir)),
+        report: BakeReport {
+            prompt: PromptReport {
+                original: "warm".into(),
+                understood: "warm".into(),
+                anchor: false,
+                edits: Vec::new(),
+            },
+            rounds: Vec::new(),
+            best_round: 1,
+            threshold: 0.85,
+            converged: true,
+            peak_memory_bytes: 0,
+            memory_budget_bytes: 0,
+            backend: "test".into(),
+            total_ms: 0.0,
+            input_metrics: None,
+            output_metrics: None,
+        },
+    };
+    let applier = {
+        let target = target.clone();
+        std::thread::spawn(move || {
+            for _ in 0..10 {
+                target.apply(&result).unwrap();
+                std::thread::sleep(Duration::from_millis(30));
+            }
+        })
+    };
+    while !applier.is_finished() {
+        rig.block();
+    }
+    applier.join().unwrap();
+    rig.seconds(0.2);
+    rig.shared.collect_garbage();
+    let now = rig.params.dsp_state();
+    assert_eq!(now.compressor.enabled, true);
+    assert!((now.compressor.threshold_db + 30.0).abs() < 0.1);
+    assert!((now.output_trim_db + 4.0).abs() < 0.1);
+    assert_eq!(rig.params.ir().unwrap().channels[0].len(), ir.len());
+    assert!(rig.params.bake_report.read().unwrap().is_some());
+}
