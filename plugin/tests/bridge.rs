@@ -415,7 +415,7 @@ fn applying_a_result_never_allocates_on_the_audio_thread() {
         .collect();
     let result = BakeResult {
         id: 1,
-        dsp_state: state.clone(),
+        dsp_state: state,
         ir: Some(IrAudio::new(RATE as u32, &ir)),
         report: BakeReport {
             prompt: PromptReport {
@@ -452,7 +452,7 @@ fn applying_a_result_never_allocates_on_the_audio_thread() {
     rig.seconds(0.2);
     rig.shared.collect_garbage();
     let now = rig.params.dsp_state();
-    assert_eq!(now.compressor.enabled, true);
+    assert!(now.compressor.enabled);
     assert!((now.compressor.threshold_db + 30.0).abs() < 0.1);
     assert!((now.output_trim_db + 4.0).abs() < 0.1);
     assert_eq!(rig.params.ir().unwrap().channels[0].len(), ir.len());
