@@ -95,3 +95,38 @@ impl AutoBake {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts requests while feeding `seconds` of `signal(t)` in 256-frame blocks.
+    fn feed(ab: &mut AutoBake, rate: f32, seconds: f32, signal: impl Fn(f32) -> f32) -> usize {
+        let n = (seconds * rate) as usize;
+        let x: Vec<f32> = (0..n).map(|i| signal(i as f32 / rate)).collect();
+        x.chunks(256).filter(|b| ab.feed(b)).count()
+    }
+
+    #[test]
+    fn requests_once_for_new_input_and_again_only_after_a_lasting_change() {
+        let rate = 48_000.0;
+        let mut ab = AutoBake::new(rate);
+        let tone = |gain: f32, hz: f32| move |t: f32| gain * (std::f32::consts::TAU * hz * t).sin();
+        // Silence never bakes.
+        assert_eq!(feed(&mut ab, rate, 5.0, |_| 0.0), 0);
+        // New input: one request after three windows, then none while it stays alike.
+        assert_eq!(feed(&mut ab, rate, 3.5, tone(0.1, 200.0)), 1);
+        assert_eq!(feed(&mut ab, rate, 12.0, tone(0.1, 200.0)), 0);
+        // A short level jump (1 s: at most two windows) is not a change of character.
+        assert_eq!(feed(&mut ab, rate, 1.0, tone(0.5, 200.0)), 0);
+        assert_eq!(feed(&mut ab, rate, 2.0, tone(0.1, 200.0)), 0);
+        // A lasting 14 dB jump is.
+        assert_eq!(feed(&mut ab, rate, 4.0, tone(0.5, 200.0)), 1);
+        // So is a lasting change of brightness (zero-crossing rate 4x), but not
+        // within 10 s of the last request.
+        assert_eq!(feed(&mut ab, rate, 4.0, tone(0.5, 800.0)), 0);
+        assert_eq!(feed(&mut ab, rate, 8.0, tone(0.5, 800.0)), 1);
+        // Non-finite input is ignored, not a crash.
+        assert_eq!(feed(&mut ab, rate, 1.0, |_| f32::NAN), 0);
+    }
+}
