@@ -66,17 +66,17 @@ pub fn port_properties(spec: &ParamSpec) -> Vec<&'static str> {
     if spec.scale == Scale::Log {
         props.push("pprops:logarithmic");
     }
-    if !does_something_in_lv2(spec) {
-        props.push("pprops:notOnGUI");
-    }
     props
 }
 
-/// False for the table rows that drive the helper (Bake, Auto-bake): the LV2 build
-/// has no helper connection, so their ports exist (same layout as the table) but do
-/// nothing.
-pub fn does_something_in_lv2(spec: &ParamSpec) -> bool {
-    !matches!(spec.target, Target::Bake | Target::AutoBake)
+/// The port comment of the rows that drive the helper (Bake, Auto-bake); `None` for
+/// the others. See [`crate::bake`].
+pub fn bake_comment(spec: &ParamSpec) -> Option<&'static str> {
+    match spec.target {
+        Target::Bake => Some("Off to on runs a bake through faurge-helper with the prompt in $XDG_CONFIG_HOME/faurge/prompt.txt (else ~/.config/faurge/prompt.txt); the result is applied inside the plugin until a control is moved"),
+        Target::AutoBake => Some("On: bake again when the input changes character (level or brightness, for 3 s, at most every 10 s)"),
+        _ => None,
+    }
 }
 
 /// A number as a Turtle literal that always parses as a decimal or double ("80.0",
@@ -135,13 +135,10 @@ fn control_port(out: &mut String, index: usize, spec: &ParamSpec) {
     if !props.is_empty() {
         let _ = writeln!(out, "        lv2:portProperty {} ;", props.join(" , "));
     }
-    let comment = if does_something_in_lv2(spec) {
-        match spec.group {
-            "" => format!("Parameter id {}", spec.id),
-            g => format!("{g}; parameter id {}", spec.id),
-        }
-    } else {
-        "Drives the helper, which the LV2 build does not connect to: no effect here".to_string()
+    let comment = match (bake_comment(spec), spec.group) {
+        (Some(c), _) => c.to_string(),
+        (None, "") => format!("Parameter id {}", spec.id),
+        (None, g) => format!("{g}; parameter id {}", spec.id),
     };
     let _ = writeln!(out, "        rdfs:comment {} ;", string(&comment));
     out.push_str("    ]");
