@@ -12,8 +12,11 @@ full pipeline and a manifest entry (see README).
 import argparse
 import json
 import math
+import os
 import pathlib
 import re
+import shlex
+import sys
 import time
 
 import numpy as np
@@ -78,22 +81,54 @@ def defect_ids(split, vocab):
     return np.array([lookup.get(c, len(lookup)) for c in split["defect_caption"]])
 
 
-def train_encoder(enc, tr, vocab, epochs, rng, log):
+def aux_targets(split, b, which):
+    """Targets of the encoder's auxiliary probe for rows ``b`` of the ``input`` or
+    ``target`` audio: LUFS, crest factor, ZCR and purity (scaled to about unit
+    range) and the degradation labels (0/1; none for the clean styled target)."""
+    lufs = (t(split[f"{which}_lufs"][b]) + 25.0) / 10.0
+    dyn = t(split[f"{which}_dyn"][b])
+    purity = t(split[f"{which}_purity"][b])
+    deg = t(split["degradation_mask"][b]) if which == "input" else torch.zeros(len(b), split["degradation_mask"].shape[1])
+    reg = torch.stack([lufs, (dyn[:, 0] - 15.0) / 5.0, dyn[:, 1] / 1000.0, purity], -1)
+    return reg, deg
+
+
+def train_encoder(enc, tr, vocab, epochs, rng, log, aux_weight=0.0, va=None, tokenize=None):
     """InfoNCE on (styled audio, style caption) and (degraded audio, defect caption);
-    all rows of one style (or one defect) are positives of each other."""
+    all rows of one style (or one defect) are positives of each other.
+
+    With ``aux_weight > 0`` a linear probe (not exported) on ``e_audio`` must also
+    recover the audio's LUFS, crest, ZCR, purity and degradation labels, so the
+    embedding Fabian reads carries level and purity (the contrastive loss alone
+    makes it level-blind: styles are level-independent)."""
     defect_id = torch.from_numpy(defect_ids(tr, vocab) + 1000)
-    opt = torch.optim.AdamW(enc.parameters(), lr=1e-3, weight_decay=1e-4)
+    n_deg = tr["degradation_mask"].shape[1]
+    probe = torch.nn.Linear(512, 4 + n_deg)
+    opt = torch.optim.AdamW(list(enc.parameters()) + list(probe.parameters()), lr=1e-3, weight_decay=1e-4)
     n = len(tr["style_index"])
     for ep in range(epochs):
-        tot = 0.0
+        tot = tot_aux = 0.0
         for b in batches(n, 64, rng):
             mel = torch.cat([t(tr["target_mel"][b]), t(tr["input_mel"][b])])
             tok = torch.cat([t(tr["caption_tokens"][b], torch.long), t(tr["defect_caption_tokens"][b], torch.long)])
             lab = torch.cat([t(tr["style_index"][b], torch.long), t(defect_id[b], torch.long)])
-            loss = info_nce(enc.audio(mel), enc.text(tok), enc.log_scale, lab)
+            e_a = enc.audio(mel)
+            loss = info_nce(e_a, enc.text(tok), enc.log_scale, lab)
+            if aux_weight > 0:
+                rt, dt = aux_targets(tr, b, "target")
+                ri, di = aux_targets(tr, b, "input")
+                y = probe(e_a)
+                aux = F.mse_loss(y[:, :4], torch.cat([rt, ri])) + F.binary_cross_entropy_with_logits(y[:, 4:], torch.cat([dt, di]))
+                tot_aux += float(aux.detach()) * len(b)
+                loss = loss + aux_weight * aux
             opt.zero_grad(); loss.backward(); opt.step()
             tot += float(loss.detach()) * len(b)
-        log(f"encoder epoch {ep}: infonce {tot / n:.4f}")
+        msg = f"encoder epoch {ep}: loss {tot / n:.4f} aux {tot_aux / n:.4f}"
+        if va is not None and (ep % 5 == 4 or ep == epochs - 1):
+            enc.eval()
+            msg += f" validation {retrieval(enc, va, vocab, tokenize)}"
+            enc.train()
+        log(msg)
 
 
 @torch.no_grad()
@@ -121,17 +156,28 @@ def fused(enc, split, idx):
         return torch.cat([enc.text(t(split["caption_tokens"][idx], torch.long)), enc.audio(t(split["input_mel"][idx]))], -1)
 
 
-def fabian_loss(fab, x, split, idx):
+def balanced_accuracy(pred, truth):
+    """Mean of the true-positive and true-negative rates (0.5 = chance, whatever the
+    class balance)."""
+    pred, truth = pred.bool(), truth.bool()
+    rates = [float((pred[truth == c] == c).float().mean()) for c in (True, False) if int((truth == c).sum()) > 0]
+    return sum(rates) / len(rates)
+
+
+def fabian_loss(fab, x, split, idx, pos_weight=None):
     d_ltas, d_lufs, d_dyn, logit = fab(x)
     m = t(split["ltas_mask"][idx])
     l_ltas = (((d_ltas - t(split["delta_ltas"][idx])) ** 2) * m).sum() / m.sum().clamp(min=1)
     l_lufs = ((d_lufs[:, 0] - t(split["delta_lufs"][idx])) ** 2).mean()
     dyn_scale = torch.tensor([1.0, 1 / 100.0])
     l_dyn = (((d_dyn - t(split["delta_dyn"][idx])) * dyn_scale) ** 2).mean()
-    l_bce = F.binary_cross_entropy_with_logits(logit[:, 0], t(split["requires_genesis"][idx]))
+    l_bce = F.binary_cross_entropy_with_logits(logit[:, 0], t(split["requires_genesis"][idx]), pos_weight=pos_weight)
     mae = float(((d_ltas - t(split["delta_ltas"][idx])).abs() * m).sum() / m.sum().clamp(min=1))
     acc = float(((logit[:, 0] > 0) == t(split["requires_genesis"][idx], torch.bool)).float().mean())
-    return l_ltas + l_lufs + l_dyn + 10.0 * l_bce, {"dltas_mae_db": mae, "flag_acc": acc, "dlufs_mae": float((d_lufs[:, 0] - t(split["delta_lufs"][idx])).abs().mean())}
+    bal = balanced_accuracy(logit[:, 0] > 0, t(split["requires_genesis"][idx]) > 0.5)
+    lufs_err = (d_lufs[:, 0] - t(split["delta_lufs"][idx])).abs()
+    return l_ltas + l_lufs + l_dyn + 10.0 * l_bce, {"dltas_mae_db": mae, "flag_acc": acc, "flag_balanced_acc": bal,
+                                                     "dlufs_mae": float(lufs_err.mean()), "lufs_within_1lu": float((lufs_err <= 1).float().mean())}
 
 
 def ursula_loss(urs, split, idx, centers):
@@ -259,7 +305,9 @@ def evaluate(enc, fab, urs, gen, split, vocab, tokenize, train_split):
         },
         "loudness_error_lu": {"mean": float(lufs_err.mean()), "within_1lu": float((lufs_err <= 1).float().mean())},
         "fabian": {"dltas_mae_db": float(((d_ltas - split["delta_ltas"]).abs() * m).sum() / m.sum()),
-                   "flag_accuracy": float(((logit[:, 0] > 0) == (split["requires_genesis"] > 0.5)).float().mean())},
+                   "flag_accuracy": float(((logit[:, 0] > 0) == (split["requires_genesis"] > 0.5)).float().mean()),
+                   "flag_balanced_accuracy": balanced_accuracy(logit[:, 0] > 0, split["requires_genesis"] > 0.5),
+                   "flag_majority_rate": float(max(split["requires_genesis"].mean(), 1 - split["requires_genesis"].mean()))},
         "prompt_direction_accuracy": {"all": float(direction.mean()), "per_style": per_style},
         "retrieval": r,
         "s_c": {"match_p10": float(match.quantile(0.1)), "match_median": float(match.median()),
@@ -280,7 +328,13 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--flag-balance", action=argparse.BooleanOptionalAction, default=False,
+                    help="weight the requires_genesis BCE by negatives/positives of the train split")
+    ap.add_argument("--aux-weight", type=float, default=0.0, help="weight of the encoder's level/purity probe loss (0: off)")
+    ap.add_argument("--ship", metavar="DIR", help="after training, ship the run into DIR (../bundle/models) with faurge_train.ship")
     a = ap.parse_args(argv)
+    args = sys.argv[1:] if argv is None else list(argv)
+    command = os.environ.get("FAURGE_TRAIN_COMMAND") or "python -m faurge_train.train " + shlex.join(args)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
     out = pathlib.Path(a.out); out.mkdir(parents=True, exist_ok=True)
@@ -298,8 +352,11 @@ def main(argv=None):
     tokenize = make_tokenizer(vocab)
     t0 = time.time()
     enc = Encoder(n_words)
-    train_encoder(enc, tr, vocab, a.epochs, rng, log)
-    report = {"dataset_hash": data.dataset_hash(a.data), "rows": {"train": len(tr["id"]), "validation": len(va["id"]), "test": len(te["id"])}}
+    train_encoder(enc, tr, vocab, a.epochs, rng, log, aux_weight=a.aux_weight, va=va, tokenize=tokenize)
+    from .ship import git_commit
+    report = {"dataset_hash": data.dataset_hash(a.data), "rows": {"train": len(tr["id"]), "validation": len(va["id"]), "test": len(te["id"])},
+              "run": {"command": command, "commit": git_commit(pathlib.Path(__file__).resolve().parents[2]),
+                      "epochs": a.epochs, "seed": a.seed, "torch_version": torch.__version__}}
     enc.eval()
     report["encoder"] = {"validation": retrieval(enc, va, vocab, tokenize), "test": retrieval(enc, te, vocab, tokenize)}
     log(f"encoder: {report['encoder']}")
@@ -311,9 +368,14 @@ def main(argv=None):
     f_tr = fused(enc, tr, np.arange(n))
     va_idx = np.arange(len(va["id"]))
     f_va = fused(enc, va, va_idx)
+    pos_weight = None
+    if a.flag_balance:
+        pos = float(tr["requires_genesis"].mean())
+        pos_weight = torch.tensor((1 - pos) / max(pos, 1e-3))
+        log(f"requires_genesis: {pos:.2f} of train rows; pos_weight {float(pos_weight):.3f}")
     for ep in range(a.epochs):
         for b in batches(n, 64, rng):
-            loss, _ = fabian_loss(fab, f_tr[b], tr, b)
+            loss, _ = fabian_loss(fab, f_tr[b], tr, b, pos_weight)
             opt.zero_grad(); loss.backward(); opt.step()
         with torch.no_grad():
             _, m = fabian_loss(fab, f_va, va, va_idx)
@@ -360,6 +422,10 @@ def main(argv=None):
     export(urs, (torch.zeros(1, 3 * 64 + 6),), out / "ursula.onnx", ["metrics"], ["settings"], {"metrics": {0: "batch"}, "settings": {0: "batch"}})
     torch.save({"encoder": enc.state_dict(), "fabian": fab.state_dict(), "ursula": urs.state_dict(), "genesis": gen.state_dict(), "n_words": n_words}, out / "weights.pt")
     (out / "report.json").write_text(json.dumps(report, indent=2))
+    if a.ship:
+        from . import ship
+        ship.ship(out, a.data, a.ship)
+        log(f"shipped {out} into {a.ship}")
     return report
 
 
