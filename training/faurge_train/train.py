@@ -75,6 +75,20 @@ def batches(n, size, rng):
         yield idx[s:s + size]
 
 
+def clip_batches(clips, size, rng):
+    """Batches of whole source clips (every row of ``size // rows-per-clip`` clips):
+    the rows of one clip differ only in style, crop and degradation, so each batch
+    holds hard negatives (same speaker, other style) for the contrastive loss."""
+    groups = {}
+    for i, c in enumerate(clips):
+        groups.setdefault(c, []).append(i)
+    order = [groups[k] for k in sorted(groups)]
+    per = max(1, round(size / max(1, np.mean([len(g) for g in order]))))
+    perm = rng.permutation(len(order))
+    for s in range(0, len(perm), per):
+        yield np.concatenate([order[j] for j in perm[s:s + per]])
+
+
 def defect_ids(split, vocab):
     """Index of each row's defect caption in the vocabulary's defect list."""
     lookup = {c: i for i, cs in enumerate(vocab["defect_captions"]) for c in cs}
@@ -93,14 +107,15 @@ def aux_targets(split, b, which):
     return reg, deg
 
 
-def train_encoder(enc, tr, vocab, epochs, rng, log, aux_weight=0.0, va=None, tokenize=None):
+def train_encoder(enc, tr, vocab, epochs, rng, log, aux_weight=0.0, va=None, tokenize=None, by_clip=False):
     """InfoNCE on (styled audio, style caption) and (degraded audio, defect caption);
     all rows of one style (or one defect) are positives of each other.
 
     With ``aux_weight > 0`` a linear probe (not exported) on ``e_audio`` must also
     recover the audio's LUFS, crest, ZCR, purity and degradation labels, so the
     embedding Fabian reads carries level and purity (the contrastive loss alone
-    makes it level-blind: styles are level-independent)."""
+    makes it level-blind: styles are level-independent). ``by_clip`` batches whole
+    clips together (:func:`clip_batches`)."""
     defect_id = torch.from_numpy(defect_ids(tr, vocab) + 1000)
     n_deg = tr["degradation_mask"].shape[1]
     probe = torch.nn.Linear(512, 4 + n_deg)
@@ -108,7 +123,8 @@ def train_encoder(enc, tr, vocab, epochs, rng, log, aux_weight=0.0, va=None, tok
     n = len(tr["style_index"])
     for ep in range(epochs):
         tot = tot_aux = 0.0
-        for b in batches(n, 64, rng):
+        clips = np.array([i.split("#")[0] for i in tr["id"]], dtype=object)
+        for b in (clip_batches(clips, 64, rng) if by_clip else batches(n, 64, rng)):
             mel = torch.cat([t(tr["target_mel"][b]), t(tr["input_mel"][b])])
             tok = torch.cat([t(tr["caption_tokens"][b], torch.long), t(tr["defect_caption_tokens"][b], torch.long)])
             lab = torch.cat([t(tr["style_index"][b], torch.long), t(defect_id[b], torch.long)])
@@ -330,6 +346,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--flag-balance", action=argparse.BooleanOptionalAction, default=False,
                     help="weight the requires_genesis BCE by negatives/positives of the train split")
+    ap.add_argument("--encoder-batches", choices=["random", "clip"], default="random",
+                    help="encoder batches: random rows, or whole clips (same speaker in several styles: hard negatives)")
     ap.add_argument("--aux-weight", type=float, default=0.0, help="weight of the encoder's level/purity probe loss (0: off)")
     ap.add_argument("--ship", metavar="DIR", help="after training, ship the run into DIR (../bundle/models) with faurge_train.ship")
     a = ap.parse_args(argv)
@@ -352,7 +370,8 @@ def main(argv=None):
     tokenize = make_tokenizer(vocab)
     t0 = time.time()
     enc = Encoder(n_words)
-    train_encoder(enc, tr, vocab, a.epochs, rng, log, aux_weight=a.aux_weight, va=va, tokenize=tokenize)
+    train_encoder(enc, tr, vocab, a.epochs, rng, log, aux_weight=a.aux_weight, va=va, tokenize=tokenize,
+                  by_clip=a.encoder_batches == "clip")
     from .ship import git_commit
     report = {"dataset_hash": data.dataset_hash(a.data), "rows": {"train": len(tr["id"]), "validation": len(va["id"]), "test": len(te["id"])},
               "run": {"command": command, "commit": git_commit(pathlib.Path(__file__).resolve().parents[2]),
