@@ -1,12 +1,13 @@
 """Trains the encoder, Fabian and Ursula on a ``faurge-dataset`` folder and
 exports ONNX (opset 18, the exporter's native one; the issue asks ≥ 17). Usage::
 
-    python -m faurge_train.train --data ../target/dataset --out runs/dev --epochs 20
+    python -m faurge_train.train --data ../target/dataset --out runs/dev [--epochs 20] [--ship ../bundle/models]
 
 Writes ``encoder_text.onnx``, ``encoder_audio.onnx``, ``fabian.onnx``,
-``ursula.onnx`` and ``report.json`` (losses, validation/test figures, the dataset
-hash) into ``--out``. Nothing is written to ``bundle/models``: shipping needs the
-full pipeline and a manifest entry (see README).
+``ursula.onnx``, ``genesis.onnx``, ``weights.pt`` and ``report.json`` (losses,
+validation/test figures, the dataset hash, command, commit) into ``--out``. Nothing
+is written to ``bundle/models`` unless ``--ship DIR`` is given (then
+:func:`faurge_train.ship.ship` copies the run there with its manifest).
 """
 
 import argparse
@@ -344,11 +345,11 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--flag-balance", action=argparse.BooleanOptionalAction, default=False,
+    ap.add_argument("--flag-balance", action=argparse.BooleanOptionalAction, default=True,
                     help="weight the requires_genesis BCE by negatives/positives of the train split")
     ap.add_argument("--encoder-batches", choices=["random", "clip"], default="random",
                     help="encoder batches: random rows, or whole clips (same speaker in several styles: hard negatives)")
-    ap.add_argument("--aux-weight", type=float, default=0.0, help="weight of the encoder's level/purity probe loss (0: off)")
+    ap.add_argument("--aux-weight", type=float, default=1.0, help="weight of the encoder's level/purity probe loss (0: off)")
     ap.add_argument("--ship", metavar="DIR", help="after training, ship the run into DIR (../bundle/models) with faurge_train.ship")
     a = ap.parse_args(argv)
     args = sys.argv[1:] if argv is None else list(argv)
