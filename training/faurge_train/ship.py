@@ -153,6 +153,14 @@ def dataset_command(dataset):
     return cmd
 
 
+def reexport(run, dataset):
+    """Rewrites the run's ONNX files from its ``weights.pt`` with the current
+    exporter (``train.export_models``); the weights are unchanged."""
+    from .train import export_models
+    enc, fab, urs, gen = load_models(run)
+    export_models(enc, fab, urs, gen, data.load_vocabulary(dataset)["max_tokens"], run)
+
+
 def ship(run, dataset, dest):
     """Copies the run's models into ``dest`` and writes tokenizer.json, parity.json and
     manifest.json there. Returns the manifest (a dict).
@@ -205,7 +213,11 @@ def main(argv=None):
     ap.add_argument("--run", required=True, help="finished training run (weights.pt, report.json, *.onnx)")
     ap.add_argument("--data", required=True, help="the dataset the run was trained on")
     ap.add_argument("--dest", required=True, help="usually ../bundle/models")
+    ap.add_argument("--reexport", action="store_true",
+                    help="first rewrite the run's ONNX files from weights.pt with the current exporter")
     a = ap.parse_args(argv)
+    if a.reexport:
+        reexport(a.run, a.data)
     m = ship(a.run, a.data, a.dest)
     for name, e in m["models"].items():
         print(f"{name}: {e['file']} {e['bytes']} bytes, {e['parameters']} parameters, sha256 {e['sha256'][:12]}")

@@ -335,8 +335,35 @@ def evaluate(enc, fab, urs, gen, split, vocab, tokenize, train_split):
 
 
 def export(model, args, path, input_names, output_names, dynamic):
+    """One ONNX file. The example batch is 2: with 1 the exporter specializes the
+    batch dimension to 1 (0/1 specialization) for some graphs (Ursula), which then
+    declare static shapes that tract trusts. Raises ``RuntimeError`` if an input or
+    output still has a fixed first dimension."""
     torch.onnx.export(model, args, str(path), input_names=input_names, output_names=output_names,
                       dynamic_axes=dynamic, opset_version=18, external_data=False)
+    import onnx
+    g = onnx.load(str(path)).graph
+    for v in list(g.input) + list(g.output):
+        d = v.type.tensor_type.shape.dim
+        if v.name in input_names + output_names and (not d or d[0].HasField("dim_value")):
+            raise RuntimeError(f"{path.name}: {v.name} has a fixed batch dimension after export")
+
+
+def export_models(enc, fab, urs, gen, max_tokens, out):
+    """The five ONNX files of the shipped I/O (see training/README.md) into ``out``."""
+    out = pathlib.Path(out)
+    B = 2
+    batch = {0: "batch"}
+    export(gen, (torch.zeros(B, 512), torch.zeros(B, 256), torch.ones(B, 256)), out / "genesis.onnx",
+           ["c_scene", "spectrum_db", "spectrum_mask"], ["ir_params"],
+           {"c_scene": batch, "spectrum_db": batch, "spectrum_mask": batch, "ir_params": batch})
+    export(enc.text, (torch.ones(B, max_tokens, dtype=torch.long),), out / "encoder_text.onnx", ["tokens"], ["e_text"],
+           {"tokens": batch, "e_text": batch})
+    export(enc.audio, (torch.zeros(B, 298, 64),), out / "encoder_audio.onnx", ["log_mel"], ["e_audio"],
+           {"log_mel": {0: "batch", 1: "frames"}, "e_audio": batch})
+    export(fab, (torch.zeros(B, 1024),), out / "fabian.onnx", ["fused"], ["delta_ltas", "delta_lufs", "delta_dyn", "genesis_logit"],
+           {"fused": batch, "delta_ltas": batch, "delta_lufs": batch, "delta_dyn": batch, "genesis_logit": batch})
+    export(urs, (torch.zeros(B, 3 * 64 + 6),), out / "ursula.onnx", ["metrics"], ["settings"], {"metrics": batch, "settings": batch})
 
 
 def main(argv=None):
@@ -434,12 +461,7 @@ def main(argv=None):
     log(json.dumps(report, indent=2))
 
     enc.eval(); fab.eval(); urs.eval(); gen.eval()
-    export(gen, (torch.zeros(1, 512), torch.zeros(1, 256), torch.ones(1, 256)), out / "genesis.onnx", ["c_scene", "spectrum_db", "spectrum_mask"], ["ir_params"], {"c_scene": {0: "batch"}, "spectrum_db": {0: "batch"}, "spectrum_mask": {0: "batch"}, "ir_params": {0: "batch"}})
-    L = vocab["max_tokens"]
-    export(enc.text, (torch.zeros(1, L, dtype=torch.long),), out / "encoder_text.onnx", ["tokens"], ["e_text"], {"tokens": {0: "batch"}, "e_text": {0: "batch"}})
-    export(enc.audio, (torch.zeros(1, 298, 64),), out / "encoder_audio.onnx", ["log_mel"], ["e_audio"], {"log_mel": {0: "batch", 1: "frames"}, "e_audio": {0: "batch"}})
-    export(fab, (torch.zeros(1, 1024),), out / "fabian.onnx", ["fused"], ["delta_ltas", "delta_lufs", "delta_dyn", "genesis_logit"], {"fused": {0: "batch"}})
-    export(urs, (torch.zeros(1, 3 * 64 + 6),), out / "ursula.onnx", ["metrics"], ["settings"], {"metrics": {0: "batch"}, "settings": {0: "batch"}})
+    export_models(enc, fab, urs, gen, vocab["max_tokens"], out)
     torch.save({"encoder": enc.state_dict(), "fabian": fab.state_dict(), "ursula": urs.state_dict(), "genesis": gen.state_dict(), "n_words": n_words}, out / "weights.pt")
     (out / "report.json").write_text(json.dumps(report, indent=2))
     if a.ship:

@@ -50,6 +50,8 @@ def test_manifest_io_matches_the_onnx_graphs(manifest):
                 assert x["shape"] == got, (name, x["name"])
                 assert x["dtype"] == ship.ONNX_DTYPES[v.type.tensor_type.elem_type], (name, x["name"])
         assert ([x["name"] for x in e["inputs"]], [x["name"] for x in e["outputs"]]) == expected[name]
+        # Every input and output has a symbolic batch (no 0/1 specialization at export).
+        assert all(x["shape"][0] == "batch" for x in e["inputs"] + e["outputs"]), name
     fixed = {x["name"]: x["shape"][1:] for e in manifest["models"].values() for x in e["inputs"] + e["outputs"]}
     assert fixed["tokens"] == [24] and fixed["log_mel"][1:] == [64] and fixed["fused"] == [1024]
     assert fixed["e_text"] == fixed["e_audio"] == [512] and fixed["metrics"] == [198] and fixed["settings"] == [37]
