@@ -16,7 +16,9 @@ Copies the five ONNX files of the run, writes
 - ``manifest.json``: sha256, size, ONNX I/O (names, dtypes, shapes; symbolic
   dimensions as strings) and parameter count of every model, the tokenizer and
   parity files, the dataset (hash, rows, command), the training run (commit,
-  command, epochs, seconds, seed, torch version) and the model-space test
+  command, epochs, seconds, seed, torch version; ``shipped_by_commit``: the tree
+  that ran this module, which also exported the ONNX files with ``--reexport``)
+  and the model-space test
   evaluation (``evaluation.model_space``; ``evaluation.rendered`` belongs to
   ``cargo xtask eval``, which adds it for the models shipped here).
 """
@@ -201,7 +203,8 @@ def ship(run, dataset, dest):
         "dataset": {"hash": report["dataset_hash"], "rows": report["rows"], "command": dataset_command(dataset)},
         "training": {"commit": info.get("commit") or git_commit(root), "command": info.get("command", ""),
                      "epochs": info.get("epochs"), "seconds": round(report["train_seconds"], 1),
-                     "seed": info.get("seed"), "torch_version": torch.__version__},
+                     "seed": info.get("seed"), "torch_version": torch.__version__,
+                     "shipped_by_commit": git_commit(root)},
         "evaluation": {"model_space": report["test_eval"]},
     }
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
