@@ -107,12 +107,39 @@ pub const DATASET_DEFAULT_ARGS: [&str; 8] = [
     "16",
 ];
 
+/// `cargo xtask dataset [ARGS]`: builds the training set with `faurge-dataset build`
+/// (release); `ARGS` replace [`DATASET_DEFAULT_ARGS`].
+///
+/// # Errors
+/// A failed build or dataset run.
+fn dataset(root: &Path, args: &[&str]) -> Result<()> {
+    let args = if args.is_empty() {
+        &DATASET_DEFAULT_ARGS[..]
+    } else {
+        args
+    };
+    let mut cargo_args = vec![
+        "run",
+        "--release",
+        "--quiet",
+        "-p",
+        "faurge-dataset",
+        "--",
+        "build",
+    ];
+    cargo_args.extend_from_slice(args);
+    std::env::set_current_dir(root)
+        .with_context(|| format!("Could not change to \"{}\"", root.display()))?;
+    run_cargo(&cargo_args, &[])
+}
+
 /// Default arguments of `cargo xtask train` (paths relative to `training/`).
 pub const TRAIN_DEFAULT_ARGS: [&str; 4] = ["--data", "../target/dataset", "--out", "runs/dev"];
 
 /// Default arguments of `cargo xtask train --ship`: the run goes to `runs/ship`, then
 /// `faurge_train.ship` copies it into `bundle/models` with its manifest.
-pub const TRAIN_SHIP_DEFAULT_ARGS: [&str; 4] = ["--data", "../target/dataset", "--out", "runs/ship"];
+pub const TRAIN_SHIP_DEFAULT_ARGS: [&str; 4] =
+    ["--data", "../target/dataset", "--out", "runs/ship"];
 
 /// Where `--ship` puts the models, relative to `training/`.
 pub const SHIP_DIR: &str = "../bundle/models";
