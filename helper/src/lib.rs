@@ -1,4 +1,10 @@
-//! `faurge-helper` as a library: the pieces of the helper process that tests and
-//! the `faurge-helper` binary share.
+//! Faurge's helper: the closed loop that turns a prompt and a few seconds of audio
+//! into EQ/compressor settings and a corrective impulse response (DESIGN.md,
+//! "The loop"), the model runtime under it, and the IPC serve loop of the
+//! `faurge-helper` process. The `faurge` CLI and the tests share these pieces.
 
+pub mod features;
+pub mod manager;
+pub mod models;
+pub mod orchestrator;
 pub mod serve;

@@ -1,6 +1,10 @@
-//! `faurge`: the command-line tool. Renders files through the same `Chain` the
-//! plugin runs, measures them with the shared metrics, and makes degraded test
-//! material with the degradation suite.
+//! `faurge`: the command-line tool. `fix` and `bake` run the closed loop in the
+//! same helper process the plugin uses; `render` plays files through the same
+//! `Chain` the plugin runs; `measure` and `degrade` use the shared metrics and the
+//! degradation suite.
+
+mod fix;
+mod plot;
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +33,39 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Bake a prompt on a recording and write the processed file (the main job):
+    /// the helper listens, runs the loop, and the file is rendered with the result.
+    Fix {
+        /// Input WAV or FLAC file (mono or stereo).
+        input: PathBuf,
+        /// Output WAV file.
+        #[arg(short, long)]
+        output: PathBuf,
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        helper: HelperArgs,
+        /// Also write the bake report: JSON at this path and a PNG beside it
+        /// (before/after LTAS, EQ curve, IR).
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Output sample format.
+        #[arg(long, value_enum, default_value_t = Format::Int24)]
+        format: Format,
+    },
+    /// Bake a prompt on a recording and write the result for hosts without a GUI:
+    /// `dsp_state.json`, `ir.wav` and `report.json` in a folder.
+    Bake {
+        /// Input WAV or FLAC file (mono or stereo).
+        input: PathBuf,
+        /// Folder for the results (created).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        helper: HelperArgs,
+    },
     /// Render an audio file through the chain with a preset or a saved state.
     Render {
         /// Input WAV or FLAC file (mono or stereo).
@@ -50,6 +87,10 @@ enum Command {
         /// Wet proportion of the IR, 0..1 (with --ir).
         #[arg(long, default_value_t = 1.0)]
         ir_mix: f32,
+        /// Use the IR as it is, without scaling it to unit energy (for IRs that
+        /// `faurge bake` wrote: their level is part of the correction).
+        #[arg(long, requires = "ir")]
+        ir_raw: bool,
         /// Output sample format.
         #[arg(long, value_enum, default_value_t = Format::Int24)]
         format: Format,
@@ -80,6 +121,77 @@ enum Command {
     },
 }
 
+/// What the bake aims at.
+#[derive(clap::Args)]
+struct TargetArgs {
+    /// What you want, in words ("warm radio voice", "fix my mic", "less boomy").
+    #[arg(short, long, default_value = "")]
+    prompt: String,
+    /// S_C (cosine of prompt and result, -1..1) at which the loop stops.
+    #[arg(long)]
+    threshold: Option<f32>,
+    /// Most rounds of the loop (1..=16; default 4).
+    #[arg(long)]
+    max_rounds: Option<u32>,
+    /// A recording whose sound to aim for (its audio embedding joins the prompt).
+    #[arg(long)]
+    reference: Option<PathBuf>,
+    /// Aim for the reference alone, ignoring the prompt.
+    #[arg(long, requires = "reference")]
+    reference_only: bool,
+}
+
+/// How to run the helper.
+#[derive(clap::Args)]
+struct HelperArgs {
+    /// The helper binary (default: next to this program, $FAURGE_HELPER, or PATH).
+    #[arg(long)]
+    helper: Option<PathBuf>,
+    /// The models folder (default: $FAURGE_MODELS, next to this program, or the
+    /// checkout's bundle/models).
+    #[arg(long)]
+    models: Option<PathBuf>,
+    /// Most memory the models may hold at once, e.g. 4GiB, 512MiB.
+    #[arg(long)]
+    memory_budget: Option<String>,
+    /// Inference backend: tract (built in) or onnxruntime (needs --onnxruntime-lib).
+    #[arg(long)]
+    backend: Option<String>,
+    /// Path of libonnxruntime.so (1.24 or newer) for --backend onnxruntime.
+    #[arg(long)]
+    onnxruntime_lib: Option<PathBuf>,
+    /// Give up on a bake after this many seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout_s: u64,
+}
+
+impl TargetArgs {
+    fn target(&self) -> Result<fix::Target> {
+        let t = fix::Target {
+            prompt: self.prompt.clone(),
+            threshold: self.threshold,
+            max_rounds: self.max_rounds,
+            reference: self.reference.clone(),
+            reference_only: self.reference_only,
+        };
+        fix::check_target(&t)?;
+        Ok(t)
+    }
+}
+
+impl HelperArgs {
+    fn options(&self) -> fix::HelperOptions {
+        fix::HelperOptions {
+            helper: self.helper.clone(),
+            models: self.models.clone(),
+            memory_budget: self.memory_budget.clone(),
+            backend: self.backend.clone(),
+            onnxruntime_lib: self.onnxruntime_lib.clone(),
+            timeout: std::time::Duration::from_secs(self.timeout_s.max(1)),
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     /// 16-bit integer PCM.
@@ -102,6 +214,66 @@ impl From<Format> for WavFormat {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
+        Command::Fix {
+            input,
+            output,
+            target,
+            helper,
+            report,
+            format,
+        } => {
+            let target = target.target()?;
+            let audio = read_audio(&input)?;
+            let work = audio.resampled(work_rate(&audio))?;
+            let result = fix::bake(&work, &target, &helper.options())?;
+            fix::print_summary(&result);
+            let ir = result
+                .ir_samples()
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .context("The helper sent an unusable impulse response")?;
+            let ir_audio = (!ir.is_empty())
+                .then(|| Audio::new(work.sample_rate, vec![ir]))
+                .transpose()?;
+            let rendered = render(&audio, &result.dsp_state, ir_audio.as_ref())?;
+            write_audio(&output, &rendered, format.into())?;
+            if let Some(path) = report {
+                write_report(&path, &result, work.sample_rate)?;
+            }
+            eprintln!("Wrote \"{}\"", output.display());
+        }
+        Command::Bake {
+            input,
+            out,
+            target,
+            helper,
+        } => {
+            let target = target.target()?;
+            let audio = read_audio(&input)?;
+            let work = audio.resampled(work_rate(&audio))?;
+            let result = fix::bake(&work, &target, &helper.options())?;
+            fix::print_summary(&result);
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("Could not create the folder \"{}\"", out.display()))?;
+            std::fs::write(
+                out.join("dsp_state.json"),
+                serde_json::to_string_pretty(&result.dsp_state)?,
+            )?;
+            let ir = result
+                .ir_samples()
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .context("The helper sent an unusable impulse response")?;
+            if !ir.is_empty() {
+                let ir_audio = Audio::new(work.sample_rate, vec![ir])?;
+                write_audio(&out.join("ir.wav"), &ir_audio, WavFormat::Float32)?;
+            }
+            write_report(&out.join("report.json"), &result, work.sample_rate)?;
+            eprintln!(
+                "Wrote dsp_state.json, ir.wav, report.json and report.png to \"{}\"; play them with `faurge render IN --state {}/dsp_state.json --ir {}/ir.wav --ir-raw -o OUT`",
+                out.display(),
+                out.display(),
+                out.display()
+            );
+        }
         Command::Render {
             input,
             output,
@@ -109,6 +281,7 @@ fn main() -> Result<()> {
             state,
             ir,
             ir_mix,
+            ir_raw,
             format,
             dump_state,
         } => {
@@ -122,7 +295,12 @@ fn main() -> Result<()> {
                 dsp_state.convolver.mix = ir_mix;
             }
             let audio = read_audio(&input)?;
-            let ir_audio = ir.as_deref().map(read_audio).transpose()?;
+            let mut ir_audio = ir.as_deref().map(read_audio).transpose()?;
+            if let Some(ir) = ir_audio.as_mut().filter(|_| !ir_raw) {
+                normalize_energy(&mut ir.channels).context(
+                    "The impulse response is silent or not finite; it cannot be used",
+                )?;
+            }
             let rendered = render(&audio, &dsp_state, ir_audio.as_ref())?;
             write_audio(&output, &rendered, format.into())?;
             if dump_state {
@@ -198,7 +376,7 @@ fn normalize_energy(channels: &mut [Vec<f32>]) -> Option<()> {
     Some(())
 }
 
-fn read_audio(path: &Path) -> Result<Audio> {
+pub(crate) fn read_audio(path: &Path) -> Result<Audio> {
     let audio = faurge_io::read(path)?;
     if audio.num_channels() > 2 {
         bail!(
@@ -235,28 +413,54 @@ fn read_state(path: &Path) -> Result<DspState> {
         .with_context(|| format!("\"{}\" is not a valid DspState", path.display()))
 }
 
+/// Writes the report JSON to `path` and the PNG beside it (`.png`).
+fn write_report(path: &Path, result: &faurge_protocol::BakeResult, sample_rate: u32) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("Could not create the folder \"{}\"", dir.display()))?;
+    }
+    let json = serde_json::json!({
+        "dsp_state": result.dsp_state,
+        "report": result.report,
+        "ir": result.ir.as_ref().map(|ir| serde_json::json!({
+            "sample_rate": ir.sample_rate,
+            "samples": ir.samples.len() / 4,
+        })),
+    });
+    std::fs::write(path, serde_json::to_string_pretty(&json)?)
+        .with_context(|| format!("Could not write \"{}\"", path.display()))?;
+    let png = path.with_extension("png");
+    plot::write_png(&png, result, sample_rate)?;
+    eprintln!("Report: \"{}\" and \"{}\"", path.display(), png.display());
+    Ok(())
+}
+
+/// The rate a file is baked and rendered at: its own, or
+/// [`LOW_RATE_PROCESSING_HZ`] below the chain's lowest rate.
+fn work_rate(audio: &Audio) -> u32 {
+    if (audio.sample_rate as f32) < MIN_SAMPLE_RATE {
+        LOW_RATE_PROCESSING_HZ
+    } else {
+        audio.sample_rate
+    }
+}
+
 /// Rate at which files below the chain's lowest rate (e.g. 16 kHz speech) are
 /// processed; the result is resampled back to the file's own rate.
 const LOW_RATE_PROCESSING_HZ: u32 = 48_000;
 
 /// Renders `audio` through a fresh [`Chain`] set to `state`, with `ir` (resampled
-/// and energy-normalized) loaded before the first sample. The output has the
+/// to the working rate, level as given) loaded before the first sample. The output has the
 /// input's rate and length. Files below the chain's lowest supported rate are
 /// processed at [`LOW_RATE_PROCESSING_HZ`] and resampled back.
 fn render(audio: &Audio, state: &DspState, ir: Option<&Audio>) -> Result<Audio> {
     state.validate().context("The settings are out of range")?;
-    let work_rate = if (audio.sample_rate as f32) < MIN_SAMPLE_RATE {
-        LOW_RATE_PROCESSING_HZ
-    } else {
-        audio.sample_rate
-    };
+    let work_rate = work_rate(audio);
     let work = audio.resampled(work_rate)?;
     let mut chain = Chain::new(ChainConfig::new(work_rate as f32, audio.num_channels()))?;
     chain.snap_to_state(state);
     if let Some(ir) = ir {
-        let mut ir = ir.resampled(work_rate)?;
-        normalize_energy(&mut ir.channels)
-            .context("The impulse response is silent or not finite; it cannot be used")?;
+        let ir = ir.resampled(work_rate)?;
         let refs: Vec<&[f32]> = ir.channels.iter().map(Vec::as_slice).collect();
         let kernel = chain
             .kernel_builder()

@@ -28,8 +28,12 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The helper with the shipped models (`FAURGE_TEST_MODELS` overrides).
 fn helper_cmd() -> HelperCommand {
-    HelperCommand::new(HELPER)
+    let models = std::env::var_os("FAURGE_TEST_MODELS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bundle/models"));
+    HelperCommand::new(HELPER).arg("--models").arg(models)
 }
 
 /// One second of the shipped VCTK speech clip (48 kHz mono).
@@ -505,6 +509,7 @@ impl BakeEngine for StagedEngine {
                 total_ms: 0.0,
                 input_metrics: None,
                 output_metrics: None,
+                input_similarity: 0.0,
             },
         })
     }

@@ -23,6 +23,7 @@
 
 pub mod client;
 pub mod error;
+pub mod locate;
 pub mod messages;
 pub mod report;
 

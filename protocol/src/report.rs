@@ -33,6 +33,9 @@ pub struct BakeReport {
     pub input_metrics: Option<MetricsSummary>,
     /// Measurements of the best round's shadow bake.
     pub output_metrics: Option<MetricsSummary>,
+    /// S_C of the unprocessed snapshot (the starting point the rounds improve on).
+    #[serde(default)]
+    pub input_similarity: f32,
 }
 
 /// The sanitizer's work (Phase 1).

@@ -72,6 +72,7 @@ fn result(id: u64, ir: &[f32]) -> BakeResult {
             total_ms: 1.0,
             input_metrics: None,
             output_metrics: None,
+            input_similarity: 0.0,
         },
     }
 }

@@ -82,6 +82,7 @@ fn sample_report() -> BakeReport {
             crest_db: 11.0,
             zcr_hz: 1600.0,
         }),
+        input_similarity: 0.4,
     }
 }
 

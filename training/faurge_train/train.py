@@ -1,19 +1,23 @@
 """Trains the encoder, Fabian and Ursula on a ``faurge-dataset`` folder and
 exports ONNX (opset 18, the exporter's native one; the issue asks ≥ 17). Usage::
 
-    python -m faurge_train.train --data ../target/dataset --out runs/dev --epochs 20
+    python -m faurge_train.train --data ../target/dataset --out runs/dev [--epochs 20] [--ship ../bundle/models]
 
 Writes ``encoder_text.onnx``, ``encoder_audio.onnx``, ``fabian.onnx``,
-``ursula.onnx`` and ``report.json`` (losses, validation/test figures, the dataset
-hash) into ``--out``. Nothing is written to ``bundle/models``: shipping needs the
-full pipeline and a manifest entry (see README).
+``ursula.onnx``, ``genesis.onnx``, ``weights.pt`` and ``report.json`` (losses,
+validation/test figures, the dataset hash, command, commit) into ``--out``. Nothing
+is written to ``bundle/models`` unless ``--ship DIR`` is given (then
+:func:`faurge_train.ship.ship` copies the run there with its manifest).
 """
 
 import argparse
 import json
 import math
+import os
 import pathlib
 import re
+import shlex
+import sys
 import time
 
 import numpy as np
@@ -72,28 +76,76 @@ def batches(n, size, rng):
         yield idx[s:s + size]
 
 
+def clip_batches(clips, size, rng):
+    """Batches of whole source clips (every row of ``size // rows-per-clip`` clips):
+    the rows of one clip differ only in style, crop and degradation, so each batch
+    holds hard negatives (same speaker, other style) for the contrastive loss."""
+    groups = {}
+    for i, c in enumerate(clips):
+        groups.setdefault(c, []).append(i)
+    order = [groups[k] for k in sorted(groups)]
+    per = max(1, round(size / max(1, np.mean([len(g) for g in order]))))
+    perm = rng.permutation(len(order))
+    for s in range(0, len(perm), per):
+        yield np.concatenate([order[j] for j in perm[s:s + per]])
+
+
 def defect_ids(split, vocab):
     """Index of each row's defect caption in the vocabulary's defect list."""
     lookup = {c: i for i, cs in enumerate(vocab["defect_captions"]) for c in cs}
     return np.array([lookup.get(c, len(lookup)) for c in split["defect_caption"]])
 
 
-def train_encoder(enc, tr, vocab, epochs, rng, log):
+def aux_targets(split, b, which):
+    """Targets of the encoder's auxiliary probe for rows ``b`` of the ``input`` or
+    ``target`` audio: LUFS, crest factor, ZCR and purity (scaled to about unit
+    range) and the degradation labels (0/1; none for the clean styled target)."""
+    lufs = (t(split[f"{which}_lufs"][b]) + 25.0) / 10.0
+    dyn = t(split[f"{which}_dyn"][b])
+    purity = t(split[f"{which}_purity"][b])
+    deg = t(split["degradation_mask"][b]) if which == "input" else torch.zeros(len(b), split["degradation_mask"].shape[1])
+    reg = torch.stack([lufs, (dyn[:, 0] - 15.0) / 5.0, dyn[:, 1] / 1000.0, purity], -1)
+    return reg, deg
+
+
+def train_encoder(enc, tr, vocab, epochs, rng, log, aux_weight=0.0, va=None, tokenize=None, by_clip=False):
     """InfoNCE on (styled audio, style caption) and (degraded audio, defect caption);
-    all rows of one style (or one defect) are positives of each other."""
+    all rows of one style (or one defect) are positives of each other.
+
+    With ``aux_weight > 0`` a linear probe (not exported) on ``e_audio`` must also
+    recover the audio's LUFS, crest, ZCR, purity and degradation labels, so the
+    embedding Fabian reads carries level and purity (the contrastive loss alone
+    makes it level-blind: styles are level-independent). ``by_clip`` batches whole
+    clips together (:func:`clip_batches`)."""
     defect_id = torch.from_numpy(defect_ids(tr, vocab) + 1000)
-    opt = torch.optim.AdamW(enc.parameters(), lr=1e-3, weight_decay=1e-4)
+    n_deg = tr["degradation_mask"].shape[1]
+    probe = torch.nn.Linear(512, 4 + n_deg)
+    opt = torch.optim.AdamW(list(enc.parameters()) + list(probe.parameters()), lr=1e-3, weight_decay=1e-4)
     n = len(tr["style_index"])
     for ep in range(epochs):
-        tot = 0.0
-        for b in batches(n, 64, rng):
+        tot = tot_aux = 0.0
+        clips = np.array([i.split("#")[0] for i in tr["id"]], dtype=object)
+        for b in (clip_batches(clips, 64, rng) if by_clip else batches(n, 64, rng)):
             mel = torch.cat([t(tr["target_mel"][b]), t(tr["input_mel"][b])])
             tok = torch.cat([t(tr["caption_tokens"][b], torch.long), t(tr["defect_caption_tokens"][b], torch.long)])
             lab = torch.cat([t(tr["style_index"][b], torch.long), t(defect_id[b], torch.long)])
-            loss = info_nce(enc.audio(mel), enc.text(tok), enc.log_scale, lab)
+            e_a = enc.audio(mel)
+            loss = info_nce(e_a, enc.text(tok), enc.log_scale, lab)
+            if aux_weight > 0:
+                rt, dt = aux_targets(tr, b, "target")
+                ri, di = aux_targets(tr, b, "input")
+                y = probe(e_a)
+                aux = F.mse_loss(y[:, :4], torch.cat([rt, ri])) + F.binary_cross_entropy_with_logits(y[:, 4:], torch.cat([dt, di]))
+                tot_aux += float(aux.detach()) * len(b)
+                loss = loss + aux_weight * aux
             opt.zero_grad(); loss.backward(); opt.step()
             tot += float(loss.detach()) * len(b)
-        log(f"encoder epoch {ep}: infonce {tot / n:.4f}")
+        msg = f"encoder epoch {ep}: loss {tot / n:.4f} aux {tot_aux / n:.4f}"
+        if va is not None and (ep % 5 == 4 or ep == epochs - 1):
+            enc.eval()
+            msg += f" validation {retrieval(enc, va, vocab, tokenize)}"
+            enc.train()
+        log(msg)
 
 
 @torch.no_grad()
@@ -121,17 +173,28 @@ def fused(enc, split, idx):
         return torch.cat([enc.text(t(split["caption_tokens"][idx], torch.long)), enc.audio(t(split["input_mel"][idx]))], -1)
 
 
-def fabian_loss(fab, x, split, idx):
+def balanced_accuracy(pred, truth):
+    """Mean of the true-positive and true-negative rates (0.5 = chance, whatever the
+    class balance)."""
+    pred, truth = pred.bool(), truth.bool()
+    rates = [float((pred[truth == c] == c).float().mean()) for c in (True, False) if int((truth == c).sum()) > 0]
+    return sum(rates) / len(rates)
+
+
+def fabian_loss(fab, x, split, idx, pos_weight=None):
     d_ltas, d_lufs, d_dyn, logit = fab(x)
     m = t(split["ltas_mask"][idx])
     l_ltas = (((d_ltas - t(split["delta_ltas"][idx])) ** 2) * m).sum() / m.sum().clamp(min=1)
     l_lufs = ((d_lufs[:, 0] - t(split["delta_lufs"][idx])) ** 2).mean()
     dyn_scale = torch.tensor([1.0, 1 / 100.0])
     l_dyn = (((d_dyn - t(split["delta_dyn"][idx])) * dyn_scale) ** 2).mean()
-    l_bce = F.binary_cross_entropy_with_logits(logit[:, 0], t(split["requires_genesis"][idx]))
+    l_bce = F.binary_cross_entropy_with_logits(logit[:, 0], t(split["requires_genesis"][idx]), pos_weight=pos_weight)
     mae = float(((d_ltas - t(split["delta_ltas"][idx])).abs() * m).sum() / m.sum().clamp(min=1))
     acc = float(((logit[:, 0] > 0) == t(split["requires_genesis"][idx], torch.bool)).float().mean())
-    return l_ltas + l_lufs + l_dyn + 10.0 * l_bce, {"dltas_mae_db": mae, "flag_acc": acc, "dlufs_mae": float((d_lufs[:, 0] - t(split["delta_lufs"][idx])).abs().mean())}
+    bal = balanced_accuracy(logit[:, 0] > 0, t(split["requires_genesis"][idx]) > 0.5)
+    lufs_err = (d_lufs[:, 0] - t(split["delta_lufs"][idx])).abs()
+    return l_ltas + l_lufs + l_dyn + 10.0 * l_bce, {"dltas_mae_db": mae, "flag_acc": acc, "flag_balanced_acc": bal,
+                                                     "dlufs_mae": float(lufs_err.mean()), "lufs_within_1lu": float((lufs_err <= 1).float().mean())}
 
 
 def ursula_loss(urs, split, idx, centers):
@@ -259,7 +322,9 @@ def evaluate(enc, fab, urs, gen, split, vocab, tokenize, train_split):
         },
         "loudness_error_lu": {"mean": float(lufs_err.mean()), "within_1lu": float((lufs_err <= 1).float().mean())},
         "fabian": {"dltas_mae_db": float(((d_ltas - split["delta_ltas"]).abs() * m).sum() / m.sum()),
-                   "flag_accuracy": float(((logit[:, 0] > 0) == (split["requires_genesis"] > 0.5)).float().mean())},
+                   "flag_accuracy": float(((logit[:, 0] > 0) == (split["requires_genesis"] > 0.5)).float().mean()),
+                   "flag_balanced_accuracy": balanced_accuracy(logit[:, 0] > 0, split["requires_genesis"] > 0.5),
+                   "flag_majority_rate": float(max(split["requires_genesis"].mean(), 1 - split["requires_genesis"].mean()))},
         "prompt_direction_accuracy": {"all": float(direction.mean()), "per_style": per_style},
         "retrieval": r,
         "s_c": {"match_p10": float(match.quantile(0.1)), "match_median": float(match.median()),
@@ -270,8 +335,35 @@ def evaluate(enc, fab, urs, gen, split, vocab, tokenize, train_split):
 
 
 def export(model, args, path, input_names, output_names, dynamic):
+    """One ONNX file. The example batch is 2: with 1 the exporter specializes the
+    batch dimension to 1 (0/1 specialization) for some graphs (Ursula), which then
+    declare static shapes that tract trusts. Raises ``RuntimeError`` if an input or
+    output still has a fixed first dimension."""
     torch.onnx.export(model, args, str(path), input_names=input_names, output_names=output_names,
                       dynamic_axes=dynamic, opset_version=18, external_data=False)
+    import onnx
+    g = onnx.load(str(path)).graph
+    for v in list(g.input) + list(g.output):
+        d = v.type.tensor_type.shape.dim
+        if v.name in input_names + output_names and (not d or d[0].HasField("dim_value")):
+            raise RuntimeError(f"{path.name}: {v.name} has a fixed batch dimension after export")
+
+
+def export_models(enc, fab, urs, gen, max_tokens, out):
+    """The five ONNX files of the shipped I/O (see training/README.md) into ``out``."""
+    out = pathlib.Path(out)
+    B = 2
+    batch = {0: "batch"}
+    export(gen, (torch.zeros(B, 512), torch.zeros(B, 256), torch.ones(B, 256)), out / "genesis.onnx",
+           ["c_scene", "spectrum_db", "spectrum_mask"], ["ir_params"],
+           {"c_scene": batch, "spectrum_db": batch, "spectrum_mask": batch, "ir_params": batch})
+    export(enc.text, (torch.ones(B, max_tokens, dtype=torch.long),), out / "encoder_text.onnx", ["tokens"], ["e_text"],
+           {"tokens": batch, "e_text": batch})
+    export(enc.audio, (torch.zeros(B, 298, 64),), out / "encoder_audio.onnx", ["log_mel"], ["e_audio"],
+           {"log_mel": {0: "batch", 1: "frames"}, "e_audio": batch})
+    export(fab, (torch.zeros(B, 1024),), out / "fabian.onnx", ["fused"], ["delta_ltas", "delta_lufs", "delta_dyn", "genesis_logit"],
+           {"fused": batch, "delta_ltas": batch, "delta_lufs": batch, "delta_dyn": batch, "genesis_logit": batch})
+    export(urs, (torch.zeros(B, 3 * 64 + 6),), out / "ursula.onnx", ["metrics"], ["settings"], {"metrics": batch, "settings": batch})
 
 
 def main(argv=None):
@@ -280,7 +372,15 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--flag-balance", action=argparse.BooleanOptionalAction, default=True,
+                    help="weight the requires_genesis BCE by negatives/positives of the train split")
+    ap.add_argument("--encoder-batches", choices=["random", "clip"], default="random",
+                    help="encoder batches: random rows, or whole clips (same speaker in several styles: hard negatives)")
+    ap.add_argument("--aux-weight", type=float, default=1.0, help="weight of the encoder's level/purity probe loss (0: off)")
+    ap.add_argument("--ship", metavar="DIR", help="after training, ship the run into DIR (../bundle/models) with faurge_train.ship")
     a = ap.parse_args(argv)
+    args = sys.argv[1:] if argv is None else list(argv)
+    command = os.environ.get("FAURGE_TRAIN_COMMAND") or "python -m faurge_train.train " + shlex.join(args)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
     out = pathlib.Path(a.out); out.mkdir(parents=True, exist_ok=True)
@@ -298,8 +398,12 @@ def main(argv=None):
     tokenize = make_tokenizer(vocab)
     t0 = time.time()
     enc = Encoder(n_words)
-    train_encoder(enc, tr, vocab, a.epochs, rng, log)
-    report = {"dataset_hash": data.dataset_hash(a.data), "rows": {"train": len(tr["id"]), "validation": len(va["id"]), "test": len(te["id"])}}
+    train_encoder(enc, tr, vocab, a.epochs, rng, log, aux_weight=a.aux_weight, va=va, tokenize=tokenize,
+                  by_clip=a.encoder_batches == "clip")
+    from .ship import git_commit
+    report = {"dataset_hash": data.dataset_hash(a.data), "rows": {"train": len(tr["id"]), "validation": len(va["id"]), "test": len(te["id"])},
+              "run": {"command": command, "commit": git_commit(pathlib.Path(__file__).resolve().parents[2]),
+                      "epochs": a.epochs, "seed": a.seed, "torch_version": torch.__version__}}
     enc.eval()
     report["encoder"] = {"validation": retrieval(enc, va, vocab, tokenize), "test": retrieval(enc, te, vocab, tokenize)}
     log(f"encoder: {report['encoder']}")
@@ -311,9 +415,14 @@ def main(argv=None):
     f_tr = fused(enc, tr, np.arange(n))
     va_idx = np.arange(len(va["id"]))
     f_va = fused(enc, va, va_idx)
+    pos_weight = None
+    if a.flag_balance:
+        pos = float(tr["requires_genesis"].mean())
+        pos_weight = torch.tensor((1 - pos) / max(pos, 1e-3))
+        log(f"requires_genesis: {pos:.2f} of train rows; pos_weight {float(pos_weight):.3f}")
     for ep in range(a.epochs):
         for b in batches(n, 64, rng):
-            loss, _ = fabian_loss(fab, f_tr[b], tr, b)
+            loss, _ = fabian_loss(fab, f_tr[b], tr, b, pos_weight)
             opt.zero_grad(); loss.backward(); opt.step()
         with torch.no_grad():
             _, m = fabian_loss(fab, f_va, va, va_idx)
@@ -352,14 +461,13 @@ def main(argv=None):
     log(json.dumps(report, indent=2))
 
     enc.eval(); fab.eval(); urs.eval(); gen.eval()
-    export(gen, (torch.zeros(1, 512), torch.zeros(1, 256), torch.ones(1, 256)), out / "genesis.onnx", ["c_scene", "spectrum_db", "spectrum_mask"], ["ir_params"], {"c_scene": {0: "batch"}, "spectrum_db": {0: "batch"}, "spectrum_mask": {0: "batch"}, "ir_params": {0: "batch"}})
-    L = vocab["max_tokens"]
-    export(enc.text, (torch.zeros(1, L, dtype=torch.long),), out / "encoder_text.onnx", ["tokens"], ["e_text"], {"tokens": {0: "batch"}, "e_text": {0: "batch"}})
-    export(enc.audio, (torch.zeros(1, 298, 64),), out / "encoder_audio.onnx", ["log_mel"], ["e_audio"], {"log_mel": {0: "batch", 1: "frames"}, "e_audio": {0: "batch"}})
-    export(fab, (torch.zeros(1, 1024),), out / "fabian.onnx", ["fused"], ["delta_ltas", "delta_lufs", "delta_dyn", "genesis_logit"], {"fused": {0: "batch"}})
-    export(urs, (torch.zeros(1, 3 * 64 + 6),), out / "ursula.onnx", ["metrics"], ["settings"], {"metrics": {0: "batch"}, "settings": {0: "batch"}})
+    export_models(enc, fab, urs, gen, vocab["max_tokens"], out)
     torch.save({"encoder": enc.state_dict(), "fabian": fab.state_dict(), "ursula": urs.state_dict(), "genesis": gen.state_dict(), "n_words": n_words}, out / "weights.pt")
     (out / "report.json").write_text(json.dumps(report, indent=2))
+    if a.ship:
+        from . import ship
+        ship.ship(out, a.data, a.ship)
+        log(f"shipped {out} into {a.ship}")
     return report
 
 

@@ -2,6 +2,7 @@
 shipped examples, one epoch of every model, ONNX export (opset 17), and
 onnxruntime outputs equal to PyTorch's within 1e-4 (relative above 1)."""
 
+import json
 import os
 import subprocess
 
@@ -12,7 +13,7 @@ import pytest
 import torch
 
 from conftest import ROOT
-from faurge_train import data, models, train
+from faurge_train import data, models, ship, train
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +56,17 @@ def test_python_tokenizer_matches_rust(tiny_dataset):
             assert tokenize(text).tolist() == ids.tolist(), text
 
 
+def bundle_snapshot():
+    folder = ROOT / "bundle" / "models"
+    return {p.name: ship.sha256(p) for p in sorted(folder.glob("*"))} if folder.is_dir() else {}
+
+
 def test_one_epoch_trains_and_exports_matching_onnx(tiny_dataset, tmp_path):
+    before = bundle_snapshot()
     report = train.main(["--data", str(tiny_dataset), "--out", str(tmp_path), "--epochs", "1"])
+    # The smoke run never touches the shipped models.
+    assert bundle_snapshot() == before
+    assert report["run"]["epochs"] == 1 and report["run"]["command"]
     assert report["dataset_hash"] == data.dataset_hash(tiny_dataset)
     w = torch.load(tmp_path / "weights.pt")
     enc = models.Encoder(w["n_words"]); enc.load_state_dict(w["encoder"]); enc.eval()
@@ -90,3 +100,38 @@ def test_one_epoch_trains_and_exports_matching_onnx(tiny_dataset, tmp_path):
             # 1e-4 relative to the output's scale (Ursula outputs Hz up to 2e4).
             b = b.numpy()
             assert (np.abs(a - b) <= 1e-4 * np.maximum(1.0, np.abs(b))).all(), name
+
+
+def test_ship_writes_manifest_tokenizer_and_parity(tiny_dataset, tmp_path):
+    run = tmp_path / "run"
+    train.main(["--data", str(tiny_dataset), "--out", str(run), "--epochs", "1"])
+    dest = tmp_path / "models"
+    m = ship.ship(run, tiny_dataset, dest)
+    assert sorted(p.name for p in dest.iterdir()) == sorted(
+        [*ship.MODEL_FILES.values(), "manifest.json", "tokenizer.json", "parity.json"])
+    assert json.loads((dest / "manifest.json").read_text()) == m
+    assert m["dataset"]["hash"] == data.dataset_hash(tiny_dataset)
+    assert m["dataset"]["command"].endswith("--seed 3 --rows-per-clip 10 --crop-s 2")
+    for name, e in m["models"].items():
+        assert e["sha256"] == ship.sha256(dest / e["file"]) and e["bytes"] > 0
+    assert m["models"]["fabian"]["inputs"] == [{"name": "fused", "dtype": "float32", "shape": ["batch", 1024]}]
+    assert m["models"]["encoder_text"]["inputs"][0]["dtype"] == "int64"
+    assert m["training"]["epochs"] == 1 and m["training"]["seed"] == 1
+    assert "rendered" not in m["evaluation"] and m["evaluation"]["model_space"]["rows"] > 0
+    tok = json.loads((dest / "tokenizer.json").read_text())
+    assert tok["words"] == data.load_vocabulary(tiny_dataset)["words"]
+    # Parity inputs are real test rows: token ids of their captions.
+    parity = json.loads((dest / "parity.json").read_text())
+    d = next(s for s in (data.load_split(tiny_dataset, k) for k in ("test", "validation", "train")) if s is not None)
+    toks = parity["models"]["encoder_text"]["inputs"]["tokens"]
+    assert toks["data"][:24] == d["caption_tokens"][0].tolist()
+    sess = ort.InferenceSession(str(dest / "fabian.onnx"), providers=["CPUExecutionProvider"])
+    f = parity["models"]["fabian"]
+    x = np.array(f["inputs"]["fused"]["data"], dtype=np.float32).reshape(f["inputs"]["fused"]["shape"])
+    got = sess.run(["delta_ltas"], {"fused": x})[0]
+    want = np.array(f["outputs"]["delta_ltas"]["data"], dtype=np.float32).reshape(got.shape)
+    assert np.abs(got - want).max() <= 1e-4
+    # A run trained on another dataset is refused.
+    (run / "report.json").write_text((run / "report.json").read_text().replace(m["dataset"]["hash"], "0" * 64))
+    with pytest.raises(ValueError):
+        ship.ship(run, tiny_dataset, tmp_path / "other")

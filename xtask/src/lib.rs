@@ -40,8 +40,9 @@ pub const SUPPORT_DIR: &str = "faurge";
 const USAGE: &str = "Usage:
   cargo xtask bundle [--host-test]   build target/bundled/Faurge.clap, Faurge.vst3, faurge.lv2, faurge-standalone
   cargo xtask install                bundle, then copy into ~/.clap, ~/.vst3 and ~/.lv2
-  cargo xtask dataset [ARGS]         build the training set (default: --data ../shared/data --out target/dataset --seed 1)
-  cargo xtask train [ARGS]           train the models in training/.venv (default: --data ../target/dataset --out runs/dev)";
+  cargo xtask dataset [ARGS]         build the training set (default: --data ../shared/data --out target/dataset --seed 1 --rows-per-clip 16)
+  cargo xtask train [ARGS]           train the models in training/.venv (default: --data ../target/dataset --out runs/dev)
+  cargo xtask train --ship           train into training/runs/ship, then ship it into bundle/models with manifest.json";
 
 /// Which build to bundle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,18 +94,18 @@ pub fn run(args: Vec<String>) -> Result<()> {
 }
 
 /// Default arguments of `cargo xtask dataset`: the shared data folder beside the
-/// checkout, the dataset under `target/dataset`, seed 1.
-pub const DATASET_DEFAULT_ARGS: [&str; 6] = [
+/// checkout, the dataset under `target/dataset`, seed 1, 16 rows per clip (the
+/// shipped models' dataset).
+pub const DATASET_DEFAULT_ARGS: [&str; 8] = [
     "--data",
     "../shared/data",
     "--out",
     "target/dataset",
     "--seed",
     "1",
+    "--rows-per-clip",
+    "16",
 ];
-
-/// Default arguments of `cargo xtask train` (paths relative to `training/`).
-pub const TRAIN_DEFAULT_ARGS: [&str; 4] = ["--data", "../target/dataset", "--out", "runs/dev"];
 
 /// `cargo xtask dataset [ARGS]`: builds the training set with `faurge-dataset build`
 /// (release); `ARGS` replace [`DATASET_DEFAULT_ARGS`].
@@ -132,19 +133,50 @@ fn dataset(root: &Path, args: &[&str]) -> Result<()> {
     run_cargo(&cargo_args, &[])
 }
 
-/// `cargo xtask train [ARGS]`: makes `training/.venv` with the pinned requirements
-/// if needed, then runs `python -m faurge_train.train`; `ARGS` replace
-/// [`TRAIN_DEFAULT_ARGS`]. Nothing is written to `bundle/models`.
+/// Default arguments of `cargo xtask train` (paths relative to `training/`).
+pub const TRAIN_DEFAULT_ARGS: [&str; 4] = ["--data", "../target/dataset", "--out", "runs/dev"];
+
+/// Default arguments of `cargo xtask train --ship`: the run goes to `runs/ship`, then
+/// `faurge_train.ship` copies it into `bundle/models` with its manifest.
+pub const TRAIN_SHIP_DEFAULT_ARGS: [&str; 4] =
+    ["--data", "../target/dataset", "--out", "runs/ship"];
+
+/// Where `--ship` puts the models, relative to `training/`.
+pub const SHIP_DIR: &str = "../bundle/models";
+
+/// The arguments `cargo xtask train ARGS` passes to `python -m faurge_train.train`:
+/// `ARGS` replace the defaults; a bare `--ship` becomes `--ship ../bundle/models`
+/// (with [`TRAIN_SHIP_DEFAULT_ARGS`] when it is the only argument).
+pub fn train_args<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let ship = args.contains(&"--ship");
+    let rest: Vec<&str> = args.iter().copied().filter(|a| *a != "--ship").collect();
+    let mut out: Vec<&str> = match (rest.is_empty(), ship) {
+        (true, true) => TRAIN_SHIP_DEFAULT_ARGS.to_vec(),
+        (true, false) => TRAIN_DEFAULT_ARGS.to_vec(),
+        (false, _) => rest,
+    };
+    if ship {
+        out.extend(["--ship", SHIP_DIR]);
+    }
+    out
+}
+
+/// `cargo xtask train [ARGS] [--ship]`: makes `training/.venv` with the pinned
+/// requirements if needed, then runs `python -m faurge_train.train` with
+/// [`train_args`]. Only `--ship` writes to `bundle/models` (ONNX files,
+/// `tokenizer.json`, `parity.json`, `manifest.json`).
 ///
 /// # Errors
 /// A failed venv, install or training run.
 fn train(root: &Path, args: &[&str]) -> Result<()> {
     let training = root.join("training");
     let python = training.join(".venv/bin/python");
+    let command = format!("cargo xtask train {}", args.join(" "));
     let run = |program: &Path, args: &[&str]| -> Result<()> {
         let status = Command::new(program)
             .args(args)
             .current_dir(&training)
+            .env("FAURGE_TRAIN_COMMAND", command.trim_end())
             .status()
             .with_context(|| format!("Could not run \"{}\"", program.display()))?;
         if !status.success() {
@@ -163,14 +195,9 @@ fn train(root: &Path, args: &[&str]) -> Result<()> {
         &python,
         &["-m", "pip", "install", "--quiet", "-r", "requirements.txt"],
     )?;
-    let args = if args.is_empty() {
-        &TRAIN_DEFAULT_ARGS[..]
-    } else {
-        args
-    };
-    let mut train_args = vec!["-m", "faurge_train.train"];
-    train_args.extend_from_slice(args);
-    run(&python, &train_args)
+    let mut python_args = vec!["-m", "faurge_train.train"];
+    python_args.extend(train_args(args));
+    run(&python, &python_args)
 }
 
 /// The workspace root: the folder above this crate.
@@ -496,6 +523,18 @@ mod tests {
         );
         std::fs::remove_dir_all(&bundled).unwrap();
         std::fs::remove_dir_all(&home).unwrap();
+    }
+
+    #[test]
+    fn train_ship_flag_adds_the_bundle_folder() {
+        assert_eq!(train_args(&[]), TRAIN_DEFAULT_ARGS.to_vec());
+        let mut ship = TRAIN_SHIP_DEFAULT_ARGS.to_vec();
+        ship.extend(["--ship", SHIP_DIR]);
+        assert_eq!(train_args(&["--ship"]), ship);
+        assert_eq!(
+            train_args(&["--data", "d", "--ship", "--out", "o"]),
+            ["--data", "d", "--out", "o", "--ship", SHIP_DIR]
+        );
     }
 
     #[test]

@@ -7,6 +7,9 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
+use faurge_helper::manager::ModelManager;
+use faurge_helper::models::{self, ModelSet, Runtime};
+use faurge_helper::orchestrator::Orchestrator;
 use faurge_helper::serve::{serve, BakeEngine};
 use faurge_protocol::{BakeError, BakeRequest, BakeResult, ErrorKind, ModelsInfo, Progress};
 
@@ -26,10 +29,10 @@ struct Args {
     /// Most memory the loaded models may use at once, e.g. 4GiB, 512MiB, 1.5GB.
     #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = parse_memory_size)]
     memory_budget: u64,
-    /// Similarity S_C at which the loop stops, when a request does not say.
+    /// Similarity S_C at which the loop stops; overrides what requests ask.
     #[arg(long)]
     threshold: Option<f32>,
-    /// Round limit, when a request does not say.
+    /// Round limit; overrides what requests ask.
     #[arg(long)]
     max_rounds: Option<u32>,
     /// Inference backend.
@@ -85,60 +88,95 @@ fn parse_memory_size(text: &str) -> Result<u64, String> {
     Ok(bytes.round() as u64)
 }
 
-/// TEMPORARY: stands in until the orchestrator is wired in; it answers every
-/// bake with an Internal error.
-struct PendingEngine {
-    models: Option<PathBuf>,
-    backend: Backend,
+/// The loop behind the IPC session, or why it could not start (then every bake
+/// is answered with that error, and the handshake carries it so the client can
+/// report it before sending audio).
+struct Engine {
+    models_dir: PathBuf,
+    backend: String,
+    loop_: Result<Orchestrator, BakeError>,
+    threshold: Option<f32>,
+    max_rounds: Option<u32>,
 }
 
-impl BakeEngine for PendingEngine {
+impl Engine {
+    fn start(args: &Args) -> Engine {
+        let models_dir = args.models.clone().unwrap_or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|p| p.parent().map(|d| d.join("models")))
+                .unwrap_or_default()
+        });
+        let backend = match args.backend {
+            Backend::Tract => models::Backend::Tract,
+            Backend::Onnxruntime => models::Backend::OnnxRuntime {
+                library: args
+                    .onnxruntime_lib
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("libonnxruntime.so")),
+                cuda: true,
+            },
+        };
+        let name = backend.name().to_owned();
+        let loop_ = (|| {
+            let set = ModelSet::open(&models_dir)
+                .map_err(|e| BakeError::new(None, ErrorKind::ModelLoad, e.to_string()))?;
+            let runtime = Runtime::start(backend, 2)
+                .map_err(|e| BakeError::new(None, ErrorKind::ModelLoad, e.to_string()))?;
+            let manager = ModelManager::new(runtime, set, args.memory_budget)?;
+            Orchestrator::new(manager).map_err(|e| BakeError::new(None, ErrorKind::Internal, e))
+        })();
+        Engine {
+            models_dir,
+            backend: name,
+            loop_,
+            threshold: args.threshold,
+            max_rounds: args.max_rounds,
+        }
+    }
+}
+
+impl BakeEngine for Engine {
     fn hello_models(&self) -> ModelsInfo {
         ModelsInfo {
-            dir: self
-                .models
+            dir: self.models_dir.display().to_string(),
+            manifest_sha256: self
+                .loop_
                 .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-            manifest_sha256: None,
-            error: None,
+                .ok()
+                .map(|o| o.models().set().manifest_sha256().to_owned()),
+            error: self.loop_.as_ref().err().map(|e| e.message.clone()),
         }
     }
 
     fn backend(&self) -> String {
-        match self.backend {
-            Backend::Tract => "tract".into(),
-            Backend::Onnxruntime => "onnxruntime".into(),
-        }
+        self.backend.clone()
     }
 
     fn bake(
         &mut self,
         req: &BakeRequest,
-        _progress: &mut dyn FnMut(Progress),
-        _cancel: &AtomicBool,
+        progress: &mut dyn FnMut(Progress),
+        cancel: &AtomicBool,
     ) -> Result<BakeResult, BakeError> {
-        Err(BakeError::new(
-            Some(req.id),
-            ErrorKind::Internal,
-            "the bake loop is not built yet",
-        ))
+        let orchestrator = self.loop_.as_mut().map_err(|e| e.clone())?;
+        if self.threshold.is_some() || self.max_rounds.is_some() {
+            let mut req = req.clone();
+            if let Some(t) = self.threshold {
+                req.options.threshold = t;
+            }
+            if let Some(r) = self.max_rounds {
+                req.options.max_rounds = r;
+            }
+            return orchestrator.bake(&req, progress, cancel);
+        }
+        orchestrator.bake(req, progress, cancel)
     }
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    // The loop's options; the orchestrator that replaces `PendingEngine` reads them.
-    let _ = (
-        args.memory_budget,
-        args.threshold,
-        args.max_rounds,
-        &args.onnxruntime_lib,
-    );
-    let mut engine = PendingEngine {
-        models: args.models.clone(),
-        backend: args.backend,
-    };
+    let mut engine = Engine::start(&args);
     serve(&args.ipc, &mut engine).with_context(|| "Could not serve the client".to_string())
 }
 

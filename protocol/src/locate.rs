@@ -1,0 +1,104 @@
+//! Where a client finds the helper binary and the models folder.
+//!
+//! `cargo xtask bundle` lays the files out so these rules find them:
+//!
+//! | format | plugin binary | helper | models |
+//! |---|---|---|---|
+//! | CLAP | `Faurge.clap` | `faurge/faurge-helper` next to it | `faurge/models/` |
+//! | VST3 | `Faurge.vst3/Contents/x86_64-linux/Faurge.so` | `faurge-helper` next to it | `Faurge.vst3/Contents/Resources/models/` |
+//! | standalone, CLI | `faurge-standalone`, `faurge` | `faurge-helper` or `faurge/faurge-helper` next to it | `faurge/models/` or `models/` |
+//!
+//! `FAURGE_HELPER` (a file) and `FAURGE_MODELS` (a folder) override the search; the
+//! helper is also looked up on `PATH` last.
+
+use std::path::{Path, PathBuf};
+
+/// File name of the helper binary.
+pub const HELPER_NAME: &str = if cfg!(windows) {
+    "faurge-helper.exe"
+} else {
+    "faurge-helper"
+};
+/// Name of the support folder placed next to a CLAP file or the standalone.
+pub const SUPPORT_DIR: &str = "faurge";
+/// Name of the models folder.
+pub const MODELS_DIR: &str = "models";
+/// Environment variable naming the helper binary.
+pub const HELPER_ENV: &str = "FAURGE_HELPER";
+/// Environment variable naming the models folder.
+pub const MODELS_ENV: &str = "FAURGE_MODELS";
+
+/// Where to look for the helper, best first, for a program in `dir`: the
+/// environment variable, next to it, in its support folder, then every `PATH` entry.
+pub fn helper_candidates(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(p) = std::env::var_os(HELPER_ENV) {
+        out.push(PathBuf::from(p));
+    }
+    out.push(dir.join(HELPER_NAME));
+    out.push(dir.join(SUPPORT_DIR).join(HELPER_NAME));
+    if let Some(path) = std::env::var_os("PATH") {
+        out.extend(std::env::split_paths(&path).map(|d| d.join(HELPER_NAME)));
+    }
+    out
+}
+
+/// Where to look for the models folder, best first, for a program in `dir`.
+pub fn models_candidates(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(p) = std::env::var_os(MODELS_ENV) {
+        out.push(PathBuf::from(p));
+    }
+    out.push(dir.join(SUPPORT_DIR).join(MODELS_DIR));
+    if let Some(contents) = dir.parent() {
+        out.push(contents.join("Resources").join(MODELS_DIR));
+    }
+    out.push(dir.join(MODELS_DIR));
+    out
+}
+
+/// The first existing helper binary for a program in `dir`.
+pub fn find_helper(dir: &Path) -> Option<PathBuf> {
+    helper_candidates(dir).into_iter().find(|p| p.is_file())
+}
+
+/// The first existing models folder (one with a `manifest.json`) for a program in `dir`.
+pub fn find_models(dir: &Path) -> Option<PathBuf> {
+    models_candidates(dir)
+        .into_iter()
+        .find(|p| p.join("manifest.json").is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_clap_and_vst3_layouts_and_path() {
+        let tmp = std::env::temp_dir().join(format!("faurge-locate-p-{}", std::process::id()));
+        let clap_dir = tmp.join("clap");
+        std::fs::create_dir_all(clap_dir.join("faurge/models")).unwrap();
+        std::fs::write(clap_dir.join("faurge/models/manifest.json"), b"{}").unwrap();
+        std::fs::write(clap_dir.join("faurge").join(HELPER_NAME), b"").unwrap();
+        let vst3_bin = tmp.join("Faurge.vst3/Contents/x86_64-linux");
+        std::fs::create_dir_all(&vst3_bin).unwrap();
+        std::fs::create_dir_all(tmp.join("Faurge.vst3/Contents/Resources/models")).unwrap();
+        std::fs::write(tmp.join("Faurge.vst3/Contents/Resources/models/manifest.json"), b"{}").unwrap();
+        std::fs::write(vst3_bin.join(HELPER_NAME), b"").unwrap();
+        if std::env::var_os(HELPER_ENV).is_none() && std::env::var_os(MODELS_ENV).is_none() {
+            assert_eq!(find_helper(&clap_dir), Some(clap_dir.join("faurge").join(HELPER_NAME)));
+            assert_eq!(find_models(&clap_dir), Some(clap_dir.join("faurge/models")));
+            assert_eq!(find_helper(&vst3_bin), Some(vst3_bin.join(HELPER_NAME)));
+            assert_eq!(
+                find_models(&vst3_bin),
+                Some(tmp.join("Faurge.vst3/Contents/Resources/models"))
+            );
+            let empty = tmp.join("empty");
+            std::fs::create_dir_all(&empty).unwrap();
+            assert_eq!(find_models(&empty), None);
+            let last = helper_candidates(&empty).pop().unwrap();
+            assert!(last.ends_with(HELPER_NAME));
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+}
