@@ -38,10 +38,10 @@ use faurge_dsp::chain::{Chain, ChainConfig};
 use faurge_dsp::ir::{synthesize_ir, IrParams, IR_CURVE_POINTS};
 use faurge_dsp::state::{DspState, MAX_TRIM_DB, MIN_TRIM_DB, NUM_BANDS};
 use faurge_protocol::{
-    BakeError, BakeRequest, BakeResult, EditKind, ErrorKind, IrAudio, MetricsSummary, Progress,
-    PromptEdit, PromptReport, RoundReport, Stage,
+    BakeError, BakeRequest, BakeResult, ErrorKind, IrAudio, MetricsSummary, Progress, PromptEdit,
+    PromptReport, RoundReport, Stage,
 };
-use faurge_vocabulary::sanitizer::{self, Sanitizer};
+use faurge_vocabulary::sanitizer::Sanitizer;
 
 use crate::features::{InputFeatures, RenderFeatures, ANALYSIS_RATE};
 use crate::manager::{ManagerError, ModelManager};
@@ -232,16 +232,6 @@ impl From<ManagerError> for BakeError {
     }
 }
 
-fn edit_kind(k: sanitizer::EditKind) -> EditKind {
-    match k {
-        sanitizer::EditKind::Vague => EditKind::Vague,
-        sanitizer::EditKind::Typo => EditKind::Typo,
-        sanitizer::EditKind::Slang => EditKind::Slang,
-        sanitizer::EditKind::Truncated => EditKind::Truncated,
-        sanitizer::EditKind::Removed => EditKind::Removed,
-    }
-}
-
 fn summary(ltas_db: &[f32], lufs: f32, dynamics: [f32; 2]) -> MetricsSummary {
     MetricsSummary {
         ltas_db: ltas_db.to_vec(),
@@ -333,7 +323,7 @@ impl Orchestrator {
                 .edits
                 .iter()
                 .map(|e| PromptEdit {
-                    kind: edit_kind(e.kind),
+                    kind: e.kind,
                     from: e.from.clone(),
                     to: e.to.clone(),
                 })
