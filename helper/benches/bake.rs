@@ -39,13 +39,20 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../bundle/models"));
     let (sr, audio) = snapshot();
-    println!("snapshot: {:.1} s at {sr} Hz, models {}", audio.len() as f64 / f64::from(sr), models.display());
+    println!(
+        "snapshot: {:.1} s at {sr} Hz, models {}",
+        audio.len() as f64 / f64::from(sr),
+        models.display()
+    );
 
     let t = Instant::now();
     let set = ModelSet::open(&models).expect("models");
     let runtime = Runtime::start(Backend::Tract, 2).expect("tract");
     let manager = ModelManager::new(runtime, set, DEFAULT_BUDGET_BYTES).expect("manager");
-    println!("start-up (verify, load and measure 5 models): {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "start-up (verify, load and measure 5 models): {:.0} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
     for (k, c) in manager.costs() {
         println!("  {:<14} {}", k.key(), human_bytes(*c));
     }
@@ -57,15 +64,21 @@ fn main() {
         for i in 0..runs + 1 {
             let req = BakeRequest::new(
                 i as u64,
-                "warm radio voice".into(),
+                "warm radio voice".to_owned(),
                 sr,
                 &[&audio],
                 DspState::default(),
-                BakeOptions { max_rounds: rounds, threshold: 1.0, ..BakeOptions::default() },
+                BakeOptions {
+                    max_rounds: rounds,
+                    threshold: 1.0,
+                    ..BakeOptions::default()
+                },
             )
             .expect("request");
             let t = Instant::now();
-            let r = orch.bake(&req, &mut |_| {}, &AtomicBool::new(false)).expect("bake");
+            let r = orch
+                .bake(&req, &mut |_| {}, &AtomicBool::new(false))
+                .expect("bake");
             let ms = t.elapsed().as_secs_f64() * 1e3;
             if i == 0 {
                 continue; // warm-up
@@ -81,36 +94,59 @@ fn main() {
                 stages.entry(s).or_default().push(v);
             }
         }
-        println!("in process, {rounds} round(s): median {:.0} ms, max {:.0} ms", median(totals.clone()), totals.iter().cloned().fold(0.0, f64::max));
+        println!(
+            "in process, {rounds} round(s): median {:.0} ms, max {:.0} ms",
+            median(totals.clone()),
+            totals.iter().cloned().fold(0.0, f64::max)
+        );
         for (s, v) in stages {
-            println!("  {:<40} median {:>7.1} ms (sum over rounds)", s.to_string(), median(v));
+            println!(
+                "  {:<40} median {:>7.1} ms (sum over rounds)",
+                s.to_string(),
+                median(v)
+            );
         }
     }
 
     // Through the real helper process (IPC transfer of the snapshot included).
-    let cmd = HelperCommand::new(env!("CARGO_BIN_EXE_faurge-helper")).arg("--models").arg(&models);
+    let cmd = HelperCommand::new(env!("CARGO_BIN_EXE_faurge-helper"))
+        .arg("--models")
+        .arg(&models);
     let (mut client, _) = HelperClient::spawn(&cmd, Duration::from_secs(60)).expect("spawn");
     for rounds in [1u32, 4] {
         let mut totals = Vec::new();
         for i in 0..runs + 1 {
             let req = BakeRequest::new(
                 100 + i as u64,
-                "warm radio voice".into(),
+                "warm radio voice".to_owned(),
                 sr,
                 &[&audio],
                 DspState::default(),
-                BakeOptions { max_rounds: rounds, threshold: 1.0, ..BakeOptions::default() },
+                BakeOptions {
+                    max_rounds: rounds,
+                    threshold: 1.0,
+                    ..BakeOptions::default()
+                },
             )
             .expect("request");
             let t = Instant::now();
             client
-                .bake(req, Duration::from_secs(60), |_| {}, &AtomicBool::new(false))
+                .bake(
+                    req,
+                    Duration::from_secs(60),
+                    |_| {},
+                    &AtomicBool::new(false),
+                )
                 .expect("bake");
             if i > 0 {
                 totals.push(t.elapsed().as_secs_f64() * 1e3);
             }
         }
-        println!("over IPC (helper process), {rounds} round(s): median {:.0} ms, max {:.0} ms", median(totals.clone()), totals.iter().cloned().fold(0.0, f64::max));
+        println!(
+            "over IPC (helper process), {rounds} round(s): median {:.0} ms, max {:.0} ms",
+            median(totals.clone()),
+            totals.iter().cloned().fold(0.0, f64::max)
+        );
     }
     client.shutdown();
 }

@@ -169,8 +169,10 @@ mod tests {
 
     #[test]
     fn band_limited_input_is_masked_like_the_dataset() {
-        let a = faurge_io::read(std::path::Path::new(faurge_io::examples::LIBRISPEECH_SPEECH))
-            .expect("shipped clip");
+        let a = faurge_io::read(std::path::Path::new(
+            faurge_io::examples::LIBRISPEECH_SPEECH,
+        ))
+        .expect("shipped clip");
         let f = InputFeatures::measure(&[&a.channels[0]], a.sample_rate).expect("measure");
         assert!(f.bandwidth_hz <= 8000.0, "{}", f.bandwidth_hz);
         assert_eq!(f.ltas_mask[LTAS_BANDS - 1], 0.0);

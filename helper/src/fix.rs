@@ -156,13 +156,20 @@ pub fn bake(audio: &Audio, target: &Target, opts: &HelperOptions) -> Result<Bake
             .similarity
             .map(|s| format!(", S_C {s:.3} / {:.2}", p.threshold))
             .unwrap_or_default();
-        bar.set_message(format!("round {}/{}: {}{sim}", p.round.max(1), p.max_rounds, p.stage));
+        bar.set_message(format!(
+            "round {}/{}: {}{sim}",
+            p.round.max(1),
+            p.max_rounds,
+            p.stage
+        ));
     };
     let cancel = AtomicBool::new(false);
     let result = client.bake(req, opts.timeout, on_progress, &cancel);
     bar.finish_and_clear();
     let _ = client.shutdown();
-    result.map_err(|e| anyhow::anyhow!("{e}")).context("The bake failed")
+    result
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("The bake failed")
 }
 
 /// Prints what the sanitizer understood, every round and the settings.
@@ -185,7 +192,11 @@ pub fn print_summary(result: &BakeResult) {
             round.similarity,
             round.target_lufs,
             ms,
-            if round.round == r.best_round { "  ← best" } else { "" }
+            if round.round == r.best_round {
+                "  ← best"
+            } else {
+                ""
+            }
         );
     }
     let s = &result.dsp_state;
@@ -195,9 +206,7 @@ pub fn print_summary(result: &BakeResult) {
         if b.enabled {
             eprintln!(
                 "  EQ {name} {:>5.0} Hz {:+5.1} dB Q {:.2}",
-                b.freq_hz,
-                b.gain_db,
-                b.q
+                b.freq_hz, b.gain_db, b.q
             );
         }
     }

@@ -297,9 +297,8 @@ fn main() -> Result<()> {
             let audio = read_audio(&input)?;
             let mut ir_audio = ir.as_deref().map(read_audio).transpose()?;
             if let Some(ir) = ir_audio.as_mut().filter(|_| !ir_raw) {
-                normalize_energy(&mut ir.channels).context(
-                    "The impulse response is silent or not finite; it cannot be used",
-                )?;
+                normalize_energy(&mut ir.channels)
+                    .context("The impulse response is silent or not finite; it cannot be used")?;
             }
             let rendered = render(&audio, &dsp_state, ir_audio.as_ref())?;
             write_audio(&output, &rendered, format.into())?;

@@ -94,7 +94,9 @@ pub enum ModelError {
         message: String,
     },
     /// A model's output has an unexpected shape or non-finite values.
-    #[error("The {model} model returned {message}; the model does not match this version of Faurge")]
+    #[error(
+        "The {model} model returned {message}; the model does not match this version of Faurge"
+    )]
     Output {
         /// Which model.
         model: &'static str,
@@ -253,8 +255,7 @@ impl ModelSet {
             path: manifest_path.clone(),
             message,
         };
-        let manifest: Manifest =
-            serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
         if manifest.format != MANIFEST_FORMAT {
             return Err(bad(format!(
                 "format {} (this build reads {MANIFEST_FORMAT})",
@@ -363,17 +364,19 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// Short name for reports: `tract`, `onnxruntime`, `onnxruntime+cuda`.
+    /// Short name for reports: `tract`, `onnxruntime`, `onnxruntime (CUDA if available)`.
     pub fn name(&self) -> &'static str {
         match self {
             Backend::Tract => "tract",
             Backend::OnnxRuntime { cuda: false, .. } => "onnxruntime",
-            Backend::OnnxRuntime { cuda: true, .. } => "onnxruntime+cuda",
+            Backend::OnnxRuntime { cuda: true, .. } => "onnxruntime (CUDA if available)",
         }
     }
 }
 
 /// The process-wide inference runtime: an `ort` environment on one backend.
+/// Cheap to clone (the environment is shared); a process has one.
+#[derive(Clone)]
 pub struct Runtime {
     env: ort::environment::Environment,
     backend: Backend,
@@ -385,6 +388,7 @@ static BACKEND: Mutex<Option<Backend>> = Mutex::new(None);
 impl Runtime {
     /// Starts `backend` for this process (the first call decides; a later call
     /// with a different backend is an error) with `threads` intra-op threads.
+    /// Backends allow one environment per process: start once and clone.
     ///
     /// # Errors
     /// [`ModelError::Backend`] when ONNX Runtime cannot be loaded (missing file, no
@@ -408,7 +412,9 @@ impl Runtime {
                 None => {
                     let api = match &backend {
                         Backend::Tract => ort_tract::api(),
-                        Backend::OnnxRuntime { library, .. } => load_onnxruntime(library).map_err(err)?,
+                        Backend::OnnxRuntime { library, .. } => {
+                            load_onnxruntime(library).map_err(err)?
+                        }
                     };
                     ort::set_api(api);
                     *chosen = Some(backend.clone());
@@ -469,8 +475,12 @@ fn load_onnxruntime(library: &Path) -> Result<ort::sys::OrtApi, String> {
     let lib: &'static libloading::Library = Box::leak(Box::new(lib));
     // SAFETY: `OrtGetApiBase` has this signature in every ONNX Runtime release.
     let get_base: libloading::Symbol<unsafe extern "C" fn() -> *const ort::sys::OrtApiBase> =
-        unsafe { lib.get(b"OrtGetApiBase") }
-            .map_err(|_| format!("{} is not ONNX Runtime (no OrtGetApiBase)", library.display()))?;
+        unsafe { lib.get(b"OrtGetApiBase") }.map_err(|_| {
+            format!(
+                "{} is not ONNX Runtime (no OrtGetApiBase)",
+                library.display()
+            )
+        })?;
     // SAFETY: the function takes no arguments and returns a static table or null.
     let base = unsafe { get_base() };
     if base.is_null() {
@@ -534,7 +544,7 @@ impl Model {
 
     /// Runs the graph on f32/i64 inputs (in graph order) and returns every output
     /// as `(shape, values)`, checking that all values are finite.
-    fn run(&mut self, inputs: &[Input<'_>]) -> Result<Vec<(Vec<i64>, Vec<f32>)>, ModelError> {
+    fn run(&mut self, inputs: &[Input<'_>]) -> Result<Vec<Output>, ModelError> {
         let kind = self.kind;
         let mut values = Vec::with_capacity(inputs.len());
         for input in inputs {
@@ -575,11 +585,7 @@ impl Model {
         Ok(out)
     }
 
-    fn single<const N: usize>(
-        &self,
-        out: &[(Vec<i64>, Vec<f32>)],
-        index: usize,
-    ) -> Result<[f32; N], ModelError> {
+    fn single<const N: usize>(&self, out: &[Output], index: usize) -> Result<[f32; N], ModelError> {
         let (shape, data) = out.get(index).ok_or_else(|| ModelError::Output {
             model: self.kind.key(),
             message: format!("{} outputs, expected more than {index}", out.len()),
@@ -608,10 +614,13 @@ impl Model {
     /// or the run fails.
     pub fn encode_audio(&mut self, log_mel: &[f32]) -> Result<[f32; EMBED_DIM], ModelError> {
         self.expect(ModelKind::EncoderAudio)?;
-        if log_mel.is_empty() || log_mel.len() % MEL_BANDS != 0 {
+        if log_mel.is_empty() || !log_mel.len().is_multiple_of(MEL_BANDS) {
             return Err(ModelError::Output {
                 model: self.kind.key(),
-                message: format!("a log-mel of {} values (not whole 64-band frames)", log_mel.len()),
+                message: format!(
+                    "a log-mel of {} values (not whole 64-band frames)",
+                    log_mel.len()
+                ),
             });
         }
         let frames = (log_mel.len() / MEL_BANDS) as i64;
@@ -678,12 +687,20 @@ impl Model {
 
     /// Graph input names, in order.
     pub fn input_names(&self) -> Vec<String> {
-        self.session.inputs().iter().map(|o| o.name().to_owned()).collect()
+        self.session
+            .inputs()
+            .iter()
+            .map(|o| o.name().to_owned())
+            .collect()
     }
 
     /// Graph output names, in order (the order of [`Model::run_raw`]'s results).
     pub fn output_names(&self) -> Vec<String> {
-        self.session.outputs().iter().map(|o| o.name().to_owned()).collect()
+        self.session
+            .outputs()
+            .iter()
+            .map(|o| o.name().to_owned())
+            .collect()
     }
 
     /// Runs the graph on raw inputs (in [`Model::input_names`] order) and returns
@@ -692,7 +709,7 @@ impl Model {
     ///
     /// # Errors
     /// [`ModelError`] if the run fails or an output is not finite.
-    pub fn run_raw(&mut self, inputs: &[Input<'_>]) -> Result<Vec<(Vec<i64>, Vec<f32>)>, ModelError> {
+    pub fn run_raw(&mut self, inputs: &[Input<'_>]) -> Result<Vec<Output>, ModelError> {
         self.run(inputs)
     }
 
@@ -707,6 +724,9 @@ impl Model {
         }
     }
 }
+
+/// One graph output: shape and row-major values.
+pub type Output = (Vec<i64>, Vec<f32>);
 
 /// One graph input: shape and row-major values.
 #[derive(Clone, Debug)]

@@ -38,10 +38,10 @@ use faurge_dsp::chain::{Chain, ChainConfig};
 use faurge_dsp::ir::{synthesize_ir, IrParams, IR_CURVE_POINTS};
 use faurge_dsp::state::{DspState, MAX_TRIM_DB, MIN_TRIM_DB, NUM_BANDS};
 use faurge_protocol::{
-    BakeError, BakeRequest, BakeResult, EditKind, ErrorKind, IrAudio, MetricsSummary, Progress,
-    PromptEdit, PromptReport, RoundReport, Stage,
+    BakeError, BakeRequest, BakeResult, ErrorKind, IrAudio, MetricsSummary, Progress, PromptEdit,
+    PromptReport, RoundReport, Stage,
 };
-use faurge_vocabulary::sanitizer::{self, Sanitizer};
+use faurge_vocabulary::sanitizer::Sanitizer;
 
 use crate::features::{InputFeatures, RenderFeatures, ANALYSIS_RATE};
 use crate::manager::{ManagerError, ModelManager};
@@ -189,7 +189,11 @@ fn normalized(v: [f32; EMBED_DIM]) -> [f32; EMBED_DIM] {
 ///
 /// # Errors
 /// A message when the chain or the IR kernel cannot be built.
-pub fn shadow_bake(audio: &[f32], state: &DspState, ir: Option<&[f32]>) -> Result<Vec<f32>, String> {
+pub fn shadow_bake(
+    audio: &[f32],
+    state: &DspState,
+    ir: Option<&[f32]>,
+) -> Result<Vec<f32>, String> {
     let mut chain =
         Chain::new(ChainConfig::new(ANALYSIS_RATE as f32, 1)).map_err(|e| e.to_string())?;
     chain.snap_to_state(state);
@@ -225,16 +229,6 @@ impl From<ManagerError> for BakeError {
             ManagerError::Model(_) => ErrorKind::ModelLoad,
         };
         bake_error(kind, e.to_string())
-    }
-}
-
-fn edit_kind(k: sanitizer::EditKind) -> EditKind {
-    match k {
-        sanitizer::EditKind::Vague => EditKind::Vague,
-        sanitizer::EditKind::Typo => EditKind::Typo,
-        sanitizer::EditKind::Slang => EditKind::Slang,
-        sanitizer::EditKind::Truncated => EditKind::Truncated,
-        sanitizer::EditKind::Removed => EditKind::Removed,
     }
 }
 
@@ -329,7 +323,7 @@ impl Orchestrator {
                 .edits
                 .iter()
                 .map(|e| PromptEdit {
-                    kind: edit_kind(e.kind),
+                    kind: e.kind,
                     from: e.from.clone(),
                     to: e.to.clone(),
                 })
@@ -358,9 +352,9 @@ impl Orchestrator {
                 let refs: Vec<&[f32]> = ch.iter().map(Vec::as_slice).collect();
                 let reference = InputFeatures::measure(&refs, r.sample_rate)
                     .map_err(|e| bake_error(ErrorKind::BadRequest, e))?;
-                let e_ref = self
-                    .models
-                    .with(ModelKind::EncoderAudio, |m| m.encode_audio(&reference.log_mel))?;
+                let e_ref = self.models.with(ModelKind::EncoderAudio, |m| {
+                    m.encode_audio(&reference.log_mel)
+                })?;
                 if req.options.reference_only {
                     e_ref
                 } else {
@@ -445,9 +439,11 @@ impl Orchestrator {
             let mut state = dsp_state_from_ursula(&settings, ir.is_some());
             let mut rendered = shadow_bake(&input.audio, &state, ir)
                 .map_err(|e| bake_error(ErrorKind::Internal, e))?;
-            let measured = faurge_dsp::analysis::loudness::integrated_lufs(&[&rendered], ANALYSIS_RATE as f32);
+            let measured =
+                faurge_dsp::analysis::loudness::integrated_lufs(&[&rendered], ANALYSIS_RATE as f32);
             if let Some(lufs) = measured {
-                let trim = (state.output_trim_db + next.lufs - lufs).clamp(MIN_TRIM_DB, MAX_TRIM_DB);
+                let trim =
+                    (state.output_trim_db + next.lufs - lufs).clamp(MIN_TRIM_DB, MAX_TRIM_DB);
                 let gain = faurge_dsp::state::db_to_gain(trim - state.output_trim_db);
                 if gain.is_finite() && gain > 0.0 {
                     for v in &mut rendered {
@@ -477,7 +473,7 @@ impl Orchestrator {
                 target_dyn: next.dynamics,
                 similarity: s_c,
                 requires_genesis,
-                dsp_state: state.clone(),
+                dsp_state: state,
                 ir_params: ir_params
                     .map(|p| {
                         let mut v = p.correction_db.to_vec();
@@ -503,28 +499,28 @@ impl Orchestrator {
 
         report_stage(Stage::Done, round, similarity);
         // The best round: highest S_C, the earliest on a tie.
-        let best = proposals
-            .iter()
-            .enumerate()
-            .fold(0, |best, (i, p)| {
-                if p.similarity > proposals[best].similarity {
-                    i
-                } else {
-                    best
-                }
-            });
+        let best = proposals.iter().enumerate().fold(0, |best, (i, p)| {
+            if p.similarity > proposals[best].similarity {
+                i
+            } else {
+                best
+            }
+        });
         let chosen = &proposals[best];
         let ir = ir_cache.as_ref().map(|(params, ir48)| {
             if req.sample_rate == ANALYSIS_RATE {
                 IrAudio::new(ANALYSIS_RATE, ir48)
             } else {
-                IrAudio::new(req.sample_rate, &synthesize_ir(params, req.sample_rate as f32))
+                IrAudio::new(
+                    req.sample_rate,
+                    &synthesize_ir(params, req.sample_rate as f32),
+                )
             }
         });
         let stats = self.models.stats();
         Ok(BakeResult {
             id: req.id,
-            dsp_state: chosen.state.clone(),
+            dsp_state: chosen.state,
             ir,
             report: faurge_protocol::BakeReport {
                 prompt,
@@ -598,7 +594,10 @@ mod tests {
         assert_eq!(st.compressor.ratio, 3.0);
         assert_eq!(st.output_trim_db, MAX_TRIM_DB, "clamped");
         assert!(st.convolver.enabled);
-        assert!(!st.compressor.enabled, "untrained compressor head stays off");
+        assert!(
+            !st.compressor.enabled,
+            "untrained compressor head stays off"
+        );
     }
 
     #[test]

@@ -132,7 +132,10 @@ pub fn write_png(path: &Path, result: &BakeResult, sample_rate: u32) -> Result<(
         .margin(10)
         .x_label_area_size(35)
         .y_label_area_size(55)
-        .build_cartesian_2d((20f64..nyq).log_scale(), (ymin.max(-48.0) - 1.0)..(ymax.min(30.0) + 1.0))?;
+        .build_cartesian_2d(
+            (20f64..nyq).log_scale(),
+            (ymin.max(-48.0) - 1.0)..(ymax.min(30.0) + 1.0),
+        )?;
     chart
         .configure_mesh()
         .x_desc("Hz")

@@ -43,8 +43,15 @@ fn speech(seconds: f32) -> (u32, Vec<f32>) {
 
 fn request(id: u64, prompt: &str, options: BakeOptions) -> BakeRequest {
     let (sr, audio) = speech(4.0);
-    BakeRequest::new(id, prompt.into(), sr, &[&audio], DspState::default(), options)
-        .expect("valid request")
+    BakeRequest::new(
+        id,
+        prompt.to_owned(),
+        sr,
+        &[&audio],
+        DspState::default(),
+        options,
+    )
+    .expect("valid request")
 }
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -68,7 +75,11 @@ fn a_bake_on_real_speech_returns_a_valid_state_a_finite_ir_and_ordered_progress(
         .expect("bake");
     assert_eq!(result.id, 7);
     result.dsp_state.validate().expect("a valid state");
-    assert_ne!(result.dsp_state, DspState::default(), "the bake changed something");
+    assert_ne!(
+        result.dsp_state,
+        DspState::default(),
+        "the bake changed something"
+    );
     let ir = result.ir_samples().expect("ir");
     assert!(!ir.is_empty() && ir.iter().all(|v| v.is_finite()));
     assert!(ir.iter().map(|v| v.abs()).fold(0.0, f32::max) > 1e-3);
@@ -79,7 +90,12 @@ fn a_bake_on_real_speech_returns_a_valid_state_a_finite_ir_and_ordered_progress(
     for w in seen.windows(2) {
         assert!(w[1].round >= w[0].round, "{:?} then {:?}", w[0], w[1]);
         if w[1].round == w[0].round && w[1].stage != Stage::Done {
-            assert!(w[1].stage > w[0].stage, "{:?} then {:?}", w[0].stage, w[1].stage);
+            assert!(
+                w[1].stage > w[0].stage,
+                "{:?} then {:?}",
+                w[0].stage,
+                w[1].stage
+            );
         }
     }
     // The round limit holds and every round is reported with its S_C and timings.
@@ -87,19 +103,40 @@ fn a_bake_on_real_speech_returns_a_valid_state_a_finite_ir_and_ordered_progress(
     assert_eq!(r.rounds.len(), 3);
     assert!(!r.converged);
     assert!((1..=3).contains(&r.best_round));
-    let best = r.rounds.iter().map(|x| x.similarity).fold(f32::MIN, f32::max);
+    let best = r
+        .rounds
+        .iter()
+        .map(|x| x.similarity)
+        .fold(f32::MIN, f32::max);
     assert_eq!(r.rounds[r.best_round as usize - 1].similarity, best);
-    assert_eq!(r.rounds[r.best_round as usize - 1].dsp_state, result.dsp_state);
-    assert!(r.rounds.iter().all(|x| x.similarity.is_finite() && !x.timings_ms.is_empty()));
+    assert_eq!(
+        r.rounds[r.best_round as usize - 1].dsp_state,
+        result.dsp_state
+    );
+    assert!(r
+        .rounds
+        .iter()
+        .all(|x| x.similarity.is_finite() && !x.timings_ms.is_empty()));
     // The integrator moves the targets between rounds.
     assert_ne!(r.rounds[0].target_ltas_db, r.rounds[1].target_ltas_db);
-    assert_eq!(r.prompt.understood, "warm radio voice");
+    assert!(
+        r.prompt.understood.contains("warm") && r.prompt.understood.contains("radio"),
+        "{}",
+        r.prompt.understood
+    );
     assert!(r.peak_memory_bytes > 0 && r.peak_memory_bytes <= r.memory_budget_bytes);
     assert_eq!(r.backend, "tract");
     // Loudness is closed in the loop: the output is at the best round's target.
-    let out = r.output_metrics.as_ref().and_then(|m| m.lufs).expect("output LUFS");
+    let out = r
+        .output_metrics
+        .as_ref()
+        .and_then(|m| m.lufs)
+        .expect("output LUFS");
     let target = r.rounds[r.best_round as usize - 1].target_lufs;
-    assert!((out - target).abs() < 0.5 || result.dsp_state.output_trim_db.abs() >= 23.9, "{out} vs {target}");
+    assert!(
+        (out - target).abs() < 0.5 || result.dsp_state.output_trim_db.abs() >= 23.9,
+        "{out} vs {target}"
+    );
     client.shutdown();
 }
 
@@ -126,7 +163,14 @@ fn cancel_stops_a_bake_and_the_helper_serves_the_next_one() {
         .expect_err("cancelled");
     assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
     let ok = client.bake(
-        request(2, "bright", BakeOptions { max_rounds: 1, ..BakeOptions::default() }),
+        request(
+            2,
+            "bright",
+            BakeOptions {
+                max_rounds: 1,
+                ..BakeOptions::default()
+            },
+        ),
         TIMEOUT,
         |_| {},
         &AtomicBool::new(false),
@@ -141,14 +185,26 @@ fn a_100_kb_prompt_is_cut_and_reported_not_fatal() {
     let prompt = "warm ".repeat(20_000) + "\u{0}\u{7}🔥";
     let r = client
         .bake(
-            request(3, &prompt, BakeOptions { max_rounds: 1, ..BakeOptions::default() }),
+            request(
+                3,
+                &prompt,
+                BakeOptions {
+                    max_rounds: 1,
+                    ..BakeOptions::default()
+                },
+            ),
             TIMEOUT,
             |_| {},
             &AtomicBool::new(false),
         )
         .expect("bake");
     assert!(r.report.prompt.understood.len() <= 200);
-    assert!(r.report.prompt.edits.iter().any(|e| e.kind == faurge_protocol::EditKind::Truncated));
+    assert!(r
+        .report
+        .prompt
+        .edits
+        .iter()
+        .any(|e| e.kind == faurge_protocol::EditKind::Truncated));
     client.shutdown();
 }
 
@@ -163,7 +219,11 @@ fn is_zombie_or_gone(pid: u32) -> bool {
 fn kill_9_mid_bake_is_reported_and_a_new_helper_bakes() {
     let mut client = spawn(&[]);
     let pid = client.pid().expect("pid");
-    let opts = BakeOptions { max_rounds: 16, threshold: 1.0, ..BakeOptions::default() };
+    let opts = BakeOptions {
+        max_rounds: 16,
+        threshold: 1.0,
+        ..BakeOptions::default()
+    };
     let mut killed = false;
     let err = client
         .bake(
@@ -182,10 +242,25 @@ fn kill_9_mid_bake_is_reported_and_a_new_helper_bakes() {
     assert!(matches!(err, ClientError::HelperDied { .. }), "{err}");
     assert_eq!(err.kind(), ErrorKind::HelperDied);
     drop(client);
-    assert!(std::fs::read_to_string(format!("/proc/{pid}/stat")).is_err(), "reaped");
+    assert!(
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_err(),
+        "reaped"
+    );
     let mut again = spawn(&[]);
     again
-        .bake(request(5, "podcast", BakeOptions { max_rounds: 1, ..BakeOptions::default() }), TIMEOUT, |_| {}, &AtomicBool::new(false))
+        .bake(
+            request(
+                5,
+                "podcast",
+                BakeOptions {
+                    max_rounds: 1,
+                    ..BakeOptions::default()
+                },
+            ),
+            TIMEOUT,
+            |_| {},
+            &AtomicBool::new(false),
+        )
         .expect("the next bake succeeds");
     again.shutdown();
 }
@@ -197,7 +272,15 @@ fn a_frozen_helper_times_out_and_is_reaped() {
     let mut stopped = false;
     let err = client
         .bake(
-            request(6, "thin", BakeOptions { max_rounds: 16, threshold: 1.0, ..BakeOptions::default() }),
+            request(
+                6,
+                "thin",
+                BakeOptions {
+                    max_rounds: 16,
+                    threshold: 1.0,
+                    ..BakeOptions::default()
+                },
+            ),
             Duration::from_secs(3),
             |p| {
                 if !stopped && p.stage == Stage::Fabian {
@@ -211,15 +294,20 @@ fn a_frozen_helper_times_out_and_is_reaped() {
         .expect_err("timeout");
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     drop(client);
-    assert!(is_zombie_or_gone(pid) && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_err());
+    assert!(
+        is_zombie_or_gone(pid) && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_err()
+    );
 }
 
 #[test]
 fn missing_and_corrupt_models_are_clear_errors_at_start() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let err = HelperClient::spawn(&helper(&tmp.path().join("nope"), &[]), Duration::from_secs(30))
-        .err()
-        .expect("no models");
+    let Err(err) = HelperClient::spawn(
+        &helper(&tmp.path().join("nope"), &[]),
+        Duration::from_secs(30),
+    ) else {
+        panic!("no models")
+    };
     assert_eq!(err.kind(), ErrorKind::ModelLoad, "{err}");
     assert!(err.to_string().contains("manifest.json"), "{err}");
 
@@ -233,15 +321,67 @@ fn missing_and_corrupt_models_are_clear_errors_at_start() {
     let fabian = copy.join("fabian.onnx");
     let bytes = std::fs::read(&fabian).expect("read");
     std::fs::write(&fabian, &bytes[..bytes.len() / 2]).expect("truncate");
-    let err = HelperClient::spawn(&helper(&copy, &[]), Duration::from_secs(30))
-        .err()
-        .expect("corrupt model");
+    let Err(err) = HelperClient::spawn(&helper(&copy, &[]), Duration::from_secs(30)) else {
+        panic!("corrupt model")
+    };
     assert_eq!(err.kind(), ErrorKind::ModelLoad, "{err}");
     assert!(err.to_string().contains("corrupt"), "{err}");
 
     // A budget below the largest model: refused at start-up with the size needed.
-    let err = HelperClient::spawn(&helper(&models_dir(), &["--memory-budget", "64KiB"]), Duration::from_secs(30))
-        .err()
-        .expect("budget too small");
+    let Err(err) = HelperClient::spawn(
+        &helper(&models_dir(), &["--memory-budget", "64KiB"]),
+        Duration::from_secs(30),
+    ) else {
+        panic!("budget too small")
+    };
     assert!(err.to_string().contains("--memory-budget"), "{err}");
+}
+
+#[test]
+fn a_tight_memory_budget_swaps_models_and_stays_within_it() {
+    use faurge_helper::manager::{ModelManager, DEFAULT_BUDGET_BYTES};
+    use faurge_helper::models::{Backend, ModelSet, Runtime};
+    use faurge_helper::orchestrator::Orchestrator;
+
+    let set = ModelSet::open(&models_dir()).expect("models");
+    let runtime = Runtime::start(Backend::Tract, 2).expect("tract");
+    let mut manager = ModelManager::new(runtime, set, DEFAULT_BUDGET_BYTES).expect("manager");
+    let costs = manager.costs().clone();
+    let largest = *costs.values().max().expect("costs");
+    let total: u64 = costs.values().sum();
+    assert!(largest < total);
+    let err = manager
+        .set_budget(largest - 1)
+        .expect_err("below the largest model");
+    assert!(err.to_string().contains("--memory-budget"), "{err}");
+    // Room for less than all five (a bake uses all five): something must be evicted.
+    let budget = (total - 1).max(largest);
+    manager
+        .set_budget(budget)
+        .expect("a budget at the largest model is allowed");
+    let mut orch = Orchestrator::new(manager).expect("orchestrator");
+    let r = orch
+        .bake(
+            &request(
+                9,
+                "less boomy",
+                BakeOptions {
+                    max_rounds: 2,
+                    threshold: 1.0,
+                    ..BakeOptions::default()
+                },
+            ),
+            &mut |_| {},
+            &AtomicBool::new(false),
+        )
+        .expect("bake within the budget");
+    assert_eq!(r.report.rounds.len(), 2);
+    assert!(
+        r.report.peak_memory_bytes <= budget,
+        "{} > {budget}",
+        r.report.peak_memory_bytes
+    );
+    let stats = orch.models().stats();
+    assert!(stats.evictions >= 1, "{stats:?}");
+    assert!(orch.models().loaded_bytes() <= budget);
 }

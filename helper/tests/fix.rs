@@ -48,8 +48,14 @@ fn fix_makes_the_shipped_example_measurably_better_and_writes_a_report() {
         .expect("run");
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{stderr}");
-    assert!(stderr.contains("Understood:") && stderr.contains("round 1: S_C"), "{stderr}");
-    assert!(stderr.contains("Vague"), "the sanitizer's edit is shown: {stderr}");
+    assert!(
+        stderr.contains("Understood:") && stderr.contains("round 1: S_C"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Vague"),
+        "the sanitizer's edit is shown: {stderr}"
+    );
 
     let clean = repo("examples/speech_vctk_p236_023.wav");
     let degraded = repo("examples/degraded_vctk_p236_023.wav");
@@ -62,8 +68,12 @@ fn fix_makes_the_shipped_example_measurably_better_and_writes_a_report() {
 
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
-    assert!(json["report"]["rounds"].as_array().is_some_and(|r| !r.is_empty()));
-    assert!(json["dsp_state"]["eq"]["bands"].as_array().is_some_and(|b| b.len() == 8));
+    assert!(json["report"]["rounds"]
+        .as_array()
+        .is_some_and(|r| !r.is_empty()));
+    assert!(json["dsp_state"]["eq"]["bands"]
+        .as_array()
+        .is_some_and(|b| b.len() == 8));
     let png = std::fs::read(report.with_extension("png")).expect("png");
     assert_eq!(&png[1..4], b"PNG");
     assert!(png.len() > 20_000, "a drawn chart, not an empty image");
@@ -86,7 +96,7 @@ fn bake_writes_state_ir_and_report_that_render_reproduces() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("dsp_state.json")).expect("state"))
             .expect("a DspState");
     state.validate().expect("valid");
-    let ir = faurge_io::read(&dir.join("ir.wav")).expect("ir");
+    let ir = faurge_io::read(dir.join("ir.wav")).expect("ir");
     assert_eq!(ir.sample_rate, 48_000, "16 kHz input is baked at 48 kHz");
     assert!(ir.channels[0].iter().all(|v| v.is_finite()));
     assert!(dir.join("report.json").is_file() && dir.join("report.png").is_file());

@@ -14,20 +14,31 @@ fn models_dir() -> PathBuf {
 }
 
 fn numbers(v: &Value) -> Vec<f64> {
-    v["data"].as_array().expect("data").iter().map(|x| x.as_f64().expect("number")).collect()
+    v["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect()
 }
 
 fn shape(v: &Value) -> Vec<i64> {
-    v["shape"].as_array().expect("shape").iter().map(|x| x.as_i64().expect("dim")).collect()
+    v["shape"]
+        .as_array()
+        .expect("shape")
+        .iter()
+        .map(|x| x.as_i64().expect("dim"))
+        .collect()
 }
 
 #[test]
 fn tract_matches_pytorch_on_every_shipped_model() {
     let dir = models_dir();
     let set = ModelSet::open(&dir).expect("the shipped models verify");
-    let parity: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("parity.json")).expect("parity.json"))
-            .expect("json");
+    let parity: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("parity.json")).expect("parity.json"),
+    )
+    .expect("json");
     let runtime = Runtime::start(Backend::Tract, 2).expect("tract");
     for kind in ModelKind::ALL {
         let case = &parity["models"][kind.key()];
@@ -37,11 +48,21 @@ fn tract_matches_pytorch_on_every_shipped_model() {
         let names = model.input_names();
         let f32s: Vec<Vec<f32>> = names
             .iter()
-            .map(|n| numbers(&case["inputs"][n]).into_iter().map(|x| x as f32).collect())
+            .map(|n| {
+                numbers(&case["inputs"][n])
+                    .into_iter()
+                    .map(|x| x as f32)
+                    .collect()
+            })
             .collect();
         let i64s: Vec<Vec<i64>> = names
             .iter()
-            .map(|n| numbers(&case["inputs"][n]).into_iter().map(|x| x as i64).collect())
+            .map(|n| {
+                numbers(&case["inputs"][n])
+                    .into_iter()
+                    .map(|x| x as i64)
+                    .collect()
+            })
             .collect();
         let inputs: Vec<Input> = names
             .iter()
@@ -65,7 +86,11 @@ fn tract_matches_pytorch_on_every_shipped_model() {
                 worst = worst.max(err);
             }
         }
-        assert!(worst <= 1e-4, "{}: worst relative error {worst:e}", kind.key());
+        assert!(
+            worst <= 1e-4,
+            "{}: worst relative error {worst:e}",
+            kind.key()
+        );
         println!("{}: worst error {worst:.2e}", kind.key());
     }
 }

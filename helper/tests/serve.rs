@@ -32,7 +32,9 @@ fn serial() -> MutexGuard<'static, ()> {
 fn helper_cmd() -> HelperCommand {
     let models = std::env::var_os("FAURGE_TEST_MODELS")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bundle/models"));
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bundle/models")
+        });
     HelperCommand::new(HELPER).arg("--models").arg(models)
 }
 

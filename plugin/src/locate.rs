@@ -12,59 +12,11 @@
 
 use std::path::{Path, PathBuf};
 
-/// File name of the helper binary.
-pub const HELPER_NAME: &str = if cfg!(windows) {
-    "faurge-helper.exe"
-} else {
-    "faurge-helper"
+/// The search rules are shared with the `faurge` CLI: see `faurge_protocol::locate`.
+pub use faurge_protocol::locate::{
+    find_helper, find_models, helper_candidates, models_candidates, HELPER_ENV, HELPER_NAME,
+    MODELS_DIR, MODELS_ENV, SUPPORT_DIR,
 };
-/// Name of the support folder placed next to a CLAP file or the standalone.
-pub const SUPPORT_DIR: &str = "faurge";
-/// Name of the models folder.
-pub const MODELS_DIR: &str = "models";
-/// Environment variable naming the helper binary.
-pub const HELPER_ENV: &str = "FAURGE_HELPER";
-/// Environment variable naming the models folder.
-pub const MODELS_ENV: &str = "FAURGE_MODELS";
-
-/// Where to look for the helper, best first, for a plugin binary in `plugin_dir`.
-pub fn helper_candidates(plugin_dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Some(p) = std::env::var_os(HELPER_ENV) {
-        out.push(PathBuf::from(p));
-    }
-    out.push(plugin_dir.join(HELPER_NAME));
-    out.push(plugin_dir.join(SUPPORT_DIR).join(HELPER_NAME));
-    out
-}
-
-/// Where to look for the models folder, best first.
-pub fn models_candidates(plugin_dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Some(p) = std::env::var_os(MODELS_ENV) {
-        out.push(PathBuf::from(p));
-    }
-    out.push(plugin_dir.join(SUPPORT_DIR).join(MODELS_DIR));
-    if let Some(contents) = plugin_dir.parent() {
-        out.push(contents.join("Resources").join(MODELS_DIR));
-    }
-    out.push(plugin_dir.join(MODELS_DIR));
-    out
-}
-
-/// The first existing helper binary for a plugin in `plugin_dir`.
-pub fn find_helper(plugin_dir: &Path) -> Option<PathBuf> {
-    helper_candidates(plugin_dir)
-        .into_iter()
-        .find(|p| p.is_file())
-}
-
-/// The first existing models folder for a plugin in `plugin_dir`.
-pub fn find_models(plugin_dir: &Path) -> Option<PathBuf> {
-    models_candidates(plugin_dir)
-        .into_iter()
-        .find(|p| p.is_dir())
-}
 
 /// The folder holding the binary this code was loaded from (the `.clap`, the VST3
 /// `.so` or the standalone executable), found with `dladdr` on Unix.
@@ -100,33 +52,6 @@ pub fn plugin_dir() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_the_clap_and_vst3_layouts() {
-        let tmp = std::env::temp_dir().join(format!("faurge-locate-{}", std::process::id()));
-        let clap_dir = tmp.join("clap");
-        std::fs::create_dir_all(clap_dir.join("faurge/models")).unwrap();
-        std::fs::write(clap_dir.join("faurge").join(HELPER_NAME), b"").unwrap();
-        let vst3_bin = tmp.join("Faurge.vst3/Contents/x86_64-linux");
-        std::fs::create_dir_all(&vst3_bin).unwrap();
-        std::fs::create_dir_all(tmp.join("Faurge.vst3/Contents/Resources/models")).unwrap();
-        std::fs::write(vst3_bin.join(HELPER_NAME), b"").unwrap();
-
-        if std::env::var_os(HELPER_ENV).is_none() && std::env::var_os(MODELS_ENV).is_none() {
-            assert_eq!(
-                find_helper(&clap_dir),
-                Some(clap_dir.join("faurge").join(HELPER_NAME))
-            );
-            assert_eq!(find_models(&clap_dir), Some(clap_dir.join("faurge/models")));
-            assert_eq!(find_helper(&vst3_bin), Some(vst3_bin.join(HELPER_NAME)));
-            assert_eq!(
-                find_models(&vst3_bin),
-                Some(tmp.join("Faurge.vst3/Contents/Resources/models"))
-            );
-            assert_eq!(find_helper(&tmp), None);
-        }
-        std::fs::remove_dir_all(&tmp).unwrap();
-    }
 
     #[test]
     fn plugin_dir_is_the_folder_of_this_binary() {

@@ -83,10 +83,17 @@ mod tests {
         let vst3_bin = tmp.join("Faurge.vst3/Contents/x86_64-linux");
         std::fs::create_dir_all(&vst3_bin).unwrap();
         std::fs::create_dir_all(tmp.join("Faurge.vst3/Contents/Resources/models")).unwrap();
-        std::fs::write(tmp.join("Faurge.vst3/Contents/Resources/models/manifest.json"), b"{}").unwrap();
+        std::fs::write(
+            tmp.join("Faurge.vst3/Contents/Resources/models/manifest.json"),
+            b"{}",
+        )
+        .unwrap();
         std::fs::write(vst3_bin.join(HELPER_NAME), b"").unwrap();
         if std::env::var_os(HELPER_ENV).is_none() && std::env::var_os(MODELS_ENV).is_none() {
-            assert_eq!(find_helper(&clap_dir), Some(clap_dir.join("faurge").join(HELPER_NAME)));
+            assert_eq!(
+                find_helper(&clap_dir),
+                Some(clap_dir.join("faurge").join(HELPER_NAME))
+            );
             assert_eq!(find_models(&clap_dir), Some(clap_dir.join("faurge/models")));
             assert_eq!(find_helper(&vst3_bin), Some(vst3_bin.join(HELPER_NAME)));
             assert_eq!(

@@ -62,20 +62,9 @@ pub struct PromptEdit {
     pub to: String,
 }
 
-/// The kind of a sanitizer edit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum EditKind {
-    /// A vague prompt became the anchor prompt.
-    Vague,
-    /// A misspelling fixed against the acoustic vocabulary.
-    Typo,
-    /// Slang mapped to acoustic adjectives.
-    Slang,
-    /// Cut to the length limit.
-    Truncated,
-    /// Characters or words dropped (control characters, unsupported text).
-    Removed,
-}
+/// The kind of a sanitizer edit: one definition, the sanitizer's
+/// (`faurge_vocabulary::sanitizer::EditKind`, serialized in `snake_case`).
+pub use faurge_vocabulary::sanitizer::EditKind;
 
 /// One round of the loop.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
