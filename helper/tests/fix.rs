@@ -57,7 +57,7 @@ fn fix_makes_the_shipped_example_measurably_better_and_writes_a_report() {
         "the sanitizer's edit is shown: {stderr}"
     );
 
-    let clean = repo("examples/speech_vctk_p236_023.wav");
+    let clean = repo("examples/clean_vctk_p236_023.wav");
     let degraded = repo("examples/degraded_vctk_p236_023.wav");
     let before = ltas_error(&degraded, &clean);
     let after = ltas_error(&out, &clean);
