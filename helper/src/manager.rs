@@ -8,8 +8,10 @@
 //! process' resident memory (`/proc/self/statm`) across its load and first forward
 //! pass is its cost (never less than its file size). The budget then holds the
 //! sum of the costs of the models loaded at the same time; the peak of that sum
-//! is reported. On CPU the budget is resident memory; ONNX Runtime with CUDA also
-//! keeps weights in VRAM, which this accounting approximates by the same figure.
+//! is reported. The measured models stay loaded while they fit the budget, so
+//! the first bake does not load them again. On CPU the budget is resident
+//! memory; ONNX Runtime with CUDA also keeps weights in VRAM, which this
+//! accounting approximates by the same figure.
 
 use std::collections::BTreeMap;
 
@@ -119,7 +121,6 @@ impl ModelManager {
             costs.insert(kind, grown.max(set.model_bytes(kind)));
             probe.push(model);
         }
-        drop(probe);
         for (&kind, &needs) in &costs {
             if needs > budget_bytes {
                 return Err(ManagerError::BudgetTooSmall {
@@ -129,17 +130,24 @@ impl ModelManager {
                 });
             }
         }
-        Ok(ModelManager {
+        let mut manager = ModelManager {
             runtime,
             set,
             budget: budget_bytes,
             costs,
-            loaded: Vec::new(),
+            loaded: probe,
             stats: ManagerStats {
                 loads,
                 ..ManagerStats::default()
             },
-        })
+        };
+        // The measured models stay loaded as far as the budget allows, so the
+        // first bake does not load them a second time.
+        while manager.loaded_bytes() > manager.budget {
+            manager.loaded.remove(0);
+        }
+        manager.reset_peak();
+        Ok(manager)
     }
 
     /// Changes the budget, unloading least recently used models until the loaded
