@@ -385,8 +385,61 @@ fn faurge_mic_in_a_headless_pipewire_matches_the_offline_render() {
     assert_eq!(mic_props["node.description"], "Faurge Mic");
     let (sink_id, _) = s.node("null_sink");
 
+    // Offline render of the same padded input with the shipped control values.
+    let settings: Vec<(&str, f32)> = controls.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let reference = chain_render(RATE as f32, &state_of(&settings), &[input.clone()]);
+    let reference = &reference[0];
+
+    // PipeWire's graph runs on a timer: on a loaded machine a client can miss a cycle
+    // (an xrun), which drops or repeats a block and ruins a bit-exact comparison.
+    // A wrong plugin fails every attempt; a glitch does not repeat three times.
+    let mut errors = Vec::new();
+    let mut passed = None;
+    for attempt in 0..3 {
+        let (err, got, ref_start, len) = capture_once(
+            &mut s,
+            attempt,
+            &input,
+            &input_path,
+            reference,
+            pre,
+            post,
+            (cap_id, mic_id, sink_id),
+        );
+        errors.push(err);
+        if err <= MAX_ERROR_DB {
+            passed = Some((got, ref_start, len));
+            break;
+        }
+    }
+    let Some((got, ref_start, len)) = passed else {
+        panic!("the capture is {errors:.1?} dB from the offline render in every attempt");
+    };
+    let dry = vec![input[ref_start..ref_start + len].to_vec()];
+    assert!(
+        error_db(&got, &dry) > -20.0,
+        "the shipped control values did not change the sound"
+    );
+}
+
+/// Plays `input` into the Faurge Mic and records its output once (attempt `attempt`
+/// uses its own recorder and player nodes); returns the error against `reference`
+/// (dB), the aligned capture, where it starts in `reference`, and its length.
+#[allow(clippy::too_many_arguments)]
+fn capture_once(
+    s: &mut Session,
+    attempt: usize,
+    input: &[f32],
+    input_path: &std::path::Path,
+    reference: &[f32],
+    pre: usize,
+    post: usize,
+    (cap_id, mic_id, sink_id): (u64, u64, u64),
+) -> (f64, Vec<Vec<f32>>, usize, usize) {
+    let rec_name = format!("faurge_test_rec_{attempt}");
+    let play_name = format!("faurge_test_play_{attempt}");
     // Recorder and player.
-    let rec_path = s.tmp.path("recorded.wav");
+    let rec_path = s.tmp.path(&format!("recorded-{attempt}.wav"));
     let mut rec = s.command("pw-record");
     rec.args([
         "--rate",
@@ -398,10 +451,10 @@ fn faurge_mic_in_a_headless_pipewire_matches_the_offline_render() {
         "--format",
         "f32",
     ])
-    .args(["-P", "{ node.name = faurge_test_rec }"])
+    .args(["-P", &format!("{{ node.name = {rec_name} }}")])
     .arg(&rec_path);
-    s.spawn("pw-record", rec);
-    let (rec_id, _) = s.node("faurge_test_rec");
+    s.spawn(&rec_name, rec);
+    let (rec_id, _) = s.node(&rec_name);
     let mut play = s.command("pw-play");
     // A WAV without a channel mask plays as FL, which the stream would mix into the
     // MONO port at -3 dB: declare it mono.
@@ -409,32 +462,36 @@ fn faurge_mic_in_a_headless_pipewire_matches_the_offline_render() {
         "--channel-map",
         "mono",
         "-P",
-        "{ node.name = faurge_test_play }",
+        &format!("{{ node.name = {play_name} }}"),
     ])
-    .arg(&input_path);
-    s.spawn("pw-play", play);
-    let (play_id, _) = s.node("faurge_test_play");
+    .arg(input_path);
+    s.spawn(&play_name, play);
+    let (play_id, _) = s.node(&play_name);
 
     // No session manager: give the streams ports and link them by hand.
-    s.configure_ports(cap_id, "Input");
-    s.configure_ports(mic_id, "Output");
+    if attempt == 0 {
+        s.configure_ports(cap_id, "Input");
+        s.configure_ports(mic_id, "Output");
+    }
     s.configure_ports(rec_id, "Input");
     s.configure_ports(play_id, "Output");
     let mic_out = s.port("faurge_mic", mic_id, "out", |_| true);
     let sink_in = s.port("null_sink", sink_id, "in", |p| p["audio.channel"] == "FL");
     let monitor = s.port("null_sink", sink_id, "out", |p| p["audio.channel"] == "FL");
-    let rec_in = s.port("faurge_test_rec", rec_id, "in", |_| true);
-    let play_out = s.port("faurge_test_play", play_id, "out", |_| true);
+    let rec_in = s.port(&rec_name, rec_id, "in", |_| true);
+    let play_out = s.port(&play_name, play_id, "out", |_| true);
     let cap_in = s.port("capture.faurge_mic", cap_id, "in", |_| true);
-    s.link(&mic_out, &sink_in);
+    if attempt == 0 {
+        s.link(&mic_out, &sink_in);
+    }
     s.link(&monitor, &rec_in);
     s.link(&play_out, &cap_in);
 
     // pw-play exits at the end of the file; keep recording a little longer.
     let seconds = input.len() as f32 / RATE as f32;
-    s.wait_exit("pw-play", Duration::from_secs_f32(seconds + 15.0));
+    s.wait_exit(&play_name, Duration::from_secs_f32(seconds + 15.0));
     std::thread::sleep(Duration::from_millis(500));
-    s.interrupt("pw-record");
+    s.interrupt(&rec_name);
     let (rate, recorded) = read_wav(&rec_path);
     assert_eq!(rate, RATE);
     let recorded = &recorded[0];
@@ -443,10 +500,6 @@ fn faurge_mic_in_a_headless_pipewire_matches_the_offline_render() {
         "non-finite samples in the capture"
     );
 
-    // Offline render of the same padded input with the shipped control values.
-    let settings: Vec<(&str, f32)> = controls.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    let reference = chain_render(RATE as f32, &state_of(&settings), &[input.clone()]);
-    let reference = &reference[0];
     let lag = align(recorded, reference);
     // pw-play may run a few blocks before it is linked: that only loses pre-roll silence.
     let (rec_start, ref_start) = (lag.max(0) as usize, (-lag).max(0) as usize);
@@ -469,13 +522,5 @@ fn faurge_mic_in_a_headless_pipewire_matches_the_offline_render() {
          {} frames recorded)",
         recorded.len()
     );
-    assert!(
-        err <= MAX_ERROR_DB,
-        "the capture is {err:.1} dB from the offline render"
-    );
-    let dry = vec![input[ref_start..ref_start + len].to_vec()];
-    assert!(
-        error_db(&got, &dry) > -20.0,
-        "the shipped control values did not change the sound"
-    );
+    (err, got, ref_start, len)
 }

@@ -31,9 +31,15 @@ use faurge_dsp::compressor::Compressor;
 use faurge_dsp::eq::Eq;
 use faurge_vocabulary::sanitizer::{Sanitized, Sanitizer};
 use nice_plug::context::gui::GuiContext;
+use nice_plug::editor::dpi::NativeSize;
+use nice_plug::editor::{
+    Editor, EditorHandle, HostMethods, Modifiers, ParentWindowHandle, ResizeHint, SpawnedEditor,
+    VirtualKeyCode,
+};
 use nice_plug_egui::widgets::ParamSlider;
 use nice_plug_egui::{
-    create_egui_editor, EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp,
+    create_egui_editor, EguiEditor, EguiEditorHandle, EguiEditorState, EguiNiceSettings,
+    NiceEguiApp,
 };
 
 use crate::bridge::{apply_setting, BakePhase, BakeStatus, Canceller, ParamWriter, StatusCell};
@@ -59,8 +65,168 @@ pub const EXAMPLE_PROMPTS: [&str; 5] = [
     "podcast, -16 LUFS",
 ];
 
-/// The editor type the plugin exports.
-pub type FaurgeEditor = EguiEditor<FaurgeApp>;
+/// What must be undone when the window closes, shared by the app (which fills it
+/// when the window opens) and the editor handle (whose drop empties it).
+/// nice-plug-egui 0.6.0 never calls `NiceEguiApp::editor_closed`, so closing is
+/// detected here, when the wrapper drops the handle (CLAP `gui.destroy`, VST3
+/// `IPlugView::removed`, the standalone's window closing).
+struct Link {
+    params: Arc<FaurgeParams>,
+    shared: Arc<Shared>,
+    open: std::sync::Mutex<Option<(GuiContext, Arc<QueuedWriter>)>>,
+}
+
+impl Link {
+    /// The window opened: installs `writer` for the bridge and turns the scope on.
+    fn opened(&self, gui: GuiContext, writer: Arc<QueuedWriter>) {
+        self.shared
+            .set_param_writer(Some(writer.clone() as Arc<dyn ParamWriter>));
+        self.shared.set_editor_open(true);
+        *lock(&self.open) = Some((gui, writer));
+    }
+
+    /// The window closed: the bridge goes back to direct writes, what is still queued
+    /// is sent, the scope stops, and every parameter the editor was holding is let go.
+    fn closed(&self) {
+        self.shared.set_param_writer(None);
+        if let Some((gui, writer)) = lock(&self.open).take() {
+            writer.flush(&gui, &self.params);
+        }
+        self.shared.set_editor_open(false);
+        for k in 0..NUM_PARAMS {
+            self.shared.activity.set_held(k, false);
+        }
+    }
+}
+
+/// The editor the plugin exports: nice-plug-egui's, plus the close hook ([`Link`]).
+pub struct FaurgeEditor {
+    inner: EguiEditor<FaurgeApp>,
+    link: Arc<Link>,
+}
+
+/// An open editor; dropping it runs the close hook.
+pub struct FaurgeEditorHandle {
+    inner: EguiEditorHandle,
+    link: Arc<Link>,
+}
+
+impl Drop for FaurgeEditorHandle {
+    fn drop(&mut self) {
+        self.link.closed();
+    }
+}
+
+impl Editor for FaurgeEditor {
+    type Handle = FaurgeEditorHandle;
+
+    fn spawn(
+        &self,
+        parent: Option<ParentWindowHandle>,
+        wait_for_parent: bool,
+        fallback_scale_factor: Option<f64>,
+        gui_context: GuiContext,
+        host: Option<HostMethods>,
+    ) -> Result<SpawnedEditor<Self::Handle>, Box<dyn std::error::Error>> {
+        let SpawnedEditor { handle, window } = self.inner.spawn(
+            parent,
+            wait_for_parent,
+            fallback_scale_factor,
+            gui_context,
+            host,
+        )?;
+        Ok(SpawnedEditor {
+            handle: FaurgeEditorHandle {
+                inner: handle,
+                link: self.link.clone(),
+            },
+            window,
+        })
+    }
+
+    fn size(&self) -> NativeSize<u32> {
+        self.inner.size()
+    }
+
+    fn resize_hint(&self) -> ResizeHint {
+        self.inner.resize_hint()
+    }
+
+    fn track_info_updated(&self, info: nice_plug::plugin::TrackInfo) {
+        self.inner.track_info_updated(info);
+    }
+
+    unsafe fn assume_standalone_in_process(&self) {
+        // SAFETY: forwarded with the caller's guarantee.
+        unsafe { self.inner.assume_standalone_in_process() }
+    }
+}
+
+type Window = <EguiEditorHandle as EditorHandle>::Window;
+type HandleError = <EguiEditorHandle as EditorHandle>::Error;
+
+impl EditorHandle for FaurgeEditorHandle {
+    type Window = Window;
+    type Error = HandleError;
+
+    fn run_until_closed(window: Window) -> Result<(), HandleError> {
+        EguiEditorHandle::run_until_closed(window)
+    }
+
+    fn set_parent(&self, parent: ParentWindowHandle, window: &Window) -> Result<(), HandleError> {
+        self.inner.set_parent(parent, window)
+    }
+
+    fn show(&self, window: &Window) -> Result<(), HandleError> {
+        self.inner.show(window)
+    }
+
+    fn hide(&self, window: &Window) -> Result<(), HandleError> {
+        self.inner.hide(window)
+    }
+
+    fn set_size(&self, new_size: NativeSize<u32>, window: &Window) -> Result<(), HandleError> {
+        self.inner.set_size(new_size, window)
+    }
+
+    fn host_main_thread_callback(&self, window: &Window) {
+        self.inner.host_main_thread_callback(window);
+    }
+
+    fn adjust_size(&self, new_size: NativeSize<u32>, window: &Window) -> Option<NativeSize<u32>> {
+        self.inner.adjust_size(new_size, window)
+    }
+
+    fn set_fallback_scale_factor(
+        &self,
+        scale_factor: f64,
+        window: &Window,
+    ) -> Result<(), HandleError> {
+        self.inner.set_fallback_scale_factor(scale_factor, window)
+    }
+
+    fn on_virtual_key_from_host(
+        &self,
+        key_code: VirtualKeyCode,
+        is_down: bool,
+        modifiers: Modifiers,
+    ) -> bool {
+        self.inner
+            .on_virtual_key_from_host(key_code, is_down, modifiers)
+    }
+
+    fn state_changed(&self) {
+        self.inner.state_changed();
+    }
+
+    fn param_value_changed(&self, id: &str, normalized_value: f32) {
+        self.inner.param_value_changed(id, normalized_value);
+    }
+
+    fn param_modulation_changed(&self, id: &str, modulation_offset: f32) {
+        self.inner.param_modulation_changed(id, modulation_offset);
+    }
+}
 
 static DISABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -102,7 +268,12 @@ pub fn create(
             },
         });
     let prompt = params.prompt.read().map(|p| p.clone()).unwrap_or_default();
-    create_egui_editor(
+    let link = Arc::new(Link {
+        params: params.clone(),
+        shared: shared.clone(),
+        open: std::sync::Mutex::new(None),
+    });
+    let inner = create_egui_editor(
         state,
         nice_plug_egui::RepaintNotifier::new(),
         settings,
@@ -123,8 +294,10 @@ pub fn create(
             focus_prompt: true,
             dragging: [false; NUM_PARAMS],
             apply_error: None,
+            link: link.clone(),
         },
-    )
+    )?;
+    Some(FaurgeEditor { inner, link })
 }
 
 /// The editor's state between frames (GUI thread only).
@@ -153,6 +326,7 @@ pub struct FaurgeApp {
     dragging: [bool; NUM_PARAMS],
     /// The last undo/redo/A-B that could not be applied.
     apply_error: Option<String>,
+    link: Arc<Link>,
 }
 
 impl NiceEguiApp for FaurgeApp {
@@ -163,13 +337,13 @@ impl NiceEguiApp for FaurgeApp {
         _frame: &mut nice_plug_egui::Frame,
     ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
         egui_ctx.set_visuals(egui::Visuals::dark());
-        let writer = Arc::new(QueuedWriter::new(Some(egui_ctx)));
-        self.shared
-            .set_param_writer(Some(writer.clone() as Arc<dyn ParamWriter>));
+        let writer = Arc::new(QueuedWriter::default());
+        self.link.opened(nice_gui_ctx.clone(), writer.clone());
         self.writer = Some(writer);
         self.gui = Some(nice_gui_ctx);
-        self.shared.set_editor_open(true);
         self.focus_prompt = true;
+        self.dragging = [false; NUM_PARAMS];
+        self.meters = None;
         Ok(())
     }
 
@@ -189,21 +363,6 @@ impl NiceEguiApp for FaurgeApp {
         egui::Frame::new().inner_margin(8.0).show(ui, |ui| {
             self.contents(ui, baking);
         });
-    }
-
-    fn editor_closed(&mut self) {
-        self.shared.set_param_writer(None);
-        self.flush_writer();
-        self.shared.set_editor_open(false);
-        for (k, d) in self.dragging.iter_mut().enumerate() {
-            if *d {
-                self.shared.activity.set_held(k, false);
-                *d = false;
-            }
-        }
-        self.writer = None;
-        self.gui = None;
-        self.meters = None;
     }
 }
 

@@ -6,7 +6,6 @@
 
 use std::sync::Mutex;
 
-use egui;
 use nice_plug::context::gui::GuiContext;
 
 use crate::bridge::ParamWriter;
@@ -21,27 +20,24 @@ enum Op {
     End(usize),
 }
 
-/// Queues parameter changes for the GUI thread (see the module docs).
+/// Queues parameter changes for the GUI thread (see the module docs). The editor
+/// redraws at least every 100 ms and sends the queue first thing in every frame, so a
+/// bake reaches the host within about 100 ms of being applied.
 pub struct QueuedWriter {
     ops: Mutex<Vec<Op>>,
-    /// Wakes the editor so the queue is sent within a frame.
-    egui: Mutex<Option<egui::Context>>,
+}
+
+impl Default for QueuedWriter {
+    fn default() -> Self {
+        QueuedWriter {
+            ops: Mutex::new(Vec::with_capacity(256)),
+        }
+    }
 }
 
 impl QueuedWriter {
-    /// An empty queue that wakes `ctx` when something is queued.
-    pub fn new(ctx: Option<egui::Context>) -> Self {
-        QueuedWriter {
-            ops: Mutex::new(Vec::with_capacity(256)),
-            egui: Mutex::new(ctx),
-        }
-    }
-
     fn push(&self, op: Op) {
         lock(&self.ops).push(op);
-        if let Some(ctx) = lock(&self.egui).as_ref() {
-            ctx.request_repaint();
-        }
     }
 
     /// Sends everything queued to the host through `context`, in order. GUI thread.
@@ -49,6 +45,7 @@ impl QueuedWriter {
     pub fn flush(&self, context: &GuiContext, params: &FaurgeParams) -> usize {
         let ops = std::mem::take(&mut *lock(&self.ops));
         let handles = params.handles();
+
         for op in &ops {
             let index = match *op {
                 Op::Begin(k) | Op::Set(k, _) | Op::End(k) => k,

@@ -21,13 +21,18 @@ use std::time::{Duration, Instant};
 
 use clack_extensions::audio_ports::{AudioPortInfoBuffer, PluginAudioPorts};
 use clack_extensions::audio_ports_config::{AudioPortsConfigBuffer, PluginAudioPortsConfig};
+use clack_extensions::gui::{
+    GuiApiType, GuiConfiguration, GuiSize, HostGui, HostGuiImpl, PluginGui, Window,
+};
 use clack_extensions::latency::{HostLatency, HostLatencyImpl, PluginLatency};
 use clack_extensions::params::{
     HostParams, HostParamsImplMainThread, HostParamsImplShared, ParamClearFlags, ParamInfoBuffer,
     ParamInfoFlags, ParamRescanFlags, PluginParams,
 };
 use clack_extensions::state::{HostState, HostStateImpl, PluginState};
-use clack_host::events::event_types::ParamValueEvent;
+use clack_host::events::event_types::{
+    ParamGestureBeginEvent, ParamGestureEndEvent, ParamValueEvent,
+};
 use clack_host::prelude::*;
 
 /// Where the host-test bundles are built and what they contain.
@@ -45,6 +50,34 @@ pub fn workspace_root() -> PathBuf {
         .join("../..")
         .canonicalize()
         .expect("workspace root")
+}
+
+/// The host-test bundle carries no helper: points the plugin (through the
+/// environment) at the workspace's debug build (`cargo build -p faurge-helper --bin faurge-helper`) unless
+/// `FAURGE_HELPER` is set, and at `bundle/models` unless `FAURGE_MODELS` is set.
+///
+/// # Panics
+/// If the helper was not built.
+pub fn use_workspace_helper() {
+    if std::env::var_os("FAURGE_HELPER").is_none() {
+        let root = workspace_root();
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        let helper = target.join("debug/faurge-helper");
+        assert!(
+            helper.is_file(),
+            "no helper at {}: run `cargo build -p faurge-helper --bin faurge-helper`",
+            helper.display()
+        );
+        std::env::set_var("FAURGE_HELPER", helper);
+    }
+    if std::env::var_os("FAURGE_MODELS").is_none() {
+        let models = workspace_root().join("bundle/models");
+        if models.join("manifest.json").is_file() {
+            std::env::set_var("FAURGE_MODELS", models);
+        }
+    }
 }
 
 /// Builds the host-test bundles once per process (`cargo run -p xtask -- bundle
@@ -101,6 +134,10 @@ pub struct HostShared {
     pub callbacks: AtomicU32,
     /// `params.request_flush` calls.
     pub flushes: AtomicU32,
+    /// `gui.closed` calls.
+    pub gui_closed: AtomicU32,
+    /// `gui.request_resize` calls.
+    pub gui_resize_requests: AtomicU32,
 }
 
 impl SharedHandler<'_> for HostShared {
@@ -112,6 +149,23 @@ impl SharedHandler<'_> for HostShared {
     }
     fn request_callback(&self) {
         self.callbacks.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl HostGuiImpl for HostShared {
+    fn resize_hints_changed(&self) {}
+    fn request_resize(&self, _new_size: GuiSize) -> Result<(), HostError> {
+        self.gui_resize_requests.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+    fn request_show(&self) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn request_hide(&self) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn closed(&self, _was_destroyed: bool) {
+        self.gui_closed.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -165,7 +219,8 @@ impl HostHandlers for TestHost {
         builder
             .register::<HostParams>()
             .register::<HostLatency>()
-            .register::<HostState>();
+            .register::<HostState>()
+            .register::<HostGui>();
     }
 }
 
@@ -305,8 +360,21 @@ pub struct ParamChange {
     pub value: f64,
 }
 
+/// A parameter event the plugin sent to the host from `process()`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum OutParamEvent {
+    /// `CLAP_EVENT_PARAM_GESTURE_BEGIN` for a parameter id.
+    GestureBegin(ClapId),
+    /// `CLAP_EVENT_PARAM_VALUE`: id and plain value.
+    Value(ClapId, f64),
+    /// `CLAP_EVENT_PARAM_GESTURE_END`.
+    GestureEnd(ClapId),
+}
+
 /// What one processing run returns.
 pub struct RunOutput {
+    /// Parameter events the plugin output, in order.
+    pub param_events: Vec<OutParamEvent>,
     /// `[channel][frame]` output.
     pub audio: Vec<Vec<f32>>,
     /// Wall time of each `process()` call.
@@ -485,7 +553,7 @@ impl Instance {
             .inactive_plugin_handle()
             .expect("the plugin is active");
         self.params_ext
-            .flush(&mut handle, &events.as_input(), &mut out.as_output());
+            .flush(&handle, &events.as_input(), &mut out.as_output());
     }
 
     /// Audio ports on the input (`true`) or output side.
@@ -557,6 +625,61 @@ impl Instance {
     pub fn latency(&mut self) -> u32 {
         self.latency_ext
             .map_or(0, |l| l.get(&self.instance.plugin_handle()))
+    }
+
+    /// Creates the plugin's editor embedded in the X11 window `parent` and shows it
+    /// (`clap_plugin_gui` create → set_scale → set_parent → show). The caller sets
+    /// `DISPLAY`.
+    ///
+    /// # Errors
+    /// Which call the plugin refused.
+    pub fn open_gui_x11(&mut self, parent: u32) -> Result<(), String> {
+        let gui = self
+            .instance
+            .plugin_shared_handle()
+            .get_extension::<PluginGui>()
+            .ok_or("no gui extension")?;
+        let handle = self.instance.plugin_handle();
+        let config = GuiConfiguration {
+            api_type: GuiApiType::X11,
+            is_floating: false,
+        };
+        if !gui.is_api_supported(&handle, config) {
+            return Err("X11 embedding is not supported".into());
+        }
+        gui.create(&handle, config)
+            .map_err(|e| format!("create: {e:?}"))?;
+        let _ = gui.set_scale(&handle, 1.0);
+        // SAFETY: `parent` is a live X11 window the caller owns until `close_gui`.
+        unsafe { gui.set_parent(&handle, Window::from_x11_handle(parent.into())) }
+            .map_err(|e| format!("set_parent: {e:?}"))?;
+        gui.show(&handle).map_err(|e| format!("show: {e:?}"))?;
+        self.instance.call_on_main_thread_callback();
+        Ok(())
+    }
+
+    /// The editor's size as the plugin reports it, physical pixels.
+    pub fn gui_size(&mut self) -> Option<(u32, u32)> {
+        let gui = self
+            .instance
+            .plugin_shared_handle()
+            .get_extension::<PluginGui>()?;
+        gui.get_size(&self.instance.plugin_handle())
+            .map(|s| (s.width, s.height))
+    }
+
+    /// Hides and destroys the editor opened by [`Instance::open_gui_x11`].
+    pub fn close_gui(&mut self) {
+        if let Some(gui) = self
+            .instance
+            .plugin_shared_handle()
+            .get_extension::<PluginGui>()
+        {
+            let handle = self.instance.plugin_handle();
+            let _ = gui.hide(&handle);
+            gui.destroy(&handle);
+        }
+        self.instance.call_on_main_thread_callback();
     }
 
     /// Saves the plugin state.
@@ -651,6 +774,7 @@ fn run_blocks(
     let mut out_events = EventBuffer::with_capacity(64);
     let mut block_times = Vec::new();
     let mut statuses = Vec::new();
+    let mut param_events = Vec::new();
     let mut next_change = 0;
     let started = processor
         .ensure_processing_started()
@@ -705,6 +829,15 @@ fn run_blocks(
             .expect("process() failed");
         block_times.push(t0.elapsed());
         statuses.push(status);
+        for e in out_events.iter() {
+            if let Some(b) = e.as_event::<ParamGestureBeginEvent>() {
+                param_events.extend(b.param_id().map(OutParamEvent::GestureBegin));
+            } else if let Some(v) = e.as_event::<ParamValueEvent>() {
+                param_events.extend(v.param_id().map(|id| OutParamEvent::Value(id, v.value())));
+            } else if let Some(g) = e.as_event::<ParamGestureEndEvent>() {
+                param_events.extend(g.param_id().map(OutParamEvent::GestureEnd));
+            }
+        }
         for (o, b) in output.iter_mut().zip(&out_block) {
             o[start..start + len].copy_from_slice(&b[..len]);
         }
@@ -713,6 +846,7 @@ fn run_blocks(
     }
     processor.ensure_processing_stopped();
     RunOutput {
+        param_events,
         audio: output,
         block_times,
         statuses,

@@ -50,34 +50,9 @@ struct Session {
     bake_on: bool,
 }
 
-/// The host-test bundle carries no helper: point the plugin at the workspace's
-/// debug build (`cargo build -p faurge-helper --bin faurge-helper`) unless
-/// `FAURGE_HELPER` is set.
-fn use_workspace_helper() {
-    if std::env::var_os("FAURGE_HELPER").is_none() {
-        let root = faurge_clap_host_tests::workspace_root();
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| root.join("target"));
-        let helper = target.join("debug/faurge-helper");
-        assert!(
-            helper.is_file(),
-            "no helper at {}: run `cargo build -p faurge-helper --bin faurge-helper`",
-            helper.display()
-        );
-        std::env::set_var("FAURGE_HELPER", helper);
-    }
-    if std::env::var_os("FAURGE_MODELS").is_none() {
-        let models = faurge_clap_host_tests::workspace_root().join("bundle/models");
-        if models.join("manifest.json").is_file() {
-            std::env::set_var("FAURGE_MODELS", models);
-        }
-    }
-}
-
 impl Session {
     fn new() -> Session {
-        use_workspace_helper();
+        faurge_clap_host_tests::use_workspace_helper();
         let mut p = Library::load(&bundles().clap).instantiate(ID);
         assert!(p.load_state(&session()));
         let active = p.activate(RATE as f64, 4096).expect("activate");

@@ -1,0 +1,362 @@
+//! The editor inside the CLAP test host, embedded in an X11 window on a private Xvfb
+//! display (Debian `xvfb`, Mesa's software OpenGL):
+//!
+//! - opening and closing it repeatedly while audio runs: the host-test bundle aborts
+//!   on any allocation in `process()` (`assert_process_allocs`), and the process's
+//!   threads, file descriptors and resident memory do not grow from cycle to cycle;
+//! - a bake with the editor open reaches the host as parameter gesture begin → value
+//!   → end events (what makes automation lanes record a bake and host undo see it),
+//!   and the values the host then reads are the ones it was sent.
+//!
+//! Skipped without `Xvfb` unless `CI=true`, where a missing host is a failure.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use faurge_clap_host_tests::{
+    bundles, parse_state, use_workspace_helper, voiced_speech, Active, Instance, Library,
+    OutParamEvent,
+};
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::{ConnectionExt, CreateWindowAux, WindowClass};
+use x11rb::rust_connection::RustConnection;
+
+const ID: &str = "com.github.faurge.faurge";
+const RATE: u32 = 48_000;
+const BLOCK: usize = 256;
+/// Frames per processing chunk between main-thread work (0.1 s).
+const CHUNK: usize = 4800;
+
+/// A private X server; killed and reaped on drop.
+struct Xvfb {
+    child: Child,
+    display: String,
+}
+
+impl Xvfb {
+    /// Starts `Xvfb` on a free display number, or `None` when it is not installed.
+    fn start() -> Option<Xvfb> {
+        let base = 200 + std::process::id() % 400;
+        for n in base..base + 50 {
+            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                || Path::new(&format!("/tmp/.X{n}-lock")).exists()
+            {
+                continue;
+            }
+            let display = format!(":{n}");
+            let child = Command::new("Xvfb")
+                .args([&display, "-screen", "0", "1280x900x24", "-nolisten", "tcp"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok()?;
+            let mut x = Xvfb { child, display };
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(10) {
+                if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+                    return Some(x);
+                }
+                if x.child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = x.child.kill();
+        }
+        None
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Xvfb and a top-level window to embed editors in, or `None` (test skipped) when
+/// Xvfb is missing outside CI.
+fn display() -> Option<(Xvfb, RustConnection, u32)> {
+    let Some(x) = Xvfb::start() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "Xvfb is missing (Debian package xvfb); CI must run this test"
+        );
+        eprintln!("skipped: Xvfb is not installed");
+        return None;
+    };
+    std::env::set_var("DISPLAY", &x.display);
+    let (conn, screen) = x11rb::connect(Some(&x.display)).expect("connect to Xvfb");
+    let root = conn.setup().roots[screen].root;
+    let win = conn.generate_id().unwrap();
+    conn.create_window(
+        0,
+        win,
+        root,
+        0,
+        0,
+        1000,
+        760,
+        0,
+        WindowClass::INPUT_OUTPUT,
+        0,
+        &CreateWindowAux::new(),
+    )
+    .unwrap();
+    conn.map_window(win).unwrap();
+    conn.flush().unwrap();
+    Some((x, conn, win))
+}
+
+/// Children of `win` (the embedded editor's window, once it exists).
+fn children(conn: &RustConnection, win: u32) -> usize {
+    conn.query_tree(win)
+        .ok()
+        .and_then(|c| c.reply().ok())
+        .map_or(0, |t| t.children.len())
+}
+
+struct Session {
+    p: Instance,
+    active: Active,
+    input: Vec<Vec<f32>>,
+    pos: usize,
+    events: Vec<OutParamEvent>,
+    bake_on: bool,
+}
+
+impl Session {
+    fn new() -> Session {
+        use_workspace_helper();
+        let mut p = Library::load(&bundles().clap).instantiate(ID);
+        let active = p.activate(f64::from(RATE), 4096).expect("activate");
+        let speech = voiced_speech(RATE, 3.2);
+        let input = vec![speech; active.channels];
+        Session {
+            p,
+            active,
+            input,
+            pos: 0,
+            events: Vec::new(),
+            bake_on: false,
+        }
+    }
+
+    /// Processes `frames` of the looped speech; flips the Bake trigger first when
+    /// `toggle_bake`. Returns the output's RMS.
+    fn run(&mut self, frames: usize, toggle_bake: bool) -> f32 {
+        let period = self.input[0].len();
+        let chunk: Vec<Vec<f32>> = self
+            .input
+            .iter()
+            .map(|c| (0..frames).map(|i| c[(self.pos + i) % period]).collect())
+            .collect();
+        let mut changes = Vec::new();
+        if toggle_bake {
+            self.bake_on = !self.bake_on;
+            changes.push(self.p.change(0, "Bake", f64::from(u8::from(self.bake_on))));
+        }
+        let out = self
+            .p
+            .process(&mut self.active, &chunk, std::iter::repeat(BLOCK), &changes);
+        self.events.extend(out.param_events);
+        self.pos = (self.pos + frames) % period;
+        let all: Vec<f32> = out.audio.into_iter().flatten().collect();
+        assert!(all.iter().all(|v| v.is_finite()), "non-finite output");
+        (all.iter().map(|v| v * v).sum::<f32>() / all.len().max(1) as f32).sqrt()
+    }
+
+    /// Runs `seconds` of audio in chunks, serving the plugin's main-thread callbacks.
+    fn seconds(&mut self, seconds: f32) {
+        for _ in 0..(seconds * RATE as f32 / CHUNK as f32).ceil() as usize {
+            self.run(CHUNK, false);
+            self.p.run_main_thread_callbacks();
+        }
+    }
+
+    fn report(&mut self) -> Option<String> {
+        let state = parse_state(&self.p.save_state());
+        let field = state["fields"]["bake_report"].as_str()?.to_string();
+        serde_json::from_str::<Option<String>>(&field)
+            .ok()
+            .flatten()
+    }
+}
+
+fn proc_count(path: &str) -> usize {
+    std::fs::read_dir(path).map_or(0, |d| d.count())
+}
+
+extern "C" {
+    /// glibc: returns freed heap memory to the system, so RSS shows live memory.
+    fn malloc_trim(pad: usize) -> i32;
+}
+
+/// Resident memory after returning freed heap pages to the system, KiB.
+fn rss_kib() -> u64 {
+    // SAFETY: plain glibc call without pointers.
+    unsafe { malloc_trim(0) };
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Both tests use the process-wide `DISPLAY`; run them one after the other.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
+fn opening_and_closing_the_editor_while_audio_runs_allocates_and_leaks_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some((_x, conn, parent)) = display() else {
+        return;
+    };
+    let mut s = Session::new();
+    s.seconds(0.5);
+    let cycle = |s: &mut Session| {
+        s.p.open_gui_x11(parent).expect("the editor did not open");
+        let size = s.p.gui_size().expect("no editor size");
+        assert!(size.0 >= 720 && size.1 >= 520, "editor size {size:?}");
+        // Audio keeps running (and feeding the editor's meters) while it is open.
+        let t0 = Instant::now();
+        let mut rms = 0.0;
+        while t0.elapsed() < Duration::from_millis(400) {
+            rms = s.run(CHUNK, false);
+            s.p.run_main_thread_callbacks();
+        }
+        assert!(rms > 1e-3, "audio stopped while the editor was open");
+        let shown = children(&conn, parent);
+        s.p.close_gui();
+        s.seconds(0.1);
+        shown
+    };
+    // Warm-up: the first opening loads fonts, GL and the thread pools it keeps.
+    for _ in 0..2 {
+        assert!(cycle(&mut s) >= 1, "the editor's window was not embedded");
+    }
+    // Window threads end asynchronously after `destroy`.
+    std::thread::sleep(Duration::from_secs(1));
+    let threads = proc_count("/proc/self/task");
+    let fds = proc_count("/proc/self/fd");
+    let rss = rss_kib();
+    for _ in 0..10 {
+        assert!(cycle(&mut s) >= 1, "the editor's window was not embedded");
+    }
+    let t0 = Instant::now();
+    while children(&conn, parent) > 0 && t0.elapsed() < Duration::from_secs(5) {
+        s.seconds(0.1);
+    }
+    assert_eq!(
+        children(&conn, parent),
+        0,
+        "a closed editor left its window"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let (threads2, fds2, rss2) = (
+        proc_count("/proc/self/task"),
+        proc_count("/proc/self/fd"),
+        rss_kib(),
+    );
+    eprintln!(
+        "after 10 more open/close cycles: threads {threads} → {threads2}, fds {fds} → {fds2}, RSS {rss} → {rss2} KiB"
+    );
+    assert!(
+        threads2 <= threads,
+        "threads leaked: {threads} → {threads2}"
+    );
+    assert!(fds2 <= fds, "file descriptors leaked: {fds} → {fds2}");
+    assert!(
+        rss2 < rss + 8 * 1024,
+        "resident memory grew by {} KiB over 10 cycles",
+        rss2.saturating_sub(rss)
+    );
+}
+
+#[test]
+fn a_bake_with_the_editor_open_reaches_the_host_as_gestures() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some((_x, _conn, parent)) = display() else {
+        return;
+    };
+    let mut s = Session::new();
+    s.p.open_gui_x11(parent).expect("the editor did not open");
+    s.seconds(3.3);
+    s.events.clear();
+    s.run(CHUNK, true);
+    let t0 = Instant::now();
+    while s.report().is_none() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no bake within 60 s"
+        );
+        s.seconds(0.1);
+    }
+    // The editor sends the queued gestures on its next frame (≤ 100 ms of wall
+    // time; this host processes faster than real time, so wait by the clock).
+    let t0 = Instant::now();
+    while !s
+        .events
+        .iter()
+        .any(|e| matches!(e, OutParamEvent::GestureEnd(_)))
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the baked values did not reach the host within 5 s"
+        );
+        s.seconds(0.02);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    s.seconds(0.5);
+    s.p.close_gui();
+
+    let ids: Vec<u32> = s.p.params().iter().map(|d| d.id.get()).collect();
+    let mut open: Vec<u32> = Vec::new();
+    let mut values = std::collections::BTreeMap::new();
+    let mut complete = 0;
+    for e in &s.events {
+        match *e {
+            OutParamEvent::GestureBegin(id) => {
+                assert!(ids.contains(&id.get()), "unknown parameter {id:?}");
+                assert!(!open.contains(&id.get()), "gesture begun twice: {id:?}");
+                open.push(id.get());
+            }
+            OutParamEvent::Value(id, v) => {
+                assert!(
+                    open.contains(&id.get()),
+                    "value outside a gesture for {id:?}"
+                );
+                values.insert(id.get(), v);
+            }
+            OutParamEvent::GestureEnd(id) => {
+                let k = open.iter().position(|&o| o == id.get());
+                assert!(k.is_some(), "gesture ended without a begin: {id:?}");
+                open.remove(k.unwrap());
+                complete += 1;
+            }
+        }
+    }
+    eprintln!(
+        "{complete} gestures, {} parameters sent to the host",
+        values.len()
+    );
+    assert!(open.is_empty(), "gestures left open: {open:?}");
+    assert!(complete > 0, "the bake sent no gesture to the host");
+    // The host reads back what it was sent.
+    let names: Vec<(u32, String)> =
+        s.p.params()
+            .iter()
+            .map(|d| (d.id.get(), d.name.clone()))
+            .collect();
+    for (id, name) in names {
+        if let Some(&sent) = values.get(&id) {
+            let now = s.p.value(&name);
+            assert!(
+                (now - sent).abs() <= 1e-4 * sent.abs().max(1.0),
+                "{name}: the host was sent {sent} but reads {now}"
+            );
+        }
+    }
+}
