@@ -250,7 +250,7 @@ pub fn run_player(wav: &Path, client: &str) -> Result<u64, HarnessError> {
     let jack_error = |what: &str, e: jack::Error| HarnessError::Jack(format!("{what}: {e}"));
     let (c, _status) = jack::Client::new(client, jack::ClientOptions::NO_START_SERVER)
         .map_err(|e| jack_error("could not open a client", e))?;
-    let rate = c.sample_rate() as u32;
+    let rate = c.sample_rate();
     let audio = if audio.sample_rate == rate {
         audio
     } else {

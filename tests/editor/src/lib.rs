@@ -21,7 +21,7 @@ use std::time::Duration;
 
 pub use crate::image::Image;
 pub use crate::jack::{run_player, Jackd, Player, PLAYER_OUT_PORTS};
-pub use crate::process::Daemon;
+pub use crate::process::{processes_in_group, Daemon};
 pub use crate::standalone::{binaries, Binaries, Standalone};
 pub use crate::x11::{Rect, KEYSYM_RETURN, X11};
 pub use crate::xvfb::Xvfb;
@@ -49,6 +49,14 @@ pub enum HarnessError {
         /// How it ended.
         status: String,
         /// The last lines it wrote to stdout and stderr.
+        output: String,
+    },
+    /// A process said something that rules out what the test waits for.
+    #[error("{what}; its output:\n{output}")]
+    Failed {
+        /// What went wrong.
+        what: String,
+        /// The last lines of its output.
         output: String,
     },
     /// Something did not happen within its time limit.

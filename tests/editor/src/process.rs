@@ -28,13 +28,15 @@ struct Output {
 /// Dropping it sends the stop signal (SIGTERM unless [`Daemon::stop_with`] says
 /// otherwise) to the child, waits up to the grace period, then SIGKILLs the whole
 /// process group (so grandchildren, such as the standalone's helper, go too) and
-/// reaps the child: no zombie, nothing left running.
+/// reaps the child and, since the test process is made a child subreaper, the
+/// grandchildren it orphaned: no zombie, nothing left running.
 pub struct Daemon {
     what: String,
     child: Option<Child>,
     stdin: Option<ChildStdin>,
     output: Arc<Output>,
     readers: Vec<JoinHandle<()>>,
+    status: Option<ExitStatus>,
     stop_signal: libc::c_int,
     grace: Duration,
 }
@@ -46,6 +48,7 @@ impl Daemon {
     /// # Errors
     /// [`HarnessError::Spawn`] if the program cannot be started.
     pub fn spawn(what: &str, mut cmd: Command) -> Result<Daemon, HarnessError> {
+        become_subreaper();
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -68,6 +71,7 @@ impl Daemon {
             child: Some(child),
             output,
             readers,
+            status: None,
             stop_signal: libc::SIGTERM,
             grace: Duration::from_secs(5),
         })
@@ -111,14 +115,47 @@ impl Daemon {
     /// `Ok` while the process runs.
     ///
     /// # Errors
-    /// [`HarnessError::Exited`] with its status and output once it has exited.
+    /// [`HarnessError::Exited`] with its status and output once it has exited (it is
+    /// reaped then, with whatever it left in its process group).
     pub fn check_running(&mut self) -> Result<(), HarnessError> {
-        let child = self.child.as_mut().expect("running child");
-        match child.try_wait() {
-            Ok(None) => Ok(()),
-            Ok(Some(status)) => Err(self.exited(status.to_string())),
-            Err(e) => Err(self.exited(format!("wait failed: {e}"))),
+        match self.wait_exit(Duration::ZERO) {
+            None => Ok(()),
+            Some(status) => {
+                Err(self.exited(status.map_or_else(|| "status unknown".into(), |s| s.to_string())))
+            }
         }
+    }
+
+    /// Waits up to `limit` for the process to exit by itself. `None` while it still
+    /// runs (it is left running); once it has exited, `Some` of its status (`None`
+    /// inside if that could not be read), after SIGKILLing and reaping what it left
+    /// in its process group.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<Option<ExitStatus>> {
+        let Some(child) = &self.child else {
+            return Some(self.status);
+        };
+        if wait_exit_unreaped(child.id() as libc::pid_t, limit) {
+            Some(self.reap())
+        } else {
+            None
+        }
+    }
+
+    /// SIGKILLs the process group, then reaps the child and the group's orphans;
+    /// records and returns the child's status.
+    fn reap(&mut self) -> Option<ExitStatus> {
+        let Some(mut child) = self.child.take() else {
+            return self.status;
+        };
+        self.stdin = None;
+        let pid = child.id() as libc::pid_t;
+        // Whatever is left in its group (grandchildren); the unreaped child keeps
+        // the group id from being reused.
+        // SAFETY: killpg(2) on the process group our (unreaped) child leads.
+        unsafe { libc::killpg(pid, libc::SIGKILL) };
+        self.status = child.wait().ok();
+        reap_group(pid, Duration::from_secs(2));
+        self.status
     }
 
     /// Waits until `found` returns something for the output so far, polling on each
@@ -171,17 +208,17 @@ impl Daemon {
     /// the grace period, then SIGKILLs its process group; reaps it. Returns how it ended (`None` if it had to be
     /// killed). Idempotent.
     pub fn stop(&mut self) -> Option<ExitStatus> {
-        let mut child = self.child.take()?;
+        let Some(child) = &self.child else {
+            return self.status;
+        };
         self.stdin = None;
         let pid = child.id() as libc::pid_t;
-        // SAFETY: kill(2) on our own child, which is not reaped yet (so the pid is ours).
-        unsafe { libc::kill(pid, self.stop_signal) };
+        if self.stop_signal != 0 {
+            // SAFETY: kill(2) on our own child, not reaped yet (so the pid is ours).
+            unsafe { libc::kill(pid, self.stop_signal) };
+        }
         let exited = wait_exit_unreaped(pid, self.grace);
-        // Whatever is left in its group (grandchildren); the unreaped child keeps
-        // the group id from being reused.
-        // SAFETY: killpg(2) on the process group our child leads.
-        unsafe { libc::killpg(pid, libc::SIGKILL) };
-        let status = child.wait().ok();
+        let status = self.reap();
         if exited {
             status
         } else {
@@ -201,6 +238,36 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Makes this process a child subreaper (`prctl(PR_SET_CHILD_SUBREAPER)`, Linux
+/// ≥ 3.4), once: a grandchild orphaned when its parent (a daemon) exits is
+/// reparented to us instead of to init, so [`reap_group`] can reap it. Without that,
+/// a container whose init does not reap would keep it as a zombie.
+fn become_subreaper() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: prctl(2) with an integer flag; no pointers.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    });
+}
+
+/// Reaps every remaining (already SIGKILLed) child in process group `pgid` (the
+/// daemon's orphaned descendants), waiting up to `limit` for them to die.
+fn reap_group(pgid: libc::pid_t, limit: Duration) {
+    let start = Instant::now();
+    loop {
+        // SAFETY: waitpid(2) on our own children in one process group.
+        let rc = unsafe { libc::waitpid(-pgid, std::ptr::null_mut(), libc::WNOHANG) };
+        match rc {
+            // One reaped: look for more at once.
+            r if r > 0 => continue,
+            // Some still dying.
+            0 if start.elapsed() < limit => std::thread::sleep(Duration::from_millis(10)),
+            // None left (ECHILD), an error, or out of time.
+            _ => return,
+        }
     }
 }
 
@@ -264,6 +331,28 @@ fn spawn_reader(
         .expect("spawn an output reader thread")
 }
 
+/// The processes (running or zombie) in process group `pgid`, from `/proc/*/stat`:
+/// `(pid, state, command)`. Empty once a [`Daemon`] (its own group) is stopped.
+pub fn processes_in_group(pgid: u32) -> Vec<(u32, char, String)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // "pid (comm) state ppid pgrp …"; comm may hold spaces and parentheses.
+            let (head, rest) = stat.rsplit_once(')')?;
+            let comm = head.split_once('(')?.1.to_string();
+            let mut fields = rest.split_whitespace();
+            let state = fields.next()?.chars().next()?;
+            let pgrp: u32 = fields.nth(1)?.parse().ok()?;
+            (pgrp == pgid).then_some((pid, state, comm))
+        })
+        .collect()
+}
+
 /// The last `n` lines of `text`.
 pub(crate) fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
@@ -284,31 +373,25 @@ pub(crate) fn run_command(
     let line = format!("{cmd:?}");
     let mut d = Daemon::spawn(what, cmd)?.stop_with(libc::SIGKILL, Duration::ZERO);
     d.close_stdin();
-    let child = d.child.as_mut().expect("running child");
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if start.elapsed() < limit => std::thread::sleep(Duration::from_millis(10)),
-            _ => {
-                return Err(HarnessError::Timeout {
-                    what: line,
-                    after: limit,
-                    output: d.output_tail(),
-                })
-            }
-        }
+    let Some(status) = d.wait_exit(limit) else {
+        return Err(HarnessError::Timeout {
+            what: line,
+            after: limit,
+            output: d.output_tail(),
+        });
     };
+    let success = status.is_some_and(|s| s.success());
+    let status = status.map_or_else(|| "status unknown".into(), |s| s.to_string());
     // The pipes close when it exits: read them to the end.
     for reader in d.readers.drain(..) {
         let _ = reader.join();
     }
-    if status.success() {
+    if success {
         Ok(d.output.stdout.lock().unwrap().clone())
     } else {
         Err(HarnessError::Command {
             command: line,
-            status: status.to_string(),
+            status,
             output: d.output(),
         })
     }

@@ -3,7 +3,7 @@
 //! JACK server and X display.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, SystemTime};
 
 use crate::jack::Jackd;
@@ -246,9 +246,17 @@ impl Standalone {
         })
     }
 
-    /// Stops it now (see the type's docs) and returns everything it wrote.
-    pub fn stop(mut self) -> String {
-        self.daemon.stop();
-        self.daemon.output()
+    /// Waits up to `limit` for it to exit by itself (after its window was closed).
+    /// `None` while it still runs; else `Some` of its exit status (`None` inside if
+    /// unknown), with its process group reaped.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<Option<ExitStatus>> {
+        self.daemon.wait_exit(limit)
+    }
+
+    /// Stops it now (see the type's docs). Returns how it exited (`None` if it had
+    /// to be killed) and everything it wrote.
+    pub fn stop(mut self) -> (Option<ExitStatus>, String) {
+        let status = self.daemon.stop();
+        (status, self.daemon.output())
     }
 }

@@ -419,6 +419,37 @@ impl X11 {
         self.tap_keysym(KEYSYM_RETURN)
     }
 
+    /// Asks `window` to close the way a window manager's close button does: a
+    /// `WM_PROTOCOLS` client message with `WM_DELETE_WINDOW` (ICCCM §4.2.8.1).
+    ///
+    /// # Errors
+    /// [`HarnessError::XUnsupported`] if the window does not take part in that
+    /// protocol, [`HarnessError::X`] if a request fails.
+    pub fn close_window(&self, window: Window) -> Result<(), HarnessError> {
+        let protocols = self.atom("WM_PROTOCOLS")?;
+        let delete = self.atom("WM_DELETE_WINDOW")?;
+        let listed = self
+            .conn
+            .get_property(false, window, protocols, AtomEnum::ATOM, 0, 64)
+            .map_err(xerr("GetProperty"))?
+            .reply()
+            .map_err(xerr("GetProperty"))?;
+        if !listed
+            .value32()
+            .is_some_and(|mut atoms| atoms.any(|a| a == delete))
+        {
+            return Err(HarnessError::XUnsupported(format!(
+                "closing window {window:#x}: it does not list WM_DELETE_WINDOW in WM_PROTOCOLS"
+            )));
+        }
+        let event =
+            xproto::ClientMessageEvent::new(32, window, protocols, [delete, CURRENT_TIME, 0, 0, 0]);
+        self.conn
+            .send_event(false, window, xproto::EventMask::NO_EVENT, event)
+            .map_err(xerr("SendEvent"))?;
+        self.sync()
+    }
+
     /// Waits until the server has handled every request sent so far.
     ///
     /// # Errors
