@@ -155,8 +155,10 @@ fn newest_source(root: &Path) -> SystemTime {
 }
 
 /// The standalone (`faurge-standalone --backend jack`) with its window on an X
-/// display, stopped when dropped: SIGINT (it exits cleanly, stopping its helper),
-/// up to 10 s, then SIGKILL to its whole process group (the helper included); reaped.
+/// display, stopped when dropped: SIGINT (headless it exits cleanly; with its window
+/// open nice-plug's standalone ignores it: close the window with
+/// [`crate::X11::close_window`] first), up to 3 s, then SIGKILL to its whole process
+/// group (the helper included); reaped with its orphans.
 pub struct Standalone {
     daemon: Daemon,
 }
@@ -190,7 +192,7 @@ impl Standalone {
         .env("RUST_BACKTRACE", "1")
         .env_remove("WAYLAND_DISPLAY");
         let daemon = Daemon::spawn("faurge-standalone", cmd)?
-            .stop_with(libc::SIGINT, Duration::from_secs(10));
+            .stop_with(libc::SIGINT, Duration::from_secs(3));
         Ok(Standalone { daemon })
     }
 
