@@ -38,16 +38,16 @@ use std::sync::Arc;
 
 use faurge_bridge::faurge_protocol::BakeResult;
 pub use faurge_bridge::{
-    ApplySummary, BakePhase, BakeStatus, BakeTarget, Bridge, BridgeConfig, LastError,
+    ApplySummary, BakePhase, BakeStatus, BakeTarget, Bridge, BridgeConfig, Canceller, LastError,
     SnapshotAudio, StatusCell,
 };
 use faurge_dsp::state::DspState;
-use nice_plug::prelude::ParamPtr;
 
+use crate::history::{BakeEntry, Setting};
 use crate::locate;
 use crate::param_table::PARAMS;
 use crate::params::FaurgeParams;
-use crate::shared::{Shared, HOST_HOLD_S};
+use crate::shared::{lock, Shared, HOST_HOLD_S};
 use crate::state::StoredIr;
 
 /// How the bridge changes one parameter (by table row). Called from the bridge
@@ -116,50 +116,81 @@ impl PluginTarget {
         }
     }
 
-    fn param_ptr(&self, index: usize) -> Option<ParamPtr> {
-        self.params.handles().get(index).map(|h| h.param_ptr())
-    }
-
     /// Sets every parameter `state` describes that differs from its current value,
-    /// with begin/set/end through the installed writer, skipping held ones.
-    pub fn apply_state(&self, state: &DspState) -> ApplySummary {
+    /// with begin/set/end through the installed writer (else [`DirectParamWriter`]),
+    /// skipping held ones. See [`apply_setting`].
+    pub fn apply_state(&self, state: &DspState) -> (ApplySummary, DspState) {
         let installed = self.shared.param_writer();
         let writer: &dyn ParamWriter = match &installed {
             Some(w) => w.as_ref(),
             None => &self.direct,
         };
-        let rate = self.shared.session().map_or(48_000.0, |s| s.sample_rate);
-        let window = (HOST_HOLD_S * rate) as u64;
-        let mut summary = ApplySummary::default();
-        for (k, spec) in PARAMS.iter().enumerate() {
-            let (Some(plain), Some(ptr), Some(handle)) = (
-                spec.read(state),
-                self.param_ptr(k),
-                self.params.handles().get(k),
-            ) else {
-                continue;
-            };
-            // SAFETY: `ptr` points into `self.params`, alive for this call.
-            let (normalized, snapped) = unsafe {
-                let n = ptr.preview_normalized(plain);
-                (n, ptr.preview_plain(n))
-            };
-            let current = handle.value();
-            if (snapped - current).abs() <= 1e-5 * current.abs().max(1.0) {
-                continue;
-            }
-            if self.shared.activity.is_held(k, window) {
-                summary.params_held += 1;
-                continue;
-            }
-            self.shared.activity.note_bridge_write(k, snapped);
-            writer.begin(k);
-            writer.set_normalized(k, normalized);
-            writer.end(k);
-            summary.params_set += 1;
-        }
-        summary
+        apply_state(&self.params, &self.shared, writer, state)
     }
+}
+
+/// Sets every parameter of `state` that differs from its current value through
+/// `writer` (begin/set/end per parameter), except those the user or host is holding
+/// ([`crate::shared::ParamActivity::is_held`]). Returns what it did and the state the
+/// parameters now describe (held ones keep their values). Not for the audio thread.
+pub fn apply_state(
+    params: &FaurgeParams,
+    shared: &Shared,
+    writer: &dyn ParamWriter,
+    state: &DspState,
+) -> (ApplySummary, DspState) {
+    let rate = shared.session().map_or(48_000.0, |s| s.sample_rate);
+    let window = (HOST_HOLD_S * rate) as u64;
+    let mut summary = ApplySummary::default();
+    let mut result = params.dsp_state();
+    for (k, (spec, handle)) in PARAMS.iter().zip(params.handles()).enumerate() {
+        let Some(plain) = spec.read(state) else {
+            continue;
+        };
+        let ptr = handle.param_ptr();
+        // SAFETY: `ptr` points into `params`, alive for this call.
+        let (normalized, snapped) = unsafe {
+            let n = ptr.preview_normalized(plain);
+            (n, ptr.preview_plain(n))
+        };
+        let current = handle.value();
+        if (snapped - current).abs() <= 1e-5 * current.abs().max(1.0) {
+            continue;
+        }
+        if shared.activity.is_held(k, window) {
+            summary.params_held += 1;
+            continue;
+        }
+        shared.activity.note_bridge_write(k, snapped);
+        writer.begin(k);
+        writer.set_normalized(k, normalized);
+        writer.end(k);
+        spec.write(&mut result, snapped);
+        summary.params_set += 1;
+    }
+    (summary, result)
+}
+
+/// Applies a whole [`Setting`] (parameters as [`apply_state`], then the impulse
+/// response, whose kernel is built here and queued for the cross-fade). Used for
+/// undo/redo and A/B. Not for the audio thread.
+///
+/// # Errors
+/// The impulse response could not be prepared; the parameters were applied anyway.
+pub fn apply_setting(
+    params: &FaurgeParams,
+    shared: &Shared,
+    writer: &dyn ParamWriter,
+    setting: &Setting,
+) -> Result<ApplySummary, String> {
+    let (mut summary, _) = apply_state(params, shared, writer, &setting.state);
+    if params.ir() != setting.ir {
+        params
+            .set_ir(setting.ir.clone())
+            .map_err(|e| e.to_string())?;
+        summary.ir_queued = shared.session().is_some();
+    }
+    Ok(summary)
 }
 
 impl BakeTarget for PluginTarget {
@@ -192,6 +223,10 @@ impl BakeTarget for PluginTarget {
     }
 
     fn apply(&self, result: &BakeResult) -> Result<ApplySummary, String> {
+        let before = Setting {
+            state: self.params.dsp_state(),
+            ir: self.params.ir(),
+        };
         // The IR first: its kernel is built here (KernelBuilder, off the audio thread)
         // and queued, so it cross-fades in while the parameters glide.
         let mut ir_queued = false;
@@ -206,11 +241,28 @@ impl BakeTarget for PluginTarget {
                 .map_err(|e| e.to_string())?;
             ir_queued = self.shared.session().is_some();
         }
-        let mut summary = self.apply_state(&result.dsp_state);
+        let (mut summary, state) = self.apply_state(&result.dsp_state);
         summary.ir_queued = ir_queued;
         if let Ok(mut report) = self.params.bake_report.write() {
             *report = serde_json::to_string(&result.report).ok();
         }
+        let report = &result.report;
+        let best = report
+            .rounds
+            .iter()
+            .find(|r| r.round == report.best_round)
+            .map_or(0.0, |r| r.similarity);
+        lock(&self.shared.history).record(BakeEntry {
+            prompt: report.prompt.original.clone(),
+            understood: report.prompt.understood.clone(),
+            similarity: best,
+            converged: report.converged,
+            before,
+            after: Setting {
+                state,
+                ir: self.params.ir(),
+            },
+        });
         Ok(summary)
     }
 }

@@ -12,6 +12,7 @@ use faurge_dsp::state::DspState;
 use faurge_dsp::MAX_CHANNELS;
 
 use crate::params::FaurgeParams;
+use crate::scope::{scope, ScopeWriter};
 use crate::shared::{build_kernel, Session, Shared};
 use crate::snapshot::SnapshotRing;
 use faurge_bridge::autobake::AutoBake;
@@ -84,6 +85,12 @@ pub struct Engine {
     /// The plain value of every parameter at the last block, `[NUM_PARAMS]`.
     last_values: Box<[f32]>,
     auto_bake: AutoBake,
+    /// Feeds the editor's meters and spectra while it is open.
+    scope: ScopeWriter,
+    /// The input of the current step, kept for the scope (the chain works in place).
+    scope_input: [[f32; STEP_FRAMES]; MAX_CHANNELS],
+    /// Whether the scope was fed in the previous block.
+    scoping: bool,
 }
 
 impl Engine {
@@ -124,6 +131,8 @@ impl Engine {
             params.snapshot_seconds(),
         ));
         shared.set_session(Some(session), Some(ring.clone()));
+        let (scope_writer, scope_reader) = scope(sample_rate, channels);
+        shared.set_scope(Some(scope_reader));
         let latency = chain.latency_samples();
         let bypassed = params.bypassed();
         Ok(Engine {
@@ -140,6 +149,9 @@ impl Engine {
             ir_frames,
             last_values: params.handles().iter().map(|h| h.value()).collect(),
             auto_bake: AutoBake::new(sample_rate),
+            scope: scope_writer,
+            scope_input: [[0.0; STEP_FRAMES]; MAX_CHANNELS],
+            scoping: false,
         })
     }
 
@@ -220,6 +232,11 @@ impl Engine {
             }
         }
         let target_bypass = if params.bypassed() { 1.0 } else { 0.0 };
+        let scoping = shared.editor_open();
+        if scoping && !self.scoping {
+            self.scope.restart();
+        }
+        self.scoping = scoping;
         let mut start = 0;
         while start < frames {
             let len = (frames - start).min(STEP_FRAMES);
@@ -239,6 +256,11 @@ impl Engine {
                     step.get(1).map_or(&[], |c| &**c),
                 ];
                 self.ring.write(&raw[..n_ch]);
+                if scoping {
+                    for (dst, src) in self.scope_input.iter_mut().zip(&raw[..n_ch]) {
+                        dst[..len].copy_from_slice(src);
+                    }
+                }
             }
             let mixing = self.bypass_mix != target_bypass || self.bypass_mix > 0.0;
             if mixing || self.dry_delay.is_active() {
@@ -268,6 +290,19 @@ impl Engine {
                         self.bypass_mix = (self.bypass_mix - self.bypass_step).max(target_bypass);
                     }
                 }
+            }
+            if scoping {
+                let input: [&[f32]; MAX_CHANNELS] = [&self.scope_input[0], &self.scope_input[1]];
+                let output: [&[f32]; MAX_CHANNELS] = [
+                    step.first().map_or(&[], |c| &**c),
+                    step.get(1).map_or(&[], |c| &**c),
+                ];
+                self.scope.write(
+                    &input[..n_ch],
+                    &output[..n_ch],
+                    len,
+                    self.chain.gain_reduction_db(),
+                );
             }
             start += len;
         }

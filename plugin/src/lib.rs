@@ -22,10 +22,13 @@ use std::sync::Arc;
 use nice_plug::prelude::*;
 
 pub mod bridge;
+pub mod editor;
 pub mod engine;
+pub mod history;
 pub mod locate;
 pub use faurge_params as param_table;
 pub mod params;
+pub mod scope;
 pub mod shared;
 pub mod slot;
 pub mod snapshot;
@@ -115,10 +118,19 @@ impl Plugin for Faurge {
 
     type SysExMessage = ();
     type BackgroundTask = ();
-    type Editor = ();
+    type Editor = editor::FaurgeEditor;
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        editor::create(
+            self.params.clone(),
+            self.shared.clone(),
+            self.bake_status(),
+            self.bridge.as_ref().map(bridge::Bridge::canceller),
+        )
     }
 
     fn filter_state(state: &mut PluginState) {

@@ -8,6 +8,7 @@
 //! `Chain` glides as well, so automation never clicks.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use faurge_dsp::state::DspState;
@@ -126,6 +127,8 @@ pub struct FaurgeParams {
     pub prompt: RwLock<String>,
     /// The current impulse response at its own rate (`None`: none loaded).
     ir: RwLock<Option<StoredIr>>,
+    /// Bumped by every [`FaurgeParams::set_ir`], so the editor knows when to redraw it.
+    ir_revision: AtomicU64,
     /// The last bake report, JSON text as the helper sent it.
     pub bake_report: RwLock<Option<String>>,
     /// Snapshot ring length, seconds; used at the next activation.
@@ -147,6 +150,7 @@ impl FaurgeParams {
             auto_bake: index_of(Target::AutoBake),
             prompt: RwLock::new(String::new()),
             ir: RwLock::new(None),
+            ir_revision: AtomicU64::new(0),
             bake_report: RwLock::new(None),
             snapshot_seconds: RwLock::new(DEFAULT_SNAPSHOT_SECONDS),
             shared,
@@ -221,7 +225,13 @@ impl FaurgeParams {
         if let Ok(mut g) = self.ir.write() {
             *g = ir;
         }
+        self.ir_revision.fetch_add(1, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// Changes whenever the impulse response is replaced ([`FaurgeParams::set_ir`]).
+    pub fn ir_revision(&self) -> u64 {
+        self.ir_revision.load(Ordering::Acquire)
     }
 
     /// Snapshot ring length for the next activation, seconds.

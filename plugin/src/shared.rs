@@ -6,13 +6,15 @@
 //! two mutexes guard values that only the main and bridge threads use: the current
 //! session (rate, channels, kernel builder) and the current snapshot ring handle.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::param_table::PARAMS;
 
 use faurge_dsp::convolver::{Kernel, KernelBuilder};
 
+use crate::history::BakeHistory;
+use crate::scope::ScopeReader;
 use crate::slot::Slot;
 use crate::snapshot::SnapshotRing;
 use crate::state::{IrError, StoredIr};
@@ -156,9 +158,16 @@ pub struct Shared {
     /// How the bridge writes parameters (see [`crate::bridge::ParamWriter`]); `None`
     /// uses [`crate::bridge::DirectParamWriter`].
     param_writer: Mutex<Option<Arc<dyn crate::bridge::ParamWriter>>>,
+    /// Whether an editor is open: the audio thread feeds the scope only then.
+    editor_open: AtomicBool,
+    /// The editor's end of the running session's scope (`None` while inactive).
+    scope: Mutex<Option<ScopeReader>>,
+    /// Bakes applied to this instance, for the editor's undo/redo and A/B (bridge and
+    /// editor threads only).
+    pub history: Mutex<BakeHistory>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -221,6 +230,27 @@ impl Shared {
         lock(&self.param_writer).clone()
     }
 
+    /// The editor tells the audio thread whether to feed the scope (meters, spectra).
+    pub fn set_editor_open(&self, open: bool) {
+        self.editor_open.store(open, Ordering::Release);
+    }
+
+    /// Whether an editor is open. Realtime-safe.
+    pub fn editor_open(&self) -> bool {
+        self.editor_open.load(Ordering::Acquire)
+    }
+
+    /// Runs `f` on the running session's scope reader (`None` while inactive). Editor
+    /// thread only (locks a mutex the audio thread never touches).
+    pub fn with_scope<R>(&self, f: impl FnOnce(Option<&mut ScopeReader>) -> R) -> R {
+        f(lock(&self.scope).as_mut())
+    }
+
+    /// Called by `Engine::new` (main thread): the new session's scope reader.
+    pub(crate) fn set_scope(&self, reader: Option<ScopeReader>) {
+        *lock(&self.scope) = reader;
+    }
+
     /// Asks the bridge for a bake (what a Bake button does). Lock-free.
     pub fn request_bake(&self) {
         self.count_bake_request();
@@ -238,8 +268,12 @@ impl Shared {
     /// Called by `activate`/`deactivate` (main thread): publishes or withdraws the
     /// session and ring, and drops kernels meant for the previous session.
     pub(crate) fn set_session(&self, session: Option<Session>, ring: Option<Arc<SnapshotRing>>) {
+        let session_gone = session.is_none();
         *lock(&self.session) = session;
         *lock(&self.ring) = ring;
+        if session_gone {
+            self.set_scope(None);
+        }
         drop(self.incoming_ir.take());
         self.collect_garbage();
     }

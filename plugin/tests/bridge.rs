@@ -178,6 +178,8 @@ fn a_real_bake_changes_the_processing_without_a_click() {
     let mut rig = Rig::new();
     let bridge = bridge::start(rig.params.clone(), rig.shared.clone(), config()).unwrap();
     rig.seconds(4.0);
+    let state_before = rig.params.dsp_state();
+    let ir_before = rig.params.ir();
     let before_start = rig.out.len() - rig.input.len();
     let before: Vec<f32> = rig.out[before_start..].to_vec();
     let phase_before = rig.pos;
@@ -246,7 +248,61 @@ fn a_real_bake_changes_the_processing_without_a_click() {
         around <= 1.5 * steady + 0.005,
         "click: step {around} around the swap vs {steady} in steady output"
     );
+
+    // The bake is in the editor's history: undo returns the settings and IR before
+    // it, redo the bake's, through the same path the editor uses.
+    let writer = bridge::DirectParamWriter::new(rig.params.clone(), rig.shared.clone());
+    let entry = rig.shared.history.lock().unwrap().current().cloned();
+    let entry = entry.expect("the applied bake was not recorded");
+    assert_eq!(entry.prompt, "warm radio voice");
+    assert!(entry.similarity.is_finite());
+    assert!(same_settings(&entry.after.state, &rig.params.dsp_state()));
+    assert_eq!(entry.after.ir, rig.params.ir());
+    let undo = rig.shared.history.lock().unwrap().undo().unwrap();
+    bridge::apply_setting(&rig.params, &rig.shared, &writer, &undo).unwrap();
+    assert!(same_settings(&rig.params.dsp_state(), &state_before));
+    assert_eq!(rig.params.ir(), ir_before);
+    rig.seconds(0.1);
+    let redo = rig.shared.history.lock().unwrap().redo().unwrap();
+    bridge::apply_setting(&rig.params, &rig.shared, &writer, &redo).unwrap();
+    assert!(same_settings(&rig.params.dsp_state(), &entry.after.state));
+    assert_eq!(rig.params.ir(), entry.after.ir);
     drop(bridge);
+}
+
+/// Every parameter of `a` and `b` agrees to 1e-4 (relative).
+fn same_settings(a: &faurge_dsp::state::DspState, b: &faurge_dsp::state::DspState) -> bool {
+    faurge_plugin::param_table::PARAMS
+        .iter()
+        .all(|spec| match (spec.read(a), spec.read(b)) {
+            (Some(x), Some(y)) => (x - y).abs() <= 1e-4 * x.abs().max(1.0),
+            (x, y) => x == y,
+        })
+}
+
+#[test]
+fn cancel_stops_a_bake_and_changes_nothing() {
+    let mut rig = Rig::new();
+    let bridge = bridge::start(rig.params.clone(), rig.shared.clone(), config()).unwrap();
+    rig.seconds(3.0);
+    let state_before = rig.params.dsp_state();
+    rig.shared.request_bake();
+    rig.run_until(&bridge, Duration::from_secs(30), |s| {
+        matches!(s.phase, BakePhase::Baking(_)) || finished(s)
+    });
+    bridge.canceller().cancel();
+    let s = rig.run_until(&bridge, Duration::from_secs(10), |s| {
+        !matches!(s.phase, BakePhase::Starting | BakePhase::Baking(_))
+    });
+    assert_eq!(s.phase, BakePhase::Cancelled, "{s}");
+    assert!(s.to_string().contains("cancelled"), "{s}");
+    assert!(rig.params.bake_report.read().unwrap().is_none());
+    assert!(same_settings(&rig.params.dsp_state(), &state_before));
+    assert_eq!(rig.shared.history.lock().unwrap().entries().len(), 0);
+    // The next bake runs normally.
+    rig.shared.request_bake();
+    let s = rig.run_until(&bridge, Duration::from_secs(60), finished);
+    assert!(matches!(s.phase, BakePhase::Applied(_)), "{s}");
 }
 
 #[test]
@@ -363,24 +419,30 @@ fn a_held_parameter_is_left_alone() {
     let mut state = rig.params.dsp_state();
     state.output_trim_db = 6.0;
     state.compressor.threshold_db = -30.0;
-    let summary = target.apply_state(&state);
+    let (summary, applied) = target.apply_state(&state);
     assert_eq!(summary.params_held, 1, "{summary:?}");
     assert_eq!(summary.params_set, 1, "{summary:?}");
     assert!((rig.params.dsp_state().compressor.threshold_db + 30.0).abs() < 0.1);
+    // What the bake applied (for the editor's history) keeps the held value.
+    assert!((applied.compressor.threshold_db + 30.0).abs() < 0.1);
+    assert_eq!(
+        applied.output_trim_db,
+        rig.params.dsp_state().output_trim_db
+    );
     assert!((rig.params.dsp_state().output_trim_db - 6.0).abs() > 1.0);
     // Half a second later the host is no longer holding it.
     rig.seconds(0.6);
-    let summary = target.apply_state(&state);
+    let (summary, _) = target.apply_state(&state);
     assert_eq!(summary.params_set, 1, "{summary:?}");
     assert!((rig.params.dsp_state().output_trim_db - 6.0).abs() < 0.1);
     // The bridge's own write is not taken for a host change.
     rig.seconds(0.05);
-    let summary = target.apply_state(&state);
+    let (summary, _) = target.apply_state(&state);
     assert_eq!((summary.params_set, summary.params_held), (0, 0));
     // An editor gesture holds it too.
     rig.shared.activity.set_held(trim, true);
     state.output_trim_db = -3.0;
-    assert_eq!(target.apply_state(&state).params_held, 1);
+    assert_eq!(target.apply_state(&state).0.params_held, 1);
 }
 
 fn host_set(params: &FaurgeParams, index: usize, normalized: f32) {

@@ -171,6 +171,8 @@ pub enum BakePhase {
     Applied(ApplySummary),
     /// The last bake failed; see [`BakeStatus::last_error`].
     Failed,
+    /// The user cancelled the last bake; nothing was changed.
+    Cancelled,
 }
 
 /// The last error, for the user.
@@ -224,6 +226,7 @@ impl fmt::Display for BakeStatus {
                 }
                 Ok(())
             }
+            BakePhase::Cancelled => f.write_str("Bake cancelled; the settings are unchanged"),
             BakePhase::Failed => match &self.last_error {
                 Some(e) => write!(f, "Bake failed: {}", e.message),
                 None => f.write_str("Bake failed"),
@@ -266,6 +269,7 @@ impl StatusCell {
 /// The bridge thread of one plugin instance. Dropping it stops the thread and the helper.
 pub struct Bridge {
     stop: Arc<AtomicBool>,
+    cancel: Arc<AtomicBool>,
     status: Arc<StatusCell>,
     thread: Option<JoinHandle<()>>,
 }
@@ -287,19 +291,22 @@ impl Bridge {
     /// The OS refused to start a thread.
     pub fn start(target: Arc<dyn BakeTarget>, config: BridgeConfig) -> std::io::Result<Bridge> {
         let stop = Arc::new(AtomicBool::new(false));
+        let cancel = Arc::new(AtomicBool::new(false));
         let status = Arc::new(StatusCell::default());
         // Read here, not on the new thread: a request made right after `start`
         // returns must not be mistaken for an old one.
         let handled = target.bake_requests();
         let thread = {
             let stop = stop.clone();
+            let cancel = cancel.clone();
             let status = status.clone();
             thread::Builder::new()
                 .name("faurge-bridge".into())
-                .spawn(move || Worker::new(target, config, status, stop).run(handled))?
+                .spawn(move || Worker::new(target, config, status, stop, cancel).run(handled))?
         };
         Ok(Bridge {
             stop,
+            cancel,
             status,
             thread: Some(thread),
         })
@@ -310,10 +317,16 @@ impl Bridge {
         self.status.clone()
     }
 
+    /// A handle that cancels the running bake (an editor's Cancel button). Lock-free.
+    pub fn canceller(&self) -> Canceller {
+        Canceller(self.cancel.clone())
+    }
+
     /// Stops the thread: a running bake is cancelled (the helper is killed if it
     /// does not confirm within 2 s), the helper is shut down and reaped. Also done by `Drop`.
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::Release);
+        self.cancel.store(true, Ordering::Release);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -326,11 +339,26 @@ impl Drop for Bridge {
     }
 }
 
+/// Cancels the bake that is running when [`Canceller::cancel`] is called (the helper
+/// confirms within 2 s or is killed); nothing is applied. Does nothing when no bake
+/// runs.
+#[derive(Clone, Debug)]
+pub struct Canceller(Arc<AtomicBool>);
+
+impl Canceller {
+    /// Asks the bridge to cancel the running bake. Lock-free.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
 struct Worker {
     target: Arc<dyn BakeTarget>,
     config: BridgeConfig,
     status: Arc<StatusCell>,
     stop: Arc<AtomicBool>,
+    /// Set by [`Canceller::cancel`] and by [`Bridge::stop`]; cleared when a bake starts.
+    cancel: Arc<AtomicBool>,
     client: Option<HelperClient>,
     next_id: u64,
 }
@@ -341,12 +369,14 @@ impl Worker {
         config: BridgeConfig,
         status: Arc<StatusCell>,
         stop: Arc<AtomicBool>,
+        cancel: Arc<AtomicBool>,
     ) -> Self {
         Worker {
             target,
             config,
             status,
             stop,
+            cancel,
             client: None,
             next_id: 1,
         }
@@ -421,6 +451,9 @@ impl Worker {
     }
 
     fn bake_once(&mut self) {
+        if !self.stop.load(Ordering::Acquire) {
+            self.cancel.store(false, Ordering::Release);
+        }
         self.status.update(|s| {
             s.phase = BakePhase::Starting;
             s.started += 1;
@@ -435,11 +468,15 @@ impl Worker {
             };
             let frames = snapshot.channels.first().map_or(0, Vec::len);
             let enough = (frames as f32) >= MIN_SNAPSHOT_S * snapshot.sample_rate;
-            if enough || waited.elapsed() >= INPUT_WAIT || self.stop.load(Ordering::Acquire) {
+            if enough || waited.elapsed() >= INPUT_WAIT || self.cancel.load(Ordering::Acquire) {
                 break (snapshot, frames);
             }
             thread::sleep(POLL_INTERVAL * 5);
         };
+        if self.cancel.load(Ordering::Acquire) && !self.stop.load(Ordering::Acquire) {
+            self.status.update(|s| s.phase = BakePhase::Cancelled);
+            return;
+        }
         if (frames as f32) < MIN_SNAPSHOT_S * snapshot.sample_rate {
             return self.fail(BakeError::new(
                 None,
@@ -479,13 +516,13 @@ impl Worker {
         drop(snapshot);
         let timeout = self.config.bake_timeout;
         let status = self.status.clone();
-        let stop = self.stop.clone();
+        let cancel = self.cancel.clone();
         let result = match self.client() {
             Ok(client) => client.bake(
                 request,
                 timeout,
                 |p| status.update(|s| s.phase = BakePhase::Baking(p.clone())),
-                &stop,
+                &cancel,
             ),
             Err(e) => return self.fail(e),
         };
@@ -504,10 +541,17 @@ impl Worker {
                     self.client = None;
                     self.status.update(|s| s.helper_pid = None);
                 }
-                let cancelled = matches!(e, ClientError::Cancelled { .. });
-                self.fail(BakeError::from(e));
-                if cancelled && self.stop.load(Ordering::Acquire) {
-                    self.status.update(|s| s.phase = BakePhase::Idle);
+                if matches!(e, ClientError::Cancelled { .. }) {
+                    let stopping = self.stop.load(Ordering::Acquire);
+                    self.status.update(|s| {
+                        s.phase = if stopping {
+                            BakePhase::Idle
+                        } else {
+                            BakePhase::Cancelled
+                        };
+                    });
+                } else {
+                    self.fail(BakeError::from(e));
                 }
             }
         }

@@ -17,6 +17,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+// The editor's marker colours (exact sRGB, opaque, drawn only after a bake): the
+// "after" LTAS curve, the IR magnitude curve, the enabled A/B button's fill.
+use faurge_plugin::editor::theme::{AB_ACCENT, AFTER_LTAS, IR_CURVE};
+
 use faurge_editor_tests::{
     binaries, have_tools, processes_in_group, target_dir, workspace_root, HarnessError, Image,
     Jackd, Player, Standalone, Xvfb, X11,
@@ -26,15 +30,6 @@ use faurge_editor_tests::{
 const TITLE: &str = "Faurge";
 /// What the test types into the prompt field.
 const PROMPT: &str = "warm radio voice";
-
-// The editor's marker colours (exact sRGB, opaque, drawn only after a bake), as the
-// editor's theme defines them (`faurge_plugin::editor::theme`).
-/// The "after" LTAS curve.
-const AFTER_LTAS: [u8; 3] = [0x36, 0xC5, 0xF0];
-/// The IR magnitude curve.
-const IR_CURVE: [u8; 3] = [0xF2, 0xA5, 0x41];
-/// The A/B button's accent fill (enabled only after a bake).
-const AB_ACCENT: [u8; 3] = [0x8E, 0x6C, 0xEF];
 
 /// Largest per-channel difference for a pixel to count as a marker colour (covers
 /// the core of an anti-aliased 2 px line, not its blended edges).
@@ -246,9 +241,13 @@ fn the_editor_renders_idle_baking_and_done_headless() {
     );
     let [idle_ltas, idle_ir, idle_ab] = markers(&idle);
     let [done_ltas, done_ir, done_ab] = markers(&done);
+    let hex = |c: [u8; 3]| format!("#{:02X}{:02X}{:02X}", c[0], c[1], c[2]);
     println!(
-        "marker pixels (±{TOLERANCE}): after-LTAS #36C5F0 idle {idle_ltas} done {done_ltas}; \
-         IR #F2A541 idle {idle_ir} done {done_ir}; A/B accent #8E6CEF idle {idle_ab} done {done_ab}"
+        "marker pixels (±{TOLERANCE}): after-LTAS {} idle {idle_ltas} done {done_ltas}; \
+         IR {} idle {idle_ir} done {done_ir}; A/B accent {} idle {idle_ab} done {done_ab}",
+        hex(AFTER_LTAS),
+        hex(IR_CURVE),
+        hex(AB_ACCENT)
     );
     assert!(
         idle_ltas <= MAX_STRAY_PIXELS && idle_ir <= MAX_STRAY_PIXELS,
