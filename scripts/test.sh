@@ -6,7 +6,9 @@
 # Packages: headers nice-plug's standalone and editor build against (ALSA, JACK,
 # X11/XCB, GL), and the real hosts the plugin is tested in: lilv-utils
 # (lv2apply, lv2info, lv2ls), sordi and lv2-dev (TTL validation), PipeWire 0.3
-# (a private headless daemon runs the "Faurge Mic" filter-chain).
+# (a private headless daemon runs the "Faurge Mic" filter-chain), and for the
+# editor's screenshot test (tests/editor) a virtual X server with Mesa's software
+# GL (xvfb, libgl1-mesa-dri, libglx-mesa0) and a JACK server (jackd2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +16,7 @@ packages=(
     pkg-config libasound2-dev libjack-jackd2-dev libx11-xcb-dev libxcb1-dev
     libxcb-icccm4-dev libxcb-dri2-0-dev libgl-dev libxcursor-dev
     lilv-utils lv2-dev sordi pipewire pipewire-bin
+    xvfb libgl1-mesa-dri libglx-mesa0 jackd2
 )
 missing=()
 for p in "${packages[@]}"; do
