@@ -369,8 +369,8 @@ impl NiceEguiApp for FaurgeApp {
 fn edit_line(kind: EditKind, from: &str, to: &str) -> String {
     match kind {
         EditKind::Vague => format!("“{from}” is vague: using the anchor prompt"),
-        EditKind::Typo => format!("“{from}” → “{to}”"),
-        EditKind::Slang => format!("“{from}” → “{to}” (slang)"),
+        EditKind::Typo => format!("“{from}” read as “{to}”"),
+        EditKind::Slang => format!("“{from}” (slang) read as “{to}”"),
         EditKind::Truncated => "cut at the length limit".to_string(),
         EditKind::Removed => format!("“{from}” removed"),
     }
@@ -756,7 +756,7 @@ impl FaurgeApp {
                     &[-24.0, -12.0, 0.0, 12.0, 24.0],
                 ),
             );
-            let env_len = view.map_or(100.0, |(_, v)| v.length_ms.max(1.0));
+            let env_len = view.map_or(100.0, |(_, v)| v.active_ms.max(1.0));
             let env = Plot::new(
                 ui,
                 Vec2::new(size.x * 0.45 - 4.0, size.y),

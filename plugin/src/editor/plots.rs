@@ -121,9 +121,15 @@ impl Plot {
                 stroke,
             );
             let label = if x_hz { hz_label(v) } else { format!("{v}") };
+            // The last label would be cut at the plot's right edge: right-align it.
+            let align = if px > rect.right() - 12.0 {
+                Align2::RIGHT_TOP
+            } else {
+                Align2::CENTER_TOP
+            };
             plot.painter.text(
                 Pos2::new(px, rect.bottom() + 2.0),
-                Align2::CENTER_TOP,
+                align,
                 label,
                 font.clone(),
                 theme::LABEL,
@@ -233,6 +239,9 @@ pub struct IrView {
     pub envelope: Vec<(f32, f32)>,
     /// Length, ms.
     pub length_ms: f32,
+    /// Where the envelope last rises above −80 dB re peak, ms (at least 1 ms): the
+    /// part worth plotting.
+    pub active_ms: f32,
 }
 
 impl IrView {
@@ -273,7 +282,7 @@ impl IrView {
         }
         let window = ((sample_rate * 1e-3) as usize).max(1);
         let peak = ir.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-9);
-        let envelope = ir
+        let envelope: Vec<(f32, f32)> = ir
             .chunks(window)
             .enumerate()
             .map(|(i, c)| {
@@ -281,10 +290,16 @@ impl IrView {
                 (i as f32, 20.0 * (p / peak).max(1e-6).log10())
             })
             .collect();
+        let active_ms = envelope
+            .iter()
+            .rev()
+            .find(|p| p.1 > -80.0)
+            .map_or(1.0, |p| (p.0 + 1.0).max(1.0));
         IrView {
             magnitude,
             envelope,
             length_ms: ir.len() as f32 / sample_rate * 1e3,
+            active_ms,
         }
     }
 }
@@ -319,6 +334,10 @@ mod tests {
         assert_eq!(view.envelope[0].1, 0.0);
         assert!(view.envelope[50].1 < -100.0);
         assert!((view.length_ms - 100.0).abs() < 1e-3);
+        assert_eq!(
+            view.active_ms, 1.0,
+            "only the first millisecond is above −80 dB"
+        );
 
         // A first-order low-pass: −3 dB near its corner, falling above.
         let a = (-2.0 * std::f32::consts::PI * 1000.0 / 48_000.0).exp();

@@ -553,7 +553,7 @@ impl Instance {
             .inactive_plugin_handle()
             .expect("the plugin is active");
         self.params_ext
-            .flush(&handle, &events.as_input(), &mut out.as_output());
+            .flush(&mut handle, &events.as_input(), &mut out.as_output());
     }
 
     /// Audio ports on the input (`true`) or output side.

@@ -8,16 +8,16 @@
 //!   → end events (what makes automation lanes record a bake and host undo see it),
 //!   and the values the host then reads are the ones it was sent.
 //!
-//! Skipped without `Xvfb` unless `CI=true`, where a missing host is a failure.
+//! Skipped without `Xvfb` unless `CI=true`, where a missing host is a failure. Xvfb
+//! comes from the editor test harness (`faurge_editor_tests::Xvfb`).
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use faurge_clap_host_tests::{
     bundles, parse_state, use_workspace_helper, voiced_speech, Active, Instance, Library,
     OutParamEvent,
 };
+use faurge_editor_tests::Xvfb;
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{ConnectionExt, CreateWindowAux, WindowClass};
 use x11rb::rust_connection::RustConnection;
@@ -28,66 +28,22 @@ const BLOCK: usize = 256;
 /// Frames per processing chunk between main-thread work (0.1 s).
 const CHUNK: usize = 4800;
 
-/// A private X server; killed and reaped on drop.
-struct Xvfb {
-    child: Child,
-    display: String,
-}
-
-impl Xvfb {
-    /// Starts `Xvfb` on a free display number, or `None` when it is not installed.
-    fn start() -> Option<Xvfb> {
-        let base = 200 + std::process::id() % 400;
-        for n in base..base + 50 {
-            if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-                || Path::new(&format!("/tmp/.X{n}-lock")).exists()
-            {
-                continue;
-            }
-            let display = format!(":{n}");
-            let child = Command::new("Xvfb")
-                .args([&display, "-screen", "0", "1280x900x24", "-nolisten", "tcp"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .ok()?;
-            let mut x = Xvfb { child, display };
-            let t0 = Instant::now();
-            while t0.elapsed() < Duration::from_secs(10) {
-                if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
-                    return Some(x);
-                }
-                if x.child.try_wait().ok().flatten().is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = x.child.kill();
-        }
-        None
-    }
-}
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Xvfb and a top-level window to embed editors in, or `None` (test skipped) when
 /// Xvfb is missing outside CI.
 fn display() -> Option<(Xvfb, RustConnection, u32)> {
-    let Some(x) = Xvfb::start() else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "Xvfb is missing (Debian package xvfb); CI must run this test"
-        );
-        eprintln!("skipped: Xvfb is not installed");
-        return None;
+    let x = match Xvfb::start(1280, 900) {
+        Ok(x) => x,
+        Err(e) => {
+            assert!(
+                !faurge_editor_tests::in_ci(),
+                "Xvfb could not start (Debian package xvfb); CI must run this test: {e}"
+            );
+            eprintln!("skipped: Xvfb could not start: {e}");
+            return None;
+        }
     };
-    std::env::set_var("DISPLAY", &x.display);
-    let (conn, screen) = x11rb::connect(Some(&x.display)).expect("connect to Xvfb");
+    std::env::set_var("DISPLAY", x.display());
+    let (conn, screen) = x11rb::connect(Some(&x.display())).expect("connect to Xvfb");
     let root = conn.setup().roots[screen].root;
     let win = conn.generate_id().unwrap();
     conn.create_window(
