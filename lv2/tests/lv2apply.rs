@@ -287,4 +287,29 @@ fn a_bake_in_lv2apply_changes_the_output() {
         tail_err > -40.0,
         "the bake did not change the output (last 5 s {tail_err:.1} dB from the default render)\n{log}"
     );
+
+    // The swap is click-free: from 0.1 s before the output first leaves the default
+    // render to 50 ms after, the largest sample-to-sample step is at most 1.5× the
+    // largest step of the steady output before (the default render) or after (a
+    // period near the end, settled) at the same input positions, plus 0.005 for the
+    // fades' own slope. The input loops with period `p`.
+    let (out, refr, p) = (&output[0], &reference[0], voiced.len());
+    let swap = (head..n)
+        .find(|&j| (out[j] - refr[j]).abs() > 1e-4)
+        .expect("the output never left the default render");
+    let (w0, w1) = (swap - rate as usize / 10, swap + rate as usize / 20);
+    let step = |x: &[f32], j: usize| (x[j] - x[j - 1]).abs();
+    let around = (w0 + 1..w1).map(|j| step(out, j)).fold(0.0f32, f32::max);
+    let settled = (n / p - 2) * p;
+    let steady = (w0 + 1..w1)
+        .map(|j| step(refr, j).max(step(out, settled + j % p)))
+        .fold(0.0f32, f32::max);
+    println!(
+        "swap at {:.2} s: largest step around it {around:.4}, steady output at the same input positions {steady:.4}",
+        swap as f32 / rate as f32
+    );
+    assert!(
+        around <= 1.5 * steady + 0.005,
+        "click at the swap: step {around} vs {steady}"
+    );
 }
