@@ -167,7 +167,10 @@ fn list(t: &[TensorInfo]) -> String {
     if t.is_empty() {
         return "nothing".into();
     }
-    t.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    t.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What a validated tower needs at run time.
@@ -467,13 +470,10 @@ impl RobertaTokenizer {
         path: &Path,
     ) -> Result<RobertaTokenizer, LaionError> {
         let special = |t: &str| {
-            vocab
-                .get(t)
-                .copied()
-                .ok_or_else(|| LaionError::Tokenizer {
-                    path: path.to_owned(),
-                    message: format!("the vocabulary has no {t}; it is not RoBERTa's"),
-                })
+            vocab.get(t).copied().ok_or_else(|| LaionError::Tokenizer {
+                path: path.to_owned(),
+                message: format!("the vocabulary has no {t}; it is not RoBERTa's"),
+            })
         };
         let (bos, eos, pad) = (special("<s>")?, special("</s>")?, special("<pad>")?);
         let unk = vocab.get("<unk>").copied();
@@ -503,14 +503,10 @@ impl RobertaTokenizer {
             path: path.to_owned(),
             message,
         };
-        let v: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+        let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
         let model = &v["model"];
         if model["type"] != "BPE" {
-            return Err(bad(format!(
-                "model.type is {}, not \"BPE\"",
-                model["type"]
-            )));
+            return Err(bad(format!("model.type is {}, not \"BPE\"", model["type"])));
         }
         let vocab: HashMap<String, u32> = serde_json::from_value(model["vocab"].clone())
             .map_err(|e| bad(format!("model.vocab: {e}")))?;
@@ -601,6 +597,14 @@ impl RobertaTokenizer {
                     .filter_map(|p| self.vocab.get(p).copied().or(self.unk)),
             );
         }
+        ids
+    }
+
+    /// `<s> ids… </s>`, unpadded.
+    pub fn encode_with_specials(&self, text: &str) -> Vec<i64> {
+        let mut ids = vec![i64::from(self.bos)];
+        ids.extend(self.encode(text).into_iter().map(i64::from));
+        ids.push(i64::from(self.eos));
         ids
     }
 
@@ -735,9 +739,11 @@ mod tests {
     #[test]
     fn bpe_applies_merges_by_rank_and_pads_with_a_mask() {
         let mut vocab = HashMap::new();
-        for (i, t) in ["<s>", "<pad>", "</s>", "<unk>", "w", "a", "r", "m", "wa", "rm", "warm", "Ġ", "Ġwarm"]
-            .iter()
-            .enumerate()
+        for (i, t) in [
+            "<s>", "<pad>", "</s>", "<unk>", "w", "a", "r", "m", "wa", "rm", "warm", "Ġ", "Ġwarm",
+        ]
+        .iter()
+        .enumerate()
         {
             vocab.insert((*t).to_owned(), i as u32);
         }
@@ -776,7 +782,13 @@ mod tests {
         assert_eq!(a.length, 480_000);
         let mel = info("input_features", "f32", &[-1, 1, 1001, 64]);
         let e = check_audio(f, &[mel], &[info("audio_embeds", "f32", &[-1, 512])]).unwrap_err();
-        assert!(matches!(e, LaionError::Signature { tower: Tower::Audio, .. }));
+        assert!(matches!(
+            e,
+            LaionError::Signature {
+                tower: Tower::Audio,
+                ..
+            }
+        ));
         assert!(e.to_string().contains("input_features"), "{e}");
     }
 

@@ -335,8 +335,7 @@ impl ModelSet {
     /// the attention mask).
     pub fn tokenize(&self, text: &str) -> Vec<i64> {
         if let Some(clap) = &self.clap {
-            let (ids, mask) = clap.tokenizer().encode_padded(text, usize::MAX);
-            return ids.into_iter().zip(mask).take_while(|(_, m)| *m == 1).map(|(i, _)| i).collect();
+            return clap.tokenizer().encode_with_specials(text);
         }
         self.tokenizer
             .encode(text, self.max_tokens)
@@ -703,7 +702,11 @@ impl Model {
     }
 
     /// A LAION tower's embedding: output `index`, checked to be `[1, 512]`, L2-normalized.
-    fn laion_embedding(&self, out: &[Output], index: usize) -> Result<[f32; EMBED_DIM], ModelError> {
+    fn laion_embedding(
+        &self,
+        out: &[Output],
+        index: usize,
+    ) -> Result<[f32; EMBED_DIM], ModelError> {
         let tower = self.laion.as_ref().ok_or_else(|| ModelError::Output {
             model: self.kind.key(),
             message: "a LAION-CLAP call on a built-in encoder".into(),

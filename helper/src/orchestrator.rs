@@ -370,11 +370,9 @@ impl Orchestrator {
             }
             None => e_text,
         };
-        let e_input = self
-            .models
-            .with(ModelKind::EncoderAudio, |m| {
-                m.encode_audio_input(&input.log_mel, &input.audio)
-            })?;
+        let e_input = self.models.with(ModelKind::EncoderAudio, |m| {
+            m.encode_audio_input(&input.log_mel, &input.audio)
+        })?;
         let input_similarity = cosine(&e_target, &e_input);
         let encode_ms = t.elapsed().as_secs_f64() * 1e3;
         check()?;
@@ -464,11 +462,9 @@ impl Orchestrator {
             // Reflection: how well does the proposal match the prompt?
             report_stage(Stage::Reflect, round, similarity);
             let t = Instant::now();
-            let e_proposal = self
-                .models
-                .with(ModelKind::EncoderAudio, |m| {
-                    m.encode_audio_input(&render.log_mel, &rendered)
-                })?;
+            let e_proposal = self.models.with(ModelKind::EncoderAudio, |m| {
+                m.encode_audio_input(&render.log_mel, &rendered)
+            })?;
             let s_c = cosine(&e_target, &e_proposal);
             timings.push((Stage::Reflect, t.elapsed().as_secs_f64() * 1e3));
             similarity = Some(s_c);
