@@ -769,9 +769,11 @@ mod tests {
         let ids = info("input_ids", "i64", &[-1, -1]);
         let mask = info("attention_mask", "i64", &[-1, -1]);
         let out = info("text_embeds", "f32", &[-1, 512]);
-        let sig = check_text(f, &[ids.clone(), mask.clone()], &[out.clone()]).expect("valid");
+        let sig =
+            check_text(f, &[ids.clone(), mask.clone()], std::slice::from_ref(&out)).expect("valid");
         assert_eq!(sig.length, LAION_SEQ_LEN);
-        let e = check_text(f, &[ids.clone()], &[out.clone()]).expect_err("no mask");
+        let e = check_text(f, std::slice::from_ref(&ids), std::slice::from_ref(&out))
+            .expect_err("no mask");
         assert!(e.to_string().contains("missing attention_mask"), "{e}");
         let narrow = info("text_embeds", "f32", &[-1, 256]);
         let e = check_text(f, &[ids, mask], &[narrow]).expect_err("256-d");

@@ -295,8 +295,8 @@ fn tokenizer_json() -> (Vec<u8>, usize) {
     let mut vocab: BTreeMap<String, usize> = BTreeMap::new();
     let mut next = 0;
     let mut add = |t: String, vocab: &mut BTreeMap<String, usize>| {
-        if !vocab.contains_key(&t) {
-            vocab.insert(t, next);
+        if let std::collections::btree_map::Entry::Vacant(e) = vocab.entry(t) {
+            e.insert(next);
             next += 1;
         }
     };
@@ -372,7 +372,7 @@ fn set_with(dir: &Path) -> ModelSet {
 }
 
 fn speech_request() -> BakeRequest {
-    let a = faurge_io::read(&speech_path()).expect("shipped clip");
+    let a = faurge_io::read(speech_path()).expect("shipped clip");
     let n = (4 * a.sample_rate as usize).min(a.frames());
     BakeRequest::new(
         1,
