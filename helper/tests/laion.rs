@@ -402,6 +402,17 @@ fn the_loop_bakes_real_speech_with_a_laion_signature_encoder() {
         .expect("the bake runs with the LAION towers");
     assert!(result.dsp_state.validate().is_ok());
     assert!(!result.report.rounds.is_empty());
+    eprintln!(
+        "LAION-signature bake: {} rounds, {:.0} ms, S_C {:?}",
+        result.report.rounds.len(),
+        result.report.total_ms,
+        result
+            .report
+            .rounds
+            .iter()
+            .map(|r| r.similarity)
+            .collect::<Vec<_>>()
+    );
     for r in &result.report.rounds {
         assert!(r.similarity.is_finite() && (-1.0..=1.0001).contains(&r.similarity));
         assert!(r.target_ltas_db.iter().all(|v| v.is_finite()));
