@@ -28,6 +28,8 @@ pub struct HelperOptions {
     pub models: Option<PathBuf>,
     /// `--memory-budget`, passed through (e.g. `4GiB`).
     pub memory_budget: Option<String>,
+    /// `--clap-dir DIR`: a LAION-CLAP export replacing the built-in encoders.
+    pub clap_dir: Option<PathBuf>,
     /// `--backend tract|onnxruntime`.
     pub backend: Option<String>,
     /// `--onnxruntime-lib PATH`.
@@ -84,6 +86,9 @@ fn spawn(opts: &HelperOptions) -> Result<HelperClient> {
     let mut cmd = HelperCommand::new(helper).arg("--models").arg(models);
     if let Some(b) = &opts.memory_budget {
         cmd = cmd.arg("--memory-budget").arg(b);
+    }
+    if let Some(d) = &opts.clap_dir {
+        cmd = cmd.arg("--clap-dir").arg(d);
     }
     if let Some(b) = &opts.backend {
         cmd = cmd.arg("--backend").arg(b);

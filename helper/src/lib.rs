@@ -4,6 +4,7 @@
 //! `faurge-helper` process. The `faurge` CLI and the tests share these pieces.
 
 pub mod features;
+pub mod laion;
 pub mod manager;
 pub mod models;
 pub mod orchestrator;

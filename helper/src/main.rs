@@ -154,6 +154,11 @@ struct HelperArgs {
     /// Most memory the models may hold at once, e.g. 4GiB, 512MiB.
     #[arg(long)]
     memory_budget: Option<String>,
+    /// A LAION-CLAP ONNX export (text_model.onnx, audio_model.onnx, tokenizer.json)
+    /// to use instead of the built-in text/audio encoders (Fabian, Ursula and
+    /// Genesis then need retraining on its space for good results).
+    #[arg(long, value_name = "DIR")]
+    clap_dir: Option<PathBuf>,
     /// Inference backend: tract (built in) or onnxruntime (needs --onnxruntime-lib).
     #[arg(long)]
     backend: Option<String>,
@@ -185,6 +190,7 @@ impl HelperArgs {
             helper: self.helper.clone(),
             models: self.models.clone(),
             memory_budget: self.memory_budget.clone(),
+            clap_dir: self.clap_dir.clone(),
             backend: self.backend.clone(),
             onnxruntime_lib: self.onnxruntime_lib.clone(),
             timeout: std::time::Duration::from_secs(self.timeout_s.max(1)),

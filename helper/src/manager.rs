@@ -258,7 +258,15 @@ fn warm_up(model: &mut Model, set: &ModelSet) -> Result<(), ModelError> {
     let e = [0.0f32; EMBED_DIM];
     match model.kind() {
         ModelKind::EncoderText => model.encode_text(&set.tokenize("clear voice")).map(drop),
-        ModelKind::EncoderAudio => model.encode_audio(&vec![-5.0; 300 * MEL_BANDS]).map(drop),
+        ModelKind::EncoderAudio => {
+            // A LAION tower reads the waveform: one second of a quiet 1 kHz tone.
+            let tone: Vec<f32> = (0..48_000)
+                .map(|i| 0.1 * (std::f32::consts::TAU * 1000.0 * i as f32 / 48_000.0).sin())
+                .collect();
+            model
+                .encode_audio_input(&vec![-5.0; 300 * MEL_BANDS], &tone)
+                .map(drop)
+        }
         ModelKind::Fabian => model.fabian(&e, &e).map(drop),
         ModelKind::Ursula => model.ursula(&[0.0; URSULA_INPUTS]).map(drop),
         ModelKind::Genesis => model

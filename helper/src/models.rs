@@ -20,6 +20,8 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use faurge_vocabulary::Tokenizer;
+
+use crate::laion::{self, ClapDir, LaionError, Signature, TensorInfo};
 use ort::session::Session;
 use ort::value::TensorRef;
 use serde::{Deserialize, Serialize};
@@ -93,6 +95,10 @@ pub enum ModelError {
         /// The backend's message.
         message: String,
     },
+    /// A LAION-CLAP encoder (`--clap-dir`) cannot be used: missing file, bad
+    /// tokenizer, or a tower whose signature is not the expected one.
+    #[error(transparent)]
+    Laion(#[from] LaionError),
     /// A model's output has an unexpected shape or non-finite values.
     #[error(
         "The {model} model returned {message}; the model does not match this version of Faurge"
@@ -223,6 +229,7 @@ pub struct ModelSet {
     manifest_sha256: String,
     tokenizer: Tokenizer,
     max_tokens: usize,
+    clap: Option<ClapDir>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ModelError> {
@@ -288,7 +295,23 @@ impl ModelSet {
             manifest,
             tokenizer: Tokenizer { words: tok.words },
             max_tokens: tok.max_tokens,
+            clap: None,
         })
+    }
+
+    /// Replaces the built-in text and audio encoders by a LAION-CLAP export
+    /// (`--clap-dir`, see [`crate::laion`]): [`ModelSet::model_path`] then points
+    /// the encoder kinds at its towers, [`ModelSet::tokenize`] uses its RoBERTa
+    /// tokenizer, and [`Runtime::load`] checks the towers' signatures. Fabian, Ursula
+    /// and Genesis stay the shipped ones (trained on the built-in space).
+    pub fn with_clap(mut self, clap: ClapDir) -> ModelSet {
+        self.clap = Some(clap);
+        self
+    }
+
+    /// The LAION-CLAP export in use, if any.
+    pub fn clap(&self) -> Option<&ClapDir> {
+        self.clap.as_ref()
     }
 
     /// The folder.
@@ -306,8 +329,14 @@ impl ModelSet {
         &self.manifest_sha256
     }
 
-    /// Token ids of `text` for the text encoder, padded to the trained length.
+    /// Token ids of `text` for the text encoder: padded to the trained length
+    /// for the built-in encoder; for a LAION-CLAP export, `<s> BPE ids </s>`
+    /// unpadded ([`Model::encode_text`] pads to the tower's length and builds
+    /// the attention mask).
     pub fn tokenize(&self, text: &str) -> Vec<i64> {
+        if let Some(clap) = &self.clap {
+            return clap.tokenizer().encode_with_specials(text);
+        }
         self.tokenizer
             .encode(text, self.max_tokens)
             .into_iter()
@@ -315,8 +344,14 @@ impl ModelSet {
             .collect()
     }
 
-    /// Path of one model's ONNX file.
+    /// Path of one model's ONNX file (a LAION-CLAP tower for the encoders when
+    /// [`ModelSet::with_clap`] was used).
     pub fn model_path(&self, kind: ModelKind) -> PathBuf {
+        match (&self.clap, kind) {
+            (Some(c), ModelKind::EncoderText) => return c.text_model(),
+            (Some(c), ModelKind::EncoderAudio) => return c.audio_model(),
+            _ => {}
+        }
         let file = self
             .manifest
             .models
@@ -456,10 +491,44 @@ impl Runtime {
             .map_err(|e| fail(e.into()))?
             .commit_from_memory(&bytes)
             .map_err(fail)?;
+        let laion = match (set.clap(), kind) {
+            (Some(clap), ModelKind::EncoderText | ModelKind::EncoderAudio) => {
+                let infos = |outlets: &[ort::value::Outlet]| -> Vec<TensorInfo> {
+                    outlets
+                        .iter()
+                        .map(|o| TensorInfo {
+                            name: o.name().to_owned(),
+                            dtype: o
+                                .dtype()
+                                .tensor_type()
+                                .map_or_else(|| "not a tensor".to_owned(), |t| t.to_string()),
+                            shape: o
+                                .dtype()
+                                .tensor_shape()
+                                .map(|s| s.to_vec())
+                                .unwrap_or_default(),
+                        })
+                        .collect()
+                };
+                let (inputs, outputs) = (infos(session.inputs()), infos(session.outputs()));
+                let sig = if kind == ModelKind::EncoderText {
+                    laion::check_text(&path, &inputs, &outputs)?
+                } else {
+                    laion::check_audio(&path, &inputs, &outputs)?
+                };
+                Some(LaionTower {
+                    signature: sig,
+                    file: path.clone(),
+                    pad_id: i64::from(clap.tokenizer().pad_id()),
+                })
+            }
+            _ => None,
+        };
         Ok(Model {
             kind,
             session,
             load_ms: t0.elapsed().as_secs_f64() * 1e3,
+            laion,
         })
     }
 }
@@ -509,6 +578,14 @@ pub struct Model {
     kind: ModelKind,
     session: Session,
     load_ms: f64,
+    laion: Option<LaionTower>,
+}
+
+/// What a loaded LAION-CLAP tower needs at run time.
+struct LaionTower {
+    signature: Signature,
+    file: PathBuf,
+    pad_id: i64,
 }
 
 /// Fabian's outputs for one input.
@@ -596,14 +673,86 @@ impl Model {
         })
     }
 
-    /// Text encoder: token ids (length of [`ModelSet::tokenize`]) → `e_text`.
+    /// Text encoder: token ids (from [`ModelSet::tokenize`]) → `e_text`. A
+    /// LAION-CLAP tower gets the ids padded (or cut, keeping `</s>`) to its
+    /// length with `<pad>`, and the attention mask; its output is L2-normalized.
     ///
     /// # Errors
-    /// [`ModelError`] if this is not the text encoder or the run fails.
+    /// [`ModelError`] if this is not the text encoder or the run fails;
+    /// [`ModelError::Laion`] when a LAION tower's output is not `[1, 512]`.
     pub fn encode_text(&mut self, tokens: &[i64]) -> Result<[f32; EMBED_DIM], ModelError> {
         self.expect(ModelKind::EncoderText)?;
-        let out = self.run(&[Input::I64(vec![1, tokens.len() as i64], tokens)])?;
-        self.single(&out, 0)
+        let Some(tower) = &self.laion else {
+            let out = self.run(&[Input::I64(vec![1, tokens.len() as i64], tokens)])?;
+            return self.single(&out, 0);
+        };
+        let (len, pad, index) = (tower.signature.length, tower.pad_id, tower.signature.output);
+        let mut ids: Vec<i64> = tokens.iter().copied().take(len).collect();
+        if tokens.len() > len {
+            if let (Some(last), Some(&eos)) = (ids.last_mut(), tokens.last()) {
+                *last = eos;
+            }
+        }
+        let mut mask = vec![1i64; ids.len()];
+        ids.resize(len, pad);
+        mask.resize(len, 0);
+        let shape = vec![1, len as i64];
+        let out = self.run(&[Input::I64(shape.clone(), &ids), Input::I64(shape, &mask)])?;
+        self.laion_embedding(&out, index)
+    }
+
+    /// A LAION tower's embedding: output `index`, checked to be `[1, 512]`, L2-normalized.
+    fn laion_embedding(
+        &self,
+        out: &[Output],
+        index: usize,
+    ) -> Result<[f32; EMBED_DIM], ModelError> {
+        let tower = self.laion.as_ref().ok_or_else(|| ModelError::Output {
+            model: self.kind.key(),
+            message: "a LAION-CLAP call on a built-in encoder".into(),
+        })?;
+        let (shape, _) = out.get(index).ok_or_else(|| ModelError::Output {
+            model: self.kind.key(),
+            message: format!("{} outputs, expected more than {index}", out.len()),
+        })?;
+        laion::check_embedding_shape(tower.signature.tower, &tower.file, shape)?;
+        let e = self.single::<EMBED_DIM>(out, index)?;
+        let norm = e.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm <= 0.0 {
+            return Err(ModelError::Output {
+                model: self.kind.key(),
+                message: "an all-zero embedding".into(),
+            });
+        }
+        Ok(e.map(|x| x / norm))
+    }
+
+    /// Whether this is a LAION-CLAP tower (loaded from a `--clap-dir`).
+    pub fn is_laion(&self) -> bool {
+        self.laion.is_some()
+    }
+
+    /// Audio encoder on whichever input it reads: the built-in encoder takes
+    /// `log_mel` (`[frames, 64]`, as [`Model::encode_audio`]); a LAION-CLAP tower
+    /// takes `audio_48k` (mono at 48 kHz, repeated or cut to its length, see
+    /// [`laion::waveform_input`]) and its output is L2-normalized.
+    ///
+    /// # Errors
+    /// As [`Model::encode_audio`]; [`ModelError::Laion`] when a LAION tower's output
+    /// is not `[1, 512]`.
+    pub fn encode_audio_input(
+        &mut self,
+        log_mel: &[f32],
+        audio_48k: &[f32],
+    ) -> Result<[f32; EMBED_DIM], ModelError> {
+        self.expect(ModelKind::EncoderAudio)?;
+        let Some(tower) = &self.laion else {
+            return self.encode_audio(log_mel);
+        };
+        let (len, index) = (tower.signature.length, tower.signature.output);
+        let wave = laion::waveform_input(audio_48k, len);
+        let out = self.run(&[Input::F32(vec![1, len as i64], &wave)])?;
+        self.laion_embedding(&out, index)
     }
 
     /// Audio encoder: log-mel `[frames, 64]` row-major (faurge-dsp's
@@ -614,6 +763,12 @@ impl Model {
     /// or the run fails.
     pub fn encode_audio(&mut self, log_mel: &[f32]) -> Result<[f32; EMBED_DIM], ModelError> {
         self.expect(ModelKind::EncoderAudio)?;
+        if self.laion.is_some() {
+            return Err(ModelError::Output {
+                model: self.kind.key(),
+                message: "a log-mel for a LAION-CLAP tower (it reads the waveform: use encode_audio_input)".into(),
+            });
+        }
         if log_mel.is_empty() || !log_mel.len().is_multiple_of(MEL_BANDS) {
             return Err(ModelError::Output {
                 model: self.kind.key(),

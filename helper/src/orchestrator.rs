@@ -50,6 +50,9 @@ use crate::models::{
     URSULA_OUTPUTS,
 };
 
+// A LAION-CLAP audio tower reads the snapshot and the renders at the analysis rate.
+const _: () = assert!(crate::laion::LAION_SAMPLE_RATE == ANALYSIS_RATE);
+
 /// Attack of the compressor the loop sets, ms (Ursula predicts the static curve;
 /// these time constants suit speech and are the presets' values).
 pub const LOOP_ATTACK_MS: f32 = 10.0;
@@ -353,7 +356,7 @@ impl Orchestrator {
                 let reference = InputFeatures::measure(&refs, r.sample_rate)
                     .map_err(|e| bake_error(ErrorKind::BadRequest, e))?;
                 let e_ref = self.models.with(ModelKind::EncoderAudio, |m| {
-                    m.encode_audio(&reference.log_mel)
+                    m.encode_audio_input(&reference.log_mel, &reference.audio)
                 })?;
                 if req.options.reference_only {
                     e_ref
@@ -367,9 +370,9 @@ impl Orchestrator {
             }
             None => e_text,
         };
-        let e_input = self
-            .models
-            .with(ModelKind::EncoderAudio, |m| m.encode_audio(&input.log_mel))?;
+        let e_input = self.models.with(ModelKind::EncoderAudio, |m| {
+            m.encode_audio_input(&input.log_mel, &input.audio)
+        })?;
         let input_similarity = cosine(&e_target, &e_input);
         let encode_ms = t.elapsed().as_secs_f64() * 1e3;
         check()?;
@@ -459,9 +462,9 @@ impl Orchestrator {
             // Reflection: how well does the proposal match the prompt?
             report_stage(Stage::Reflect, round, similarity);
             let t = Instant::now();
-            let e_proposal = self
-                .models
-                .with(ModelKind::EncoderAudio, |m| m.encode_audio(&render.log_mel))?;
+            let e_proposal = self.models.with(ModelKind::EncoderAudio, |m| {
+                m.encode_audio_input(&render.log_mel, &rendered)
+            })?;
             let s_c = cosine(&e_target, &e_proposal);
             timings.push((Stage::Reflect, t.elapsed().as_secs_f64() * 1e3));
             similarity = Some(s_c);

@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
+use faurge_helper::laion::ClapDir;
 use faurge_helper::manager::ModelManager;
 use faurge_helper::models::{self, ModelSet, Runtime};
 use faurge_helper::orchestrator::Orchestrator;
@@ -26,6 +27,12 @@ struct Args {
     /// Directory with the ONNX models and manifest.json.
     #[arg(long, value_name = "DIR")]
     models: Option<PathBuf>,
+    /// A LAION-CLAP ONNX export (text_model.onnx, audio_model.onnx, tokenizer.json)
+    /// that replaces the built-in text and audio encoders. Fabian, Ursula and
+    /// Genesis were trained on the built-in encoder's space: retrain them on
+    /// LAION's for good results.
+    #[arg(long, value_name = "DIR")]
+    clap_dir: Option<PathBuf>,
     /// Most memory the loaded models may use at once, e.g. 4GiB, 512MiB, 1.5GB.
     #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = parse_memory_size)]
     memory_budget: u64,
@@ -119,8 +126,13 @@ impl Engine {
         };
         let name = backend.name().to_owned();
         let loop_ = (|| {
-            let set = ModelSet::open(&models_dir)
+            let mut set = ModelSet::open(&models_dir)
                 .map_err(|e| BakeError::new(None, ErrorKind::ModelLoad, e.to_string()))?;
+            if let Some(dir) = &args.clap_dir {
+                let clap = ClapDir::open(dir)
+                    .map_err(|e| BakeError::new(None, ErrorKind::ModelLoad, e.to_string()))?;
+                set = set.with_clap(clap);
+            }
             let runtime = Runtime::start(backend, 2)
                 .map_err(|e| BakeError::new(None, ErrorKind::ModelLoad, e.to_string()))?;
             let manager = ModelManager::new(runtime, set, args.memory_budget)?;
