@@ -62,19 +62,7 @@ fn main() {
         let mut totals = Vec::new();
         let mut stages: std::collections::BTreeMap<Stage, Vec<f64>> = Default::default();
         for i in 0..runs + 1 {
-            let req = BakeRequest::new(
-                i as u64,
-                "warm radio voice".to_owned(),
-                sr,
-                &[&audio],
-                DspState::default(),
-                BakeOptions {
-                    max_rounds: rounds,
-                    threshold: 1.0,
-                    ..BakeOptions::default()
-                },
-            )
-            .expect("request");
+            let req = request(i as u64, sr, &audio, rounds);
             let t = Instant::now();
             let r = orch
                 .bake(&req, &mut |_| {}, &AtomicBool::new(false))
@@ -116,19 +104,7 @@ fn main() {
     for rounds in [1u32, 4] {
         let mut totals = Vec::new();
         for i in 0..runs + 1 {
-            let req = BakeRequest::new(
-                100 + i as u64,
-                "warm radio voice".to_owned(),
-                sr,
-                &[&audio],
-                DspState::default(),
-                BakeOptions {
-                    max_rounds: rounds,
-                    threshold: 1.0,
-                    ..BakeOptions::default()
-                },
-            )
-            .expect("request");
+            let req = request(100 + i as u64, sr, &audio, rounds);
             let t = Instant::now();
             client
                 .bake(
@@ -149,4 +125,22 @@ fn main() {
         );
     }
     client.shutdown();
+}
+
+/// The benchmark's bake: "warm radio voice" on `audio` at `sr` Hz from the default
+/// settings, exactly `rounds` rounds (a threshold of 1 is never reached).
+fn request(id: u64, sr: u32, audio: &[f32], rounds: u32) -> BakeRequest {
+    BakeRequest::new(
+        id,
+        "warm radio voice".to_owned(),
+        sr,
+        &[audio],
+        DspState::default(),
+        BakeOptions {
+            max_rounds: rounds,
+            threshold: 1.0,
+            ..BakeOptions::default()
+        },
+    )
+    .expect("request")
 }

@@ -218,6 +218,22 @@ impl From<Format> for WavFormat {
     }
 }
 
+/// What `fix` and `bake` share: reads `input`, resamples it to the helper's working
+/// rate, bakes it through the helper process and prints the summary. Returns the
+/// file as read, the resampled audio and the result.
+fn bake_file(
+    input: &Path,
+    target: &TargetArgs,
+    helper: &HelperArgs,
+) -> Result<(Audio, Audio, faurge_protocol::BakeResult)> {
+    let target = target.target()?;
+    let audio = read_audio(input)?;
+    let work = audio.resampled(work_rate(&audio))?;
+    let result = fix::bake(&work, &target, &helper.options())?;
+    fix::print_summary(&result);
+    Ok((audio, work, result))
+}
+
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Fix {
@@ -228,11 +244,7 @@ fn main() -> Result<()> {
             report,
             format,
         } => {
-            let target = target.target()?;
-            let audio = read_audio(&input)?;
-            let work = audio.resampled(work_rate(&audio))?;
-            let result = fix::bake(&work, &target, &helper.options())?;
-            fix::print_summary(&result);
+            let (audio, work, result) = bake_file(&input, &target, &helper)?;
             let ir = result
                 .ir_samples()
                 .map_err(|e| anyhow::anyhow!("{e}"))
@@ -253,11 +265,7 @@ fn main() -> Result<()> {
             target,
             helper,
         } => {
-            let target = target.target()?;
-            let audio = read_audio(&input)?;
-            let work = audio.resampled(work_rate(&audio))?;
-            let result = fix::bake(&work, &target, &helper.options())?;
-            fix::print_summary(&result);
+            let (_, work, result) = bake_file(&input, &target, &helper)?;
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("Could not create the folder \"{}\"", out.display()))?;
             std::fs::write(

@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use faurge_dsp::analysis::ltas::ltas_band_centers_hz;
 use faurge_dsp::eq::Eq;
 use faurge_protocol::BakeResult;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
 use realfft::RealFftPlanner;
@@ -43,6 +44,34 @@ fn ir_magnitude_db(ir: &[f32], sr: f64, freqs: &[f64]) -> Vec<f64> {
 ///
 /// # Errors
 /// When the file cannot be written or a chart fails to draw.
+/// One of the report's panels: a log-frequency or linear x axis over dB.
+type Panel<'a, 'b, X> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<X, RangedCoordf64>>;
+
+/// Draws `data` as a line of `color` with a legend entry `label`.
+fn labelled_line<X: Ranged<ValueType = f64>>(
+    chart: &mut Panel<'_, '_, X>,
+    data: Vec<(f64, f64)>,
+    color: RGBColor,
+    label: &str,
+) -> Result<()> {
+    chart
+        .draw_series(LineSeries::new(data, &color))?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    Ok(())
+}
+
+/// Draws the legend of the lines drawn with [`labelled_line`].
+fn draw_legend<'a, X: Ranged<ValueType = f64>>(chart: &mut Panel<'a, 'a, X>) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()?;
+    Ok(())
+}
+
 pub fn write_png(path: &Path, result: &BakeResult, sample_rate: u32) -> Result<()> {
     ensure_font();
     let root = BitMapBackend::new(path, (1200, 1000)).into_drawing_area();
@@ -90,20 +119,9 @@ pub fn write_png(path: &Path, result: &BakeResult, sample_rate: u32) -> Result<(
         .y_desc("dB re total")
         .label_style(("sans-serif", 14))
         .draw()?;
-    chart
-        .draw_series(LineSeries::new(before, &RGBColor(120, 120, 120)))?
-        .label("input")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RGBColor(120, 120, 120)));
-    chart
-        .draw_series(LineSeries::new(after, &BLUE))?
-        .label("after the bake")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .draw()?;
+    labelled_line(&mut chart, before, RGBColor(120, 120, 120), "input")?;
+    labelled_line(&mut chart, after, BLUE, "after the bake")?;
+    draw_legend(&mut chart)?;
 
     // 2. EQ curve and IR magnitude.
     let freqs: Vec<f64> = (0..400)
@@ -142,22 +160,11 @@ pub fn write_png(path: &Path, result: &BakeResult, sample_rate: u32) -> Result<(
         .y_desc("dB")
         .label_style(("sans-serif", 14))
         .draw()?;
-    chart
-        .draw_series(LineSeries::new(eq, &RED))?
-        .label("EQ (8 biquads)")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
+    labelled_line(&mut chart, eq, RED, "EQ (8 biquads)")?;
     if !ir_db.is_empty() {
-        chart
-            .draw_series(LineSeries::new(ir_db, &GREEN))?
-            .label("impulse response")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREEN));
+        labelled_line(&mut chart, ir_db, GREEN, "impulse response")?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .draw()?;
+    draw_legend(&mut chart)?;
 
     // 3. IR envelope (dB of |h|, 1 ms peak windows).
     let win = (sr / 1000.0).max(1.0) as usize;
