@@ -123,6 +123,8 @@ pub struct RowFigures {
     pub auto_eq_db: f64,
     /// Loop output LUFS − target LUFS.
     pub loudness_error_lu: f64,
+    /// Round-1 output LUFS − target LUFS.
+    pub one_pass_loudness_error_lu: f64,
     /// Rounds the loop ran.
     pub rounds: u32,
     /// Whether the loop reached its threshold.
@@ -164,7 +166,8 @@ pub struct EvalReport {
     /// Mean LTAS error, dB: `degraded`, `one_pass`, `loop`, `auto_eq`, and the ratios
     /// `*_over_degraded`.
     pub ltas_error_db: BTreeMap<String, f64>,
-    /// `mean_abs` (LU) and `within_1lu` (share) of the loop's output.
+    /// `mean_abs`, `mean_signed` (LU) and `within_1lu` (share) of the loop's output;
+    /// `one_pass_mean_abs` and `one_pass_within_1lu` of round 1's output.
     pub loudness_error_lu: BTreeMap<String, f64>,
     /// Share of rows whose loop output moved toward the target: `all` and per style.
     pub prompt_direction_accuracy: BTreeMap<String, f64>,
@@ -565,8 +568,10 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalReport> {
             let one_pass = render(&rr.input, &first.dsp_state, ir.as_deref())?;
             let loop_db = ltas_error_db(&measure(&looped), &row.target_ltas, mask);
             let one_pass_db = ltas_error_db(&measure(&one_pass), &row.target_ltas, mask);
-            let lufs = integrated_lufs(&[&looped], SAMPLE_RATE as f32)
-                .unwrap_or(faurge_dsp::analysis::loudness::ABSOLUTE_GATE_LUFS);
+            let lufs = |audio: &[f32]| {
+                integrated_lufs(&[audio], SAMPLE_RATE as f32)
+                    .unwrap_or(faurge_dsp::analysis::loudness::ABSOLUTE_GATE_LUFS)
+            };
 
             // The generic auto-EQ: sees only the input (its measured spectrum and bandwidth).
             let features = InputFeatures::measure(&[&rr.input], SAMPLE_RATE)
@@ -587,7 +592,8 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalReport> {
                 one_pass_db,
                 loop_db,
                 auto_eq_db,
-                loudness_error_lu: f64::from(lufs - row.target_lufs),
+                loudness_error_lu: f64::from(lufs(&looped) - row.target_lufs),
+                one_pass_loudness_error_lu: f64::from(lufs(&one_pass) - row.target_lufs),
                 rounds: result.report.rounds.len() as u32,
                 converged: result.report.converged,
                 loop_ms,
@@ -680,6 +686,14 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalReport> {
         (
             "within_1lu".into(),
             share(f.iter().map(|r| r.loudness_error_lu.abs() <= 1.0)),
+        ),
+        (
+            "one_pass_mean_abs".into(),
+            mean(f.iter().map(|r| r.one_pass_loudness_error_lu.abs())),
+        ),
+        (
+            "one_pass_within_1lu".into(),
+            share(f.iter().map(|r| r.one_pass_loudness_error_lu.abs() <= 1.0)),
         ),
     ]);
     let loop_stats = BTreeMap::from([
@@ -819,10 +833,12 @@ pub fn markdown(r: &EvalReport) -> String {
         );
     }
     s += &format!(
-        "\n## Loudness of the loop's output\n\nmean |error| {:.3} LU (signed mean {:+.3}), within ±1 LU: {:.1} %\n",
+        "\n## Loudness of the loop's output\n\nmean |error| {:.3} LU (signed mean {:+.3}), within ±1 LU: {:.1} % (one pass: {:.3} LU, {:.1} %)\n",
         get(&r.loudness_error_lu, "mean_abs"),
         get(&r.loudness_error_lu, "mean_signed"),
-        100.0 * get(&r.loudness_error_lu, "within_1lu")
+        100.0 * get(&r.loudness_error_lu, "within_1lu"),
+        get(&r.loudness_error_lu, "one_pass_mean_abs"),
+        100.0 * get(&r.loudness_error_lu, "one_pass_within_1lu")
     );
     s += &format!(
         "\n## Encoder and Fabian\n\ncaption retrieval over the styles: top-1 {:.3}, top-5 {:.3} (mean cosine matching {:.3}, other {:.3})  \nFabian ΔLTAS MAE {:.3} dB; requires_genesis accuracy {:.3} (balanced {:.3}, majority rate {:.3})\n",
