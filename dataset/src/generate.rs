@@ -470,6 +470,9 @@ fn make_rendered_row(
     Ok(RenderedRow { row, input, target })
 }
 
+/// A 64-band `T_LTAS` (dB) and its 0/1 band mask.
+pub type MaskedLtas = (Vec<f32>, Vec<f32>);
+
 /// Rows of one split regenerated clip by clip, with their audio: what `cargo xtask
 /// eval` needs (the Parquet files keep metrics and mels, not audio). Row `k` of clip
 /// `i` is bit-identical to the row [`build_rows`] makes for the same config (row
@@ -555,7 +558,7 @@ impl RowSource {
     ///
     /// # Errors
     /// [`BuildError::Audio`] for an unreadable clip; an index out of range is `None`.
-    pub fn clean_ltas(&self, index: usize) -> Result<Option<(Vec<f32>, Vec<f32>)>, BuildError> {
+    pub fn clean_ltas(&self, index: usize) -> Result<Option<MaskedLtas>, BuildError> {
         let Some(clip) = self.clips.get(index) else {
             return Ok(None);
         };

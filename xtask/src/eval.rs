@@ -297,10 +297,11 @@ fn solve(mut a: Vec<Vec<f64>>) -> Option<Vec<f64>> {
             return None;
         }
         a.swap(c, p);
-        for r in c + 1..n {
-            let f = a[r][c] / a[c][c];
-            for k in c..=n {
-                a[r][k] -= f * a[c][k];
+        let pivot = a[c].clone();
+        for row in a.iter_mut().skip(c + 1) {
+            let f = row[c] / pivot[c];
+            for (v, p) in row.iter_mut().zip(&pivot).skip(c) {
+                *v -= f * p;
             }
         }
     }
@@ -525,10 +526,9 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalReport> {
                 models.with(ModelKind::EncoderAudio, |m| m.encode_audio(&row.input_mel))?;
             let fab = models.with(ModelKind::Fabian, |m| m.fabian(&e_text, &e_input))?;
             let (mut s, mut w) = (0.0f64, 0.0f64);
-            for b in 0..LTAS_BANDS {
-                let m = f64::from(mask[b]);
-                s += f64::from((fab.delta_ltas[b] - row.delta_ltas[b]).abs()) * m;
-                w += m;
+            for ((&m, d), want) in mask.iter().zip(&fab.delta_ltas).zip(&row.delta_ltas) {
+                s += f64::from((d - want).abs()) * f64::from(m);
+                w += f64::from(m);
             }
             mae_sum += s;
             mae_weight += w;
