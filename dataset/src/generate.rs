@@ -340,6 +340,26 @@ fn make_row(
     loaded: &Loaded,
     variant: usize,
 ) -> Result<Row, BuildError> {
+    make_rendered_row(ctx, clip, loaded, variant).map(|r| r.row)
+}
+
+/// A row with the audio it was measured from (mono, [`SAMPLE_RATE`], the crop length).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RenderedRow {
+    /// The row, identical to what [`build_rows`] makes.
+    pub row: Row,
+    /// The degraded (possibly partly corrected) input the `input_*` metrics describe.
+    pub input: Vec<f32>,
+    /// The styled clean audio the `target_*` metrics describe.
+    pub target: Vec<f32>,
+}
+
+fn make_rendered_row(
+    ctx: &Ctx,
+    clip: &SpeechClip,
+    loaded: &Loaded,
+    variant: usize,
+) -> Result<RenderedRow, BuildError> {
     let sr = SAMPLE_RATE as f32;
     let mut rng = ChaCha8Rng::seed_from_u64(row_seed(ctx.seed, clip, variant));
     let styles = &ctx.vocab.styles;
@@ -405,7 +425,7 @@ fn make_row(
         .collect();
     let input_mel = mel::log_mel(&[&input], sr);
     let target_mel = mel::log_mel(&[&target], sr);
-    Ok(Row {
+    let row = Row {
         id: format!("{}/{}#{variant}", clip.corpus, clip.name),
         split: clip.split(),
         corpus: clip.corpus.clone(),
@@ -446,7 +466,111 @@ fn make_row(
         target_spectrum: analysis::ltas::spectrum_db(&[&target], sr).to_vec(),
         input_mel,
         target_mel,
-    })
+    };
+    Ok(RenderedRow { row, input, target })
+}
+
+/// A 64-band `T_LTAS` (dB) and its 0/1 band mask.
+pub type MaskedLtas = (Vec<f32>, Vec<f32>);
+
+/// Rows of one split regenerated clip by clip, with their audio: what `cargo xtask
+/// eval` needs (the Parquet files keep metrics and mels, not audio). Row `k` of clip
+/// `i` is bit-identical to the row [`build_rows`] makes for the same config (row
+/// seeds depend only on the build seed, the clip and the variant), so the test split
+/// can be rebuilt without generating the other splits.
+pub struct RowSource {
+    clips: Vec<SpeechClip>,
+    rirs: Vec<Vec<f32>>,
+    vocabulary: Vocabulary,
+    tokenizer: Tokenizer,
+    crop: usize,
+    seed: u64,
+    rows_per_clip: usize,
+}
+
+impl RowSource {
+    /// Scans `config.data` as [`build_rows`] does (same `max_clips` truncation,
+    /// same RIRs) and keeps the speech clips of `split` (all clips for `None`).
+    ///
+    /// # Errors
+    /// [`BuildError::NoSpeech`] when the folder has no speech at all, or an
+    /// unreadable RIR.
+    pub fn new(config: &BuildConfig, split: Option<Split>) -> Result<RowSource, BuildError> {
+        let sources = scan(&config.data);
+        let mut speech = sources.speech;
+        if speech.is_empty() {
+            return Err(BuildError::NoSpeech(config.data.display().to_string()));
+        }
+        if let Some(n) = config.max_clips {
+            speech.truncate(n);
+        }
+        speech.retain(|c| split.is_none_or(|s| c.split() == s));
+        let mut rirs = Vec::new();
+        for p in &sources.rirs {
+            rirs.extend(load_rirs(p)?);
+        }
+        Ok(RowSource {
+            clips: speech,
+            rirs,
+            tokenizer: config.vocabulary.tokenizer(),
+            vocabulary: config.vocabulary.clone(),
+            crop: (config.crop_s * SAMPLE_RATE as f32).round() as usize,
+            seed: config.seed,
+            rows_per_clip: config.rows_per_clip,
+        })
+    }
+
+    /// The clips kept, in build order.
+    pub fn clips(&self) -> &[SpeechClip] {
+        &self.clips
+    }
+
+    /// Rows per clip.
+    pub fn rows_per_clip(&self) -> usize {
+        self.rows_per_clip
+    }
+
+    /// The rows of clip `index` (of [`RowSource::clips`]) with their audio.
+    ///
+    /// # Errors
+    /// [`BuildError`] for unreadable audio or a failing render; an index out of
+    /// range gives no rows.
+    pub fn clip_rows(&self, index: usize) -> Result<Vec<RenderedRow>, BuildError> {
+        let Some(clip) = self.clips.get(index) else {
+            return Ok(Vec::new());
+        };
+        let ctx = Ctx {
+            vocab: &self.vocabulary,
+            tokenizer: &self.tokenizer,
+            rirs: &self.rirs,
+            crop: self.crop,
+            seed: self.seed,
+        };
+        let loaded = load_clip(clip)?;
+        (0..self.rows_per_clip)
+            .map(|v| make_rendered_row(&ctx, clip, &loaded, v))
+            .collect()
+    }
+
+    /// `T_LTAS` of the whole clean clip `index` (not a crop) at [`SAMPLE_RATE`],
+    /// masked above its bandwidth like a row (`ltas_with_bandwidth`), with that
+    /// 0/1 mask: the clean-speech spectrum of one recording.
+    ///
+    /// # Errors
+    /// [`BuildError::Audio`] for an unreadable clip; an index out of range is `None`.
+    pub fn clean_ltas(&self, index: usize) -> Result<Option<MaskedLtas>, BuildError> {
+        let Some(clip) = self.clips.get(index) else {
+            return Ok(None);
+        };
+        let loaded = load_clip(clip)?;
+        let l =
+            ltas::ltas_with_bandwidth(&[&loaded.audio], SAMPLE_RATE as f32, loaded.bandwidth_hz);
+        let m = ltas::ltas_bands_below(loaded.bandwidth_hz)
+            .iter()
+            .map(|&b| if b { 1.0 } else { 0.0 })
+            .collect();
+        Ok(Some((l.to_vec(), m)))
+    }
 }
 
 /// Builds every row in memory (deterministic for `config.seed`; clips run in

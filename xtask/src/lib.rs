@@ -13,10 +13,14 @@
 //! - `cargo xtask install`: bundles, then copies into `~/.clap`, `~/.vst3` and `~/.lv2`.
 //! - `cargo xtask dataset` / `cargo xtask train`: the training pipeline
 //!   (`faurge-dataset build`, then `training/`'s PyTorch run).
+//! - `cargo xtask eval`: the shipped models on rendered audio of the test split
+//!   ([`eval`]): `target/eval/eval.json` and `eval.md`.
 //!
 //! Errors read "Could not …" with the paths involved.
 
 #![warn(missing_docs)]
+
+pub mod eval;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -42,7 +46,8 @@ const USAGE: &str = "Usage:
   cargo xtask install                bundle, then copy into ~/.clap, ~/.vst3 and ~/.lv2
   cargo xtask dataset [ARGS]         build the training set (default: --data ../shared/data --out target/dataset --seed 1 --rows-per-clip 16)
   cargo xtask train [ARGS]           train the models in training/.venv (default: --data ../target/dataset --out runs/dev)
-  cargo xtask train --ship           train into training/runs/ship, then ship it into bundle/models with manifest.json";
+  cargo xtask train --ship           train into training/runs/ship, then ship it into bundle/models with manifest.json
+  cargo xtask eval [ARGS]            evaluate bundle/models on the test split (--rows N for a quick run): target/eval/eval.json, eval.md";
 
 /// Which build to bundle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +75,7 @@ pub fn run(args: Vec<String>) -> Result<()> {
     match args.as_slice() {
         ["dataset", rest @ ..] => return dataset(&workspace_root()?, rest),
         ["train", rest @ ..] => return train(&workspace_root()?, rest),
+        ["eval", rest @ ..] => return eval::run(&workspace_root()?, rest),
         _ => {}
     }
     let (flavor, install_after) = match args.as_slice() {
