@@ -14,13 +14,11 @@
 //! - `cargo xtask dataset` / `cargo xtask train`: the training pipeline
 //!   (`faurge-dataset build`, then `training/`'s PyTorch run).
 //! - `cargo xtask eval`: the shipped models on rendered audio of the test split
-//!   ([`eval`]): `target/eval/eval.json` and `eval.md`.
+//!   (`faurge-eval`, release): `target/eval/eval.json` and `eval.md`.
 //!
 //! Errors read "Could not …" with the paths involved.
 
 #![warn(missing_docs)]
-
-pub mod eval;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -75,7 +73,7 @@ pub fn run(args: Vec<String>) -> Result<()> {
     match args.as_slice() {
         ["dataset", rest @ ..] => return dataset(&workspace_root()?, rest),
         ["train", rest @ ..] => return train(&workspace_root()?, rest),
-        ["eval", rest @ ..] => return eval::run(&workspace_root()?, rest),
+        ["eval", rest @ ..] => return eval(&workspace_root()?, rest),
         _ => {}
     }
     let (flavor, install_after) = match args.as_slice() {
@@ -112,6 +110,18 @@ pub const DATASET_DEFAULT_ARGS: [&str; 8] = [
     "--rows-per-clip",
     "16",
 ];
+
+/// `cargo xtask eval [ARGS]`: runs `faurge-eval` (release) from the workspace root.
+///
+/// # Errors
+/// A failed build or evaluation.
+fn eval(root: &Path, args: &[&str]) -> Result<()> {
+    let mut cargo_args = vec!["run", "--release", "--quiet", "-p", "faurge-eval", "--"];
+    cargo_args.extend_from_slice(args);
+    std::env::set_current_dir(root)
+        .with_context(|| format!("Could not change to \"{}\"", root.display()))?;
+    run_cargo(&cargo_args, &[])
+}
 
 /// `cargo xtask dataset [ARGS]`: builds the training set with `faurge-dataset build`
 /// (release); `ARGS` replace [`DATASET_DEFAULT_ARGS`].

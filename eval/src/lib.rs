@@ -1,5 +1,6 @@
-//! `cargo xtask eval`: the shipped models measured on rendered audio of the dataset's
-//! test split (issue 4, "Shipping and evaluation").
+//! `faurge-eval` (run by `cargo xtask eval`): the shipped models measured on rendered audio of the dataset's
+//! test split (issue 4, "Shipping and evaluation"). A crate of its own so that
+//! `xtask` (which the host tests build) does not depend on the helper and dataset.
 //!
 //! The test rows are rebuilt in memory with `faurge-dataset`'s own code
 //! ([`RowSource`], the seed / rows per clip / crop of `manifest.json`'s dataset
@@ -21,6 +22,8 @@
 //! - **Prompt direction**: the loop's render is closer to the target than the input
 //!   was (its LTAS error decreased), with the row's own caption as the prompt.
 //! - The issue's **bars**, each marked met or missed.
+
+#![warn(missing_docs)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -9,15 +9,15 @@ use std::path::{Path, PathBuf};
 use faurge_dataset::generate::{build_rows, BuildConfig};
 use faurge_dataset::sources::Split;
 use faurge_dataset::vocabulary::Vocabulary;
+use faurge_eval::{evaluate, write, EvalConfig};
 use faurge_protocol::BakeOptions;
-use xtask::eval::{evaluate, write, EvalConfig};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// Masked, offset-removed RMS written out here rather than calling
-/// `xtask::eval::ltas_error_db`, so a broken error function fails the test too.
+/// `faurge_eval::ltas_error_db`, so a broken error function fails the test too.
 fn independent_error(a: &[f32], b: &[f32], m: &[f32]) -> f64 {
     let idx: Vec<usize> = (0..a.len()).filter(|&i| m[i] > 0.5).collect();
     let d: Vec<f64> = idx
