@@ -334,15 +334,6 @@ fn tokens(t: &Tokenizer, text: &str) -> Vec<i32> {
         .collect()
 }
 
-fn make_row(
-    ctx: &Ctx,
-    clip: &SpeechClip,
-    loaded: &Loaded,
-    variant: usize,
-) -> Result<Row, BuildError> {
-    make_rendered_row(ctx, clip, loaded, variant).map(|r| r.row)
-}
-
 /// A row with the audio it was measured from (mono, [`SAMPLE_RATE`], the crop length).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RenderedRow {
@@ -579,33 +570,13 @@ impl RowSource {
 /// # Errors
 /// [`BuildError`] for missing speech, unreadable audio or a failing render.
 pub fn build_rows(config: &BuildConfig) -> Result<Vec<Row>, BuildError> {
-    let sources = scan(&config.data);
-    let mut speech = sources.speech;
-    if speech.is_empty() {
-        return Err(BuildError::NoSpeech(config.data.display().to_string()));
-    }
-    if let Some(n) = config.max_clips {
-        speech.truncate(n);
-    }
-    let mut rirs = Vec::new();
-    for p in &sources.rirs {
-        rirs.extend(load_rirs(p)?);
-    }
-    let tokenizer = config.vocabulary.tokenizer();
-    let ctx = Ctx {
-        vocab: &config.vocabulary,
-        tokenizer: &tokenizer,
-        rirs: &rirs,
-        crop: (config.crop_s * SAMPLE_RATE as f32).round() as usize,
-        seed: config.seed,
-    };
-    let per_clip: Result<Vec<Vec<Row>>, BuildError> = speech
-        .par_iter()
-        .map(|clip| {
-            let loaded = load_clip(clip)?;
-            (0..config.rows_per_clip)
-                .map(|v| make_row(&ctx, clip, &loaded, v))
-                .collect()
+    let source = RowSource::new(config, None)?;
+    let per_clip: Result<Vec<Vec<Row>>, BuildError> = (0..source.clips().len())
+        .into_par_iter()
+        .map(|i| {
+            source
+                .clip_rows(i)
+                .map(|rows| rows.into_iter().map(|r| r.row).collect())
         })
         .collect();
     Ok(per_clip?.into_iter().flatten().collect())

@@ -223,10 +223,7 @@ impl BakeTarget for PluginTarget {
     }
 
     fn apply(&self, result: &BakeResult) -> Result<ApplySummary, String> {
-        let before = Setting {
-            state: self.params.dsp_state(),
-            ir: self.params.ir(),
-        };
+        let before = Setting::of(&self.params);
         // The IR first: its kernel is built here (KernelBuilder, off the audio thread)
         // and queued, so it cross-fades in while the parameters glide.
         let mut ir_queued = false;
@@ -247,11 +244,7 @@ impl BakeTarget for PluginTarget {
             *report = serde_json::to_string(&result.report).ok();
         }
         let report = &result.report;
-        let best = report
-            .rounds
-            .iter()
-            .find(|r| r.round == report.best_round)
-            .map_or(0.0, |r| r.similarity);
+        let best = report.best().map_or(0.0, |r| r.similarity);
         lock(&self.shared.history).record(BakeEntry {
             prompt: report.prompt.original.clone(),
             understood: report.prompt.understood.clone(),

@@ -66,6 +66,14 @@ impl DryDelay {
     }
 }
 
+/// Read-only views of a step's channels, `[]` for a channel the session lacks.
+fn channel_views<'a>(step: &'a [&mut [f32]]) -> [&'a [f32]; MAX_CHANNELS] {
+    [
+        step.first().map_or(&[], |c| &**c),
+        step.get(1).map_or(&[], |c| &**c),
+    ]
+}
+
 /// Everything the audio thread owns for one activation.
 pub struct Engine {
     chain: Chain,
@@ -251,10 +259,7 @@ impl Engine {
             }
             let step = &mut step[..n_ch];
             {
-                let raw: [&[f32]; MAX_CHANNELS] = [
-                    step.first().map_or(&[], |c| &**c),
-                    step.get(1).map_or(&[], |c| &**c),
-                ];
+                let raw = channel_views(step);
                 self.ring.write(&raw[..n_ch]);
                 if scoping {
                     for (dst, src) in self.scope_input.iter_mut().zip(&raw[..n_ch]) {
@@ -293,10 +298,7 @@ impl Engine {
             }
             if scoping {
                 let input: [&[f32]; MAX_CHANNELS] = [&self.scope_input[0], &self.scope_input[1]];
-                let output: [&[f32]; MAX_CHANNELS] = [
-                    step.first().map_or(&[], |c| &**c),
-                    step.get(1).map_or(&[], |c| &**c),
-                ];
+                let output = channel_views(step);
                 self.scope.write(
                     &input[..n_ch],
                     &output[..n_ch],

@@ -19,6 +19,7 @@ use std::collections::VecDeque;
 
 use faurge_dsp::state::DspState;
 
+use crate::params::FaurgeParams;
 use crate::state::StoredIr;
 
 /// Bakes kept for undo/redo.
@@ -31,6 +32,16 @@ pub struct Setting {
     pub state: DspState,
     /// The impulse response (`None`: none loaded).
     pub ir: Option<StoredIr>,
+}
+
+impl Setting {
+    /// What `params` hold now.
+    pub fn of(params: &FaurgeParams) -> Setting {
+        Setting {
+            state: params.dsp_state(),
+            ir: params.ir(),
+        }
+    }
 }
 
 /// One applied bake.

@@ -38,6 +38,13 @@ pub struct BakeReport {
     pub input_similarity: f32,
 }
 
+impl BakeReport {
+    /// The round that was applied (`best_round`), if the report lists it.
+    pub fn best(&self) -> Option<&RoundReport> {
+        self.rounds.iter().find(|r| r.round == self.best_round)
+    }
+}
+
 /// The sanitizer's work (Phase 1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromptReport {

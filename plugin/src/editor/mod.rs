@@ -85,6 +85,11 @@ impl Link {
         *lock(&self.open) = Some((gui, writer));
     }
 
+    /// nice-plug's context and the installed writer while the window is open.
+    fn current(&self) -> Option<(GuiContext, Arc<QueuedWriter>)> {
+        lock(&self.open).clone()
+    }
+
     /// The window closed: the bridge goes back to direct writes, what is still queued
     /// is sent, the scope stops, and every parameter the editor was holding is let go.
     fn closed(&self) {
@@ -283,8 +288,6 @@ pub fn create(
             status,
             canceller,
             sanitizer: Sanitizer::embedded().ok(),
-            gui: None,
-            writer: None,
             prompt,
             understood: None,
             meters: None,
@@ -307,13 +310,10 @@ pub struct FaurgeApp {
     status: Option<Arc<StatusCell>>,
     canceller: Option<Canceller>,
     sanitizer: Option<Sanitizer>,
-    /// nice-plug's context while the window is open.
-    gui: Option<GuiContext>,
-    /// Installed into `shared` while the window is open.
-    writer: Option<Arc<QueuedWriter>>,
     /// The prompt being edited.
     prompt: String,
-    /// The sanitizer's reading of `prompt` (recomputed when it changes).
+    /// The sanitizer's reading of `prompt` (recomputed when `prompt` differs from
+    /// its `original`).
     understood: Option<Sanitized>,
     meters: Option<Meters>,
     /// The analysed IR and the `ir_revision` it belongs to.
@@ -338,9 +338,7 @@ impl NiceEguiApp for FaurgeApp {
     ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
         egui_ctx.set_visuals(egui::Visuals::dark());
         let writer = Arc::new(QueuedWriter::default());
-        self.link.opened(nice_gui_ctx.clone(), writer.clone());
-        self.writer = Some(writer);
-        self.gui = Some(nice_gui_ctx);
+        self.link.opened(nice_gui_ctx, writer);
         self.focus_prompt = true;
         self.dragging = [false; NUM_PARAMS];
         self.meters = None;
@@ -395,8 +393,8 @@ impl FaurgeApp {
     }
 
     fn flush_writer(&self) {
-        if let (Some(w), Some(gui)) = (&self.writer, &self.gui) {
-            w.flush(gui, &self.params);
+        if let Some((gui, writer)) = self.link.current() {
+            writer.flush(&gui, &self.params);
         }
     }
 
@@ -412,17 +410,18 @@ impl FaurgeApp {
         });
     }
 
+    /// Parses the stored report when its text changed (compared in place, so an
+    /// unchanged report is not copied every frame).
     fn refresh_report(&mut self) {
-        let text = self.params.bake_report.read().ok().and_then(|g| g.clone());
-        let Some(text) = text else {
-            self.report = None;
+        let Ok(stored) = self.params.bake_report.read() else {
             return;
         };
-        if self.report.as_ref().is_some_and(|(t, _)| *t == text) {
+        if stored.as_deref() == self.report.as_ref().map(|(t, _)| t.as_str()) {
             return;
         }
-        let parsed = serde_json::from_str::<BakeReport>(&text).ok();
-        self.report = Some((text, parsed));
+        self.report = stored
+            .clone()
+            .map(|text| (text.clone(), serde_json::from_str::<BakeReport>(&text).ok()));
     }
 
     fn bake(&mut self) {
@@ -434,19 +433,19 @@ impl FaurgeApp {
         self.last_status.phase = BakePhase::Starting;
     }
 
-    /// Sets parameter row `k` to `plain` with a host gesture (GUI thread).
+    /// Sets parameter row `k` to `plain` with a host gesture, through the same
+    /// writer the bridge uses (GUI thread).
     fn set_param(&self, k: usize, plain: f32) {
-        let (Some(gui), Some(handle)) = (&self.gui, self.params.handles().get(k)) else {
+        let (Some((_, writer)), Some(handle)) = (self.link.current(), self.params.handles().get(k))
+        else {
             return;
         };
-        let ptr = handle.param_ptr();
-        // SAFETY: `ptr` points into `self.params`; GUI-thread calls as nice-plug documents.
-        unsafe {
-            let n = ptr.preview_normalized(plain);
-            gui.raw_begin_set_parameter(ptr);
-            gui.raw_set_parameter_normalized(ptr, n);
-            gui.raw_end_set_parameter(ptr);
-        }
+        // SAFETY: the pointer points into `self.params`, alive for this call.
+        let normalized = unsafe { handle.param_ptr().preview_normalized(plain) };
+        writer.begin(k);
+        writer.set_normalized(k, normalized);
+        writer.end(k);
+        self.flush_writer();
     }
 
     fn prompt_row(&mut self, ui: &mut Ui, baking: bool) {
@@ -459,9 +458,6 @@ impl FaurgeApp {
             if self.focus_prompt {
                 response.request_focus();
                 self.focus_prompt = false;
-            }
-            if response.changed() {
-                self.understood = None;
             }
             let enter = ui.input(|i| i.key_pressed(Key::Enter));
             let nothing_focused = ui.ctx().memory(|m| m.focused().is_none());
@@ -502,7 +498,6 @@ impl FaurgeApp {
                     .selected(self.prompt == example);
                 if ui.add(chip).clicked() {
                     self.prompt = example.to_string();
-                    self.understood = None;
                     self.focus_prompt = true;
                 }
             }
@@ -566,7 +561,7 @@ impl FaurgeApp {
                 BakePhase::Applied(_) | BakePhase::Cancelled => {
                     ui.label(self.last_status.to_string());
                     if let Some(Some(r)) = self.report.as_ref().map(|(_, r)| r) {
-                        let best = r.rounds.iter().find(|x| x.round == r.best_round);
+                        let best = r.best();
                         if let Some(b) = best {
                             ui.label(format!(
                                 "· best round {} of {}, S_C {:.2} / {:.2}{}",
@@ -605,7 +600,11 @@ impl FaurgeApp {
             self.compressor_plot(ui, Vec2::new(width * 0.4 - 4.0, row_h), &state);
         });
         ui.horizontal(|ui| {
-            self.ir_plots(ui, Vec2::new(width * 0.6 - 8.0, 150.0));
+            self.ir_plots(
+                ui,
+                Vec2::new(width * 0.6 - 8.0, 150.0),
+                state.convolver.enabled,
+            );
             self.meters_panel(ui, Vec2::new(width * 0.4 - 4.0, 150.0));
         });
     }
@@ -726,7 +725,7 @@ impl FaurgeApp {
         });
     }
 
-    fn ir_plots(&mut self, ui: &mut Ui, size: Vec2) {
+    fn ir_plots(&mut self, ui: &mut Ui, size: Vec2, on: bool) {
         let revision = self.params.ir_revision();
         if self.ir.as_ref().is_none_or(|(r, _)| *r != revision) {
             let view = self.params.ir().and_then(|ir| {
@@ -736,7 +735,6 @@ impl FaurgeApp {
             self.ir = Some((revision, view));
         }
         let view = self.ir.as_ref().and_then(|(_, v)| v.as_ref());
-        let on = self.params.dsp_state().convolver.enabled;
         ui.horizontal(|ui| {
             let mag = Plot::new(
                 ui,
@@ -841,7 +839,7 @@ impl FaurgeApp {
 
     /// Applies `setting` (undo/redo/A-B) through the editor's writer.
     fn apply(&mut self, setting: Option<Setting>) {
-        let (Some(setting), Some(writer)) = (setting, self.writer.clone()) else {
+        let (Some(setting), Some((_, writer))) = (setting, self.link.current()) else {
             return;
         };
         self.apply_error = apply_setting(&self.params, &self.shared, writer.as_ref(), &setting)
@@ -851,12 +849,16 @@ impl FaurgeApp {
     }
 
     fn history_row(&mut self, ui: &mut Ui) {
-        let (can_undo, can_redo, can_ab, showing_b, entries) = {
+        /// Bakes listed beside the buttons, newest first.
+        const SHOWN: usize = 4;
+        let (can_undo, can_redo, can_ab, showing_b, count, shown) = {
             let h = lock(&self.shared.history);
-            let entries: Vec<(String, f32, bool)> = h
+            let count = h.entries().len();
+            let shown: Vec<(String, f32, bool)> = h
                 .entries()
                 .enumerate()
                 .rev()
+                .take(SHOWN)
                 .map(|(i, e)| (e.prompt.clone(), e.similarity, i < h.applied()))
                 .collect();
             (
@@ -864,7 +866,8 @@ impl FaurgeApp {
                 h.can_redo(),
                 h.can_compare(),
                 h.showing_b(),
-                entries,
+                count,
+                shown,
             )
         };
         ui.horizontal(|ui| {
@@ -888,10 +891,7 @@ impl FaurgeApp {
                 )
                 .clicked()
             {
-                let now = Setting {
-                    state: self.params.dsp_state(),
-                    ir: self.params.ir(),
-                };
+                let now = Setting::of(&self.params);
                 let next = lock(&self.shared.history).toggle_ab(now);
                 self.apply(next);
             }
@@ -912,12 +912,12 @@ impl FaurgeApp {
             ui.label(
                 RichText::new(format!(
                     "History ({}/{}):",
-                    entries.len(),
+                    count,
                     crate::history::HISTORY_LEN
                 ))
                 .weak(),
             );
-            for (prompt, sc, applied) in entries.iter().take(4) {
+            for (prompt, sc, applied) in &shown {
                 let text = RichText::new(format!("“{prompt}” S_C {sc:.2}"));
                 ui.label(if *applied {
                     text
@@ -929,7 +929,7 @@ impl FaurgeApp {
     }
 
     fn settings(&mut self, ui: &mut Ui) {
-        let Some(gui) = self.gui.clone() else {
+        let Some((gui, _)) = self.link.current() else {
             return;
         };
         let setter = gui.param_setter();
