@@ -41,7 +41,7 @@ use faurge_helper::features::InputFeatures;
 use faurge_helper::manager::{ModelManager, DEFAULT_BUDGET_BYTES};
 use faurge_helper::models::{Backend, ModelKind, ModelSet, Runtime, EMBED_DIM};
 use faurge_helper::orchestrator::{cosine, shadow_bake, Orchestrator};
-use faurge_protocol::{BakeOptions, BakeRequest};
+use faurge_protocol::{BakeOptions, BakeRequest, Reflection};
 use faurge_vocabulary::Vocabulary;
 use serde::Serialize;
 
@@ -67,8 +67,9 @@ pub const AUTO_EQ_BANDS: [(usize, f32, f32); 6] = [
 /// Largest gain the auto-EQ fit may set, dB (either sign).
 pub const AUTO_EQ_MAX_GAIN_DB: f32 = 12.0;
 
-const USAGE: &str = "Usage: cargo xtask eval [--data ../shared/data] [--models bundle/models] [--out target/eval] [--rows N] [--seed S] [--rows-per-clip K] [--crop-s SECONDS]
-  Seed, rows per clip and crop default to the models' dataset command in manifest.json.";
+const USAGE: &str = "Usage: cargo xtask eval [--data ../shared/data] [--models bundle/models] [--out target/eval] [--rows N] [--seed S] [--rows-per-clip K] [--crop-s SECONDS] [--max-rounds N] [--reflection measured|fabian]
+  Seed, rows per clip and crop default to the models' dataset command in manifest.json;
+  the loop's rounds and reflection to the helper's defaults (4, measured).";
 
 /// What to evaluate.
 #[derive(Clone, Debug)]
@@ -134,6 +135,14 @@ pub struct RowFigures {
     pub converged: bool,
     /// Loop time, ms.
     pub loop_ms: f64,
+    /// Per round of the loop: LTAS error of its render, dB.
+    pub round_db: Vec<f64>,
+    /// Per round: its render's LUFS − target LUFS.
+    pub round_loudness_error_lu: Vec<f64>,
+    /// Per round: `S_C`.
+    pub round_similarity: Vec<f64>,
+    /// Per round: Fabian's gap reading, dB.
+    pub round_fabian_gap_db: Vec<f64>,
 }
 
 /// A bar of the issue and whether it is met.
@@ -176,6 +185,11 @@ pub struct EvalReport {
     pub prompt_direction_accuracy: BTreeMap<String, f64>,
     /// `mean_rounds`, `converged` (share), `mean_ms`, `max_rounds`, `threshold`.
     pub loop_stats: BTreeMap<String, f64>,
+    /// Per round of the loop (index 0 = round 1), over the rows that reached it:
+    /// `rows`, `ltas_error_db`, `closer_than_degraded` (share),
+    /// `loudness_mean_abs_lu`, `similarity` (S_C), `fabian_gap_db`. Every round's
+    /// settings are rendered and measured like the loop's output.
+    pub by_round: Vec<BTreeMap<String, f64>>,
     /// The auto-EQ baseline's definition and reference spectrum.
     pub auto_eq: serde_json::Value,
     /// The issue's bars.
@@ -563,18 +577,22 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalReport> {
                 None => None,
             };
             let looped = render(&rr.input, &result.dsp_state, ir.as_deref())?;
-            let first = result
-                .report
-                .rounds
-                .first()
-                .context("The loop reported no round")?;
-            let one_pass = render(&rr.input, &first.dsp_state, ir.as_deref())?;
-            let loop_db = ltas_error_db(&measure(&looped), &row.target_ltas, mask);
-            let one_pass_db = ltas_error_db(&measure(&one_pass), &row.target_ltas, mask);
             let lufs = |audio: &[f32]| {
                 integrated_lufs(&[audio], SAMPLE_RATE as f32)
                     .unwrap_or(faurge_dsp::analysis::loudness::ABSOLUTE_GATE_LUFS)
             };
+            // Every round's settings, rendered and measured (round 1 is the one pass).
+            let (mut round_db, mut round_lu) = (Vec::new(), Vec::new());
+            for r in &result.report.rounds {
+                let out = render(&rr.input, &r.dsp_state, ir.as_deref())?;
+                round_db.push(ltas_error_db(&measure(&out), &row.target_ltas, mask));
+                round_lu.push(f64::from(lufs(&out) - row.target_lufs));
+            }
+            let (Some(&one_pass_db), Some(&one_pass_lu)) = (round_db.first(), round_lu.first())
+            else {
+                bail!("The loop reported no round for {}", row.id);
+            };
+            let loop_db = ltas_error_db(&measure(&looped), &row.target_ltas, mask);
 
             // The generic auto-EQ: sees only the input (its measured spectrum and bandwidth).
             let features = InputFeatures::measure(&[&rr.input], SAMPLE_RATE)
@@ -596,10 +614,24 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalReport> {
                 loop_db,
                 auto_eq_db,
                 loudness_error_lu: f64::from(lufs(&looped) - row.target_lufs),
-                one_pass_loudness_error_lu: f64::from(lufs(&one_pass) - row.target_lufs),
+                one_pass_loudness_error_lu: one_pass_lu,
                 rounds: result.report.rounds.len() as u32,
                 converged: result.report.converged,
                 loop_ms,
+                round_db,
+                round_loudness_error_lu: round_lu,
+                round_similarity: result
+                    .report
+                    .rounds
+                    .iter()
+                    .map(|r| f64::from(r.similarity))
+                    .collect(),
+                round_fabian_gap_db: result
+                    .report
+                    .rounds
+                    .iter()
+                    .map(|r| f64::from(r.fabian_gap_db))
+                    .collect(),
             });
             bar.inc(1);
         }
@@ -709,6 +741,35 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalReport> {
         ("max_rounds".into(), f64::from(config.options.max_rounds)),
         ("threshold".into(), f64::from(config.options.threshold)),
     ]);
+    let max_round = f.iter().map(|r| r.round_db.len()).max().unwrap_or(0);
+    let by_round: Vec<BTreeMap<String, f64>> = (0..max_round)
+        .map(|k| {
+            let sel: Vec<&RowFigures> = f.iter().filter(|r| r.round_db.len() > k).collect();
+            BTreeMap::from([
+                ("rows".into(), sel.len() as f64),
+                (
+                    "ltas_error_db".into(),
+                    mean(sel.iter().map(|r| r.round_db[k])),
+                ),
+                (
+                    "closer_than_degraded".into(),
+                    share(sel.iter().map(|r| r.round_db[k] < r.degraded_db)),
+                ),
+                (
+                    "loudness_mean_abs_lu".into(),
+                    mean(sel.iter().map(|r| r.round_loudness_error_lu[k].abs())),
+                ),
+                (
+                    "similarity".into(),
+                    mean(sel.iter().map(|r| r.round_similarity[k])),
+                ),
+                (
+                    "fabian_gap_db".into(),
+                    mean(sel.iter().map(|r| r.round_fabian_gap_db[k])),
+                ),
+            ])
+        })
+        .collect();
     let bar = |name: &str, value: f64, bar: f64, at_least: bool| Bar {
         name: name.into(),
         value,
@@ -769,6 +830,7 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalReport> {
         "backend": "tract",
         "ltas_error": "RMS over the row's masked bands (Row::ltas_mask) of target − output T_LTAS after removing the masked mean, dB (train.py shape_rmse); outputs measured with ltas_with_bandwidth at the row's bandwidth",
         "direction": "the loop's output LTAS error is below the degraded input's",
+        "reflection": config.options.reflection,
         "model_space": manifest.pointer("/evaluation/model_space"),
     });
     Ok(EvalReport {
@@ -782,6 +844,7 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalReport> {
         loudness_error_lu,
         prompt_direction_accuracy: direction,
         loop_stats,
+        by_round,
         auto_eq,
         bars,
         seconds: t0.elapsed().as_secs_f64(),
@@ -796,7 +859,7 @@ pub fn markdown(r: &EvalReport) -> String {
     let get = |m: &BTreeMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(f64::NAN);
     s += "# Faurge evaluation\n\n";
     s += &format!(
-        "{} rows of the {} split (of {}), data `{}`, seed {}, {} rows per clip, crop {} s; models `{}` (manifest sha256 `{}`); loop: {} rounds, threshold {:.2}; {:.0} s.\n\n",
+        "{} rows of the {} split (of {}), data `{}`, seed {}, {} rows per clip, crop {} s; models `{}` (manifest sha256 `{}`); loop: {} rounds, threshold {:.2}, reflection {}; {:.0} s.\n\n",
         r.rows,
         p["split"].as_str().unwrap_or("whole"),
         r.rows_available,
@@ -808,6 +871,7 @@ pub fn markdown(r: &EvalReport) -> String {
         p["manifest_sha256"].as_str().unwrap_or(""),
         get(&r.loop_stats, "max_rounds"),
         get(&r.loop_stats, "threshold"),
+        p["reflection"].as_str().unwrap_or(""),
         r.seconds
     );
     s += "## Bars\n\n| bar | value | rule | met |\n|---|---|---|---|\n";
@@ -872,6 +936,19 @@ pub fn markdown(r: &EvalReport) -> String {
         100.0 * get(&r.loop_stats, "converged"),
         get(&r.loop_stats, "mean_ms")
     );
+    s += "\n## By round (every round's settings rendered; rows that reached the round)\n\n| round | rows | LTAS error dB | closer than degraded | loudness mean abs error LU | S_C | Fabian's gap reading dB |\n|---|---|---|---|---|---|---|\n";
+    for (k, m) in r.by_round.iter().enumerate() {
+        s += &format!(
+            "| {} | {:.0} | {:.3} | {:.3} | {:.2} | {:.3} | {:.2} |\n",
+            k + 1,
+            get(m, "rows"),
+            get(m, "ltas_error_db"),
+            get(m, "closer_than_degraded"),
+            get(m, "loudness_mean_abs_lu"),
+            get(m, "similarity"),
+            get(m, "fabian_gap_db")
+        );
+    }
     s += &format!(
         "\n## Auto-EQ baseline\n\n{}. Reference: {} ({} clips of the {} split).\n",
         r.auto_eq["definition"].as_str().unwrap_or(""),
@@ -909,6 +986,7 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
     let mut models = PathBuf::from("bundle/models");
     let mut out = PathBuf::from("target/eval");
     let (mut rows, mut seed, mut per_clip, mut crop) = (None, None, None, None);
+    let (mut max_rounds, mut reflection) = (None, None);
     let mut it = args.iter();
     while let Some(&a) = it.next() {
         let mut value = || {
@@ -932,6 +1010,17 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
             "--rows-per-clip" => {
                 let v = value()?;
                 per_clip = Some(v.parse::<usize>().with_context(|| num_err(v))?);
+            }
+            "--max-rounds" => {
+                let v = value()?;
+                max_rounds = Some(v.parse::<u32>().with_context(|| num_err(v))?);
+            }
+            "--reflection" => {
+                reflection = Some(match value()? {
+                    "measured" => Reflection::Measured,
+                    "fabian" => Reflection::Fabian,
+                    v => bail!("--reflection is \"{v}\", but must be measured or fabian\n{USAGE}"),
+                });
             }
             "--crop-s" => {
                 let v = value()?;
@@ -958,7 +1047,16 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
         max_rows: rows,
         split: Some(Split::Test),
         reference_split: Some(Split::Train),
-        options: BakeOptions::default(),
+        options: {
+            let mut o = BakeOptions::default();
+            if let Some(n) = max_rounds {
+                o.max_rounds = n;
+            }
+            if let Some(r) = reflection {
+                o.reflection = r;
+            }
+            o
+        },
         progress: true,
         per_row: true,
     };

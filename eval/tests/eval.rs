@@ -142,7 +142,19 @@ fn eval_on_example_rows_reports_every_figure_in_range() {
         degraded_sum += got;
         assert_eq!(r["style"], row.style.as_str());
         assert_eq!(r["flag_truth"], row.requires_genesis);
-        let improved = r["loop_db"].as_f64().unwrap() < got;
+        // Every round was rendered; the first is the one pass and the loop's
+        // output is one of them.
+        let rounds: Vec<f64> = r["round_db"]
+            .as_array()
+            .expect("round_db")
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(rounds.len() as u64, r["rounds"].as_u64().unwrap(), "{r}");
+        assert_eq!(rounds[0], r["one_pass_db"].as_f64().unwrap(), "{r}");
+        let looped = r["loop_db"].as_f64().unwrap();
+        assert!(rounds.iter().any(|&e| (e - looped).abs() < 1e-6), "{r}");
+        let improved = looped < got;
         let style_share = num(&format!("/prompt_direction_accuracy/{}", row.style));
         if style_share == 1.0 || style_share == 0.0 {
             assert_eq!(improved, style_share == 1.0, "{r}");
@@ -150,5 +162,12 @@ fn eval_on_example_rows_reports_every_figure_in_range() {
     }
     let mean = degraded_sum / per_row.len() as f64;
     assert!((num("/ltas_error_db/degraded") - mean).abs() < 1e-9);
+    let by_round = json["by_round"].as_array().expect("by_round");
+    assert!(!by_round.is_empty() && by_round.len() <= 2, "{by_round:?}");
+    assert!(
+        (by_round[0]["ltas_error_db"].as_f64().unwrap() - num("/ltas_error_db/one_pass")).abs()
+            < 1e-9
+    );
+    assert!(md.contains("## By round"), "{md}");
     std::fs::remove_dir_all(&out).ok();
 }

@@ -192,9 +192,10 @@ pub fn print_summary(result: &BakeResult) {
     for round in &r.rounds {
         let ms: f64 = round.timings_ms.iter().map(|t| t.1).sum();
         eprintln!(
-            "  round {}: S_C {:.3}, target {:.1} LUFS, {:.0} ms{}",
+            "  round {}: S_C {:.3}, {:.2} dB from the round-1 targets, target {:.1} LUFS, {:.0} ms{}",
             round.round,
             round.similarity,
+            round.blueprint_distance_db,
             round.target_lufs,
             ms,
             if round.round == r.best_round {

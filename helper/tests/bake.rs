@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use faurge_dsp::state::DspState;
 use faurge_protocol::client::{ClientError, HelperClient, HelperCommand};
-use faurge_protocol::{BakeOptions, BakeRequest, ErrorKind, Progress, Stage};
+use faurge_protocol::{BakeOptions, BakeRequest, ErrorKind, Progress, Reflection, Stage};
 
 fn models_dir() -> PathBuf {
     std::env::var_os("FAURGE_TEST_MODELS")
@@ -103,12 +103,20 @@ fn a_bake_on_real_speech_returns_a_valid_state_a_finite_ir_and_ordered_progress(
     assert_eq!(r.rounds.len(), 3);
     assert!(!r.converged);
     assert!((1..=3).contains(&r.best_round));
+    // The returned round is the one measured closest to round 1's blueprint.
     let best = r
         .rounds
         .iter()
-        .map(|x| x.similarity)
-        .fold(f32::MIN, f32::max);
-    assert_eq!(r.rounds[r.best_round as usize - 1].similarity, best);
+        .map(|x| x.blueprint_distance_db)
+        .fold(f32::MAX, f32::min);
+    assert_eq!(
+        r.rounds[r.best_round as usize - 1].blueprint_distance_db,
+        best
+    );
+    assert!(r
+        .rounds
+        .iter()
+        .all(|x| x.blueprint_distance_db.is_finite() && x.fabian_gap_db > 0.0));
     assert_eq!(
         r.rounds[r.best_round as usize - 1].dsp_state,
         result.dsp_state
@@ -384,4 +392,53 @@ fn a_tight_memory_budget_swaps_models_and_stays_within_it() {
     let stats = orch.models().stats();
     assert!(stats.evictions >= 1, "{stats:?}");
     assert!(orch.models().loaded_bytes() <= budget);
+}
+
+#[test]
+fn both_reflections_share_round_one_and_differ_in_how_they_move_the_targets() {
+    let mut client = spawn(&[]);
+    let mut bake = |reflection| {
+        let opts = BakeOptions {
+            max_rounds: 2,
+            threshold: 1.0,
+            reflection,
+            ..BakeOptions::default()
+        };
+        client
+            .bake(
+                request(11, "less boomy, more presence", opts),
+                TIMEOUT,
+                |_| {},
+                &AtomicBool::new(false),
+            )
+            .expect("bake")
+            .report
+    };
+    let measured = bake(Reflection::Measured);
+    let fabian = bake(Reflection::Fabian);
+    assert_eq!(measured.rounds.len(), 2);
+    assert_eq!(fabian.rounds.len(), 2);
+    // Round 1 is Fabian's blueprint in both.
+    assert_eq!(
+        measured.rounds[0].target_ltas_db,
+        fabian.rounds[0].target_ltas_db
+    );
+    assert_eq!(measured.rounds[0].dsp_state, fabian.rounds[0].dsp_state);
+    // Measured: the loudness and dynamics targets stay the blueprint's, the LTAS
+    // target moves by the render's residual. Fabian: his reading moves all three.
+    assert_eq!(
+        measured.rounds[1].target_lufs,
+        measured.rounds[0].target_lufs
+    );
+    assert_eq!(measured.rounds[1].target_dyn, measured.rounds[0].target_dyn);
+    assert_ne!(
+        measured.rounds[1].target_ltas_db,
+        measured.rounds[0].target_ltas_db
+    );
+    assert_ne!(fabian.rounds[1].target_lufs, fabian.rounds[0].target_lufs);
+    assert_ne!(
+        fabian.rounds[1].target_ltas_db,
+        measured.rounds[1].target_ltas_db
+    );
+    client.shutdown();
 }

@@ -33,10 +33,10 @@ pub use faurge_dsp::state::DspState;
 pub use ipc_channel;
 pub use messages::{
     BakeOptions, BakeRequest, BakeResult, Bootstrap, Hello, IrAudio, ModelsInfo, Progress,
-    ReferenceAudio, Reply, Request, Stage,
+    ReferenceAudio, Reflection, Reply, Request, Stage,
 };
 pub use report::{BakeReport, EditKind, MetricsSummary, PromptEdit, PromptReport, RoundReport};
 
 /// The protocol version. Bump it whenever a message's layout changes; the client
 /// refuses a helper with another version ([`ClientError::Version`]).
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;

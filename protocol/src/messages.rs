@@ -85,16 +85,42 @@ pub struct BakeOptions {
     pub reference: Option<ReferenceAudio>,
     /// Use only the reference as target, ignoring the prompt's embedding.
     pub reference_only: bool,
+    /// How rounds 2 and later move the targets.
+    pub reflection: Reflection,
+}
+
+/// How the loop's reflection rounds (2 and later) move the targets `T_n`.
+///
+/// Round 1 is the same for both: Fabian reads the input and sets the blueprint
+/// `T_1 = M_input + ΔT_1`. Measured on the test split with the shipped models
+/// (`cargo xtask eval --max-rounds 6 --reflection …`, issue 4's notes), Fabian's
+/// reading of a proposal disagrees with its real error (it reads later, worse
+/// rounds as closer), so `Fabian` drifts away from the target round by round;
+/// `Measured` never moves away from the blueprint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reflection {
+    /// The integrator accumulates the measured residual of the last shadow bake
+    /// against the blueprint: `T_n = T_(n−1) + (T_1 − M_(n−1))` in the unmasked
+    /// LTAS bands, mean removed (a level offset is the trim's job); LUFS and
+    /// dynamics targets stay the blueprint's. Corrects what Ursula's one-shot
+    /// settings miss of `T_1`.
+    #[default]
+    Measured,
+    /// The specification's loop as written (spec/closed-loop.md, phase 3): Fabian
+    /// reads the proposal and outputs `ΔT_n`; `T_n = T_(n−1) + ΔT_n`.
+    Fabian,
 }
 
 impl Default for BakeOptions {
-    /// Threshold 0.85, 4 rounds, no reference.
+    /// Threshold 0.85, 4 rounds, no reference, measured reflection.
     fn default() -> Self {
         BakeOptions {
             threshold: DEFAULT_THRESHOLD,
             max_rounds: DEFAULT_MAX_ROUNDS,
             reference: None,
             reference_only: false,
+            reflection: Reflection::Measured,
         }
     }
 }

@@ -86,6 +86,16 @@ pub struct RoundReport {
     pub target_dyn: [f32; 2],
     /// `S_C = cos(e_text, e_audio)` of this round's shadow bake.
     pub similarity: f32,
+    /// Fabian's reading of this round's shadow bake: the RMS over the unmasked
+    /// bands of the `ΔT_LTAS` it outputs on it, after removing the mean (a level
+    /// offset is not a gap), dB. What is left to correct, as Fabian sees it.
+    #[serde(default)]
+    pub fabian_gap_db: f32,
+    /// How far this round's shadow bake is from the round-1 targets (the
+    /// blueprint `T_1`): RMS over the unmasked bands of `T_1,LTAS − M_LTAS` after
+    /// removing the mean, dB. The loop returns the round where it is smallest.
+    #[serde(default)]
+    pub blueprint_distance_db: f32,
     /// Fabian's flag: the correction needs an IR.
     pub requires_genesis: bool,
     /// Ursula's settings this round.

@@ -53,6 +53,8 @@ fn sample_report() -> BakeReport {
                 target_lufs: -16.0,
                 target_dyn: [12.5, 1800.0],
                 similarity: 0.7 + 0.1 * round as f32,
+                fabian_gap_db: 3.0 / round as f32,
+                blueprint_distance_db: 1.0 / round as f32,
                 requires_genesis: round == 2,
                 dsp_state: state,
                 ir_params: vec![0.1, 0.2, 0.3],
