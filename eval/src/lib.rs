@@ -33,6 +33,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use faurge_dataset::generate::{BuildConfig, RenderedRow, RowSource, DEFAULT_CROP_S, SAMPLE_RATE};
 use faurge_dataset::sources::Split;
+use faurge_dsp::analysis::dynamics::t_dyn;
 use faurge_dsp::analysis::loudness::integrated_lufs;
 use faurge_dsp::analysis::ltas::{ltas_band_centers_hz, ltas_with_bandwidth, LTAS_BANDS};
 use faurge_dsp::eq::Eq as ParametricEq;
@@ -135,6 +136,12 @@ pub struct RowFigures {
     pub converged: bool,
     /// Loop time, ms.
     pub loop_ms: f64,
+    /// |crest factor − target crest factor| of the degraded input, dB.
+    pub degraded_crest_error_db: f64,
+    /// |crest factor − target crest factor| of the loop's output, dB.
+    pub loop_crest_error_db: f64,
+    /// Whether the loop's output has the compressor on.
+    pub compressor_on: bool,
     /// Per round of the loop: LTAS error of its render, dB.
     pub round_db: Vec<f64>,
     /// Per round: its render's LUFS − target LUFS.
@@ -185,6 +192,9 @@ pub struct EvalReport {
     pub prompt_direction_accuracy: BTreeMap<String, f64>,
     /// `mean_rounds`, `converged` (share), `mean_ms`, `max_rounds`, `threshold`.
     pub loop_stats: BTreeMap<String, f64>,
+    /// `degraded_crest_error_db`, `loop_crest_error_db` (mean |crest factor −
+    /// target's|, dB) and `compressor_on` (share of loop outputs with it on).
+    pub dynamics: BTreeMap<String, f64>,
     /// Per round of the loop (index 0 = round 1), over the rows that reached it:
     /// `rows`, `ltas_error_db`, `closer_than_degraded` (share),
     /// `loudness_mean_abs_lu`, `similarity` (S_C), `fabian_gap_db`. Every round's
@@ -593,6 +603,9 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalReport> {
                 bail!("The loop reported no round for {}", row.id);
             };
             let loop_db = ltas_error_db(&measure(&looped), &row.target_ltas, mask);
+            let crest = |audio: &[f32]| {
+                f64::from((t_dyn(&[audio], SAMPLE_RATE as f32)[0] - row.target_dyn[0]).abs())
+            };
 
             // The generic auto-EQ: sees only the input (its measured spectrum and bandwidth).
             let features = InputFeatures::measure(&[&rr.input], SAMPLE_RATE)
@@ -618,6 +631,9 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalReport> {
                 rounds: result.report.rounds.len() as u32,
                 converged: result.report.converged,
                 loop_ms,
+                degraded_crest_error_db: crest(&rr.input),
+                loop_crest_error_db: crest(&looped),
+                compressor_on: result.dsp_state.compressor.enabled,
                 round_db,
                 round_loudness_error_lu: round_lu,
                 round_similarity: result
@@ -741,6 +757,20 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalReport> {
         ("max_rounds".into(), f64::from(config.options.max_rounds)),
         ("threshold".into(), f64::from(config.options.threshold)),
     ]);
+    let dynamics = BTreeMap::from([
+        (
+            "degraded_crest_error_db".into(),
+            mean(f.iter().map(|r| r.degraded_crest_error_db)),
+        ),
+        (
+            "loop_crest_error_db".into(),
+            mean(f.iter().map(|r| r.loop_crest_error_db)),
+        ),
+        (
+            "compressor_on".into(),
+            share(f.iter().map(|r| r.compressor_on)),
+        ),
+    ]);
     let max_round = f.iter().map(|r| r.round_db.len()).max().unwrap_or(0);
     let by_round: Vec<BTreeMap<String, f64>> = (0..max_round)
         .map(|k| {
@@ -844,6 +874,7 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalReport> {
         loudness_error_lu,
         prompt_direction_accuracy: direction,
         loop_stats,
+        dynamics,
         by_round,
         auto_eq,
         bars,
@@ -935,6 +966,12 @@ pub fn markdown(r: &EvalReport) -> String {
         get(&r.loop_stats, "mean_rounds"),
         100.0 * get(&r.loop_stats, "converged"),
         get(&r.loop_stats, "mean_ms")
+    );
+    s += &format!(
+        "\n## Dynamics\n\ncrest factor mean |error|: degraded {:.2} dB, loop {:.2} dB; compressor on in {:.1} % of the loop's outputs\n",
+        get(&r.dynamics, "degraded_crest_error_db"),
+        get(&r.dynamics, "loop_crest_error_db"),
+        100.0 * get(&r.dynamics, "compressor_on")
     );
     s += "\n## By round (every round's settings rendered; rows that reached the round)\n\n| round | rows | LTAS error dB | closer than degraded | loudness mean abs error LU | S_C | Fabian's gap reading dB |\n|---|---|---|---|---|---|---|\n";
     for (k, m) in r.by_round.iter().enumerate() {

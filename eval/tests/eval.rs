@@ -169,5 +169,10 @@ fn eval_on_example_rows_reports_every_figure_in_range() {
             < 1e-9
     );
     assert!(md.contains("## By round"), "{md}");
+    for k in ["degraded_crest_error_db", "loop_crest_error_db"] {
+        let v = num(&format!("/dynamics/{k}"));
+        assert!(v.is_finite() && (0.0..40.0).contains(&v), "{k} = {v}");
+    }
+    in_unit("/dynamics/compressor_on");
     std::fs::remove_dir_all(&out).ok();
 }

@@ -126,6 +126,11 @@ class Ursula(nn.Module):
             nn.Linear(hidden, hidden), nn.GELU(),
             nn.Linear(hidden, 8 * 4 + 5),
         )
+        # The compressor starts nearly off (threshold about −3 dB, ratio about 1.2:1):
+        # the dynamics loss then turns it on where the target asks for it.
+        with torch.no_grad():
+            self.net[-1].bias[32] = -3.0
+            self.net[-1].bias[33] = -3.5
         lo = torch.tensor([math.log(a) for a, _ in URSULA_FREQ_RANGES])
         hi = torch.tensor([math.log(b) for _, b in URSULA_FREQ_RANGES])
         self.register_buffer("f_lo", lo)

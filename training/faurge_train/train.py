@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from . import data, models
 from . import ir
+from .dsp import compressor_level_change_db, frame_levels_db
 from .models import Encoder, Fabian, Genesis, Ursula, info_nce, ursula_eq_response, ursula_input
 
 LTAS_MIN_HZ, LTAS_MAX_HZ = 40.0, 20000.0
@@ -198,6 +199,12 @@ def fabian_loss(fab, x, split, idx, pos_weight=None):
 
 
 def ursula_loss(urs, split, idx, centers):
+    """Ursula through the differentiable chain: the EQ's magnitude response must
+    match the wanted LTAS change up to a constant (masked); the compressor's gain
+    computer applied to the input's 10 ms frame levels must give the wanted crest
+    factor reduction (``T_Dyn[0]``; a compressor cannot raise the crest factor, so
+    increases count as 0); EQ gain + compressor level change + makeup + trim must
+    give ``ΔLUFS``."""
     x = ursula_input(t(split["target_ltas"][idx]), t(split["input_ltas"][idx]), t(split["ltas_mask"][idx]),
                      t(split["target_lufs"][idx]), t(split["input_lufs"][idx]), t(split["target_dyn"][idx]), t(split["input_dyn"][idx]))
     s = urs(x)
@@ -208,16 +215,27 @@ def ursula_loss(urs, split, idx, centers):
     r = (eq - want) * m
     mean = r.sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp(min=1)
     shape = ((((eq - want) - mean) ** 2) * m).sum() / m.sum().clamp(min=1)
-    # Loudness: power-weighted EQ gain + makeup + trim should give ΔLUFS.
+    # Dynamics: the gain computer on the input's frame levels.
+    frames = frame_levels_db(t(split["input_mel"][idx]))
+    rms_change, peak_change = compressor_level_change_db(s[:, 32], s[:, 33], s[:, 34], frames)
+    crest_want = (t(split["target_dyn"][idx])[:, 0] - t(split["input_dyn"][idx])[:, 0]).clamp(max=0.0)
+    crest_err = (peak_change - rms_change) - crest_want
+    l_dyn = (crest_err ** 2).mean()
+    # Loudness: power-weighted EQ gain + compressor + makeup + trim should give ΔLUFS.
     p = torch.pow(10.0, t(split["input_ltas"][idx]) / 10.0) * m
     p = p / p.sum(1, keepdim=True).clamp(min=1e-12)
     eq_gain = 10 * torch.log10((p * torch.pow(10.0, eq / 10.0)).sum(1).clamp(min=1e-12))
-    loud = eq_gain + s[:, 35] + s[:, 36]
+    loud = eq_gain + rms_change + s[:, 35] + s[:, 36]
     l_lufs = ((loud - t(split["delta_lufs"][idx])) ** 2).mean()
     # Keep unused gain small (regularizer).
     reg = 1e-3 * (s[:, 2:32:4] ** 2).mean()
     before = float((((want - (want * m).sum(1, keepdim=True) / m.sum(1, keepdim=True)) ** 2) * m).sum() / m.sum())
-    return shape + 0.1 * l_lufs + reg, {"ltas_shape_rmse_db": math.sqrt(float(shape)), "ltas_shape_rmse_before_db": math.sqrt(before), "lufs_err": float((loud - t(split["delta_lufs"][idx])).abs().mean())}
+    return shape + 0.1 * l_lufs + l_dyn + reg, {
+        "ltas_shape_rmse_db": math.sqrt(float(shape.detach())), "ltas_shape_rmse_before_db": math.sqrt(before),
+        "lufs_err": float((loud - t(split["delta_lufs"][idx])).abs().mean()),
+        "crest_err_db": float(crest_err.abs().mean()), "crest_err_before_db": float(crest_want.abs().mean()),
+        "compressing": float(((s[:, 33] > 1.1) & (peak_change < -0.5)).float().mean()),
+    }
 
 
 def spectrum_centers():

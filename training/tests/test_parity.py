@@ -74,3 +74,30 @@ def test_ir_correction_is_differentiable():
     spec = torch.fft.rfft(h, n=8192).abs()
     spec[100].backward()
     assert c.grad is not None and torch.isfinite(c.grad).all() and c.grad.abs().sum() > 0
+
+
+def test_compressor_level_change_on_frame_levels():
+    """Two frame levels, −10 and −40 dB: a hard-knee 4:1 compressor at −30 dB turns
+    the loud frame down by 3/4 of its detector level's excess and leaves the quiet
+    one alone; the power-weighted mean follows; at 1:1 nothing changes."""
+    frames = torch.tensor([[-10.0, -40.0, -40.0]])
+    thr, ratio, knee = torch.tensor([-30.0]), torch.tensor([4.0]), torch.tensor([0.0])
+    rms, peak = dsp.compressor_level_change_db(thr, ratio, knee, frames)
+    loud = -0.75 * (-10.0 + dsp.DETECTOR_OFFSET_DB + 30.0)
+    assert abs(float(peak) - loud) < 1e-4
+    p = np.array([1.0, 1e-3, 1e-3])
+    want = 10 * np.log10((p[0] * 10 ** (loud / 10) + p[1] + p[2]) / p.sum())
+    assert abs(float(rms) - want) < 1e-4
+    rms1, peak1 = dsp.compressor_level_change_db(thr, torch.tensor([1.0]), knee, frames)
+    assert abs(float(rms1)) < 1e-6 and abs(float(peak1)) < 1e-6
+    # Crest reduction is differentiable in the settings.
+    r = torch.tensor([4.0], requires_grad=True)
+    rms, peak = dsp.compressor_level_change_db(thr, r, knee, frames)
+    (peak - rms).backward()
+    assert r.grad is not None and float(r.grad) < 0
+
+
+def test_frame_levels_read_the_mean_square_of_a_log_mel():
+    """A frame whose 64 bands each hold 1/64 of a mean square of 0.01 reads −20 dB."""
+    mel = torch.full((1, 2, 64), float(np.log10(0.01 / 64)))
+    assert torch.allclose(dsp.frame_levels_db(mel), torch.tensor([[-20.0, -20.0]]), atol=1e-4)
