@@ -97,7 +97,7 @@ def load_models(run):
     """The run's PyTorch models (eval mode) from ``weights.pt``."""
     w = torch.load(pathlib.Path(run) / "weights.pt")
     enc = models.Encoder(w["n_words"]); enc.load_state_dict(w["encoder"])
-    fab = models.Fabian(); fab.load_state_dict(w["fabian"])
+    fab = models.fabian_from_weights(w)
     urs = models.Ursula(); urs.load_state_dict(w["ursula"])
     gen = models.Genesis(); gen.load_state_dict(w["genesis"])
     for m in (enc, fab, urs, gen):
