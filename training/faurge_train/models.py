@@ -75,6 +75,14 @@ class Encoder(nn.Module):
         self.log_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
 
 
+def fabian_from_weights(w):
+    """Fabian with the hidden width a ``weights.pt`` dictionary ``w`` records
+    (``fabian_hidden``; 512 for runs that predate the option), weights loaded."""
+    fab = Fabian(hidden=int(w.get("fabian_hidden", 512)))
+    fab.load_state_dict(w["fabian"])
+    return fab
+
+
 def info_nce(e_audio, e_text, log_scale, labels):
     """Symmetric InfoNCE over a batch where rows with the same ``labels`` are all
     positives of each other (style/defect ids; avoids false negatives)."""
@@ -90,7 +98,7 @@ class Fabian(nn.Module):
     """``[B, 1024]`` → ``(delta_ltas [B,64], delta_lufs [B,1], delta_dyn [B,2], genesis_logit [B,1])``.
     Outputs are in dataset units (dB, LU, [dB, Hz]) via fixed output scales."""
 
-    def __init__(self, hidden=512, dyn_scale=(3.0, 300.0)):
+    def __init__(self, hidden=512, dyn_scale=(3.0, 300.0), dropout=0.0):
         super().__init__()
         self.net = nn.Sequential(
             nn.Linear(2 * EMBED_DIM, hidden), nn.GELU(),
@@ -98,9 +106,17 @@ class Fabian(nn.Module):
             nn.Linear(hidden, LTAS_BANDS + 1 + 2 + 1),
         )
         self.register_buffer("out_scale", torch.tensor([6.0] * LTAS_BANDS + [6.0, *dyn_scale, 1.0]))
+        # Dropout after each hidden activation, training only (functional, so the
+        # state-dict keys do not depend on it; the ONNX export is in eval mode).
+        self.dropout = dropout
 
     def forward(self, fused):
-        y = self.net(fused) * self.out_scale
+        h = fused
+        for layer in self.net:
+            h = layer(h)
+            if isinstance(layer, nn.GELU) and self.dropout > 0:
+                h = F.dropout(h, self.dropout, self.training)
+        y = h * self.out_scale
         return y[:, :LTAS_BANDS], y[:, LTAS_BANDS:LTAS_BANDS + 1], y[:, LTAS_BANDS + 1:LTAS_BANDS + 3], y[:, -1:]
 
 

@@ -97,7 +97,7 @@ def load_models(run):
     """The run's PyTorch models (eval mode) from ``weights.pt``."""
     w = torch.load(pathlib.Path(run) / "weights.pt")
     enc = models.Encoder(w["n_words"]); enc.load_state_dict(w["encoder"])
-    fab = models.Fabian(); fab.load_state_dict(w["fabian"])
+    fab = models.fabian_from_weights(w)
     urs = models.Ursula(); urs.load_state_dict(w["ursula"])
     gen = models.Genesis(); gen.load_state_dict(w["genesis"])
     for m in (enc, fab, urs, gen):
@@ -177,6 +177,8 @@ def ship(run, dataset, dest):
     for f in MODEL_FILES.values():
         if not (run / f).is_file():
             raise FileNotFoundError(f"{run / f} is missing: train the run to the end before shipping")
+    # Before anything is written: the bundle's own new files would make the tree dirty.
+    shipped_by = git_commit(pathlib.Path(__file__).resolve().parents[2])
     dest.mkdir(parents=True, exist_ok=True)
     enc, fab, urs, gen = load_models(run)
     count = lambda m: sum(p.numel() for p in m.parameters())
@@ -204,7 +206,7 @@ def ship(run, dataset, dest):
         "training": {"commit": info.get("commit") or git_commit(root), "command": info.get("command", ""),
                      "epochs": info.get("epochs"), "seconds": round(report["train_seconds"], 1),
                      "seed": info.get("seed"), "torch_version": torch.__version__,
-                     "shipped_by_commit": git_commit(root)},
+                     "shipped_by_commit": shipped_by},
         "evaluation": {"model_space": report["test_eval"]},
     }
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

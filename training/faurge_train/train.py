@@ -109,18 +109,30 @@ def aux_targets(split, b, which):
     return reg, deg
 
 
-def train_encoder(enc, tr, vocab, epochs, rng, log, aux_weight=0.0, va=None, tokenize=None, by_clip=False):
+def ltas_shape(split, b, which):
+    """The masked, level-normalized LTAS shape ``[len(b), 64]`` of the ``input`` or
+    ``target`` audio of rows ``b``: the LTAS minus its mean over the unmasked bands,
+    /10 dB, 0 in masked bands; and the mask. Target of the probe's LTAS head."""
+    x, m = t(split[f"{which}_ltas"][b]), t(split["ltas_mask"][b])
+    mean = (x * m).sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp(min=1)
+    return (x - mean) * m / 10.0, m
+
+
+def train_encoder(enc, tr, vocab, epochs, rng, log, aux_weight=0.0, va=None, tokenize=None, by_clip=False, aux_ltas=0.0):
     """InfoNCE on (styled audio, style caption) and (degraded audio, defect caption);
     all rows of one style (or one defect) are positives of each other.
 
     With ``aux_weight > 0`` a linear probe (not exported) on ``e_audio`` must also
     recover the audio's LUFS, crest, ZCR, purity and degradation labels, so the
     embedding Fabian reads carries level and purity (the contrastive loss alone
-    makes it level-blind: styles are level-independent). ``by_clip`` batches whole
-    clips together (:func:`clip_batches`)."""
+    makes it level-blind: styles are level-independent). With ``aux_ltas > 0`` the
+    probe also recovers the audio's LTAS shape (:func:`ltas_shape`, masked MSE,
+    weight ``aux_ltas``), so ``e_audio`` of the input carries the spectrum Fabian
+    needs for ``ΔLTAS = T_target − M_input``. ``by_clip`` batches whole clips
+    together (:func:`clip_batches`)."""
     defect_id = torch.from_numpy(defect_ids(tr, vocab) + 1000)
     n_deg = tr["degradation_mask"].shape[1]
-    probe = torch.nn.Linear(512, 4 + n_deg)
+    probe = torch.nn.Linear(512, 4 + n_deg + (64 if aux_ltas > 0 else 0))
     opt = torch.optim.AdamW(list(enc.parameters()) + list(probe.parameters()), lr=1e-3, weight_decay=1e-4)
     n = len(tr["style_index"])
     for ep in range(epochs):
@@ -136,7 +148,11 @@ def train_encoder(enc, tr, vocab, epochs, rng, log, aux_weight=0.0, va=None, tok
                 rt, dt = aux_targets(tr, b, "target")
                 ri, di = aux_targets(tr, b, "input")
                 y = probe(e_a)
-                aux = F.mse_loss(y[:, :4], torch.cat([rt, ri])) + F.binary_cross_entropy_with_logits(y[:, 4:], torch.cat([dt, di]))
+                aux = F.mse_loss(y[:, :4], torch.cat([rt, ri])) + F.binary_cross_entropy_with_logits(y[:, 4:4 + n_deg], torch.cat([dt, di]))
+                if aux_ltas > 0:
+                    (st, mt), (si, mi) = ltas_shape(tr, b, "target"), ltas_shape(tr, b, "input")
+                    sh, m = torch.cat([st, si]), torch.cat([mt, mi])
+                    aux = aux + aux_ltas * (((y[:, 4 + n_deg:] - sh) ** 2) * m).sum() / m.sum().clamp(min=1)
                 tot_aux += float(aux.detach()) * len(b)
                 loss = loss + aux_weight * aux
             opt.zero_grad(); loss.backward(); opt.step()
@@ -182,20 +198,48 @@ def balanced_accuracy(pred, truth):
     return sum(rates) / len(rates)
 
 
-def fabian_loss(fab, x, split, idx, pos_weight=None):
+def fabian_loss(fab, x, split, idx, pos_weight=None, kind="mse"):
+    """Fabian's training loss and its figures on rows ``idx`` (fused inputs ``x``).
+    ``kind`` is the loss of the ΔLTAS (masked) and ΔLUFS errors: ``mse``, or ``l1``
+    (the figures are mean absolute errors, and L1 is less pulled by the rows whose
+    target is unpredictable, e.g. the source's own loudness)."""
     d_ltas, d_lufs, d_dyn, logit = fab(x)
     m = t(split["ltas_mask"][idx])
-    l_ltas = (((d_ltas - t(split["delta_ltas"][idx])) ** 2) * m).sum() / m.sum().clamp(min=1)
-    l_lufs = ((d_lufs[:, 0] - t(split["delta_lufs"][idx])) ** 2).mean()
+    err = (lambda e: e.abs()) if kind == "l1" else (lambda e: e ** 2)
+    l_ltas = (err(d_ltas - t(split["delta_ltas"][idx])) * m).sum() / m.sum().clamp(min=1)
+    l_lufs = err(d_lufs[:, 0] - t(split["delta_lufs"][idx])).mean()
     dyn_scale = torch.tensor([1.0, 1 / 100.0])
     l_dyn = (((d_dyn - t(split["delta_dyn"][idx])) * dyn_scale) ** 2).mean()
     l_bce = F.binary_cross_entropy_with_logits(logit[:, 0], t(split["requires_genesis"][idx]), pos_weight=pos_weight)
-    mae = float(((d_ltas - t(split["delta_ltas"][idx])).abs() * m).sum() / m.sum().clamp(min=1))
+    mae = float(((d_ltas.detach() - t(split["delta_ltas"][idx])).abs() * m).sum() / m.sum().clamp(min=1))
     acc = float(((logit[:, 0] > 0) == t(split["requires_genesis"][idx], torch.bool)).float().mean())
     bal = balanced_accuracy(logit[:, 0] > 0, t(split["requires_genesis"][idx]) > 0.5)
     lufs_err = (d_lufs[:, 0] - t(split["delta_lufs"][idx])).abs()
     return l_ltas + l_lufs + l_dyn + 10.0 * l_bce, {"dltas_mae_db": mae, "flag_acc": acc, "flag_balanced_acc": bal,
                                                      "dlufs_mae": float(lufs_err.mean()), "lufs_within_1lu": float((lufs_err <= 1).float().mean())}
+
+
+def train_fabian(fab, f_tr, tr, f_va, va, epochs, rng, log, pos_weight=None, kind="mse", lr=1e-3, schedule="constant"):
+    """Fabian on frozen fused embeddings ``f_tr`` (train) and ``f_va`` (validation,
+    logged every epoch). ``schedule``: ``constant`` learning rate, or ``cosine``
+    (annealed to 0 over the epochs, SGDR without restarts, Loshchilov & Hutter 2017)."""
+    opt = torch.optim.AdamW(fab.parameters(), lr=lr, weight_decay=1e-4)
+    n = len(tr["id"])
+    steps = epochs * math.ceil(n / 64)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps)) if schedule == "cosine" else None
+    va_idx = np.arange(len(va["id"]))
+    for ep in range(epochs):
+        fab.train()
+        for b in batches(n, 64, rng):
+            loss, _ = fabian_loss(fab, f_tr[b], tr, b, pos_weight, kind)
+            opt.zero_grad(); loss.backward(); opt.step()
+            if sched is not None:
+                sched.step()
+        fab.eval()
+        with torch.no_grad():
+            _, m = fabian_loss(fab, f_va, va, va_idx)
+        log(f"fabian epoch {ep}: validation {m}")
+    return m
 
 
 def ursula_loss(urs, split, idx, centers):
@@ -395,6 +439,14 @@ def main(argv=None):
     ap.add_argument("--encoder-batches", choices=["random", "clip"], default="random",
                     help="encoder batches: random rows, or whole clips (same speaker in several styles: hard negatives)")
     ap.add_argument("--aux-weight", type=float, default=1.0, help="weight of the encoder's level/purity probe loss (0: off)")
+    ap.add_argument("--aux-ltas", type=float, default=1.0,
+                    help="weight of the probe's LTAS-shape head (input and target audio, masked; 0: off)")
+    ap.add_argument("--fabian-epochs", type=int, default=80, help="Fabian's epochs (its own: it trains on frozen embeddings in seconds)")
+    ap.add_argument("--fabian-hidden", type=int, default=512, help="Fabian's hidden width")
+    ap.add_argument("--fabian-dropout", type=float, default=0.3, help="dropout after Fabian's hidden layers (training only)")
+    ap.add_argument("--fabian-loss", choices=["mse", "l1"], default="mse", help="loss of Fabian's ΔLTAS and ΔLUFS errors")
+    ap.add_argument("--fabian-lr", type=float, default=1e-3, help="Fabian's AdamW learning rate")
+    ap.add_argument("--fabian-schedule", choices=["constant", "cosine"], default="cosine", help="Fabian's learning-rate schedule")
     ap.add_argument("--ship", metavar="DIR", help="after training, ship the run into DIR (../bundle/models) with faurge_train.ship")
     a = ap.parse_args(argv)
     args = sys.argv[1:] if argv is None else list(argv)
@@ -417,7 +469,7 @@ def main(argv=None):
     t0 = time.time()
     enc = Encoder(n_words)
     train_encoder(enc, tr, vocab, a.epochs, rng, log, aux_weight=a.aux_weight, va=va, tokenize=tokenize,
-                  by_clip=a.encoder_batches == "clip")
+                  by_clip=a.encoder_batches == "clip", aux_ltas=a.aux_ltas)
     from .ship import git_commit
     report = {"dataset_hash": data.dataset_hash(a.data), "rows": {"train": len(tr["id"]), "validation": len(va["id"]), "test": len(te["id"])},
               "run": {"command": command, "commit": git_commit(pathlib.Path(__file__).resolve().parents[2]),
@@ -426,8 +478,7 @@ def main(argv=None):
     report["encoder"] = {"validation": retrieval(enc, va, vocab, tokenize), "test": retrieval(enc, te, vocab, tokenize)}
     log(f"encoder: {report['encoder']}")
 
-    fab = Fabian()
-    opt = torch.optim.AdamW(fab.parameters(), lr=1e-3, weight_decay=1e-4)
+    fab = Fabian(hidden=a.fabian_hidden, dropout=a.fabian_dropout)
     n = len(tr["id"])
     # The encoder is frozen from here: embed every row once.
     f_tr = fused(enc, tr, np.arange(n))
@@ -438,13 +489,9 @@ def main(argv=None):
         pos = float(tr["requires_genesis"].mean())
         pos_weight = torch.tensor((1 - pos) / max(pos, 1e-3))
         log(f"requires_genesis: {pos:.2f} of train rows; pos_weight {float(pos_weight):.3f}")
-    for ep in range(a.epochs):
-        for b in batches(n, 64, rng):
-            loss, _ = fabian_loss(fab, f_tr[b], tr, b, pos_weight)
-            opt.zero_grad(); loss.backward(); opt.step()
-        with torch.no_grad():
-            _, m = fabian_loss(fab, f_va, va, va_idx)
-        log(f"fabian epoch {ep}: validation {m}")
+    report["fabian_validation"] = train_fabian(fab, f_tr, tr, f_va, va, a.fabian_epochs, rng, log, pos_weight,
+                                               a.fabian_loss, a.fabian_lr, a.fabian_schedule)
+    fab.eval()
     with torch.no_grad():
         idx = np.arange(len(te["id"]))
         report["fabian_test"] = fabian_loss(fab, fused(enc, te, idx), te, idx)[1]
@@ -480,7 +527,7 @@ def main(argv=None):
 
     enc.eval(); fab.eval(); urs.eval(); gen.eval()
     export_models(enc, fab, urs, gen, vocab["max_tokens"], out)
-    torch.save({"encoder": enc.state_dict(), "fabian": fab.state_dict(), "ursula": urs.state_dict(), "genesis": gen.state_dict(), "n_words": n_words}, out / "weights.pt")
+    torch.save({"encoder": enc.state_dict(), "fabian": fab.state_dict(), "fabian_hidden": a.fabian_hidden, "ursula": urs.state_dict(), "genesis": gen.state_dict(), "n_words": n_words}, out / "weights.pt")
     (out / "report.json").write_text(json.dumps(report, indent=2))
     if a.ship:
         from . import ship

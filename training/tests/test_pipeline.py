@@ -70,7 +70,7 @@ def test_one_epoch_trains_and_exports_matching_onnx(tiny_dataset, tmp_path):
     assert report["dataset_hash"] == data.dataset_hash(tiny_dataset)
     w = torch.load(tmp_path / "weights.pt")
     enc = models.Encoder(w["n_words"]); enc.load_state_dict(w["encoder"]); enc.eval()
-    fab = models.Fabian(); fab.load_state_dict(w["fabian"]); fab.eval()
+    fab = models.fabian_from_weights(w); fab.eval()
     urs = models.Ursula(); urs.load_state_dict(w["ursula"]); urs.eval()
     gen = models.Genesis(); gen.load_state_dict(w["genesis"]); gen.eval()
     g = torch.Generator().manual_seed(0)
