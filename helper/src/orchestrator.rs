@@ -38,8 +38,8 @@
 //!   every round: it runs once and its result is reused.
 //! - The IR carries the direct sound (its minimum-phase correction) plus any room
 //!   tail, so the convolver runs fully wet (mix 1).
-//! - Ursula's compressor outputs are not trained yet (no dynamics term in her
-//!   loss), so the compressor stays off; the output trim carries loudness.
+//! - Ursula's compressor is on when her ratio is at least [`LOOP_MIN_RATIO`]; the
+//!   output trim carries loudness either way.
 //! - With a reference recording, its audio embedding replaces (`reference_only`) or
 //!   joins (normalized sum) `e_text` as the target the loop steers to and rates with.
 
@@ -70,6 +70,9 @@ const _: () = assert!(crate::laion::LAION_SAMPLE_RATE == ANALYSIS_RATE);
 pub const LOOP_ATTACK_MS: f32 = 10.0;
 /// Release of the compressor the loop sets, ms.
 pub const LOOP_RELEASE_MS: f32 = 120.0;
+/// Ursula's ratio below which the loop leaves the compressor off (1.1:1 turns a
+/// 10 dB excess down by under 1 dB).
+pub const LOOP_MIN_RATIO: f32 = 1.1;
 
 /// The absolute targets of one round (`T` in the spec).
 #[derive(Clone, Debug, PartialEq)]
@@ -176,10 +179,10 @@ pub fn dsp_state_from_ursula(s: &[f32; URSULA_OUTPUTS], ir: bool) -> DspState {
         band.q = v[3];
     }
     let c = &s[4 * NUM_BANDS..];
-    // Ursula's training loss has no dynamics term yet (training/faurge_train/train.py,
-    // `ursula_loss`: EQ shape + loudness), so her threshold/ratio/knee outputs are
-    // untrained: the loop reports them but leaves the compressor off.
-    st.compressor.enabled = false;
+    // Ursula's compressor is trained through the gain computer against the crest
+    // factor target (training/faurge_train/train.py, `ursula_loss`); a ratio
+    // below `LOOP_MIN_RATIO` changes nothing audible, so the compressor stays off.
+    st.compressor.enabled = c[1] >= LOOP_MIN_RATIO;
     st.compressor.threshold_db = c[0];
     st.compressor.ratio = c[1];
     st.compressor.knee_db = c[2];
@@ -738,10 +741,9 @@ mod tests {
         assert_eq!(st.compressor.ratio, 3.0);
         assert_eq!(st.output_trim_db, MAX_TRIM_DB, "clamped");
         assert!(st.convolver.enabled);
-        assert!(
-            !st.compressor.enabled,
-            "untrained compressor head stays off"
-        );
+        assert!(st.compressor.enabled, "ratio 3:1 turns the compressor on");
+        s[33] = 1.05;
+        assert!(!dsp_state_from_ursula(&s, true).compressor.enabled);
     }
 
     #[test]
