@@ -68,9 +68,10 @@ pub const AUTO_EQ_BANDS: [(usize, f32, f32); 6] = [
 /// Largest gain the auto-EQ fit may set, dB (either sign).
 pub const AUTO_EQ_MAX_GAIN_DB: f32 = 12.0;
 
-const USAGE: &str = "Usage: cargo xtask eval [--data ../shared/data] [--models bundle/models] [--out target/eval] [--rows N] [--seed S] [--rows-per-clip K] [--crop-s SECONDS] [--max-rounds N] [--reflection measured|fabian]
+const USAGE: &str = "Usage: cargo xtask eval [--data ../shared/data] [--models bundle/models] [--out target/eval] [--rows N] [--seed S] [--rows-per-clip K] [--crop-s SECONDS] [--max-rounds N] [--reflection measured|fabian] [--record]
   Seed, rows per clip and crop default to the models' dataset command in manifest.json;
-  the loop's rounds and reflection to the helper's defaults (4, measured).";
+  the loop's rounds and reflection to the helper's defaults (4, measured).
+  --record writes the figures into the models' manifest.json (evaluation.rendered).";
 
 /// What to evaluate.
 #[derive(Clone, Debug)]
@@ -1013,6 +1014,53 @@ pub fn write(report: &EvalReport, out: &Path) -> Result<(PathBuf, PathBuf)> {
     Ok((json, md))
 }
 
+/// The figures [`record`] puts into a manifest: everything but the per-row lists.
+pub fn summary(report: &EvalReport) -> serde_json::Value {
+    serde_json::json!({
+        "command": "cargo xtask eval --record",
+        "rows": report.rows,
+        "split": report.provenance["split"],
+        "reflection": report.provenance["reflection"],
+        "bars": report.bars,
+        "retrieval": report.retrieval,
+        "fabian": report.fabian,
+        "ltas_error_db": report.ltas_error_db,
+        "loudness_error_lu": report.loudness_error_lu,
+        "prompt_direction_accuracy": report.prompt_direction_accuracy,
+        "dynamics": report.dynamics,
+        "loop_stats": report.loop_stats,
+        "by_round": report.by_round,
+    })
+}
+
+/// Writes [`summary`] of `report` into `models/manifest.json` as
+/// `evaluation.rendered`, keeping everything else (keys come back in sorted order).
+///
+/// # Errors
+/// A manifest that cannot be read, parsed as a JSON object, or written.
+pub fn record(report: &EvalReport, models: &Path) -> Result<PathBuf> {
+    let path = models.join("manifest.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("Could not read \"{}\"", path.display()))?;
+    let mut manifest: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("\"{}\" is not JSON", path.display()))?;
+    let Some(root) = manifest.as_object_mut() else {
+        bail!("\"{}\" is not a JSON object", path.display());
+    };
+    let evaluation = root
+        .entry("evaluation")
+        .or_insert_with(|| serde_json::json!({}));
+    let Some(evaluation) = evaluation.as_object_mut() else {
+        bail!("\"evaluation\" in \"{}\" is not an object", path.display());
+    };
+    evaluation.insert("rendered".into(), summary(report));
+    let mut out = serde_json::to_string_pretty(&manifest).context("Could not serialize")?;
+    out.push('\n');
+    std::fs::write(&path, out)
+        .with_context(|| format!("Could not write \"{}\"", path.display()))?;
+    Ok(path)
+}
+
 /// `cargo xtask eval [ARGS]` (see [`USAGE`]): relative paths are taken from the
 /// workspace root; prints the Markdown report and writes `eval.json` / `eval.md`.
 ///
@@ -1024,6 +1072,7 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
     let mut out = PathBuf::from("target/eval");
     let (mut rows, mut seed, mut per_clip, mut crop) = (None, None, None, None);
     let (mut max_rounds, mut reflection) = (None, None);
+    let mut record_figures = false;
     let mut it = args.iter();
     while let Some(&a) = it.next() {
         let mut value = || {
@@ -1052,6 +1101,7 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
                 let v = value()?;
                 max_rounds = Some(v.parse::<u32>().with_context(|| num_err(v))?);
             }
+            "--record" => record_figures = true,
             "--reflection" => {
                 reflection = Some(match value()? {
                     "measured" => Reflection::Measured,
@@ -1111,6 +1161,13 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
     let (json, md) = write(&report, &out)?;
     println!("{}", markdown(&report));
     eprintln!("Wrote \"{}\" and \"{}\"", json.display(), md.display());
+    if record_figures {
+        let path = record(&report, &config.models)?;
+        eprintln!(
+            "Recorded the figures in \"{}\" (evaluation.rendered)",
+            path.display()
+        );
+    }
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use faurge_dataset::generate::{build_rows, BuildConfig};
 use faurge_dataset::sources::Split;
 use faurge_dataset::vocabulary::Vocabulary;
-use faurge_eval::{evaluate, write, EvalConfig};
+use faurge_eval::{evaluate, record, write, EvalConfig};
 use faurge_protocol::BakeOptions;
 
 fn root() -> PathBuf {
@@ -174,5 +174,27 @@ fn eval_on_example_rows_reports_every_figure_in_range() {
         assert!(v.is_finite() && (0.0..40.0).contains(&v), "{k} = {v}");
     }
     in_unit("/dynamics/compressor_on");
+
+    // --record: the figures go into a copy of the manifest, the rest stays.
+    let models = out.join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    let shipped = root().join("bundle/models/manifest.json");
+    std::fs::copy(&shipped, models.join("manifest.json")).unwrap();
+    record(&report, &models).expect("figures recorded");
+    let before: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&shipped).unwrap()).unwrap();
+    let after: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(models.join("manifest.json")).unwrap())
+            .unwrap();
+    let rendered = &after["evaluation"]["rendered"];
+    assert_eq!(rendered["bars"], json["bars"]);
+    assert_eq!(rendered["ltas_error_db"], json["ltas_error_db"]);
+    assert_eq!(rendered["rows"], json["rows"]);
+    assert_eq!(after["models"], before["models"]);
+    assert_eq!(after["dataset"], before["dataset"]);
+    assert_eq!(
+        after["evaluation"]["model_space"],
+        before["evaluation"]["model_space"]
+    );
     std::fs::remove_dir_all(&out).ok();
 }
