@@ -41,7 +41,7 @@ use faurge_dsp::state::{DspState, EqState};
 use faurge_helper::features::InputFeatures;
 use faurge_helper::manager::{ModelManager, DEFAULT_BUDGET_BYTES};
 use faurge_helper::models::{Backend, ModelKind, ModelSet, Runtime, EMBED_DIM};
-use faurge_helper::orchestrator::{cosine, shadow_bake, Orchestrator};
+use faurge_helper::orchestrator::{cosine, shadow_bake, shape_rms_db, Orchestrator};
 use faurge_protocol::{BakeOptions, BakeRequest, Reflection};
 use faurge_vocabulary::Vocabulary;
 use serde::Serialize;
@@ -218,23 +218,7 @@ pub struct EvalReport {
 /// `training/faurge_train/train.py`, so these figures compare with the manifest's
 /// model-space ones. 0 when the mask is empty.
 pub fn ltas_error_db(output_db: &[f32], target_db: &[f32], mask: &[f32]) -> f64 {
-    let diff: Vec<(f64, f64)> = output_db
-        .iter()
-        .zip(target_db)
-        .zip(mask)
-        .map(|((&o, &t), &m)| (f64::from(t) - f64::from(o), f64::from(m)))
-        .collect();
-    let w: f64 = diff.iter().map(|d| d.1).sum();
-    if w <= 0.0 {
-        return 0.0;
-    }
-    let mean = diff.iter().map(|(d, m)| d * m).sum::<f64>() / w;
-    (diff
-        .iter()
-        .map(|(d, m)| (d - mean).powi(2) * m)
-        .sum::<f64>()
-        / w)
-        .sqrt()
+    shape_rms_db(target_db, output_db, mask)
 }
 
 /// The auto-EQ baseline's settings for one input: the EQ of [`AUTO_EQ_BANDS`] whose
@@ -587,23 +571,37 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalReport> {
                 Some(ir) => Some(ir.samples_f32().map_err(|e| anyhow::anyhow!("{e}"))?),
                 None => None,
             };
-            let looped = render(&rr.input, &result.dsp_state, ir.as_deref())?;
             let lufs = |audio: &[f32]| {
                 integrated_lufs(&[audio], SAMPLE_RATE as f32)
                     .unwrap_or(faurge_dsp::analysis::loudness::ABSOLUTE_GATE_LUFS)
             };
             // Every round's settings, rendered and measured (round 1 is the one pass).
-            let (mut round_db, mut round_lu) = (Vec::new(), Vec::new());
+            let (mut round_db, mut round_lu, mut renders) = (Vec::new(), Vec::new(), Vec::new());
             for r in &result.report.rounds {
                 let out = render(&rr.input, &r.dsp_state, ir.as_deref())?;
                 round_db.push(ltas_error_db(&measure(&out), &row.target_ltas, mask));
                 round_lu.push(f64::from(lufs(&out) - row.target_lufs));
+                renders.push(out);
             }
             let (Some(&one_pass_db), Some(&one_pass_lu)) = (round_db.first(), round_lu.first())
             else {
                 bail!("The loop reported no round for {}", row.id);
             };
-            let loop_db = ltas_error_db(&measure(&looped), &row.target_ltas, mask);
+            // The loop's output is its best round's render: the helper returns that
+            // round's settings.
+            let best = result
+                .report
+                .rounds
+                .iter()
+                .position(|r| r.round == result.report.best_round)
+                .filter(|&k| result.report.rounds[k].dsp_state == result.dsp_state)
+                .with_context(|| {
+                    format!(
+                        "The loop's settings are not its best round's for {}",
+                        row.id
+                    )
+                })?;
+            let (looped, loop_db, loop_lu) = (&renders[best], round_db[best], round_lu[best]);
             let crest = |audio: &[f32]| {
                 f64::from((t_dyn(&[audio], SAMPLE_RATE as f32)[0] - row.target_dyn[0]).abs())
             };
@@ -627,13 +625,13 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalReport> {
                 one_pass_db,
                 loop_db,
                 auto_eq_db,
-                loudness_error_lu: f64::from(lufs(&looped) - row.target_lufs),
+                loudness_error_lu: loop_lu,
                 one_pass_loudness_error_lu: one_pass_lu,
                 rounds: result.report.rounds.len() as u32,
                 converged: result.report.converged,
                 loop_ms,
                 degraded_crest_error_db: crest(&rr.input),
-                loop_crest_error_db: crest(&looped),
+                loop_crest_error_db: crest(looped),
                 compressor_on: result.dsp_state.compressor.enabled,
                 round_db,
                 round_loudness_error_lu: round_lu,

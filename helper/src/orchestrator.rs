@@ -97,20 +97,8 @@ impl Targets {
         measured_db: &[f32; LTAS_BANDS],
         mask: &[f32; LTAS_BANDS],
     ) -> Targets {
-        let w: f32 = mask.iter().filter(|&&m| m > 0.0).count() as f32;
-        let mean = if w > 0.0 {
-            blueprint
-                .ltas_db
-                .iter()
-                .zip(measured_db)
-                .zip(mask)
-                .filter(|(_, &m)| m > 0.0)
-                .map(|((t, m), _)| t - m)
-                .sum::<f32>()
-                / w
-        } else {
-            0.0
-        };
+        let mean = masked_mean_diff(&blueprint.ltas_db, measured_db, mask)
+            .map_or(0.0, |(mean, _)| mean as f32);
         let mut next = self.clone();
         for b in 0..LTAS_BANDS {
             if mask[b] > 0.0 {
@@ -225,26 +213,38 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     }
 }
 
-/// RMS of `delta_db` over the bands where `mask` is 1, after removing its mean
-/// there, dB (0 for an empty mask): the size of a spectral correction up to a level
-/// offset (the shape error of `eval`'s `ltas_error_db`).
-pub fn shape_rms_db(delta_db: &[f32], mask: &[f32]) -> f32 {
+/// Mean of `a − b` over the bands where `mask` is 1 (weighted by `mask`), and the
+/// mask's weight; `None` for an empty mask. Accumulated in f64.
+fn masked_mean_diff(a: &[f32], b: &[f32], mask: &[f32]) -> Option<(f64, f64)> {
     let w: f64 = mask.iter().map(|&m| f64::from(m)).sum();
     if w <= 0.0 {
-        return 0.0;
+        return None;
     }
-    let mean = delta_db
+    let sum: f64 = a
         .iter()
+        .zip(b)
         .zip(mask)
-        .map(|(&d, &m)| f64::from(d) * f64::from(m))
-        .sum::<f64>()
-        / w;
-    let ss = delta_db
+        .map(|((&x, &y), &m)| (f64::from(x) - f64::from(y)) * f64::from(m))
+        .sum();
+    Some((sum / w, w))
+}
+
+/// RMS of `a − b` (dB per band) over the bands where `mask` is 1, after removing
+/// its mean there, dB (0 for an empty mask): the difference of two spectra up to a
+/// level offset. It is the loop's blueprint distance and Fabian's gap (with `b`
+/// all zeros), and `faurge-eval`'s LTAS error (`shape_rmse` of
+/// `training/faurge_train/train.py`).
+pub fn shape_rms_db(a: &[f32], b: &[f32], mask: &[f32]) -> f64 {
+    let Some((mean, w)) = masked_mean_diff(a, b, mask) else {
+        return 0.0;
+    };
+    let ss: f64 = a
         .iter()
+        .zip(b)
         .zip(mask)
-        .map(|(&d, &m)| (f64::from(d) - mean).powi(2) * f64::from(m))
-        .sum::<f64>();
-    (ss / w).sqrt() as f32
+        .map(|((&x, &y), &m)| (f64::from(x) - f64::from(y) - mean).powi(2) * f64::from(m))
+        .sum();
+    (ss / w).sqrt()
 }
 
 fn normalized(v: [f32; EMBED_DIM]) -> [f32; EMBED_DIM] {
@@ -554,15 +554,10 @@ impl Orchestrator {
             let reading = self
                 .models
                 .with(ModelKind::Fabian, |m| m.fabian(&e_target, &e_proposal))?;
-            let gap = shape_rms_db(&reading.delta_ltas, &input.ltas_mask);
+            let gap =
+                shape_rms_db(&reading.delta_ltas, &[0.0; LTAS_BANDS], &input.ltas_mask) as f32;
             let distance = blueprint.as_ref().map_or(0.0, |bp| {
-                let diff: Vec<f32> = bp
-                    .ltas_db
-                    .iter()
-                    .zip(&render.ltas_db)
-                    .map(|(t, m)| t - m)
-                    .collect();
-                shape_rms_db(&diff, &input.ltas_mask)
+                shape_rms_db(&bp.ltas_db, &render.ltas_db, &input.ltas_mask) as f32
             });
             timings.push((Stage::Reflect, t.elapsed().as_secs_f64() * 1e3));
             similarity = Some(s_c);
@@ -716,9 +711,11 @@ mod tests {
     #[test]
     fn shape_rms_ignores_offsets_and_masked_bands() {
         let mask = [1.0, 1.0, 0.0];
-        assert!(shape_rms_db(&[5.0, 5.0, 100.0], &mask).abs() < 1e-6);
-        assert!((shape_rms_db(&[1.0, -1.0, 100.0], &mask) - 1.0).abs() < 1e-6);
-        assert_eq!(shape_rms_db(&[1.0, 2.0, 3.0], &[0.0; 3]), 0.0);
+        let zero = [0.0; 3];
+        assert!(shape_rms_db(&[5.0, 5.0, 100.0], &zero, &mask).abs() < 1e-6);
+        assert!((shape_rms_db(&[1.0, -1.0, 100.0], &zero, &mask) - 1.0).abs() < 1e-6);
+        assert!(shape_rms_db(&[3.0, 1.0, 0.0], &[2.0, 2.0, 9.0], &mask) - 1.0 < 1e-6);
+        assert_eq!(shape_rms_db(&[1.0, 2.0, 3.0], &zero, &[0.0; 3]), 0.0);
     }
 
     #[test]
