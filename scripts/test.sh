@@ -34,9 +34,10 @@ cargo test --workspace --locked "$@"
 
 # The training pipeline's tests (PyTorch mirrors of the DSP vs faurge-dsp, and a
 # smoke run: tiny dataset, one epoch, ONNX export, onnxruntime parity), in a venv
-# of their own. torch from PyPI brings its CUDA libraries: a large first install.
+# of their own. torch from PyPI brings its CUDA libraries: a large first install
+# (about 6 GB), so pip keeps no second copy of the wheels in its cache.
 if [ ! -x training/.venv/bin/python ]; then
     python3 -m venv training/.venv
 fi
-training/.venv/bin/python -m pip install --quiet --disable-pip-version-check -r training/requirements.txt
+training/.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-cache-dir -r training/requirements.txt
 (cd training && .venv/bin/python -m pytest -q)
