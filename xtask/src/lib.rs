@@ -8,8 +8,9 @@
 //!   `target/bundled/faurge.lv2` (binary + TTL generated from `faurge-params`).
 //! - `cargo xtask bundle --host-test`: the build the real-host tests load: debug
 //!   assertions and nice-plug's `assert_process_allocs` on (any allocation in
-//!   `process()` aborts), optimized, no standalone, no helper; into
-//!   `<target dir>/bundled`. The tests run it with their own `CARGO_TARGET_DIR`.
+//!   `process()` aborts), optimized, no helper; built in the
+//!   workspace's target folder (sharing `cargo test`'s dependencies), bundled into
+//!   `<target dir>/host-tests/bundled`.
 //! - `cargo xtask install`: bundles, then copies into `~/.clap`, `~/.vst3` and `~/.lv2`.
 //! - `cargo xtask dataset` / `cargo xtask train`: the training pipeline
 //!   (`faurge-dataset build`, then `training/`'s PyTorch run).
@@ -36,6 +37,9 @@ pub const BUNDLE_NAME: &str = "Faurge";
 pub const STANDALONE_BIN: &str = "faurge-standalone";
 /// The helper binary target (from the helper crate, once it exists).
 pub const HELPER_BIN: &str = "faurge-helper";
+
+/// The package of the helper binary and the `faurge` CLI.
+pub const HELPER_PACKAGE: &str = "faurge-helper";
 /// Folder next to a CLAP file / the standalone with the helper and the models.
 pub const SUPPORT_DIR: &str = "faurge";
 
@@ -288,7 +292,14 @@ fn run_cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
     Ok(())
 }
 
-/// Builds and bundles `flavor` into `<target dir>/bundled`; returns that folder.
+/// The folder of the host-test bundles: `<target dir>/host-tests` (the bundles are in
+/// its `bundled/`).
+pub fn host_test_dir(target_dir: &Path) -> PathBuf {
+    target_dir.join("host-tests")
+}
+
+/// Builds and bundles `flavor` into `<target dir>/bundled` (release) or
+/// `<target dir>/host-tests/bundled` (host tests); returns that folder.
 ///
 /// # Errors
 /// A failed build, a missing artifact or a failed copy.
@@ -329,22 +340,37 @@ pub fn bundle(ws: &Workspace, flavor: Flavor) -> Result<PathBuf> {
             );
         }
         Flavor::HostTest => {
+            // Built in the workspace's own target folder with `cargo test`'s profile
+            // settings (opt-level 2, line tables) and features (the default ones plus
+            // `assert_process_allocs`, which the plugin's tests enable too; the
+            // workspace-hack crate unifies the rest), so it shares every dependency with
+            // the build running the tests: a folder of its own cost a second build of the
+            // dependency graph (8 min on 2 cores, and its disk). Only the bundles go
+            // elsewhere, into `<target>/host-tests/bundled`, so that `target/bundled`
+            // keeps the release bundles.
             run_cargo(
                 &[
                     "build",
                     "-p",
                     PLUGIN_PACKAGE,
                     "--lib",
-                    "--no-default-features",
                     "--features",
                     "assert_process_allocs",
                 ],
-                &[
-                    ("CARGO_PROFILE_DEV_OPT_LEVEL", "2"),
-                    ("CARGO_PROFILE_DEV_DEBUG", "false"),
-                ],
+                &[("CARGO_PROFILE_DEV_OPT_LEVEL", "2")],
             )?;
-            nice_plug_xtask::bundle(target_dir, PLUGIN_PACKAGE, &[], false)?;
+            let staging = host_test_dir(target_dir);
+            let lib = format!(
+                "{}faurge_plugin{}",
+                std::env::consts::DLL_PREFIX,
+                std::env::consts::DLL_SUFFIX
+            );
+            copy_file(
+                &target_dir.join("debug").join(&lib),
+                &staging.join("debug").join(&lib),
+            )?;
+            nice_plug_xtask::bundle(&staging, PLUGIN_PACKAGE, &[], false)?;
+            return Ok(staging.join("bundled"));
         }
     }
     Ok(bundled)
@@ -383,7 +409,10 @@ fn add_support_files(ws: &Workspace, bundled: &Path) -> Result<()> {
         .join("Contents")
         .join("Resources");
     if ws.has_helper {
-        run_cargo(&["build", "--release", "--bin", HELPER_BIN], &[])?;
+        // The same package selection as the README's main command, so that one build
+        // serves both: cargo unifies features per selection, and a different one
+        // rebuilds every crate whose features differ (tract among them).
+        run_cargo(&["build", "--release", "-p", HELPER_PACKAGE, "--bins"], &[])?;
         let helper = ws.target_dir.join("release").join(exe_name(HELPER_BIN));
         copy_file(&helper, &support.join(exe_name(HELPER_BIN)))?;
         copy_file(&helper, &vst3_bin.join(exe_name(HELPER_BIN)))?;

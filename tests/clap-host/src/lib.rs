@@ -3,7 +3,8 @@
 //!
 //! [`bundles`] builds the plugin once per test process with `cargo xtask bundle
 //! --host-test` (debug assertions and nice-plug's `assert_process_allocs` on, so any
-//! allocation in `process()` aborts the test) into `target/host-tests/bundled`.
+//! allocation in `process()` aborts the test) into `target/host-tests/bundled`, built
+//! in the workspace's target folder with the test build's profile settings.
 //! [`Instance`] wraps one plugin instance: descriptor, audio ports, parameters by
 //! name, state save/load, activation; [`Instance::process`] runs blocks on a separate
 //! audio thread with CLAP parameter events at given sample positions, timing every
@@ -81,21 +82,22 @@ pub fn use_workspace_helper() {
 }
 
 /// Builds the host-test bundles once per process (`cargo run -p xtask -- bundle
-/// --host-test` with its own target folder, so it neither waits for nor disturbs the
-/// build running the tests) and returns their paths. Panics with cargo's exit status
-/// if the build fails.
+/// --host-test`, in the workspace's target folder so that it reuses the dependencies
+/// `cargo test` built; cargo does not hold its lock while tests run) and returns their
+/// paths, in `<target>/host-tests/bundled`. Panics with cargo's exit status if the
+/// build fails.
 pub fn bundles() -> &'static Bundles {
     static BUNDLES: OnceLock<Bundles> = OnceLock::new();
     BUNDLES.get_or_init(|| {
         let root = workspace_root();
-        let target = std::env::var_os("FAURGE_HOST_TEST_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target").join("host-tests"));
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(|t| root.join(t))
+            .unwrap_or_else(|| root.join("target"))
+            .join("host-tests");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let t0 = Instant::now();
         let status = Command::new(cargo)
             .current_dir(&root)
-            .env("CARGO_TARGET_DIR", &target)
             .args([
                 "run",
                 "--quiet",
@@ -730,6 +732,9 @@ impl Instance {
     /// audio thread in blocks of the sizes `blocks` yields (each ≤ `max_frames`; the
     /// last block is cut to fit), with `changes` (sorted by frame) sent as CLAP
     /// parameter events at their positions. Calls start/stop processing around the run.
+    /// Meanwhile this (main) thread serves the plugin's main-thread callbacks every
+    /// millisecond, as a host's main loop does: the plugin posts a task per parameter
+    /// change, and a queue nobody drains overflows.
     pub fn process(
         &mut self,
         active: &mut Active,
@@ -746,10 +751,14 @@ impl Instance {
         let frames = input.first().map_or(0, Vec::len);
         let max = active.max_frames as usize;
         let processor = &mut active.processor;
+        let instance = &mut self.instance;
         let out = std::thread::scope(|s| {
-            s.spawn(move || run_blocks(processor, input, frames, max, blocks, changes))
-                .join()
-                .expect("audio thread panicked")
+            let audio = s.spawn(move || run_blocks(processor, input, frames, max, blocks, changes));
+            while !audio.is_finished() {
+                instance.call_on_main_thread_callback();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            audio.join().expect("audio thread panicked")
         });
         self.run_main_thread_callbacks();
         out
