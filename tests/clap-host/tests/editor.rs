@@ -27,18 +27,24 @@ const BLOCK: usize = 256;
 /// Frames per processing chunk between main-thread work (0.1 s).
 const CHUNK: usize = 4800;
 
-/// The process id of the one Xvfb this test binary starts (0: none).
-static XVFB_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-
-/// Stops the Xvfb at process exit (registered with `atexit`).
-extern "C" fn stop_xvfb() {
-    let pid = XVFB_PID.load(std::sync::atomic::Ordering::Acquire);
-    if pid != 0 {
-        // SAFETY: kill(2)/waitpid(2) on our own child.
-        unsafe {
-            libc::kill(pid as libc::pid_t, libc::SIGTERM);
-            libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0);
-        }
+/// Stops the Xvfb at `pid` once this process has exited, from a `sh` that polls this
+/// process's id. Mesa's GLX keeps an X connection for the life of the process once
+/// the editor has drawn, and Xlib ends a process with status 1 when the server goes
+/// away under it: a kill from an `atexit` handler raced with library destructors
+/// still talking to the server and failed a run whose tests had all passed.
+fn stop_after_this_process(pid: u32) {
+    let me = std::process::id();
+    let watcher = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "while kill -0 {me} 2>/dev/null; do sleep 0.2; done; kill {pid}"
+        ))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Err(e) = watcher {
+        eprintln!("could not start the watcher that stops Xvfb {pid}: {e}");
     }
 }
 
@@ -52,9 +58,7 @@ fn xvfb_display() -> Option<&'static str> {
         .get_or_init(|| match Xvfb::start(1280, 900) {
             Ok(x) => {
                 let display = x.display();
-                XVFB_PID.store(x.id(), std::sync::atomic::Ordering::Release);
-                // SAFETY: registers a plain function without captured state.
-                unsafe { libc::atexit(stop_xvfb) };
+                stop_after_this_process(x.id());
                 std::mem::forget(x);
                 Some(display)
             }
