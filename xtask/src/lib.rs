@@ -292,12 +292,6 @@ fn run_cargo(args: &[&str], envs: &[(&str, &str)]) -> Result<()> {
     Ok(())
 }
 
-/// The folder of the host-test bundles: `<target dir>/host-tests` (the bundles are in
-/// its `bundled/`).
-pub fn host_test_dir(target_dir: &Path) -> PathBuf {
-    target_dir.join("host-tests")
-}
-
 /// Builds and bundles `flavor` into `<target dir>/bundled` (release) or
 /// `<target dir>/host-tests/bundled` (host tests); returns that folder.
 ///
@@ -323,11 +317,7 @@ pub fn bundle(ws: &Workspace, flavor: Flavor) -> Result<PathBuf> {
             );
             add_support_files(ws, &bundled)?;
             run_cargo(&["build", "--release", "-p", LV2_PACKAGE, "--lib"], &[])?;
-            let so = target_dir.join("release").join(format!(
-                "{}faurge_lv2{}",
-                std::env::consts::DLL_PREFIX,
-                std::env::consts::DLL_SUFFIX
-            ));
+            let so = target_dir.join("release").join(dylib_name("faurge_lv2"));
             faurge_lv2::bundle::write_bundle(&bundled, &so).with_context(|| {
                 format!(
                     "Could not write the LV2 bundle into \"{}\"",
@@ -359,12 +349,8 @@ pub fn bundle(ws: &Workspace, flavor: Flavor) -> Result<PathBuf> {
                 ],
                 &[("CARGO_PROFILE_DEV_OPT_LEVEL", "2")],
             )?;
-            let staging = host_test_dir(target_dir);
-            let lib = format!(
-                "{}faurge_plugin{}",
-                std::env::consts::DLL_PREFIX,
-                std::env::consts::DLL_SUFFIX
-            );
+            let staging = target_dir.join("host-tests");
+            let lib = dylib_name("faurge_plugin");
             copy_file(
                 &target_dir.join("debug").join(&lib),
                 &staging.join("debug").join(&lib),
@@ -378,6 +364,15 @@ pub fn bundle(ws: &Workspace, flavor: Flavor) -> Result<PathBuf> {
 
 fn exe_name(name: &str) -> String {
     format!("{name}{}", std::env::consts::EXE_SUFFIX)
+}
+
+/// The file name cargo gives the cdylib of crate `stem` (`libfaurge_lv2.so` on Linux).
+fn dylib_name(stem: &str) -> String {
+    format!(
+        "{}{stem}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    )
 }
 
 /// The folder inside `Faurge.vst3` holding the binary for this platform.
