@@ -1,11 +1,15 @@
-//! The acoustic vocabulary (`bundle/vocabulary/acoustic.toml`): styles and their
-//! captions, defect captions, acoustic adjectives, slang → adjective map, vague
-//! prompts and the anchor prompt; plus the word tokenizer of the text encoder.
+//! Faurge's prompt vocabulary: the grounded descriptors ([`descriptors`],
+//! `bundle/vocabulary/descriptors.toml`: what every acoustic word means as a
+//! measurable change), the prompt reader ([`intent`]: a prompt as descriptors with
+//! signed intensities), the prompt sanitizer ([`sanitizer`]: limits, typos, slang,
+//! vague prompts → the anchor prompt), the anchor/vague/slang lists
+//! (`bundle/vocabulary/acoustic.toml`) and the text encoder's word tokenizer.
 //!
-//! Shared by the dataset generator (captions, token ids; `faurge_dataset::vocabulary`
-//! re-exports this crate) and the helper's prompt sanitizer ([`sanitizer`]: slang,
-//! typos, vague prompts → anchor prompt; see `spec/closed-loop.md`, Phase 1).
+//! Shared by the dataset generator (training captions), the helper's loop (sanitizer,
+//! reader, goals) and the evaluation.
 
+pub mod descriptors;
+pub mod intent;
 pub mod sanitizer;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,26 +18,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-/// The vocabulary shipped in the repository, embedded at build time so the
-/// generator and tests work without the repository checkout beside them.
+use crate::descriptors::Descriptors;
+
+/// `bundle/vocabulary/acoustic.toml`, embedded at build time so the generator and
+/// tests work without the repository checkout beside them.
 pub const EMBEDDED: &str = include_str!("../../bundle/vocabulary/acoustic.toml");
-
-/// Style ids the dataset needs (issue 4): every one must be present.
-pub const REQUIRED_STYLES: [&str; 10] = [
-    "neutral",
-    "warm",
-    "bright",
-    "broadcast",
-    "podcast",
-    "telephone",
-    "intimate",
-    "thin",
-    "less_boomy",
-    "roomy",
-];
-
-/// Fewest captions a style or defect must have (captions are drawn at random per row).
-pub const MIN_CAPTIONS: usize = 3;
 
 /// Token id of padding in [`Tokenizer::encode`].
 pub const PAD_ID: u32 = 0;
@@ -54,157 +43,116 @@ pub enum VocabularyError {
     /// The TOML does not parse or has unknown or missing keys.
     #[error("The vocabulary is not valid TOML of the expected shape: {0}")]
     Parse(#[from] toml::de::Error),
-    /// The content breaks a rule of [`Vocabulary::validate`].
+    /// The content breaks a rule of [`Vocabulary::validate`] or
+    /// [`Descriptors::validate`].
     #[error("The vocabulary is inconsistent: {0}")]
     Invalid(String),
 }
 
-/// One target style: a rendering recipe in `faurge_dataset::style` has the same id.
+/// The contents of `acoustic.toml`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Style {
-    /// Stable id, snake_case (`warm`, `less_boomy`, …), stored as the row's style label.
-    pub id: String,
-    /// Human-readable name.
-    pub name: String,
-    /// Acoustic adjectives describing the style (each listed in [`Vocabulary::adjectives`]).
-    pub adjectives: Vec<String>,
-    /// Natural-language captions asking for this style (at least [`MIN_CAPTIONS`]).
-    pub captions: Vec<String>,
+struct AcousticFile {
+    version: u32,
+    anchor_prompt: String,
+    vague_prompts: Vec<String>,
+    slang: BTreeMap<String, Vec<String>>,
 }
 
-/// Captions of one degradation kind (`id` = `DegradationKind::label`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Defect {
-    /// Degradation label: `comb`, `muddy`, `sibilance`, `noise`, `pops`, `clipping`.
-    pub id: String,
-    /// Adjectives describing the defect.
-    pub adjectives: Vec<String>,
-    /// Captions describing audio with this defect.
-    pub captions: Vec<String>,
-}
-
-/// The whole vocabulary file.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The whole vocabulary: `acoustic.toml` and the descriptor table.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Vocabulary {
-    /// File format version (1).
+    /// File format version of `acoustic.toml` (2).
     pub version: u32,
     /// The prompt that replaces vague prompts.
     pub anchor_prompt: String,
     /// Prompts too vague to steer anything (lower case).
     pub vague_prompts: Vec<String>,
-    /// Every concrete acoustic adjective.
-    pub adjectives: Vec<String>,
-    /// Slang phrase (lower case) → adjectives it stands for.
+    /// Slang phrase (lower case) → descriptor words it stands for.
     pub slang: BTreeMap<String, Vec<String>>,
-    /// Target styles, in label order.
-    #[serde(rename = "style")]
-    pub styles: Vec<Style>,
-    /// Defect captions, one entry per degradation kind.
-    #[serde(rename = "defect", default)]
-    pub defects: Vec<Defect>,
+    /// The grounded descriptors.
+    pub descriptors: Descriptors,
 }
 
 impl Vocabulary {
-    /// Parses and validates TOML text.
+    /// Parses `acoustic.toml` text with the given descriptor table, and validates.
     ///
     /// # Errors
     /// [`VocabularyError::Parse`] for bad TOML or unknown keys,
     /// [`VocabularyError::Invalid`] for content that breaks [`Vocabulary::validate`].
-    pub fn from_toml(text: &str) -> Result<Self, VocabularyError> {
-        let v: Vocabulary = toml::from_str(text)?;
+    pub fn from_toml(text: &str, descriptors: Descriptors) -> Result<Self, VocabularyError> {
+        let f: AcousticFile = toml::from_str(text)?;
+        let v = Vocabulary {
+            version: f.version,
+            anchor_prompt: f.anchor_prompt,
+            vague_prompts: f.vague_prompts,
+            slang: f.slang,
+            descriptors,
+        };
         v.validate()?;
         Ok(v)
     }
 
-    /// Reads, parses and validates a vocabulary file.
+    /// Reads `acoustic.toml` from `path`; the descriptor table is `descriptors.toml`
+    /// beside it when there is one, else the embedded one.
     ///
     /// # Errors
     /// As [`Vocabulary::from_toml`], plus [`VocabularyError::Io`].
     pub fn load(path: &Path) -> Result<Self, VocabularyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| VocabularyError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::from_toml(&text)
+        let read = |p: &Path| {
+            std::fs::read_to_string(p).map_err(|source| VocabularyError::Io {
+                path: p.display().to_string(),
+                source,
+            })
+        };
+        let text = read(path)?;
+        let beside = path.with_file_name("descriptors.toml");
+        let descriptors = if beside.is_file() {
+            Descriptors::from_toml(&read(&beside)?)?
+        } else {
+            Descriptors::embedded()?
+        };
+        Self::from_toml(&text, descriptors)
     }
 
-    /// The vocabulary shipped in `bundle/vocabulary/acoustic.toml` ([`EMBEDDED`]).
+    /// The vocabulary shipped in `bundle/vocabulary/` ([`EMBEDDED`] and
+    /// [`descriptors::EMBEDDED`]).
     ///
     /// # Errors
-    /// Only if the shipped file is broken (a test guards against that).
+    /// Only if a shipped file is broken (a test guards against that).
     pub fn embedded() -> Result<Self, VocabularyError> {
-        Self::from_toml(EMBEDDED)
+        Self::from_toml(EMBEDDED, Descriptors::embedded()?)
     }
 
-    /// Checks the rules: version 1; non-empty anchor prompt; unique style and
-    /// defect ids; every [`REQUIRED_STYLES`] id present; at least [`MIN_CAPTIONS`]
-    /// non-empty captions per style and defect; unique adjectives; every
-    /// adjective named by a style, defect or slang entry is in `adjectives`;
-    /// slang keys and vague prompts lower case and non-empty.
+    /// Checks the rules: version 2; non-empty anchor prompt; slang keys and vague
+    /// prompts lower case and non-empty; every slang entry maps to descriptor words or
+    /// forms; no slang key is itself a descriptor form (the descriptor would be lost).
     ///
     /// # Errors
     /// [`VocabularyError::Invalid`] naming the first problem.
     pub fn validate(&self) -> Result<(), VocabularyError> {
         let bad = |m: String| Err(VocabularyError::Invalid(m));
-        if self.version != 1 {
-            return bad(format!("version is {}, only 1 is supported", self.version));
+        if self.version != 2 {
+            return bad(format!(
+                "acoustic.toml version is {}, only 2 is supported",
+                self.version
+            ));
         }
         if self.anchor_prompt.trim().is_empty() {
             return bad("anchor_prompt is empty".into());
         }
-        let mut adjectives = BTreeSet::new();
-        for a in &self.adjectives {
-            if a.trim().is_empty() || !adjectives.insert(a.as_str()) {
-                return bad(format!("adjective \"{a}\" is empty or listed twice"));
-            }
-        }
-        let known = |who: &str, list: &[String]| -> Result<(), VocabularyError> {
-            match list.iter().find(|a| !adjectives.contains(a.as_str())) {
-                Some(a) => Err(VocabularyError::Invalid(format!(
-                    "{who} names the adjective \"{a}\", which is not in `adjectives`"
-                ))),
-                None => Ok(()),
-            }
-        };
-        let captions_ok = |who: &str, c: &[String]| -> Result<(), VocabularyError> {
-            if c.len() < MIN_CAPTIONS || c.iter().any(|s| s.trim().is_empty()) {
-                Err(VocabularyError::Invalid(format!(
-                    "{who} needs at least {MIN_CAPTIONS} non-empty captions, has {}",
-                    c.len()
-                )))
-            } else {
-                Ok(())
-            }
-        };
-        let mut ids = BTreeSet::new();
-        for s in &self.styles {
-            if !ids.insert(s.id.as_str()) {
-                return bad(format!("style \"{}\" is defined twice", s.id));
-            }
-            known(&format!("style \"{}\"", s.id), &s.adjectives)?;
-            captions_ok(&format!("style \"{}\"", s.id), &s.captions)?;
-        }
-        if let Some(m) = REQUIRED_STYLES.iter().find(|r| !ids.contains(*r)) {
-            return bad(format!("the required style \"{m}\" is missing"));
-        }
-        let mut defect_ids = BTreeSet::new();
-        for d in &self.defects {
-            if !defect_ids.insert(d.id.as_str()) {
-                return bad(format!("defect \"{}\" is defined twice", d.id));
-            }
-            known(&format!("defect \"{}\"", d.id), &d.adjectives)?;
-            captions_ok(&format!("defect \"{}\"", d.id), &d.captions)?;
-        }
+        let forms = self.adjectives();
         for (k, v) in &self.slang {
             if k.trim().is_empty() || k.to_lowercase() != *k || v.is_empty() {
                 return bad(format!(
-                    "slang \"{k}\" must be lower case, non-empty and map to at least one adjective"
+                    "slang \"{k}\" must be lower case, non-empty and map to at least one word"
                 ));
             }
-            known(&format!("slang \"{k}\""), v)?;
+            if let Some(w) = v.iter().find(|w| !forms.contains(w.as_str())) {
+                return bad(format!(
+                    "slang \"{k}\" maps to \"{w}\", which is no descriptor word"
+                ));
+            }
         }
         if let Some(p) = self
             .vague_prompts
@@ -218,14 +166,14 @@ impl Vocabulary {
         Ok(())
     }
 
-    /// The style with `id`, if any.
-    pub fn style(&self, id: &str) -> Option<&Style> {
-        self.styles.iter().find(|s| s.id == id)
-    }
-
-    /// The defect entry with `id` (a degradation label), if any.
-    pub fn defect(&self, id: &str) -> Option<&Defect> {
-        self.defects.iter().find(|d| d.id == id)
+    /// Every descriptor word and form a user may type (not the table's internal ones).
+    pub fn adjectives(&self) -> BTreeSet<&str> {
+        self.descriptors
+            .descriptors
+            .iter()
+            .filter(|d| !d.internal)
+            .flat_map(|d| d.all_forms())
+            .collect()
     }
 
     /// Whether `prompt` is one of the vague prompts (compared after lower-casing
@@ -235,18 +183,15 @@ impl Vocabulary {
         p.is_empty() || self.vague_prompts.iter().any(|v| normalize(v) == p)
     }
 
-    /// The word tokenizer built from every caption, adjective, slang key and the anchor prompt.
+    /// The word tokenizer of the vocabulary alone: the anchor prompt, every word the
+    /// descriptor table knows, slang keys and vague prompts. The dataset's tokenizer
+    /// adds the words of its training captions to these.
     pub fn tokenizer(&self) -> Tokenizer {
+        let known: Vec<String> = self.descriptors.known_words().into_iter().collect();
         let mut texts: Vec<&str> = vec![self.anchor_prompt.as_str()];
-        texts.extend(self.adjectives.iter().map(String::as_str));
+        texts.extend(known.iter().map(String::as_str));
         texts.extend(self.slang.keys().map(String::as_str));
         texts.extend(self.vague_prompts.iter().map(String::as_str));
-        for s in &self.styles {
-            texts.extend(s.captions.iter().map(String::as_str));
-        }
-        for d in &self.defects {
-            texts.extend(d.captions.iter().map(String::as_str));
-        }
         Tokenizer::from_texts(&texts)
     }
 }

@@ -196,6 +196,9 @@ struct Candidate {
 /// per prompt (no state between calls; `Send + Sync`, share it behind an `Arc`).
 #[derive(Clone, Debug)]
 pub struct Sanitizer {
+    /// Single words of the descriptor table's forms: always acoustic, even when a
+    /// vague prompt also uses them ("clean" vs "clean it up").
+    adjectives: HashSet<String>,
     anchor_prompt: String,
     /// Words of the text encoder's tokenizer ([`Vocabulary::tokenizer`]).
     encoder_words: HashSet<String>,
@@ -515,7 +518,11 @@ impl Sanitizer {
     pub fn with_extras(vocabulary: &Vocabulary, extras: &SanitizerExtras) -> Sanitizer {
         let lower_set =
             |v: &[String]| -> HashSet<String> { v.iter().map(|w| w.to_lowercase()).collect() };
-        let adjectives = lower_set(&vocabulary.adjectives);
+        let adjectives: HashSet<String> = vocabulary
+            .adjectives()
+            .into_iter()
+            .flat_map(crate::words)
+            .collect();
         let not_adjective = |v: &[String]| -> HashSet<String> {
             lower_set(v)
                 .into_iter()
@@ -585,6 +592,7 @@ impl Sanitizer {
             .collect();
 
         Sanitizer {
+            adjectives,
             anchor_prompt: vocabulary.anchor_prompt.clone(),
             encoder_words,
             function_words,
@@ -727,12 +735,13 @@ impl Sanitizer {
     /// with a unit ("3db") can. A prompt with none of these falls back to the anchor.
     fn has_acoustic(&self, words: &[String]) -> bool {
         words.iter().any(|w| {
-            !self.function_words.contains(w)
-                && !self.vague_words.contains(w)
-                && (self.encoder_words.contains(w)
-                    || self.units.contains(w)
-                    || (w.chars().any(|c| c.is_ascii_digit())
-                        && w.chars().any(|c| c.is_alphabetic())))
+            self.adjectives.contains(w)
+                || !self.function_words.contains(w)
+                    && !self.vague_words.contains(w)
+                    && (self.encoder_words.contains(w)
+                        || self.units.contains(w)
+                        || (w.chars().any(|c| c.is_ascii_digit())
+                            && w.chars().any(|c| c.is_alphabetic())))
         })
     }
 

@@ -37,10 +37,10 @@ const ROWS: &[(&str, &str, &[EditKind])] = &[
     // Slang, whole words, multi-word phrases first.
     ("make it phat", "make it warm and full", &[Slang]),
     ("in your face", "present, close and punchy", &[Slang]),
-    ("radio voice", "broadcast, radio and warm", &[Slang]),
+    ("radio voice", "radio voice", &[]),
     ("boomy af", "boomy", &[Slang]),
     ("wooly af", "muddy and boomy", &[Slang, Removed]),
-    ("a bit muffled", "a bit muddy and dull", &[Slang]),
+    ("a bit muffled", "a bit muffled", &[]),
     // An adjective that is also a slang key stays: it is already concrete.
     ("make it tinny", "make it tinny", &[]),
     // "fat" is slang only as a whole word.
@@ -261,13 +261,7 @@ fn understood_is_a_fixed_point() {
     prompts.push(s.anchor_prompt().to_owned());
     prompts.extend(v.slang.keys().cloned());
     prompts.extend(v.vague_prompts.iter().cloned());
-    prompts.extend(v.adjectives.iter().cloned());
-    for style in &v.styles {
-        prompts.extend(style.captions.iter().cloned());
-    }
-    for d in &v.defects {
-        prompts.extend(d.captions.iter().cloned());
-    }
+    prompts.extend(v.adjectives().into_iter().map(str::to_owned));
     let extras = SanitizerExtras::embedded().unwrap();
     prompts.extend(extras.slang.keys().cloned());
     prompts.extend(extras.corrections.keys().cloned());
@@ -311,24 +305,24 @@ fn understood_is_a_fixed_point() {
 }
 
 #[test]
-fn captions_and_anchor_are_understood_unchanged() {
+fn descriptor_words_and_anchor_are_understood_unchanged() {
     // The encoder was trained on these: the sanitizer must not rewrite them.
     let s = sanitizer();
     let v = Vocabulary::embedded().unwrap();
     let anchor = s.sanitize(&v.anchor_prompt);
     assert_eq!(anchor.understood, v.anchor_prompt);
     assert!(anchor.edits.is_empty() && !anchor.anchor);
-    for style in &v.styles {
-        for c in &style.captions {
-            let r = s.sanitize(c);
-            assert!(
-                r.edits.iter().all(|e| e.kind == Slang),
-                "caption {c:?} of {} was changed: {:?}",
-                style.id,
-                r.edits
-            );
-            assert!(!r.anchor, "caption {c:?} fell back to the anchor prompt");
-        }
+    for w in v.adjectives() {
+        let r = s.sanitize(w);
+        assert!(
+            r.edits.is_empty(),
+            "descriptor form {w:?} was changed: {:?}",
+            r.edits
+        );
+        assert!(
+            !r.anchor,
+            "descriptor form {w:?} fell back to the anchor prompt"
+        );
     }
 }
 
@@ -341,7 +335,7 @@ fn shipped_extras_agree_with_the_vocabulary() {
     for (phrase, adjectives) in &e.slang {
         for a in adjectives {
             assert!(
-                v.adjectives.contains(a),
+                v.adjectives().contains(a.as_str()),
                 "sanitizer.toml slang \"{phrase}\" names \"{a}\", not an adjective"
             );
         }
@@ -365,13 +359,17 @@ fn shipped_extras_agree_with_the_vocabulary() {
     }
     for f in e.function_words.iter().chain(&e.fillers).chain(&e.units) {
         assert!(
-            !v.adjectives.contains(f),
+            !v.adjectives().contains(f.as_str()),
             "\"{f}\" is an adjective, it cannot be a function word, filler or unit"
         );
     }
     // Known words are sorted, lower case and include the adjectives.
     assert!(known.windows(2).all(|w| w[0] < w[1]));
-    assert!(v.adjectives.iter().all(|a| known.contains(&a.as_str())));
+    assert!(v
+        .adjectives()
+        .iter()
+        .flat_map(|a| faurge_vocabulary::words(a))
+        .all(|a| known.contains(&a.as_str())));
 }
 
 #[test]
