@@ -1,16 +1,17 @@
-//! Faurge's dataset generator: renders real clean recordings in target styles
-//! (targets) and through random degradations (inputs), measures both with
-//! faurge-dsp, and writes training rows as Parquet with a content hash.
+//! Faurge's dataset generator: real clean recordings, damaged by random combinations
+//! of damage families (inputs), paired with prompts from a grammar over the
+//! descriptor table and their intents rendered through the DSP chain (targets),
+//! measured with faurge-dsp and written as Parquet with a content hash.
 //!
-//! See `DESIGN.md` ("Models and training") and `spec/dataset-pipeline.md`.
 //! Entry points: [`generate::build`] (the `faurge-dataset build` command),
-//! [`vocabulary::Vocabulary`] (shared with the helper's prompt sanitizer).
+//! [`generate::RowSource`] (rows regenerated with their audio, for the evaluation),
+//! [`captions::Grammar`] (training captions), [`target::render_intent`] (a target
+//! rendered through the chain), [`damage::Registry`] (the training damages).
+//! `docs/ARCHITECTURE.md` describes where the dataset sits in the training pipeline.
 
+pub mod captions;
+pub mod damage;
 pub mod generate;
 pub mod reference;
 pub mod sources;
-pub mod style;
-/// The acoustic vocabulary lives in its own crate (`faurge-vocabulary`) so the helper's
-/// prompt sanitizer can use it without the dataset generator's dependencies; it is
-/// re-exported here so `faurge_dataset::vocabulary::…` paths keep working.
-pub use faurge_vocabulary as vocabulary;
+pub mod target;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use faurge_dataset::generate::{self, BuildConfig, DEFAULT_CROP_S, DEFAULT_ROWS_PER_CLIP};
-use faurge_dataset::vocabulary::Vocabulary;
+use faurge_vocabulary::Vocabulary;
 
 #[derive(Parser)]
 #[command(name = "faurge-dataset", about = "Builds Faurge's training dataset")]
@@ -40,6 +40,14 @@ enum Command {
         /// Vocabulary file (default: the embedded bundle/vocabulary/acoustic.toml).
         #[arg(long)]
         vocabulary: Option<PathBuf>,
+    },
+    /// Print the clean-speech value of every balance quantity (the median over the
+    /// training split's clean recordings): the `reference` values of
+    /// bundle/vocabulary/descriptors.toml.
+    Balances {
+        /// Data folder (shared/data).
+        #[arg(long)]
+        data: PathBuf,
     },
     /// Write EQ/compressor/IR reference responses for random settings as JSON
     /// (the PyTorch parity tests read it).
@@ -84,6 +92,13 @@ fn main() -> anyhow::Result<()> {
             let s = generate::build(&config).context("Could not build the dataset")?;
             println!("{}", serde_json::to_string_pretty(&s)?);
             eprintln!("built in {:.1} s", start.elapsed().as_secs_f64());
+        }
+        Command::Balances { data } => {
+            let v = Vocabulary::embedded()?;
+            for (id, median, n) in generate::reference_balances(&data, &v).context("Could not measure the balances")? {
+                let now = v.descriptors.quantity(&id).and_then(|q| q.reference).unwrap_or(f32::NAN);
+                println!("{id:12} median {median:+6.1} dB over {n:3} clips (table: {now:+.1})");
+            }
         }
         Command::Reference { out, seed, count } => {
             let r = faurge_dataset::reference::generate(seed, count);

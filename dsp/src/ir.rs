@@ -418,3 +418,50 @@ mod tests {
         assert_eq!(r.next_u32(), 67_634_689);
     }
 }
+
+/// Length of the direct part of an impulse response after its peak, seconds: the
+/// window commonly used for the direct sound when computing a direct-to-reverberant
+/// ratio (2.5 ms; e.g. Zahorik, "Direct-to-reverberant energy ratio sensitivity",
+/// JASA 112(5), 2002).
+pub const DIRECT_WINDOW_S: f64 = 0.0025;
+
+/// Reverberant-to-direct energy ratio of an impulse response, dB: the energy after
+/// [`DIRECT_WINDOW_S`] past the absolute peak over the energy up to then. `None` for
+/// an empty or all-zero response; a response with no energy after the direct window
+/// gives a very low value (−200 dB), never −∞.
+pub fn reverberant_to_direct_db(ir: &[f32], sample_rate: f32) -> Option<f32> {
+    let peak = ir
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+        .map(|(i, _)| i)?;
+    let split = (peak + (DIRECT_WINDOW_S * f64::from(sample_rate)).round() as usize + 1).min(ir.len());
+    let energy = |s: &[f32]| s.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
+    let direct = energy(&ir[..split]);
+    if direct <= 0.0 {
+        return None;
+    }
+    let late = energy(&ir[split..]);
+    Some((10.0 * (late.max(1e-20 * direct) / direct).log10()) as f32)
+}
+
+#[cfg(test)]
+mod rdr_tests {
+    use super::*;
+
+    #[test]
+    fn the_reverberant_to_direct_ratio_of_a_synthesized_room_follows_its_wet_level() {
+        let fs = 48_000.0;
+        let mut p = IrParams::neutral();
+        assert!(reverberant_to_direct_db(&synthesize_ir(&p, fs), fs).unwrap() < -60.0);
+        p.predelay_ms = 10.0;
+        p.rt60_s = 0.5;
+        for wet in [-20.0f32, -10.0, 0.0] {
+            p.wet_db = wet;
+            let r = reverberant_to_direct_db(&synthesize_ir(&p, fs), fs).unwrap();
+            assert!((r - wet).abs() < 1.5, "wet {wet} dB → RDR {r} dB");
+        }
+        assert_eq!(reverberant_to_direct_db(&[], fs), None);
+        assert_eq!(reverberant_to_direct_db(&[0.0; 8], fs), None);
+    }
+}

@@ -16,6 +16,7 @@ pub mod compressor;
 pub mod convolver;
 pub mod degrade;
 pub mod eq;
+pub mod fit;
 pub mod ir;
 pub mod presets;
 pub mod state;

@@ -599,7 +599,14 @@ pub struct FabianOutput {
     pub delta_dyn: [f32; 2],
     /// `requires_genesis` logit (> 0: Genesis needed).
     pub genesis_logit: f32,
+    /// Restoration logits per damage family of [`RESTORE_FAMILIES`] (> 0: the
+    /// prompt wants that damage undone in this input).
+    pub restore_logits: [f32; RESTORE_FAMILIES.len()],
 }
+
+/// The damage families of Fabian's restoration head, in output order (the
+/// dataset's `DAMAGE_FAMILIES`).
+pub const RESTORE_FAMILIES: [&str; 6] = ["room", "comb", "tone", "noise", "clicks", "clipping"];
 
 impl Model {
     /// Which model this is.
@@ -783,7 +790,8 @@ impl Model {
         self.single(&out, 0)
     }
 
-    /// Fabian: `[e_text, e_audio]` → targets' deltas and the Genesis flag.
+    /// Fabian: `[e_text, e_audio]` → targets' deltas, the Genesis flag and the
+    /// restoration logits.
     ///
     /// # Errors
     /// [`ModelError`] if this is not Fabian or the run fails.
@@ -804,6 +812,7 @@ impl Model {
             delta_lufs,
             delta_dyn: self.single(&out, 2)?,
             genesis_logit,
+            restore_logits: self.single(&out, 4)?,
         })
     }
 

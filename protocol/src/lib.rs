@@ -35,7 +35,10 @@ pub use messages::{
     BakeOptions, BakeRequest, BakeResult, Bootstrap, Hello, IrAudio, ModelsInfo, Progress,
     ReferenceAudio, Reflection, Reply, Request, Stage,
 };
-pub use report::{BakeReport, EditKind, MetricsSummary, PromptEdit, PromptReport, RoundReport};
+pub use report::{
+    BakeReport, EditKind, GoalReport, MetricsSummary, PromptEdit, PromptReport, RestorationNote,
+    RoundReport,
+};
 
 /// The protocol version. Bump it whenever a message's layout changes; the client
 /// refuses a helper with another version ([`ClientError::Version`]).

@@ -25,8 +25,11 @@ pub const MAX_CHANNELS: u16 = 2;
 pub const MAX_DURATION_S: u32 = 120;
 /// Most reflection rounds a request may ask for.
 pub const MAX_ROUNDS: u32 = 32;
-/// Default similarity threshold `S_C` at which the loop stops (closed-loop spec).
-pub const DEFAULT_THRESHOLD: f32 = 0.85;
+/// Default similarity threshold: not a number, meaning "the threshold the shipped
+/// models were calibrated with" (their manifest's `calibration.s_c_threshold`, where
+/// fulfilling and not fulfilling a prompt separate best on held-out data). A
+/// request may set a number in −1..=1 instead.
+pub const DEFAULT_THRESHOLD: f32 = f32::NAN;
 /// Default round limit (closed-loop spec).
 pub const DEFAULT_MAX_ROUNDS: u32 = 4;
 
@@ -77,7 +80,9 @@ pub struct BakeRequest {
 /// Options of the loop.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BakeOptions {
-    /// Stop when the similarity `S_C = cos(e_text, e_audio)` reaches this (−1..=1).
+    /// Stop when the similarity `S_C` reaches this (−1..=1) and every measurable
+    /// goal of the prompt is met; NaN ([`DEFAULT_THRESHOLD`]): the models' calibrated
+    /// threshold.
     pub threshold: f32,
     /// Round limit, `1..=MAX_ROUNDS`.
     pub max_rounds: u32,
@@ -113,7 +118,7 @@ pub enum Reflection {
 }
 
 impl Default for BakeOptions {
-    /// Threshold 0.85, 4 rounds, no reference, measured reflection.
+    /// The calibrated threshold, 4 rounds, no reference, measured reflection.
     fn default() -> Self {
         BakeOptions {
             threshold: DEFAULT_THRESHOLD,

@@ -36,6 +36,57 @@ pub struct BakeReport {
     /// S_C of the unprocessed snapshot (the starting point the rounds improve on).
     #[serde(default)]
     pub input_similarity: f32,
+    /// The measurable goals the prompt set for this input, and how the result did.
+    #[serde(default)]
+    pub goals: Vec<GoalReport>,
+    /// What the restoration stages found in the snapshot and what was done.
+    #[serde(default)]
+    pub restoration: Vec<RestorationNote>,
+    /// Whether anything was applied (false: the snapshot could not be judged, or
+    /// nothing did better than leaving the sound alone; `verdict` says why).
+    #[serde(default = "yes")]
+    pub applied: bool,
+    /// The outcome in words: whether the prompt was met, what was found and done.
+    #[serde(default)]
+    pub verdict: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One measurable goal of the prompt (a quantity of the descriptor table).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GoalReport {
+    /// Quantity id (`warmth`, `loudness`, …).
+    pub quantity: String,
+    /// How it is met: `exactly`, `at_least`, `at_most`.
+    pub kind: String,
+    /// The value asked for, in `unit`.
+    pub target: f32,
+    /// The input's value (absent for the room Faurge adds).
+    pub input: Option<f32>,
+    /// The returned result's value.
+    pub output: Option<f32>,
+    /// Unit of the values (`dB`, `LUFS`, …).
+    pub unit: String,
+    /// Whether the result meets it within the quantity's margin.
+    pub met: bool,
+    /// The terms of the prompt behind it ("warmer +1").
+    pub because: Vec<String>,
+}
+
+/// One restoration stage: what the snapshot showed and what was done.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestorationNote {
+    /// Stage name (`noise reduction`, `de-clicker`, …).
+    pub stage: String,
+    /// What was measured ("noise floor −52 dBFS, SNR 18 dB").
+    pub found: String,
+    /// What was done ("reduced by 12 dB"; "left off").
+    pub done: String,
+    /// Whether the stage is on in the result.
+    pub enabled: bool,
 }
 
 impl BakeReport {
@@ -56,6 +107,13 @@ pub struct PromptReport {
     pub anchor: bool,
     /// The edits, in order.
     pub edits: Vec<PromptEdit>,
+    /// What the prompt was read as, in one line ("warmer +1, less sibilant −1,
+    /// target −16 LUFS").
+    #[serde(default)]
+    pub intent: String,
+    /// Requests that cannot be carried out, in words.
+    #[serde(default)]
+    pub unsupported: Vec<String>,
 }
 
 /// One sanitizer edit.
@@ -98,6 +156,9 @@ pub struct RoundReport {
     pub blueprint_distance_db: f32,
     /// Fabian's flag: the correction needs an IR.
     pub requires_genesis: bool,
+    /// How many of the prompt's goals this round's shadow bake meets.
+    #[serde(default)]
+    pub goals_met: u32,
     /// Ursula's settings this round.
     pub dsp_state: DspState,
     /// Genesis's IR parameters (empty when Genesis did not run).

@@ -8,15 +8,15 @@ import numpy as np
 import pyarrow.parquet as pq
 
 VECTOR_COLUMNS = [
-    "ltas_mask", "spectrum_mask", "caption_tokens", "defect_caption_tokens",
-    "degradation_mask", "target_ltas", "target_dyn", "input_ltas", "input_dyn",
+    "ltas_mask", "spectrum_mask", "caption_tokens", "intent_vector", "damage_mask", "restore_mask",
+    "target_ltas", "target_dyn", "input_ltas", "input_dyn",
     "delta_ltas", "delta_dyn", "input_spectrum", "target_spectrum", "input_mel", "target_mel",
 ]
 SCALAR_COLUMNS = [
-    "style_index", "partial_fraction", "target_lufs", "target_purity", "input_lufs",
-    "input_purity", "input_snr_db", "requires_genesis", "delta_lufs", "bandwidth_hz", "mel_frames",
+    "target_lufs", "target_purity", "input_lufs", "input_purity", "input_snr_db", "requires_genesis",
+    "delta_lufs", "bandwidth_hz", "mel_frames", "repair", "relative", "paraphrase", "goals_met", "target_room_db",
 ]
-TEXT_COLUMNS = ["id", "split", "corpus", "speaker", "style", "caption", "defect_caption", "degradations"]
+TEXT_COLUMNS = ["id", "split", "corpus", "speaker", "source", "caption", "understood", "intent_summary", "damage_labels"]
 
 
 def load_split(folder, split, columns=None):
@@ -43,8 +43,15 @@ def load_split(folder, split, columns=None):
     return out
 
 
+def load_captions(folder):
+    """The text-only training captions (``captions.json``): dicts with ``caption``,
+    ``understood``, ``tokens`` and ``intent_vector``."""
+    with open(pathlib.Path(folder) / "captions.json") as f:
+        return json.load(f)
+
+
 def load_vocabulary(folder):
-    """The tokenizer words and style list (``vocabulary.json``)."""
+    """The tokenizer words and the descriptor table's quantities (``vocabulary.json``)."""
     with open(pathlib.Path(folder) / "vocabulary.json") as f:
         return json.load(f)
 

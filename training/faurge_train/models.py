@@ -1,11 +1,13 @@
 """The four networks (small, CPU-friendly, ONNX-exportable at opset 18).
 
-- ``TextEncoder`` / ``AudioEncoder``: Faurge's compact "CLAP" (DESIGN.md: frozen
-  LAION-CLAP cannot be downloaded here): token ids ``[B, 24]`` → ``[B, 512]`` and
-  log-mel ``[B, T, 64]`` → ``[B, 512]``, both L2-normalized; trained with a
-  symmetric InfoNCE loss (van den Oord et al. 2018; Radford et al. 2021).
+- ``TextEncoder`` / ``AudioEncoder``: Faurge's compact text/audio encoder (a frozen
+  LAION-CLAP cannot be downloaded in the build environment): token ids ``[B, 24]`` →
+  ``[B, 512]`` and log-mel ``[B, T, 64]`` → ``[B, 512]``, both L2-normalized; the
+  text side is trained to recover the prompt's intent (a probe) and, with a
+  symmetric InfoNCE loss (van den Oord et al. 2018; Radford et al. 2021), to point
+  the way the audio changes (directional similarity, Gal et al. 2021).
 - ``Fabian``: ``[e_text, e_audio]`` ``[B, 1024]`` → ΔLTAS ``[B, 64]``, ΔLUFS ``[B, 1]``,
-  ΔDyn ``[B, 2]``, ``requires_genesis`` logit ``[B, 1]``.
+  ΔDyn ``[B, 2]``, ``requires_genesis`` logit ``[B, 1]``, restoration logits ``[B, 6]``.
 - ``Ursula``: (target metrics, current metrics, mask) → EQ/compressor settings.
 - ``Genesis``: (e_text, 256-band input spectrum) → IR parameters (see ir.py).
 """
@@ -25,21 +27,75 @@ MEL_BANDS = 64
 MEL_OFFSET, MEL_SCALE = 5.0, 2.5
 
 
-class TextEncoder(nn.Module):
-    """Token ids ``[B, L]`` (0 = padding) → ``[B, 512]`` L2-normalized: word
-    embeddings, masked mean and max pooling, 2-layer MLP."""
+class LayerNorm(nn.Module):
+    """Layer normalization over the last dimension written with elementary ops, so
+    the ONNX graph needs no LayerNormalization operator (tract runs it as is)."""
 
-    def __init__(self, vocab_size, dim=128):
+    def __init__(self, dim, eps=1e-5):
+        super().__init__()
+        self.g = nn.Parameter(torch.ones(dim))
+        self.b = nn.Parameter(torch.zeros(dim))
+        self.eps = eps
+
+    def forward(self, x):
+        mu = x.mean(-1, keepdim=True)
+        var = ((x - mu) ** 2).mean(-1, keepdim=True)
+        return (x - mu) / torch.sqrt(var + self.eps) * self.g + self.b
+
+
+class Block(nn.Module):
+    """One pre-norm transformer block (Vaswani et al. 2017): masked multi-head
+    self-attention and a GELU feed-forward layer, each with a residual."""
+
+    def __init__(self, dim, heads, ff):
+        super().__init__()
+        self.heads = heads
+        self.n1 = LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.n2 = LayerNorm(dim)
+        self.ff = nn.Sequential(nn.Linear(dim, ff), nn.GELU(), nn.Linear(ff, dim))
+
+    def forward(self, x, key_bias):
+        # x [B, L, D]; key_bias [B, 1, 1, L]: 0 for tokens, −1e4 for padding.
+        B, L, D = x.shape
+        h = self.heads
+        q, k, v = self.qkv(self.n1(x)).reshape(B, L, 3, h, D // h).permute(2, 0, 3, 1, 4)  # [B, h, L, d]
+        att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(D // h) + key_bias, -1)
+        y = (att @ v).transpose(1, 2).reshape(B, L, D)
+        x = x + self.proj(y)
+        return x + self.ff(self.n2(x))
+
+
+class TextEncoder(nn.Module):
+    """Token ids ``[B, L]`` (0 = padding) → ``[B, 512]`` L2-normalized: word and
+    position embeddings, two transformer blocks (word order matters: "less boomy,
+    warmer" is not "less warm, boomier"), masked mean and max pooling, 2-layer MLP."""
+
+    def __init__(self, vocab_size, dim=128, max_len=24, layers=2, heads=4):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, dim, padding_idx=0)
+        self.pos = nn.Parameter(torch.zeros(max_len, dim))
+        nn.init.normal_(self.pos, std=0.02)
+        self.blocks = nn.ModuleList([Block(dim, heads, 2 * dim) for _ in range(layers)])
+        self.norm = LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(2 * dim, 512), nn.GELU(), nn.Linear(512, EMBED_DIM))
 
-    def forward(self, tokens):
+    def features(self, tokens):
+        """The pooled token features ``[B, 2·dim]`` before the output MLP."""
+        L = tokens.shape[1]
         mask = (tokens > 0).float().unsqueeze(-1)  # [B, L, 1]
-        e = self.embed(tokens)  # [B, L, D]
-        mean = (e * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        mx = (e * mask - 1e4 * (1 - mask)).max(1).values
-        return F.normalize(self.mlp(torch.cat([mean, mx], -1)), dim=-1)
+        x = self.embed(tokens) + self.pos[:L]
+        bias = ((1.0 - mask[:, :, 0]) * -1e4)[:, None, None, :]
+        for blk in self.blocks:
+            x = blk(x, bias)
+        x = self.norm(x)
+        mean = (x * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        mx = (x * mask - 1e4 * (1 - mask)).max(1).values
+        return torch.cat([mean, mx], -1)
+
+    def forward(self, tokens):
+        return F.normalize(self.mlp(self.features(tokens)), dim=-1)
 
 
 class AudioEncoder(nn.Module):
@@ -85,7 +141,7 @@ def fabian_from_weights(w):
 
 def info_nce(e_audio, e_text, log_scale, labels):
     """Symmetric InfoNCE over a batch where rows with the same ``labels`` are all
-    positives of each other (style/defect ids; avoids false negatives)."""
+    positives of each other (rows with the same intent; avoids false negatives)."""
     logits = log_scale.exp().clamp(max=100) * e_audio @ e_text.t()  # [B, B]
     pos = (labels.unsqueeze(0) == labels.unsqueeze(1)).float()
     target = pos / pos.sum(1, keepdim=True)
@@ -94,18 +150,25 @@ def info_nce(e_audio, e_text, log_scale, labels):
     return 0.5 * (la + lt)
 
 
+# Damage families Fabian's restoration head flags, in the dataset's order.
+RESTORE_FAMILIES = ["room", "comb", "tone", "noise", "clicks", "clipping"]
+
+
 class Fabian(nn.Module):
-    """``[B, 1024]`` → ``(delta_ltas [B,64], delta_lufs [B,1], delta_dyn [B,2], genesis_logit [B,1])``.
-    Outputs are in dataset units (dB, LU, [dB, Hz]) via fixed output scales."""
+    """``[B, 1024]`` → ``(delta_ltas [B,64], delta_lufs [B,1], delta_dyn [B,2],
+    genesis_logit [B,1], restore_logits [B,6])``. Outputs are in dataset units (dB,
+    LU, [dB, Hz]) via fixed output scales; ``restore_logits`` flag which damage
+    families (:data:`RESTORE_FAMILIES`) the prompt wants undone in this input."""
 
     def __init__(self, hidden=512, dyn_scale=(3.0, 300.0), dropout=0.0):
         super().__init__()
+        n_out = LTAS_BANDS + 1 + 2 + 1 + len(RESTORE_FAMILIES)
         self.net = nn.Sequential(
             nn.Linear(2 * EMBED_DIM, hidden), nn.GELU(),
             nn.Linear(hidden, hidden), nn.GELU(),
-            nn.Linear(hidden, LTAS_BANDS + 1 + 2 + 1),
+            nn.Linear(hidden, n_out),
         )
-        self.register_buffer("out_scale", torch.tensor([6.0] * LTAS_BANDS + [6.0, *dyn_scale, 1.0]))
+        self.register_buffer("out_scale", torch.tensor([6.0] * LTAS_BANDS + [6.0, *dyn_scale, 1.0] + [1.0] * len(RESTORE_FAMILIES)))
         # Dropout after each hidden activation, training only (functional, so the
         # state-dict keys do not depend on it; the ONNX export is in eval mode).
         self.dropout = dropout
@@ -117,7 +180,8 @@ class Fabian(nn.Module):
             if isinstance(layer, nn.GELU) and self.dropout > 0:
                 h = F.dropout(h, self.dropout, self.training)
         y = h * self.out_scale
-        return y[:, :LTAS_BANDS], y[:, LTAS_BANDS:LTAS_BANDS + 1], y[:, LTAS_BANDS + 1:LTAS_BANDS + 3], y[:, -1:]
+        k = LTAS_BANDS
+        return y[:, :k], y[:, k:k + 1], y[:, k + 1:k + 3], y[:, k + 3:k + 4], y[:, k + 4:]
 
 
 # Per-band frequency ranges Ursula may use, Hz (log-mapped from a sigmoid).

@@ -8,7 +8,7 @@
 Copies the five ONNX files of the run, writes
 
 - ``tokenizer.json``: the dataset's vocabulary (``words``, ``max_tokens``,
-  ``styles``); token id = index in ``words`` + 2, 0 pads, 1 is unknown (the rule of
+  ``quantities``); token id = index in ``words`` + 2, 0 pads, 1 is unknown (the rule of
   ``faurge_dataset::vocabulary::Tokenizer``);
 - ``parity.json``: per model, a few real test-split inputs and PyTorch's outputs
   (flat row-major ``data`` with ``shape`` and ``dtype``), so the Rust side can check
@@ -28,13 +28,13 @@ import hashlib
 import json
 import pathlib
 import shutil
-import subprocess
 
 import numpy as np
 import onnx
 import torch
 
 from . import data, models
+from .export import FABIAN_OUTPUTS, export_models, git_commit
 from .models import ursula_input
 
 MODEL_FILES = {
@@ -68,17 +68,6 @@ def onnx_io(path):
         shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in tt.shape.dim]
         return {"name": v.name, "dtype": ONNX_DTYPES.get(tt.elem_type, str(tt.elem_type)), "shape": shape}
     return [describe(v) for v in g.input if v.name not in init], [describe(v) for v in g.output]
-
-
-def git_commit(root):
-    """``git rev-parse HEAD`` of ``root``, with ``-dirty`` when tracked files differ."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, check=True, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, check=True,
-                               capture_output=True, text=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("-dirty" if dirty else "")
 
 
 def _f32_list(a):
@@ -131,7 +120,7 @@ def parity_cases(run, dataset, rows=4, audio_rows=2):
     cases = {
         "encoder_text": ({"tokens": tokens}, dict(zip(["e_text"], [enc.text(tokens)]))),
         "encoder_audio": ({"log_mel": mel}, {"e_audio": enc.audio(mel)}),
-        "fabian": ({"fused": fused}, dict(zip(["delta_ltas", "delta_lufs", "delta_dyn", "genesis_logit"], fab(fused)))),
+        "fabian": ({"fused": fused}, dict(zip(FABIAN_OUTPUTS, fab(fused)))),
         "ursula": ({"metrics": metrics}, {"settings": urs(metrics)}),
         "genesis": ({"c_scene": c_scene, "spectrum_db": spec, "spectrum_mask": smask},
                     {"ir_params": gen(c_scene, spec, smask)}),
@@ -158,7 +147,6 @@ def dataset_command(dataset):
 def reexport(run, dataset):
     """Rewrites the run's ONNX files from its ``weights.pt`` with the current
     exporter (``train.export_models``); the weights are unchanged."""
-    from .train import export_models
     enc, fab, urs, gen = load_models(run)
     export_models(enc, fab, urs, gen, data.load_vocabulary(dataset)["max_tokens"], run)
 
@@ -191,7 +179,7 @@ def ship(run, dataset, dest):
         entries[name] = {"file": f, "sha256": sha256(dest / f), "bytes": (dest / f).stat().st_size,
                          "inputs": ins, "outputs": outs, "parameters": params[name]}
     vocab = data.load_vocabulary(dataset)
-    tok = {"words": vocab["words"], "max_tokens": vocab["max_tokens"], "styles": vocab["styles"],
+    tok = {"words": vocab["words"], "max_tokens": vocab["max_tokens"], "quantities": vocab["quantities"],
            "pad_id": 0, "unknown_id": 1, "first_word_id": 2}
     (dest / "tokenizer.json").write_text(json.dumps(tok, indent=1) + "\n")
     (dest / "parity.json").write_text(json.dumps(parity_cases(run, dataset), separators=(",", ":")) + "\n")
@@ -207,6 +195,7 @@ def ship(run, dataset, dest):
                      "epochs": info.get("epochs"), "seconds": round(report["train_seconds"], 1),
                      "seed": info.get("seed"), "torch_version": torch.__version__,
                      "shipped_by_commit": shipped_by},
+        "calibration": report.get("calibration", {}),
         "evaluation": {"model_space": report["test_eval"]},
     }
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -1,4 +1,4 @@
-"""Trains the encoder, Fabian and Ursula on a ``faurge-dataset`` folder and
+"""Trains the encoder, Fabian, Ursula and Genesis on a ``faurge-dataset`` folder and
 exports ONNX (opset 18, the exporter's native one; the issue asks ≥ 17). Usage::
 
     python -m faurge_train.train --data ../target/dataset --out runs/dev [--epochs 20] [--ship ../bundle/models]
@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from . import data, models
 from . import ir
 from .dsp import compressor_level_change_db, frame_levels_db
+from .export import export_models, git_commit
 from .models import Encoder, Fabian, Genesis, Ursula, info_nce, ursula_eq_response, ursula_input
 
 LTAS_MIN_HZ, LTAS_MAX_HZ = 40.0, 20000.0
@@ -52,7 +53,7 @@ def to_tensors(split):
     for k, v in split.items():
         if v.dtype == object:
             out[k] = v
-        elif k.endswith("_tokens") or k in ("style_index", "mel_frames"):
+        elif k.endswith("_tokens") or k == "mel_frames":
             out[k] = torch.from_numpy(np.array(v, dtype=np.int64))
         else:
             out[k] = torch.from_numpy(np.array(v, dtype=np.float32))
@@ -77,36 +78,13 @@ def batches(n, size, rng):
         yield idx[s:s + size]
 
 
-def clip_batches(clips, size, rng):
-    """Batches of whole source clips (every row of ``size // rows-per-clip`` clips):
-    the rows of one clip differ only in style, crop and degradation, so each batch
-    holds hard negatives (same speaker, other style) for the contrastive loss."""
-    groups = {}
-    for i, c in enumerate(clips):
-        groups.setdefault(c, []).append(i)
-    order = [groups[k] for k in sorted(groups)]
-    per = max(1, round(size / max(1, np.mean([len(g) for g in order]))))
-    perm = rng.permutation(len(order))
-    for s in range(0, len(perm), per):
-        yield np.concatenate([order[j] for j in perm[s:s + per]])
-
-
-def defect_ids(split, vocab):
-    """Index of each row's defect caption in the vocabulary's defect list."""
-    lookup = {c: i for i, cs in enumerate(vocab["defect_captions"]) for c in cs}
-    return np.array([lookup.get(c, len(lookup)) for c in split["defect_caption"]])
-
-
 def aux_targets(split, b, which):
-    """Targets of the encoder's auxiliary probe for rows ``b`` of the ``input`` or
-    ``target`` audio: LUFS, crest factor, ZCR and purity (scaled to about unit
-    range) and the degradation labels (0/1; none for the clean styled target)."""
+    """Targets of the encoder's audio probe for rows ``b`` of the ``input`` or
+    ``target`` audio: LUFS, crest factor, ZCR and purity, scaled to about unit range."""
     lufs = (t(split[f"{which}_lufs"][b]) + 25.0) / 10.0
     dyn = t(split[f"{which}_dyn"][b])
     purity = t(split[f"{which}_purity"][b])
-    deg = t(split["degradation_mask"][b]) if which == "input" else torch.zeros(len(b), split["degradation_mask"].shape[1])
-    reg = torch.stack([lufs, (dyn[:, 0] - 15.0) / 5.0, dyn[:, 1] / 1000.0, purity], -1)
-    return reg, deg
+    return torch.stack([lufs, (dyn[:, 0] - 15.0) / 5.0, dyn[:, 1] / 1000.0, purity], -1)
 
 
 def ltas_shape(split, b, which):
@@ -118,71 +96,142 @@ def ltas_shape(split, b, which):
     return (x - mean) * m / 10.0, m
 
 
-def train_encoder(enc, tr, vocab, epochs, rng, log, aux_weight=0.0, va=None, tokenize=None, by_clip=False, aux_ltas=0.0):
-    """InfoNCE on (styled audio, style caption) and (degraded audio, defect caption);
-    all rows of one style (or one defect) are positives of each other.
+def changed(split):
+    """Rows whose target differs audibly from the input (a spectral change of more than
+    0.75 dB RMS, 1.5 LU, 1 dB of crest factor, or a room): the rows whose change has a
+    direction for the contrastive loss. A repair of a clean input changes nothing."""
+    m = t(split["ltas_mask"])
+    spec = shape_rmse(t(split["target_ltas"]) - t(split["input_ltas"]), m)
+    crest = (t(split["target_dyn"])[:, 0] - t(split["input_dyn"])[:, 0]).abs()
+    return (spec > 0.75) | (t(split["delta_lufs"]).abs() > 1.5) | (crest > 1.0) | (t(split["target_room_db"]) > -60)
 
-    With ``aux_weight > 0`` a linear probe (not exported) on ``e_audio`` must also
-    recover the audio's LUFS, crest, ZCR, purity and degradation labels, so the
-    embedding Fabian reads carries level and purity (the contrastive loss alone
-    makes it level-blind: styles are level-independent). With ``aux_ltas > 0`` the
-    probe also recovers the audio's LTAS shape (:func:`ltas_shape`, masked MSE,
-    weight ``aux_ltas``), so ``e_audio`` of the input carries the spectrum Fabian
-    needs for ``ΔLTAS = T_target − M_input``. ``by_clip`` batches whole clips
-    together (:func:`clip_batches`)."""
-    defect_id = torch.from_numpy(defect_ids(tr, vocab) + 1000)
-    n_deg = tr["degradation_mask"].shape[1]
-    probe = torch.nn.Linear(512, 4 + n_deg + (64 if aux_ltas > 0 else 0))
-    opt = torch.optim.AdamW(list(enc.parameters()) + list(probe.parameters()), lr=1e-3, weight_decay=1e-4)
-    n = len(tr["style_index"])
+
+def intent_labels(split):
+    """An integer per row, equal for rows whose intent reads the same (positives of
+    each other in the contrastive loss)."""
+    ids = {}
+    return torch.tensor([ids.setdefault(s, len(ids)) for s in split["intent_summary"]], dtype=torch.long)
+
+
+def direction(e_out, e_in):
+    """The directional audio embedding: ``normalize(e_audio(out) − e_audio(in))``
+    (the change a proposal makes; Gal et al. 2021, "StyleGAN-NADA", directional CLIP
+    loss). S_C compares the prompt's ``e_text`` with it."""
+    return F.normalize(e_out - e_in, dim=-1)
+
+
+def train_encoder(enc, tr, captions, epochs, rng, log, aux_weight=1.0, aux_ltas=1.0, intent_weight=1.0, va=None):
+    """The encoder's three losses, per batch of rows:
+
+    - **direction**: symmetric InfoNCE between ``e_text`` of the caption and the
+      directional embedding of the row's change (:func:`direction`), on rows that
+      change (:func:`changed`); rows with the same intent are positives of each other;
+    - **intent probe** (weight ``intent_weight``): a linear head on ``e_text`` must
+      recover the caption's intent vector (``Intent::vector``), on the rows' captions
+      and a batch of the text-only captions (``captions.json``), so the text embedding
+      carries direction, intensity and mode of every descriptor;
+    - **audio probe** (weight ``aux_weight``): a linear head on ``e_audio`` must
+      recover LUFS, crest factor, ZCR, purity (input and target audio), the input's
+      damage families and, with ``aux_ltas``, the LTAS shape, so the embedding Fabian
+      reads carries level, damage and spectrum."""
+    n_fam = tr["damage_mask"].shape[1]
+    intent_len = tr["intent_vector"].shape[1]
+    probe_a = torch.nn.Linear(512, 4 + n_fam + 64)
+    probe_t = torch.nn.Linear(512, intent_len)
+    params = list(enc.parameters()) + list(probe_a.parameters()) + list(probe_t.parameters())
+    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-4)
+    n = len(tr["id"])
+    moving = changed(tr)
+    labels = intent_labels(tr)
+    cap_tok = torch.tensor(np.array([c["tokens"] for c in captions], dtype=np.int64))
+    cap_vec = torch.tensor(np.array([c["intent_vector"] for c in captions], dtype=np.float32))
+    steps = epochs * math.ceil(n / 64)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps))
     for ep in range(epochs):
-        tot = tot_aux = 0.0
-        clips = np.array([i.split("#")[0] for i in tr["id"]], dtype=object)
-        for b in (clip_batches(clips, 64, rng) if by_clip else batches(n, 64, rng)):
-            mel = torch.cat([t(tr["target_mel"][b]), t(tr["input_mel"][b])])
-            tok = torch.cat([t(tr["caption_tokens"][b], torch.long), t(tr["defect_caption_tokens"][b], torch.long)])
-            lab = torch.cat([t(tr["style_index"][b], torch.long), t(defect_id[b], torch.long)])
-            e_a = enc.audio(mel)
-            loss = info_nce(e_a, enc.text(tok), enc.log_scale, lab)
-            if aux_weight > 0:
-                rt, dt = aux_targets(tr, b, "target")
-                ri, di = aux_targets(tr, b, "input")
-                y = probe(e_a)
-                aux = F.mse_loss(y[:, :4], torch.cat([rt, ri])) + F.binary_cross_entropy_with_logits(y[:, 4:4 + n_deg], torch.cat([dt, di]))
-                if aux_ltas > 0:
-                    (st, mt), (si, mi) = ltas_shape(tr, b, "target"), ltas_shape(tr, b, "input")
-                    sh, m = torch.cat([st, si]), torch.cat([mt, mi])
-                    aux = aux + aux_ltas * (((y[:, 4 + n_deg:] - sh) ** 2) * m).sum() / m.sum().clamp(min=1)
-                tot_aux += float(aux.detach()) * len(b)
-                loss = loss + aux_weight * aux
-            opt.zero_grad(); loss.backward(); opt.step()
-            tot += float(loss.detach()) * len(b)
-        msg = f"encoder epoch {ep}: loss {tot / n:.4f} aux {tot_aux / n:.4f}"
+        enc.train()
+        tot = {"nce": 0.0, "intent": 0.0, "audio": 0.0}
+        for b in batches(n, 64, rng):
+            e_in, e_out = enc.audio(t(tr["input_mel"][b])), enc.audio(t(tr["target_mel"][b]))
+            e_t = enc.text(t(tr["caption_tokens"][b], torch.long))
+            keep = moving[b]
+            l_nce = torch.zeros(())
+            if int(keep.sum()) > 1:
+                l_nce = info_nce(direction(e_out[keep], e_in[keep]), e_t[keep], enc.log_scale, labels[b][keep])
+            c = rng.integers(0, len(cap_tok), 192)
+            l_int = F.mse_loss(probe_t(torch.cat([e_t, enc.text(cap_tok[c])])), torch.cat([t(tr["intent_vector"][b]), cap_vec[c]]))
+            y = probe_a(torch.cat([e_in, e_out]))
+            reg = torch.cat([aux_targets(tr, b, "input"), aux_targets(tr, b, "target")])
+            l_aud = F.mse_loss(y[:, :4], reg) + F.binary_cross_entropy_with_logits(y[:len(b), 4:4 + n_fam], t(tr["damage_mask"][b]))
+            if aux_ltas > 0:
+                (si, mi), (st, mt) = ltas_shape(tr, b, "input"), ltas_shape(tr, b, "target")
+                sh, m = torch.cat([si, st]), torch.cat([mi, mt])
+                l_aud = l_aud + aux_ltas * (((y[:, 4 + n_fam:] - sh) ** 2) * m).sum() / m.sum().clamp(min=1)
+            loss = l_nce + intent_weight * l_int + aux_weight * l_aud
+            opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+            tot["nce"] += float(l_nce.detach()) * len(b)
+            tot["intent"] += float(l_int.detach()) * len(b)
+            tot["audio"] += float(l_aud.detach()) * len(b)
+        msg = f"encoder epoch {ep}: " + " ".join(f"{k} {v / n:.4f}" for k, v in tot.items())
         if va is not None and (ep % 5 == 4 or ep == epochs - 1):
             enc.eval()
-            msg += f" validation {retrieval(enc, va, vocab, tokenize)}"
-            enc.train()
+            with torch.no_grad():
+                msg += f" validation S_C AUC {s_c_figures(enc, va, np.random.default_rng(0))['auc']:.3f}"
         log(msg)
+    enc.eval()
+    return probe_t
+
+
+def auc(pos, neg):
+    """ROC AUC: the probability that a positive scores above a negative (ties half)."""
+    pos, neg = np.asarray(pos, dtype=np.float64), np.asarray(neg, dtype=np.float64)
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    allv = np.concatenate([pos, neg])
+    order = allv.argsort(kind="mergesort")
+    ranks = np.empty(len(allv))
+    ranks[order] = np.arange(1, len(allv) + 1)
+    # Average ranks of ties.
+    _, inv, counts = np.unique(allv, return_inverse=True, return_counts=True)
+    sums = np.bincount(inv, weights=ranks)
+    ranks = (sums / counts)[inv]
+    return float((ranks[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
 @torch.no_grad()
-def retrieval(enc, split, vocab, tokenize):
-    """Caption retrieval over the styles: for every styled clip, rank the styles
-    by the mean cosine of the clip to that style's captions. Returns top-1, top-5
-    and the mean cosine of matching and non-matching pairs (for S_C calibration)."""
-    caps = vocab["style_captions"]
-    tok = torch.stack([torch.stack([tokenize(c) for c in cs]) for cs in caps])  # [S, C, L]
-    S, C, L = tok.shape
-    e_t = enc.text(tok.reshape(S * C, L)).reshape(S, C, -1)
-    e_a = enc.audio(t(split["target_mel"]))
-    sims = torch.einsum("nd,scd->nsc", e_a, e_t).mean(-1)  # [N, S]
-    y = t(split["style_index"], torch.long)
-    rank = sims.argsort(1, descending=True)
-    top1 = float((rank[:, 0] == y).float().mean())
-    top5 = float((rank[:, :5] == y[:, None]).any(1).float().mean())
-    match = sims.gather(1, y[:, None]).mean()
-    other = (sims.sum(1) - sims.gather(1, y[:, None])[:, 0]).mean() / (S - 1)
-    return {"top1": top1, "top5": top5, "cos_match": float(match), "cos_other": float(other)}
+def s_c_figures(enc, split, rng):
+    """S_C on one split: for every changing row, ``S_C = cos(e_text, direction(target,
+    input))`` of its own caption (fulfilled) against the same caption with another
+    row's change whose intent reads differently (not fulfilled). Returns the ROC AUC,
+    both medians and the threshold that maximises Youden's J (TPR − FPR)."""
+    keep = changed(split).numpy()
+    idx = np.flatnonzero(keep)
+    if len(idx) < 4:
+        return {"auc": float("nan"), "threshold": 0.5}
+    e_t = enc.text(t(split["caption_tokens"][idx], torch.long))
+    d = direction(enc.audio(t(split["target_mel"][idx])), enc.audio(t(split["input_mel"][idx])))
+    pos = (e_t * d).sum(-1).numpy()
+    summ = np.asarray(split["intent_summary"], dtype=object)[idx]
+    other = rng.permutation(len(idx))
+    ok = summ[other] != summ
+    neg = (e_t[ok] * d[other[ok]]).sum(-1).numpy()
+    grid = np.linspace(-1, 1, 401)
+    j = [(pos >= g).mean() - (neg >= g).mean() for g in grid]
+    best = float(grid[int(np.argmax(j))])
+    return {"auc": auc(pos, neg), "fulfilled_median": float(np.median(pos)), "unfulfilled_median": float(np.median(neg)),
+            "threshold": best, "tpr_at_threshold": float((pos >= best).mean()), "fpr_at_threshold": float((neg >= best).mean()),
+            "pairs": [int(len(pos)), int(len(neg))]}
+
+
+@torch.no_grad()
+def intent_figures(enc, probe_t, split):
+    """How well the text embedding carries the intent: for every descriptor term of
+    the rows' intent vectors (|value| ≥ 0.25), the share whose probed sign agrees."""
+    y = t(split["intent_vector"])
+    p = probe_t(enc.text(t(split["caption_tokens"], torch.long)))
+    sel = y.abs() >= 0.25
+    sel[:, -4:] = False
+    agree = (torch.sign(p) == torch.sign(y))[sel]
+    return {"sign_accuracy": float(agree.float().mean()) if agree.numel() else float("nan"), "terms": int(sel.sum())}
 
 
 def fused(enc, split, idx):
@@ -199,11 +248,10 @@ def balanced_accuracy(pred, truth):
 
 
 def fabian_loss(fab, x, split, idx, pos_weight=None, kind="mse"):
-    """Fabian's training loss and its figures on rows ``idx`` (fused inputs ``x``).
-    ``kind`` is the loss of the ΔLTAS (masked) and ΔLUFS errors: ``mse``, or ``l1``
-    (the figures are mean absolute errors, and L1 is less pulled by the rows whose
-    target is unpredictable, e.g. the source's own loudness)."""
-    d_ltas, d_lufs, d_dyn, logit = fab(x)
+    """Fabian's training loss and its figures on rows ``idx`` (fused inputs ``x``):
+    masked ΔLTAS, ΔLUFS and ΔDyn errors (``mse`` or ``l1``), the ``requires_genesis``
+    BCE and the restoration head's BCE against the families the target removes."""
+    d_ltas, d_lufs, d_dyn, logit, restore = fab(x)
     m = t(split["ltas_mask"][idx])
     err = (lambda e: e.abs()) if kind == "l1" else (lambda e: e ** 2)
     l_ltas = (err(d_ltas - t(split["delta_ltas"][idx])) * m).sum() / m.sum().clamp(min=1)
@@ -211,23 +259,29 @@ def fabian_loss(fab, x, split, idx, pos_weight=None, kind="mse"):
     dyn_scale = torch.tensor([1.0, 1 / 100.0])
     l_dyn = (((d_dyn - t(split["delta_dyn"][idx])) * dyn_scale) ** 2).mean()
     l_bce = F.binary_cross_entropy_with_logits(logit[:, 0], t(split["requires_genesis"][idx]), pos_weight=pos_weight)
+    want_r = t(split["restore_mask"][idx])
+    l_restore = F.binary_cross_entropy_with_logits(restore, want_r)
     mae = float(((d_ltas.detach() - t(split["delta_ltas"][idx])).abs() * m).sum() / m.sum().clamp(min=1))
     acc = float(((logit[:, 0] > 0) == t(split["requires_genesis"][idx], torch.bool)).float().mean())
     bal = balanced_accuracy(logit[:, 0] > 0, t(split["requires_genesis"][idx]) > 0.5)
+    restore_bal = {name: balanced_accuracy(restore[:, k] > 0, want_r[:, k] > 0.5)
+                   for k, name in enumerate(models.RESTORE_FAMILIES) if 0 < float(want_r[:, k].sum()) < len(idx)}
     lufs_err = (d_lufs[:, 0] - t(split["delta_lufs"][idx])).abs()
-    return l_ltas + l_lufs + l_dyn + 10.0 * l_bce, {"dltas_mae_db": mae, "flag_acc": acc, "flag_balanced_acc": bal,
-                                                     "dlufs_mae": float(lufs_err.mean()), "lufs_within_1lu": float((lufs_err <= 1).float().mean())}
+    return l_ltas + l_lufs + l_dyn + 10.0 * l_bce + 5.0 * l_restore, {
+        "dltas_mae_db": mae, "flag_acc": acc, "flag_balanced_acc": bal, "restore_balanced_acc": restore_bal,
+        "dlufs_mae": float(lufs_err.mean()), "lufs_within_1lu": float((lufs_err <= 1).float().mean())}
 
 
 def train_fabian(fab, f_tr, tr, f_va, va, epochs, rng, log, pos_weight=None, kind="mse", lr=1e-3, schedule="constant"):
     """Fabian on frozen fused embeddings ``f_tr`` (train) and ``f_va`` (validation,
-    logged every epoch). ``schedule``: ``constant`` learning rate, or ``cosine``
+    logged every 10 epochs). ``schedule``: ``constant`` learning rate, or ``cosine``
     (annealed to 0 over the epochs, SGDR without restarts, Loshchilov & Hutter 2017)."""
     opt = torch.optim.AdamW(fab.parameters(), lr=lr, weight_decay=1e-4)
     n = len(tr["id"])
     steps = epochs * math.ceil(n / 64)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps)) if schedule == "cosine" else None
     va_idx = np.arange(len(va["id"]))
+    m = {}
     for ep in range(epochs):
         fab.train()
         for b in batches(n, 64, rng):
@@ -236,9 +290,10 @@ def train_fabian(fab, f_tr, tr, f_va, va, epochs, rng, log, pos_weight=None, kin
             if sched is not None:
                 sched.step()
         fab.eval()
-        with torch.no_grad():
-            _, m = fabian_loss(fab, f_va, va, va_idx)
-        log(f"fabian epoch {ep}: validation {m}")
+        if ep % 10 == 9 or ep == epochs - 1:
+            with torch.no_grad():
+                _, m = fabian_loss(fab, f_va, va, va_idx)
+            log(f"fabian epoch {ep}: validation {m}")
     return m
 
 
@@ -287,12 +342,12 @@ def spectrum_centers():
     return np.sqrt(e[:-1] * e[1:])
 
 
-def genesis_loss(gen, enc, urs, split, idx, centers, vocab):
+def genesis_loss(gen, enc, urs, split, idx, centers):
     """Genesis learns the residual the EQ cannot reach: the wanted change of the
     256-band spectrum minus the (frozen) Ursula EQ's response, up to a constant,
-    masked, clipped to ±12 dB; and a room (wet level, RT60) only for the roomy
-    style (wet target from the style's convolver mix, RT60 0.6 s of the real RIRs;
-    others: no tail)."""
+    masked, clipped to ±12 dB; and the room the target adds: its wet level is the
+    target's reverberant-to-direct ratio (``target_room_db``; rows without a room: no
+    tail), its RT60 0.6 s (the real rooms the dataset uses)."""
     with torch.no_grad():
         c_scene = enc.text(t(split["caption_tokens"][idx], torch.long))
         x = ursula_input(t(split["target_ltas"][idx]), t(split["input_ltas"][idx]), t(split["ltas_mask"][idx]),
@@ -307,13 +362,13 @@ def genesis_loss(gen, enc, urs, split, idx, centers, vocab):
     r = (curve - want) * m
     r = r - r.sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp(min=1)
     shape = ((r ** 2) * m).sum() / m.sum().clamp(min=1)
-    roomy_index = vocab["styles"].index("roomy") if "roomy" in vocab["styles"] else -1
-    roomy = t(split["style_index"][idx] == roomy_index)
-    mix = torch.tensor([json.loads(j)["state"]["convolver"]["mix"] for j in split["style_json"][idx]])
-    wet_target = torch.where(roomy > 0, 20 * torch.log10(mix / (1 - mix)), torch.full_like(mix, -60.0))
+    room_db = t(split["target_room_db"][idx])
+    roomy = (room_db > -60).float()
+    wet_target = torch.where(roomy > 0, room_db.clamp(-60, 6), torch.full_like(room_db, -60.0))
     l_room = ((p[:, 32] - wet_target) / 10.0).pow(2).mean() + (roomy * ((p[:, 33] - 0.6) ** 2)).mean()
     before = float((((want - 0) ** 2) * m).sum() / m.sum())
-    return shape + l_room, {"residual_rmse_db": math.sqrt(float(shape)), "residual_rmse_before_db": math.sqrt(before), "wet_mae_db": float((p[:, 32] - wet_target).abs().mean())}
+    return shape + l_room, {"residual_rmse_db": math.sqrt(float(shape)), "residual_rmse_before_db": math.sqrt(before),
+                            "wet_mae_db": float((p[:, 32] - wet_target).abs().mean())}
 
 
 def shape_rmse(err, m):
@@ -324,21 +379,19 @@ def shape_rmse(err, m):
 
 
 @torch.no_grad()
-def evaluate(enc, fab, urs, gen, split, vocab, tokenize, train_split):
-    """Model-space evaluation on one split (no audio is rendered here: the EQ and
-    IR curve responses come from the differentiable mirrors, which match faurge-dsp
-    within 0.1 dB / 0.5 dB). One pass = Fabian → Ursula + Genesis on Fabian's targets.
-    Figures: LTAS shape error (dB RMSE over the masked bands, offset removed) of the
-    degraded input, after one pass, and of the generic auto-EQ baseline (every input
-    pulled to the mean clean-speech LTAS of the training split's neutral style);
-    loudness error of Fabian's target; prompt-direction accuracy per style (the
-    applied change points the same way as the wanted change: positive dot product);
-    S_C calibration (cosine of matching and non-matching style captions)."""
-    idx = np.arange(len(split["id"]))
+def evaluate(enc, fab, urs, gen, split, train_split):
+    """Model-space evaluation on one split (no audio is rendered here: the EQ and IR
+    curve responses come from the differentiable mirrors, which match faurge-dsp
+    within 0.1 dB / 0.5 dB; ``cargo xtask eval`` renders audio). One pass = Fabian →
+    Ursula + Genesis on Fabian's targets. Figures: LTAS shape error (dB RMSE over the
+    masked bands, offset removed) of the input, after one pass, and of a generic
+    auto-EQ baseline (every input pulled to the mean clean-speech LTAS of the training
+    split), for all rows and for the repair rows; loudness error of Fabian's target;
+    Fabian's figures; S_C (:func:`s_c_figures`)."""
     m = split["ltas_mask"]
     e_t = enc.text(split["caption_tokens"])
     e_a = enc.audio(split["input_mel"])
-    d_ltas, d_lufs, d_dyn, logit = fab(torch.cat([e_t, e_a], -1))
+    d_ltas, d_lufs, d_dyn, logit, restore = fab(torch.cat([e_t, e_a], -1))
     target_pred = split["input_ltas"] + d_ltas
     x = ursula_input(target_pred, split["input_ltas"], m, split["input_lufs"] + d_lufs[:, 0],
                      split["input_lufs"], split["input_dyn"] + d_dyn, split["input_dyn"])
@@ -351,81 +404,32 @@ def evaluate(enc, fab, urs, gen, split, vocab, tokenize, train_split):
     want = split["target_ltas"] - split["input_ltas"]
     err_before = shape_rmse(want, m)
     err_after = shape_rmse(want - change, m)
-    neutral = vocab["styles"].index("neutral") if "neutral" in vocab["styles"] else 0
     tm = train_split["ltas_mask"]
-    sel = (train_split["style_index"] == neutral) & (tm[:, -1] > 0)
-    if int(sel.sum()) == 0:
-        sel = train_split["style_index"] == neutral
-    avg = (train_split["target_ltas"][sel] * tm[sel]).sum(0) / tm[sel].sum(0).clamp(min=1)
+    clean = (train_split["damage_mask"].sum(1) == 0) & (tm[:, -8] > 0)
+    avg = (train_split["input_ltas"][clean] * tm[clean]).sum(0) / tm[clean].sum(0).clamp(min=1)
     err_auto = shape_rmse(split["target_ltas"] - avg, m)
     lufs_err = (split["input_lufs"] + d_lufs[:, 0] - split["target_lufs"]).abs()
+    rep = split["repair"] > 0.5
 
     def centred(v):
         return (v - (v * m).sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp(min=1)) * m
-    direction = ((centred(change) * centred(want)).sum(1) > 0).float()
-    per_style = {}
-    for i, name in enumerate(vocab["styles"]):
-        sel = split["style_index"] == i
-        if int(sel.sum()) > 0:
-            per_style[name] = float(direction[sel].mean())
-    r = retrieval(enc, split, vocab, tokenize)
-    caps = torch.stack([tokenize(cs[0]) for cs in vocab["style_captions"]])
-    sims = enc.audio(split["target_mel"]) @ enc.text(caps).t()
-    y = split["style_index"]
-    match = sims.gather(1, y[:, None])[:, 0]
-    other = sims[torch.arange(len(y)), (y + 1) % sims.shape[1]]
+    moving = changed(split)
+    pointing = ((centred(change) * centred(want)).sum(1) > 0).float()
     return {
-        "rows": len(idx),
+        "rows": int(len(split["id"])),
         "ltas_error_db": {
-            "degraded": float(err_before.mean()),
+            "input": float(err_before.mean()),
             "one_pass": float(err_after.mean()),
             "auto_eq_baseline": float(err_auto.mean()),
-            "one_pass_over_degraded": float(err_after.mean() / err_before.mean()),
+            "one_pass_over_input": float(err_after.mean() / err_before.mean()),
+            "repair_input": float(err_before[rep].mean()) if int(rep.sum()) else float("nan"),
+            "repair_one_pass": float(err_after[rep].mean()) if int(rep.sum()) else float("nan"),
         },
         "loudness_error_lu": {"mean": float(lufs_err.mean()), "within_1lu": float((lufs_err <= 1).float().mean())},
-        "fabian": {"dltas_mae_db": float(((d_ltas - split["delta_ltas"]).abs() * m).sum() / m.sum()),
-                   "flag_accuracy": float(((logit[:, 0] > 0) == (split["requires_genesis"] > 0.5)).float().mean()),
-                   "flag_balanced_accuracy": balanced_accuracy(logit[:, 0] > 0, split["requires_genesis"] > 0.5),
-                   "flag_majority_rate": float(max(split["requires_genesis"].mean(), 1 - split["requires_genesis"].mean()))},
-        "prompt_direction_accuracy": {"all": float(direction.mean()), "per_style": per_style},
-        "retrieval": r,
-        "s_c": {"match_p10": float(match.quantile(0.1)), "match_median": float(match.median()),
-                "other_median": float(other.median()), "other_p90": float(other.quantile(0.9)),
-                "match_at_0_85": float((match >= 0.85).float().mean()),
-                "other_at_0_85": float((other >= 0.85).float().mean())},
+        "fabian": fabian_loss(fab, torch.cat([e_t, e_a], -1), split, np.arange(len(split["id"])))[1],
+        "direction_of_change": float(pointing[moving].mean()) if int(moving.sum()) else float("nan"),
+        "s_c": s_c_figures(enc, split, np.random.default_rng(0)),
     }
-
-
-def export(model, args, path, input_names, output_names, dynamic):
-    """One ONNX file. The example batch is 2: with 1 the exporter specializes the
-    batch dimension to 1 (0/1 specialization) for some graphs (Ursula), which then
-    declare static shapes that tract trusts. Raises ``RuntimeError`` if an input or
-    output still has a fixed first dimension."""
-    torch.onnx.export(model, args, str(path), input_names=input_names, output_names=output_names,
-                      dynamic_axes=dynamic, opset_version=18, external_data=False)
-    import onnx
-    g = onnx.load(str(path)).graph
-    for v in list(g.input) + list(g.output):
-        d = v.type.tensor_type.shape.dim
-        if v.name in input_names + output_names and (not d or d[0].HasField("dim_value")):
-            raise RuntimeError(f"{path.name}: {v.name} has a fixed batch dimension after export")
-
-
-def export_models(enc, fab, urs, gen, max_tokens, out):
-    """The five ONNX files of the shipped I/O (see training/README.md) into ``out``."""
-    out = pathlib.Path(out)
-    B = 2
-    batch = {0: "batch"}
-    export(gen, (torch.zeros(B, 512), torch.zeros(B, 256), torch.ones(B, 256)), out / "genesis.onnx",
-           ["c_scene", "spectrum_db", "spectrum_mask"], ["ir_params"],
-           {"c_scene": batch, "spectrum_db": batch, "spectrum_mask": batch, "ir_params": batch})
-    export(enc.text, (torch.ones(B, max_tokens, dtype=torch.long),), out / "encoder_text.onnx", ["tokens"], ["e_text"],
-           {"tokens": batch, "e_text": batch})
-    export(enc.audio, (torch.zeros(B, 298, 64),), out / "encoder_audio.onnx", ["log_mel"], ["e_audio"],
-           {"log_mel": {0: "batch", 1: "frames"}, "e_audio": batch})
-    export(fab, (torch.zeros(B, 1024),), out / "fabian.onnx", ["fused"], ["delta_ltas", "delta_lufs", "delta_dyn", "genesis_logit"],
-           {"fused": batch, "delta_ltas": batch, "delta_lufs": batch, "delta_dyn": batch, "genesis_logit": batch})
-    export(urs, (torch.zeros(B, 3 * 64 + 6),), out / "ursula.onnx", ["metrics"], ["settings"], {"metrics": batch, "settings": batch})
 
 
 def main(argv=None):
@@ -436,11 +440,10 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--flag-balance", action=argparse.BooleanOptionalAction, default=True,
                     help="weight the requires_genesis BCE by negatives/positives of the train split")
-    ap.add_argument("--encoder-batches", choices=["random", "clip"], default="random",
-                    help="encoder batches: random rows, or whole clips (same speaker in several styles: hard negatives)")
-    ap.add_argument("--aux-weight", type=float, default=1.0, help="weight of the encoder's level/purity probe loss (0: off)")
+    ap.add_argument("--aux-weight", type=float, default=1.0, help="weight of the encoder's audio probe loss (0: off)")
     ap.add_argument("--aux-ltas", type=float, default=1.0,
-                    help="weight of the probe's LTAS-shape head (input and target audio, masked; 0: off)")
+                    help="weight of the audio probe's LTAS-shape head (input and target audio, masked; 0: off)")
+    ap.add_argument("--intent-weight", type=float, default=1.0, help="weight of the text encoder's intent probe loss")
     ap.add_argument("--fabian-epochs", type=int, default=80, help="Fabian's epochs (its own: it trains on frozen embeddings in seconds)")
     ap.add_argument("--fabian-hidden", type=int, default=512, help="Fabian's hidden width")
     ap.add_argument("--fabian-dropout", type=float, default=0.3, help="dropout after Fabian's hidden layers (training only)")
@@ -458,6 +461,7 @@ def main(argv=None):
     def log(m):
         print(m, flush=True); logf.write(m + "\n")
     vocab = data.load_vocabulary(a.data)
+    captions = data.load_captions(a.data)
     splits = {k: to_tensors(data.load_split(a.data, k)) for k in ("train", "validation", "test")}
     # A tiny smoke dataset may lack a split: fall back to what exists.
     first = lambda *xs: next((x for x in xs if x is not None), None)
@@ -465,17 +469,20 @@ def main(argv=None):
     va = first(splits["validation"], tr)
     te = first(splits["test"], va)
     n_words = len(vocab["words"]) + 2
-    tokenize = make_tokenizer(vocab)
     t0 = time.time()
     enc = Encoder(n_words)
-    train_encoder(enc, tr, vocab, a.epochs, rng, log, aux_weight=a.aux_weight, va=va, tokenize=tokenize,
-                  by_clip=a.encoder_batches == "clip", aux_ltas=a.aux_ltas)
-    from .ship import git_commit
+    probe_t = train_encoder(enc, tr, captions, a.epochs, rng, log, aux_weight=a.aux_weight, aux_ltas=a.aux_ltas,
+                            intent_weight=a.intent_weight, va=va)
     report = {"dataset_hash": data.dataset_hash(a.data), "rows": {"train": len(tr["id"]), "validation": len(va["id"]), "test": len(te["id"])},
               "run": {"command": command, "commit": git_commit(pathlib.Path(__file__).resolve().parents[2]),
                       "epochs": a.epochs, "seed": a.seed, "torch_version": torch.__version__}}
     enc.eval()
-    report["encoder"] = {"validation": retrieval(enc, va, vocab, tokenize), "test": retrieval(enc, te, vocab, tokenize)}
+    s_c_val = s_c_figures(enc, va, np.random.default_rng(1))
+    report["encoder"] = {"validation": {"s_c": s_c_val, "intent": intent_figures(enc, probe_t, va)},
+                         "test": {"s_c": s_c_figures(enc, te, np.random.default_rng(2)), "intent": intent_figures(enc, probe_t, te)}}
+    # The loop's default S_C threshold: where fulfilment is likely on validation.
+    report["calibration"] = {"s_c_threshold": s_c_val["threshold"], "from": "validation, Youden's J",
+                             "tpr": s_c_val.get("tpr_at_threshold"), "fpr": s_c_val.get("fpr_at_threshold")}
     log(f"encoder: {report['encoder']}")
 
     fab = Fabian(hidden=a.fabian_hidden, dropout=a.fabian_dropout)
@@ -513,21 +520,21 @@ def main(argv=None):
     opt = torch.optim.AdamW(gen.parameters(), lr=1e-3, weight_decay=1e-4)
     for ep in range(a.epochs):
         for b in batches(n, 64, rng):
-            loss, _ = genesis_loss(gen, enc, urs, tr, b, spec_centers, vocab)
+            loss, _ = genesis_loss(gen, enc, urs, tr, b, spec_centers)
             opt.zero_grad(); loss.backward(); opt.step()
         with torch.no_grad():
-            _, m = genesis_loss(gen, enc, urs, va, np.arange(len(va["id"])), spec_centers, vocab)
+            _, m = genesis_loss(gen, enc, urs, va, np.arange(len(va["id"])), spec_centers)
         log(f"genesis epoch {ep}: validation {m}")
     with torch.no_grad():
-        report["genesis_test"] = genesis_loss(gen, enc, urs, te, np.arange(len(te["id"])), spec_centers, vocab)[1]
+        report["genesis_test"] = genesis_loss(gen, enc, urs, te, np.arange(len(te["id"])), spec_centers)[1]
     report["train_seconds"] = time.time() - t0
     enc.eval(); fab.eval(); urs.eval(); gen.eval()
-    report["test_eval"] = evaluate(enc, fab, urs, gen, te, vocab, tokenize, tr)
+    report["test_eval"] = evaluate(enc, fab, urs, gen, te, tr)
     log(json.dumps(report, indent=2))
 
-    enc.eval(); fab.eval(); urs.eval(); gen.eval()
     export_models(enc, fab, urs, gen, vocab["max_tokens"], out)
-    torch.save({"encoder": enc.state_dict(), "fabian": fab.state_dict(), "fabian_hidden": a.fabian_hidden, "ursula": urs.state_dict(), "genesis": gen.state_dict(), "n_words": n_words}, out / "weights.pt")
+    torch.save({"encoder": enc.state_dict(), "fabian": fab.state_dict(), "fabian_hidden": a.fabian_hidden, "ursula": urs.state_dict(),
+                "genesis": gen.state_dict(), "n_words": n_words, "text_probe": probe_t.state_dict()}, out / "weights.pt")
     (out / "report.json").write_text(json.dumps(report, indent=2))
     if a.ship:
         from . import ship

@@ -184,6 +184,20 @@ pub struct Measured {
 }
 
 impl Measured {
+    /// The balances of every balance quantity of `table` measurable on `ltas_db`
+    /// (64-band LTAS, band centres `centers_hz`, `valid[b]` false above the
+    /// recording's bandwidth); the other fields empty for the caller to fill.
+    pub fn from_ltas(table: &Descriptors, ltas_db: &[f32], centers_hz: &[f32], valid: &[bool]) -> Measured {
+        Measured {
+            balances: table
+                .quantities
+                .iter()
+                .filter_map(|q| Some((q.id.clone(), q.balance_db(ltas_db, centers_hz, valid)?)))
+                .collect(),
+            ..Measured::default()
+        }
+    }
+
     /// The input's value of quantity `q` (of kind `kind`).
     pub fn value(&self, q: &str, kind: QuantityKind) -> Option<f32> {
         match kind {
@@ -728,6 +742,38 @@ impl Intent {
             }
         });
         parts.join(", ")
+    }
+
+    /// Width of [`Intent::vector`] for `table`: two values per quantity, four for
+    /// loudness and repair.
+    pub fn vector_len(table: &Descriptors) -> usize {
+        2 * table.quantities.len() + 4
+    }
+
+    /// The intent as a fixed-size vector (what the text encoder's probe learns to
+    /// recover): per quantity of `table`, in order, the summed signed intensity of its
+    /// relative terms and of its absolute terms (in units, the quantity's own
+    /// direction: "less warm" is −1 on warmth); then loudness kept (0/1), the target
+    /// as `(LUFS − default) / 10` (0 without one), the relative change in LU / 6, and
+    /// the repair flag (0/1).
+    pub fn vector(&self, table: &Descriptors) -> Vec<f32> {
+        let q = table.quantities.len();
+        let mut v = vec![0.0f32; 2 * q + 4];
+        for t in &self.terms {
+            let Some(d) = table.descriptor(&t.descriptor) else { continue };
+            let Some(i) = d.quantity.as_deref().and_then(|id| table.quantities.iter().position(|x| x.id == id)) else {
+                continue;
+            };
+            let slot = if t.mode == Mode::Relative { 2 * i } else { 2 * i + 1 };
+            v[slot] += f32::from(d.sign.unwrap_or(1)) * t.intensity;
+        }
+        match &self.loudness {
+            LoudnessGoal::Keep => v[2 * q] = 1.0,
+            LoudnessGoal::Target { lufs, .. } => v[2 * q + 1] = (lufs - table.loudness.default_lufs) / 10.0,
+            LoudnessGoal::Relative { lu } => v[2 * q + 2] = lu / 6.0,
+        }
+        v[2 * q + 3] = if self.repair { 1.0 } else { 0.0 };
+        v
     }
 
     /// Whether every term is relative and no repair or loudness target is asked.

@@ -9,6 +9,7 @@
 //! reader, goals) and the evaluation.
 
 pub mod descriptors;
+pub mod ground;
 pub mod intent;
 pub mod sanitizer;
 
