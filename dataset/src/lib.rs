@@ -6,6 +6,7 @@
 //! Entry points: [`generate::build`] (the `faurge-dataset build` command),
 //! [`vocabulary::Vocabulary`] (shared with the helper's prompt sanitizer).
 
+pub mod damage;
 pub mod generate;
 pub mod reference;
 pub mod sources;
