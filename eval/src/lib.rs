@@ -25,6 +25,8 @@
 
 #![warn(missing_docs)]
 
+pub mod heldout;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
