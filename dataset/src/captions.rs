@@ -276,7 +276,8 @@ impl Grammar {
         let mut text = String::new();
         for (i, p) in pieces.iter().enumerate() {
             if i > 0 {
-                text.push_str(pick(rng, &[", ", " and ", " but ", ", and ", " and also "]));
+                let sep: &&str = pick(rng, &[", ", " and ", " but ", ", and ", " and also "]);
+                text.push_str(sep);
             }
             text.push_str(p);
         }

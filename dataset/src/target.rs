@@ -5,13 +5,13 @@
 //! for a relative prompt; see `generate`), the intent's goals are measured on it
 //! ([`faurge_vocabulary::intent::Intent::goals`]) and met in order:
 //!
-//! 1. **Spectrum**: the smallest smooth dB curve that moves every balance as asked
+//! 1. **Dynamics**: a crest-factor goal below the input's sets the compressor (ratio
+//!    drawn, threshold bisected on the rendered crest factor).
+//! 2. **Spectrum**: the smallest smooth dB curve that moves every balance as asked
 //!    ([`faurge_vocabulary::ground::balance_curve`]); the EQ is fitted to it (band
 //!    limits first where the curve falls at the ends, then six bands at jittered
-//!    frequencies: [`faurge_dsp::fit`]), rendered, measured, and the curve corrected
-//!    by what the render missed, up to [`SPECTRAL_PASSES`] times.
-//! 2. **Dynamics**: a crest-factor goal below the input's sets the compressor (ratio
-//!    drawn, threshold bisected on the rendered crest factor).
+//!    frequencies: [`faurge_dsp::fit`]), rendered with the compressor, measured, and
+//!    the curve corrected by what the render missed, up to [`SPECTRAL_PASSES`] times.
 //! 3. **Room**: a room goal convolves with a measured room response whose tail is
 //!    scaled to the asked reverberant-to-direct ratio.
 //! 4. **Loudness**: the output trim brings the integrated loudness to the goal.
@@ -22,7 +22,7 @@ use faurge_dsp::analysis::ltas::{ltas_band_centers_hz, ltas_bands_below, ltas_wi
 use faurge_dsp::chain::{Chain, ChainConfig};
 use faurge_dsp::fit::{fit_band_limits, fit_gains, FitBand, GENERIC_BANDS};
 use faurge_dsp::ir::{reverberant_to_direct_db, DIRECT_WINDOW_S};
-use faurge_dsp::state::{db_to_gain, DspState, MAX_TRIM_DB, MIN_TRIM_DB};
+use faurge_dsp::state::{db_to_gain, DspState, MAX_MAKEUP_DB, MAX_TRIM_DB, MIN_MAKEUP_DB, MIN_TRIM_DB};
 use faurge_vocabulary::descriptors::{Descriptors, QuantityKind};
 use faurge_vocabulary::ground::balance_curve;
 use faurge_vocabulary::intent::{Goal, GoalKind, Intent, Measured};
@@ -126,7 +126,38 @@ pub fn render_intent(
     state.compressor.enabled = false;
     state.convolver.enabled = false;
 
-    // 1. Spectrum.
+    // 1. Dynamics first (compression also tilts the long-term spectrum, which the
+    //    spectral passes then correct): compression toward a lower crest factor.
+    if let Some(g) = goals.iter().find(|g| g.quantity == "dynamics" && g.change < -0.3) {
+        let after_eq = render(base, &state, None, sample_rate);
+        let crest0 = t_dyn(&[&after_eq], sample_rate)[0];
+        let level = integrated_lufs(&[&after_eq], sample_rate).unwrap_or(-30.0);
+        let want = crest0 + g.change;
+        let c = &mut state.compressor;
+        c.enabled = true;
+        c.ratio = rng.gen_range(2.5..8.0);
+        c.knee_db = 6.0;
+        // Fast attack: the crest factor is the peak over the RMS, and a slow attack
+        // lets the peaks through while the RMS falls (the crest factor would rise).
+        c.attack_ms = rng.gen_range(0.3..1.5);
+        c.release_ms = rng.gen_range(60.0..200.0);
+        c.makeup_db = 0.0;
+        let (mut lo, mut hi) = (level - 30.0, level + 6.0);
+        for _ in 0..14 {
+            let mid = 0.5 * (lo + hi);
+            state.compressor.threshold_db = mid.clamp(-60.0, 0.0);
+            let out = render(base, &state, None, sample_rate);
+            let crest = t_dyn(&[&out], sample_rate)[0];
+            if crest > want {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        state.compressor.threshold_db = (0.5 * (lo + hi)).clamp(-60.0, 0.0);
+    }
+
+    // 2. Spectrum, rendered with the compressor in place.
     let balance_goals: Vec<&Goal> = goals
         .iter()
         .filter(|g| table.quantity(&g.quantity).is_some_and(|q| q.kind == QuantityKind::Balance))
@@ -173,34 +204,6 @@ pub fn render_intent(
         }
     }
 
-    // 2. Dynamics: compression toward a lower crest factor.
-    if let Some(g) = goals.iter().find(|g| g.quantity == "dynamics" && g.change < -0.3) {
-        let after_eq = render(base, &state, None, sample_rate);
-        let crest0 = t_dyn(&[&after_eq], sample_rate)[0];
-        let level = integrated_lufs(&[&after_eq], sample_rate).unwrap_or(-30.0);
-        let want = crest0 + g.change;
-        let c = &mut state.compressor;
-        c.enabled = true;
-        c.ratio = rng.gen_range(2.5..8.0);
-        c.knee_db = 6.0;
-        c.attack_ms = rng.gen_range(1.0..8.0);
-        c.release_ms = rng.gen_range(60.0..200.0);
-        c.makeup_db = 0.0;
-        let (mut lo, mut hi) = (level - 30.0, level + 6.0);
-        for _ in 0..14 {
-            let mid = 0.5 * (lo + hi);
-            state.compressor.threshold_db = mid.clamp(-60.0, 0.0);
-            let out = render(base, &state, None, sample_rate);
-            let crest = t_dyn(&[&out], sample_rate)[0];
-            if crest > want {
-                hi = mid;
-            } else {
-                lo = mid;
-            }
-        }
-        state.compressor.threshold_db = (0.5 * (lo + hi)).clamp(-60.0, 0.0);
-    }
-
     // 3. Room.
     let mut room = None;
     let mut ir: Option<Vec<f32>> = None;
@@ -219,10 +222,14 @@ pub fn render_intent(
     // 4. Loudness.
     let mut out = render(base, &state, ir.as_deref(), sample_rate);
     if let (Some(g), Some(now)) = (goals.iter().find(|g| g.quantity == "loudness"), integrated_lufs(&[&out], sample_rate)) {
-        let trim = (g.value - now).clamp(MIN_TRIM_DB, MAX_TRIM_DB);
-        let gain = db_to_gain(trim);
+        let need = g.value - now;
+        let trim = need.clamp(MIN_TRIM_DB, MAX_TRIM_DB);
+        // What the trim cannot reach, a compressor's makeup gain carries.
+        let makeup = if state.compressor.enabled { (need - trim).clamp(MIN_MAKEUP_DB, MAX_MAKEUP_DB) } else { 0.0 };
+        let gain = db_to_gain(trim + makeup);
         out.iter_mut().for_each(|v| *v *= gain);
         state.output_trim_db = trim;
+        state.compressor.makeup_db += makeup;
     }
 
     // How many goals the render meets.

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use faurge_dataset::generate::{build_rows, BuildConfig, RowSource, SAMPLE_RATE};
 use faurge_dataset::sources::Split;
-use faurge_dataset::vocabulary::Vocabulary;
+use faurge_vocabulary::Vocabulary;
 use faurge_dsp::analysis::{ltas, mel};
 
 #[test]
@@ -20,7 +20,7 @@ fn row_source_regenerates_the_built_rows_with_their_audio() {
         crop_s: 2.0,
         vocabulary: Vocabulary::embedded().unwrap(),
     };
-    let built = build_rows(&config).unwrap();
+    let (built, _) = build_rows(&config).unwrap();
     let source = RowSource::new(&config, Some(Split::Test)).unwrap();
     assert!(!source.clips().is_empty());
     assert!(source.clips().iter().all(|c| c.split() == Split::Test));

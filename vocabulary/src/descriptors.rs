@@ -216,6 +216,10 @@ pub struct Descriptor {
     /// Used only inside combinations; not a word a user types.
     #[serde(default)]
     pub internal: bool,
+    /// Always acts relative to the input, even said plainly: an operation rather than
+    /// a quality (a band limit cuts what is there, whatever that is).
+    #[serde(default)]
+    pub relative_only: bool,
     /// A part of the spectrum ("low end", "highs"), not a quality: it moves its
     /// quantity only with a direction word ("more low end"); otherwise it is the
     /// object of a quality word ("a tighter low end") and does nothing by itself.

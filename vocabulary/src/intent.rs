@@ -824,8 +824,8 @@ impl Intent {
                 continue;
             }
             match term.mode {
-                Mode::Relative => e.0 += sign * pu * term.intensity,
-                Mode::Absolute => e.1 += sign * term.intensity,
+                Mode::Absolute if !d.relative_only => e.1 += sign * term.intensity,
+                _ => e.0 += sign * pu * term.intensity,
             }
         }
         let mut goals = Vec::new();
