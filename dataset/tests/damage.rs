@@ -376,6 +376,62 @@ fn recorded_noise_lands_at_the_requested_snr() {
 }
 
 #[test]
+fn the_training_pool_skips_held_out_files_wherever_the_data_folder_is() {
+    // A data folder built here, so this runs without ../shared/data: every
+    // held-out name plus training names, in the layout Recordings::load reads.
+    let dir = std::env::temp_dir().join(format!("faurge-damage-pool-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("noise")).unwrap();
+    std::fs::create_dir_all(dir.join("rir")).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let noise: Vec<f32> = damage::util::gaussian(&mut rng, 16_000)
+        .into_iter()
+        .map(|v| (0.1 * v) as f32)
+        .collect();
+    let mut rir = vec![0.0f32; 8_000];
+    rir[100] = 1.0;
+    rir[500] = 0.3;
+    let write = |path: PathBuf, x: &[f32], channels: usize| {
+        let a = faurge_io::Audio::new(16_000, vec![x.to_vec(); channels]).unwrap();
+        faurge_io::write_wav(path, &a, faurge_io::WavFormat::Float32).unwrap();
+    };
+    for n in HELDOUT_NOISE_FILES.iter().chain(&["fan.wav", "Street.WAV"]) {
+        write(dir.join("noise").join(n), &noise, 1);
+    }
+    for n in HELDOUT_RIR_FILES
+        .iter()
+        .chain(&["brir_hall.wav", "rir_desk.wav"])
+    {
+        write(dir.join("rir").join(n), &rir, 2);
+    }
+    // Case does not hide a held-out file.
+    write(dir.join("noise").join("RUNNING_TAP.WAV"), &noise, 1);
+    let train = Recordings::load(&dir, 16_000, Pool::Training).unwrap();
+    let held = Recordings::load(&dir, 16_000, Pool::HeldOut).unwrap();
+    assert_eq!(
+        train.file_names(),
+        ["Street.WAV", "brir_hall.wav", "fan.wav", "rir_desk.wav"]
+    );
+    assert_eq!(train.rirs().len(), 4, "each channel is one RIR");
+    let mut want: Vec<String> = HELDOUT_NOISE_FILES
+        .iter()
+        .chain(HELDOUT_RIR_FILES.iter())
+        .map(|s| s.to_string())
+        .chain(["RUNNING_TAP.WAV".to_string()])
+        .collect();
+    want.sort();
+    assert_eq!(held.file_names(), want);
+    // Every RIR starts 1 ms before its direct sound and has unit energy.
+    for r in train.rirs() {
+        let at = r.samples.iter().position(|&v| v.abs() > 0.5).unwrap();
+        assert_eq!(at, 16, "{}", r.name);
+        let e: f64 = r.samples.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+        assert!((e - 1.0).abs() < 1e-4);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn training_draws_never_use_a_held_out_recording() {
     let Some(data) = shared_data("training_draws_never_use_a_held_out_recording") else {
         return;

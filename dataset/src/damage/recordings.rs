@@ -20,6 +20,12 @@
 //!
 //! Names are compared case-insensitively on the file name alone, so the same
 //! files are held out wherever the data folder is.
+//!
+//! Measured on `shared/data` at 48 kHz (LTAS band power of the RIRs): the two
+//! clap measurements carry the clap's spectrum, `rir_clap.wav` about 12 dB and
+//! `brir_clap.wav` about 25 dB less power below 200 Hz than the sweep
+//! measurements, which are close to flat. A room damage from a clap RIR also
+//! thins the voice; the held-out rooms are sweeps.
 
 use std::path::{Path, PathBuf};
 
