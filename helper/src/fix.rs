@@ -185,10 +185,13 @@ pub fn print_summary(result: &BakeResult) {
     for e in &r.prompt.edits {
         eprintln!("  {:?}: \"{}\" → \"{}\"", e.kind, e.from, e.to);
     }
-    eprintln!(
-        "S_C of the input: {:.3}; threshold {:.2}",
-        r.input_similarity, r.threshold
-    );
+    if !r.prompt.intent.is_empty() {
+        eprintln!("Asked for:  {}", r.prompt.intent);
+    }
+    for u in &r.prompt.unsupported {
+        eprintln!("  {u}");
+    }
+    eprintln!("S_C threshold {:.2}", r.threshold);
     for round in &r.rounds {
         let ms: f64 = round.timings_ms.iter().map(|t| t.1).sum();
         eprintln!(
@@ -204,6 +207,26 @@ pub fn print_summary(result: &BakeResult) {
                 ""
             }
         );
+    }
+    if !r.goals.is_empty() {
+        eprintln!("Goals (input → result):");
+        for g in &r.goals {
+            let v = |x: Option<f32>| x.map_or("—".to_owned(), |x| format!("{x:.1}"));
+            eprintln!(
+                "  {} {:<10} {} → {} {} (asked {} {:.1}) {}",
+                if g.met { "met " } else { "MISS" },
+                g.quantity,
+                v(g.input),
+                v(g.output),
+                g.unit,
+                g.kind.replace('_', " "),
+                g.target,
+                g.because.join(", ")
+            );
+        }
+    }
+    for n in &r.restoration {
+        eprintln!("  {:<16} {}: {}", n.stage, n.found, n.done);
     }
     let s = &result.dsp_state;
     eprintln!("Settings:");
@@ -237,11 +260,7 @@ pub fn print_summary(result: &BakeResult) {
         faurge_helper::manager::human_bytes(r.peak_memory_bytes),
         faurge_helper::manager::human_bytes(r.memory_budget_bytes)
     );
-    if !r.converged {
-        eprintln!(
-            "The loop stopped at its round limit below the threshold; the best round is used."
-        );
-    }
+    eprintln!("{}", r.verdict);
 }
 
 /// Checks `--threshold` and `--max-rounds` before spawning anything.

@@ -247,6 +247,21 @@ def balanced_accuracy(pred, truth):
     return sum(rates) / len(rates)
 
 
+@torch.no_grad()
+def repair_deadband(fab, f_split, split, quantile=0.9):
+    """How much tone change Fabian predicts for a repair of a clean recording (whose
+    right answer is none): the ``quantile`` of the shape RMS (masked, mean removed)
+    of his ΔLTAS over the split's repair rows with an undamaged input. The loop
+    changes a repair's tone only beyond it (``calibration.repair_deadband_db``)."""
+    sel = (split["repair"] > 0.5) & (split["damage_mask"].sum(1) == 0)
+    if int(sel.sum()) < 5:
+        return {"repair_deadband_db": 1.5, "repair_deadband_rows": int(sel.sum())}
+    d_ltas = fab(f_split[sel])[0]
+    rms = shape_rmse(d_ltas, split["ltas_mask"][sel])
+    return {"repair_deadband_db": float(torch.quantile(rms, quantile)), "repair_deadband_rows": int(sel.sum()),
+            "repair_deadband_quantile": quantile}
+
+
 def fabian_loss(fab, x, split, idx, pos_weight=None, kind="mse"):
     """Fabian's training loss and its figures on rows ``idx`` (fused inputs ``x``):
     masked ΔLTAS, ΔLUFS and ΔDyn errors (``mse`` or ``l1``), the ``requires_genesis``
@@ -443,7 +458,7 @@ def main(argv=None):
     ap.add_argument("--aux-weight", type=float, default=1.0, help="weight of the encoder's audio probe loss (0: off)")
     ap.add_argument("--aux-ltas", type=float, default=1.0,
                     help="weight of the audio probe's LTAS-shape head (input and target audio, masked; 0: off)")
-    ap.add_argument("--intent-weight", type=float, default=1.0, help="weight of the text encoder's intent probe loss")
+    ap.add_argument("--intent-weight", type=float, default=5.0, help="weight of the text encoder's intent probe loss")
     ap.add_argument("--fabian-epochs", type=int, default=80, help="Fabian's epochs (its own: it trains on frozen embeddings in seconds)")
     ap.add_argument("--fabian-hidden", type=int, default=512, help="Fabian's hidden width")
     ap.add_argument("--fabian-dropout", type=float, default=0.3, help="dropout after Fabian's hidden layers (training only)")
@@ -502,6 +517,8 @@ def main(argv=None):
     with torch.no_grad():
         idx = np.arange(len(te["id"]))
         report["fabian_test"] = fabian_loss(fab, fused(enc, te, idx), te, idx)[1]
+        report["calibration"].update(repair_deadband(fab, f_va, va))
+    log(f"calibration: {report['calibration']}")
 
     centers = ltas_centers()
     urs = Ursula()

@@ -39,6 +39,10 @@ def test_dataset_reads_with_masks(tiny_dataset):
         # 16 kHz LibriSpeech: bands above 8 kHz masked, deltas zero there.
         assert (d["ltas_mask"][libri][:, -1] == 0).all()
         assert (d["delta_ltas"][d["ltas_mask"] == 0] == 0).all()
+        # Every row has an intent and a target rendered for it.
+        assert d["intent_vector"].shape[1] == data.load_vocabulary(tiny_dataset)["intent_vector_len"]
+        assert ((d["goals_met"] >= 0) & (d["goals_met"] <= 1)).all()
+        assert (d["restore_mask"] <= d["damage_mask"]).all()
     assert rows == 20
     assert len(data.dataset_hash(tiny_dataset)) == 64
 
@@ -50,10 +54,11 @@ def test_python_tokenizer_matches_rust(tiny_dataset):
         d = data.load_split(tiny_dataset, split)
         if d is None:
             continue
-        for text, ids in zip(d["caption"], d["caption_tokens"]):
+        for text, ids in zip(d["understood"], d["caption_tokens"]):
             assert tokenize(text).tolist() == ids.tolist(), text
-        for text, ids in zip(d["defect_caption"], d["defect_caption_tokens"]):
-            assert tokenize(text).tolist() == ids.tolist(), text
+    for c in data.load_captions(tiny_dataset)[:500]:
+        assert tokenize(c["understood"]).tolist() == c["tokens"], c["understood"]
+        assert len(c["intent_vector"]) == vocab["intent_vector_len"]
 
 
 def bundle_snapshot():
@@ -129,6 +134,8 @@ def test_ship_writes_manifest_tokenizer_and_parity(tiny_dataset, tmp_path):
     f = parity["models"]["fabian"]
     x = np.array(f["inputs"]["fused"]["data"], dtype=np.float32).reshape(f["inputs"]["fused"]["shape"])
     got = sess.run(["delta_ltas"], {"fused": x})[0]
+    assert [o.name for o in sess.get_outputs()] == ["delta_ltas", "delta_lufs", "delta_dyn", "genesis_logit", "restore_logits"]
+    assert "s_c_threshold" in m["calibration"]
     want = np.array(f["outputs"]["delta_ltas"]["data"], dtype=np.float32).reshape(got.shape)
     assert np.abs(got - want).max() <= 1e-4
     # A run trained on another dataset is refused.

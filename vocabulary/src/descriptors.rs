@@ -560,6 +560,7 @@ impl Descriptors {
                 QuantityKind::Clicks | QuantityKind::Clipping => {
                     format!("falls by ≥ {:.0} %", q.margin * 100.0)
                 }
+                QuantityKind::Loudness => format!("{} LU", q.margin),
                 k => format!("{} {}", q.margin, k.unit()),
             };
             let reference = q.reference.map_or("—".into(), |r| format!("{r:+.1} dB"));

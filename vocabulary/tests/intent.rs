@@ -301,3 +301,14 @@ fn goals_judge_direction_with_a_margin() {
     assert!(!w.moved(10.5, 1.0));
     assert!(!w.moved(8.0, 1.0));
 }
+
+#[test]
+fn the_committed_descriptor_documentation_is_current() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/DESCRIPTORS.md");
+    let committed = std::fs::read_to_string(path).expect("docs/DESCRIPTORS.md");
+    let now = Descriptors::embedded().unwrap().markdown();
+    assert!(
+        committed == now,
+        "docs/DESCRIPTORS.md is stale: run `cargo run -p faurge-vocabulary --example descriptors_md > docs/DESCRIPTORS.md`"
+    );
+}

@@ -46,7 +46,7 @@ pub const SUPPORT_DIR: &str = "faurge";
 const USAGE: &str = "Usage:
   cargo xtask bundle [--host-test]   build target/bundled/Faurge.clap, Faurge.vst3, faurge.lv2, faurge-standalone
   cargo xtask install                bundle, then copy into ~/.clap, ~/.vst3 and ~/.lv2
-  cargo xtask dataset [ARGS]         build the training set (default: --data ../shared/data --out target/dataset --seed 1 --rows-per-clip 16)
+  cargo xtask dataset [ARGS]         build the training set (default: --data ../shared/data --out target/dataset --seed 1 --rows-per-clip 24)
   cargo xtask train [ARGS]           train the models in training/.venv (default: --data ../target/dataset --out runs/dev)
   cargo xtask train --ship           train into training/runs/ship, then ship it into bundle/models with manifest.json
   cargo xtask eval [ARGS]            evaluate bundle/models on the test split (--rows N for a quick run): target/eval/eval.json, eval.md";
@@ -102,7 +102,7 @@ pub fn run(args: Vec<String>) -> Result<()> {
 }
 
 /// Default arguments of `cargo xtask dataset`: the shared data folder beside the
-/// checkout, the dataset under `target/dataset`, seed 1, 16 rows per clip (the
+/// checkout, the dataset under `target/dataset`, seed 1, 24 rows per clip (the
 /// shipped models' dataset).
 pub const DATASET_DEFAULT_ARGS: [&str; 8] = [
     "--data",
@@ -112,7 +112,7 @@ pub const DATASET_DEFAULT_ARGS: [&str; 8] = [
     "--seed",
     "1",
     "--rows-per-clip",
-    "16",
+    "24",
 ];
 
 /// `cargo xtask eval [ARGS]`: runs `faurge-eval` (release) from the workspace root.
