@@ -64,7 +64,7 @@ fn spawn(opts: &HelperOptions) -> Result<HelperClient> {
         .unwrap_or_default();
     let helper = match &opts.helper {
         Some(p) => p.clone(),
-        None => locate::find_helper(&exe_dir).with_context(|| {
+        None => locate::find_helper(Some(&exe_dir)).with_context(|| {
             format!(
                 "The helper ({}) was not found next to this program, in ${}, or on PATH. Build it with `cargo build --release -p faurge-helper` or pass --helper.",
                 locate::HELPER_NAME,
@@ -74,7 +74,7 @@ fn spawn(opts: &HelperOptions) -> Result<HelperClient> {
     };
     let models = match &opts.models {
         Some(p) => p.clone(),
-        None => locate::find_models(&exe_dir)
+        None => locate::find_models(Some(&exe_dir))
             .or_else(|| Some(dev_models_dir()).filter(|d| d.is_dir()))
             .with_context(|| {
                 format!(

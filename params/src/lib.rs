@@ -79,7 +79,7 @@ pub enum Kind {
 
 /// The setting a parameter drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
+pub enum ParamTarget {
     /// `eq.bands[i].enabled`.
     BandEnabled(usize),
     /// `eq.bands[i].freq_hz`.
@@ -138,7 +138,7 @@ pub struct ParamSpec {
     /// Control kind.
     pub kind: Kind,
     /// The setting it drives.
-    pub target: Target,
+    pub target: ParamTarget,
 }
 
 /// Display names of the EQ bands, in band order ([`faurge_dsp::state::BandKind::for_index`]).
@@ -163,7 +163,7 @@ const fn float(
     range: (f32, f32),
     default: f32,
     scale: Scale,
-    target: Target,
+    target: ParamTarget,
 ) -> ParamSpec {
     ParamSpec {
         id,
@@ -185,7 +185,7 @@ const fn switch(
     group: &'static str,
     kind: Kind,
     default: bool,
-    target: Target,
+    target: ParamTarget,
 ) -> ParamSpec {
     ParamSpec {
         id,
@@ -219,8 +219,8 @@ const GAIN: (f32, f32) = (MIN_GAIN_DB, MAX_GAIN_DB);
 const QR: (f32, f32) = (MIN_Q, MAX_Q);
 
 use Kind::{Bypass as KBypass, Switch, Trigger};
+use ParamTarget::*;
 use Scale::{Linear, Log};
-use Target::*;
 
 /// Every parameter, in the order hosts list them. See the module docs for the rules.
 #[rustfmt::skip]
@@ -366,6 +366,20 @@ pub fn dsp_state_from(values: impl IntoIterator<Item = f32>) -> DspState {
         spec.write(&mut state, v);
     }
     state
+}
+
+/// One plain value per row of [`PARAMS`]: the row's default unless `overrides`
+/// names its id (`(id, plain value)` pairs).
+pub fn values_with(overrides: &[(&str, f32)]) -> Vec<f32> {
+    PARAMS
+        .iter()
+        .map(|p| {
+            overrides
+                .iter()
+                .find(|(id, _)| *id == p.id)
+                .map_or(p.default, |&(_, v)| v)
+        })
+        .collect()
 }
 
 /// Formats `value` in `unit` (see [`Unit`] for the styles).

@@ -14,7 +14,7 @@
 //! While open, the editor installs a [`QueuedWriter`] so the bridge's bakes reach the
 //! host as begin/set/end gestures (automation and host undo record them); undo/redo
 //! and A/B go the same way. A parameter the user holds (a slider being dragged here,
-//! or a host change within [`crate::shared::HOST_HOLD_S`]) is never overwritten.
+//! or a host change within [`crate::sides::HOST_HOLD_S`]) is never overwritten.
 
 pub mod meters;
 pub mod plots;
@@ -25,7 +25,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use egui::{self, Align, Color32, Key, Layout, RichText, Stroke, Ui, Vec2};
-use faurge_bridge::faurge_protocol::{BakeReport, EditKind, Stage};
+use faurge_instance::bridge::{BakePhase, BakeStatus, Canceller, StatusCell};
+use faurge_params::{Kind, ParamTarget, PARAMS};
+use faurge_protocol::{BakeReport, EditKind, Stage};
 use faurge_dsp::analysis::ltas::ltas_band_centers_hz;
 use faurge_dsp::compressor::Compressor;
 use faurge_dsp::eq::Eq;
@@ -42,11 +44,11 @@ use nice_plug_egui::{
     NiceEguiApp,
 };
 
-use crate::bridge::{apply_setting, BakePhase, BakeStatus, Canceller, ParamWriter, StatusCell};
+use crate::bake::apply_setting;
 use crate::history::Setting;
-use crate::param_table::{Kind, Target, PARAMS};
+use crate::param_writer::ParamWriter;
 use crate::params::{FaurgeParams, ParamHandle};
-use crate::shared::{lock, Shared, NUM_PARAMS};
+use crate::sides::{lock, PluginSession, NUM_PARAMS};
 use meters::Meters;
 use plots::{Axis, IrView, Plot, Scale, FREQ_AXIS};
 use writer::QueuedWriter;
@@ -72,16 +74,16 @@ pub const EXAMPLE_PROMPTS: [&str; 5] = [
 /// `IPlugView::removed`, the standalone's window closing).
 struct Link {
     params: Arc<FaurgeParams>,
-    shared: Arc<Shared>,
+    session: Arc<PluginSession>,
     open: std::sync::Mutex<Option<(GuiContext, Arc<QueuedWriter>)>>,
 }
 
 impl Link {
     /// The window opened: installs `writer` for the bridge and turns the scope on.
     fn opened(&self, gui: GuiContext, writer: Arc<QueuedWriter>) {
-        self.shared
+        self.session
             .set_param_writer(Some(writer.clone() as Arc<dyn ParamWriter>));
-        self.shared.set_editor_open(true);
+        self.session.audio.set_editor_open(true);
         *lock(&self.open) = Some((gui, writer));
     }
 
@@ -93,13 +95,13 @@ impl Link {
     /// The window closed: the bridge goes back to direct writes, what is still queued
     /// is sent, the scope stops, and every parameter the editor was holding is let go.
     fn closed(&self) {
-        self.shared.set_param_writer(None);
+        self.session.set_param_writer(None);
         if let Some((gui, writer)) = lock(&self.open).take() {
             writer.flush(&gui, &self.params);
         }
-        self.shared.set_editor_open(false);
+        self.session.audio.set_editor_open(false);
         for k in 0..NUM_PARAMS {
-            self.shared.activity.set_held(k, false);
+            self.session.audio.activity.set_held(k, false);
         }
     }
 }
@@ -245,7 +247,7 @@ pub fn disable() {
 /// bridge thread could not start (Bake then only shows that).
 pub fn create(
     params: Arc<FaurgeParams>,
-    shared: Arc<Shared>,
+    session: Arc<PluginSession>,
     status: Option<Arc<StatusCell>>,
     canceller: Option<Canceller>,
 ) -> Option<FaurgeEditor> {
@@ -275,7 +277,7 @@ pub fn create(
     let prompt = params.prompt.read().map(|p| p.clone()).unwrap_or_default();
     let link = Arc::new(Link {
         params: params.clone(),
-        shared: shared.clone(),
+        session: session.clone(),
         open: std::sync::Mutex::new(None),
     });
     let inner = create_egui_editor(
@@ -284,7 +286,7 @@ pub fn create(
         settings,
         FaurgeApp {
             params,
-            shared,
+            session,
             status,
             canceller,
             sanitizer: Sanitizer::embedded().ok(),
@@ -306,7 +308,7 @@ pub fn create(
 /// The editor's state between frames (GUI thread only).
 pub struct FaurgeApp {
     params: Arc<FaurgeParams>,
-    shared: Arc<Shared>,
+    session: Arc<PluginSession>,
     status: Option<Arc<StatusCell>>,
     canceller: Option<Canceller>,
     sanitizer: Option<Sanitizer>,
@@ -400,7 +402,7 @@ impl FaurgeApp {
 
     fn read_scope(&mut self) {
         let meters = &mut self.meters;
-        self.shared.with_scope(|scope| {
+        self.session.with_scope(|scope| {
             if let Some(scope) = scope {
                 // Drain: a frame may come after several blocks.
                 while let Some((block, skipped)) = scope.newest() {
@@ -428,7 +430,7 @@ impl FaurgeApp {
         if let Ok(mut p) = self.params.prompt.write() {
             p.clone_from(&self.prompt);
         }
-        self.shared.request_bake();
+        self.session.request_bake();
         // Show "starting" at once, before the bridge's next poll.
         self.last_status.phase = BakePhase::Starting;
     }
@@ -478,7 +480,7 @@ impl FaurgeApp {
                     c.cancel();
                 }
             }
-            let auto_k = PARAMS.iter().position(|p| p.target == Target::AutoBake);
+            let auto_k = PARAMS.iter().position(|p| p.target == ParamTarget::AutoBake);
             let mut auto = self.params.auto_bake();
             if ui
                 .checkbox(&mut auto, "Auto-bake")
@@ -509,7 +511,7 @@ impl FaurgeApp {
             return;
         };
         let text = if self.prompt.trim().is_empty() {
-            faurge_bridge::DEFAULT_PROMPT
+            faurge_instance::bridge::DEFAULT_PROMPT
         } else {
             &self.prompt
         };
@@ -592,7 +594,7 @@ impl FaurgeApp {
 
     fn plots(&mut self, ui: &mut Ui) {
         let state = self.params.dsp_state();
-        let rate = self.shared.session().map_or(48_000.0, |s| s.sample_rate);
+        let rate = self.session.sample_rate();
         let width = ui.available_width();
         let row_h = 190.0;
         ui.horizontal(|ui| {
@@ -842,7 +844,7 @@ impl FaurgeApp {
         let (Some(setting), Some((_, writer))) = (setting, self.link.current()) else {
             return;
         };
-        self.apply_error = apply_setting(&self.params, &self.shared, writer.as_ref(), &setting)
+        self.apply_error = apply_setting(&self.params, &self.session, writer.as_ref(), &setting)
             .err()
             .map(|e| format!("Could not restore the impulse response: {e}"));
         self.flush_writer();
@@ -852,7 +854,7 @@ impl FaurgeApp {
         /// Bakes listed beside the buttons, newest first.
         const SHOWN: usize = 4;
         let (can_undo, can_redo, can_ab, showing_b, count, shown) = {
-            let h = lock(&self.shared.history);
+            let h = lock(&self.session.history);
             let count = h.entries().len();
             let shown: Vec<(String, f32, bool)> = h
                 .entries()
@@ -892,21 +894,21 @@ impl FaurgeApp {
                 .clicked()
             {
                 let now = Setting::of(&self.params);
-                let next = lock(&self.shared.history).toggle_ab(now);
+                let next = lock(&self.session.history).toggle_ab(now);
                 self.apply(next);
             }
             if ui
                 .add_enabled(can_undo, egui::Button::new("Undo bake"))
                 .clicked()
             {
-                let s = lock(&self.shared.history).undo();
+                let s = lock(&self.session.history).undo();
                 self.apply(s);
             }
             if ui
                 .add_enabled(can_redo, egui::Button::new("Redo bake"))
                 .clicked()
             {
-                let s = lock(&self.shared.history).redo();
+                let s = lock(&self.session.history).redo();
                 self.apply(s);
             }
             ui.label(
@@ -968,9 +970,9 @@ impl FaurgeApp {
                         let held = response.dragged() || response.has_focus();
                         if held != self.dragging[k] {
                             self.dragging[k] = held;
-                            self.shared.activity.set_held(k, held);
+                            self.session.audio.activity.set_held(k, held);
                             if held {
-                                lock(&self.shared.history).end_compare();
+                                lock(&self.session.history).end_compare();
                             }
                         }
                         col += 1;

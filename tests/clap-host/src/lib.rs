@@ -971,6 +971,23 @@ pub fn bool_value(v: bool) -> serde_json::Value {
     serde_json::json!({ "bool": v })
 }
 
+/// Parameter values for [`state_blob`]: `(id, plain value)` pairs, switches (ids
+/// ending in `_on`, the bypass, Bake and Auto-bake) as booleans.
+pub fn param_values<'a>(values: &[(&'a str, f32)]) -> Vec<(&'a str, serde_json::Value)> {
+    let is_switch = |id: &str| id.ends_with("_on") || matches!(id, "bypass" | "bake" | "autobake");
+    values
+        .iter()
+        .map(|&(id, v)| {
+            let value = if is_switch(id) {
+                bool_value(v >= 0.5)
+            } else {
+                f32_value(v)
+            };
+            (id, value)
+        })
+        .collect()
+}
+
 /// The JSON inside a state made by the plugin (see [`state_blob`]).
 pub fn parse_state(bytes: &[u8]) -> serde_json::Value {
     let len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
