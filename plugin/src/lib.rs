@@ -135,7 +135,7 @@ impl Plugin for Faurge {
 
     type SysExMessage = ();
     type BackgroundTask = ();
-    type Editor = editor::FaurgeEditor;
+    type Editor = editor::window::FaurgeEditor;
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
