@@ -2,8 +2,8 @@
 //! → measurements, log-mel, captions → one row; rows written per split as Parquet
 //! with a sha256 content hash.
 //!
-//! Row layout follows `spec/dataset-pipeline.md` ("The Input-Output Mapping") with
-//! Faurge's additions (DESIGN.md, "Models and training"): the encoder inputs
+//! Row layout follows `docs/SPEC.md` ("The training data", input and targets) with
+//! Faurge's additions (`docs/DESIGN.md`, "Models and training"): the encoder inputs
 //! (log-mel of degraded and of styled audio, caption token ids) instead of frozen
 //! CLAP latents, the degraded input's metrics, deltas `ΔT = T_target − T_input`,
 //! labels, and the LTAS band mask of the source's real bandwidth.

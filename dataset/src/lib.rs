@@ -2,7 +2,7 @@
 //! (targets) and through random degradations (inputs), measures both with
 //! faurge-dsp, and writes training rows as Parquet with a content hash.
 //!
-//! See `DESIGN.md` ("Models and training") and `spec/dataset-pipeline.md`.
+//! See `docs/DESIGN.md` ("Models and training") and `docs/SPEC.md` ("The training data").
 //! Entry points: [`generate::build`] (the `faurge-dataset build` command),
 //! [`vocabulary::Vocabulary`] (shared with the helper's prompt sanitizer).
 

@@ -1,5 +1,5 @@
 //! `faurge-eval` (run by `cargo xtask eval`): the shipped models measured on rendered audio of the dataset's
-//! test split (issue 4, "Shipping and evaluation"). A crate of its own so that
+//! test split (`docs/DESIGN.md`, "Models and training"). A crate of its own so that
 //! `xtask` (which the host tests build) does not depend on the helper and dataset.
 //!
 //! The test rows are rebuilt in memory with `faurge-dataset`'s own code

@@ -1,4 +1,4 @@
-//! The closed loop (spec/closed-loop.md; DESIGN.md, "The loop"), phase by phase:
+//! The closed loop (`docs/SPEC.md`; `docs/DESIGN.md`, "The loop"), phase by phase:
 //!
 //! 1. **Sanitizer** (CPU, no model): the prompt becomes what the text encoder
 //!    understands (`faurge_vocabulary::sanitizer`); vague prompts become the anchor.
@@ -598,7 +598,7 @@ impl Orchestrator {
         report_stage(Stage::Done, round, similarity);
         // The best round: closest to the blueprint as measured, the earliest on a
         // tie. Not the highest S_C: with the shipped encoder S_C rises while the
-        // real error rises too (issue 4's notes).
+        // real error rises too (measured on the test split with `cargo xtask eval`).
         let best = proposals.iter().enumerate().fold(0, |best, (i, p)| {
             if p.distance < proposals[best].distance {
                 i

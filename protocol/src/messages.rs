@@ -24,9 +24,9 @@ pub const MAX_CHANNELS: u16 = 2;
 pub const MAX_DURATION_S: u32 = 120;
 /// Most reflection rounds a request may ask for.
 pub const MAX_ROUNDS: u32 = 32;
-/// Default similarity threshold `S_C` at which the loop stops (closed-loop spec).
+/// Default similarity threshold `S_C` at which the loop stops (`docs/SPEC.md`).
 pub const DEFAULT_THRESHOLD: f32 = 0.85;
-/// Default round limit (closed-loop spec).
+/// Default round limit (`docs/SPEC.md`).
 pub const DEFAULT_MAX_ROUNDS: u32 = 4;
 
 /// Bytes per sample on the wire (`f32`).
@@ -92,7 +92,7 @@ pub struct BakeOptions {
 ///
 /// Round 1 is the same for both: Fabian reads the input and sets the blueprint
 /// `T_1 = M_input + ΔT_1`. Measured on the test split with the shipped models
-/// (`cargo xtask eval --max-rounds 6 --reflection …`, issue 4's notes), Fabian's
+/// (`cargo xtask eval --max-rounds 6 --reflection …`, both settings compared), Fabian's
 /// reading of a proposal disagrees with its real error (it reads later, worse
 /// rounds as closer), so `Fabian` drifts away from the target round by round;
 /// `Measured` never moves away from the blueprint.
@@ -106,7 +106,7 @@ pub enum Reflection {
     /// settings miss of `T_1`.
     #[default]
     Measured,
-    /// The specification's loop as written (spec/closed-loop.md, phase 3): Fabian
+    /// The specification's loop as written (`docs/SPEC.md`, phase 3): Fabian
     /// reads the proposal and outputs `ΔT_n`; `T_n = T_(n−1) + ΔT_n`.
     Fabian,
 }

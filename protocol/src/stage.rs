@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// The loop's stages, in order (closed-loop spec).
+/// The loop's stages, in order (`docs/SPEC.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Stage {
     /// Phase 1: the prompt sanitizer (CPU, no model).

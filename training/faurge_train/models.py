@@ -1,6 +1,6 @@
 """The four networks (small, CPU-friendly, ONNX-exportable at opset 18).
 
-- ``TextEncoder`` / ``AudioEncoder``: Faurge's compact "CLAP" (DESIGN.md: frozen
+- ``TextEncoder`` / ``AudioEncoder``: Faurge's compact "CLAP" (docs/DESIGN.md: frozen
   LAION-CLAP cannot be downloaded here): token ids ``[B, 24]`` → ``[B, 512]`` and
   log-mel ``[B, T, 64]`` → ``[B, 512]``, both L2-normalized; trained with a
   symmetric InfoNCE loss (van den Oord et al. 2018; Radford et al. 2021).

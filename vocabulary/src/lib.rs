@@ -4,7 +4,7 @@
 //!
 //! Shared by the dataset generator (captions, token ids; `faurge_dataset::vocabulary`
 //! re-exports this crate) and the helper's prompt sanitizer ([`sanitizer`]: slang,
-//! typos, vague prompts → anchor prompt; see `spec/closed-loop.md`, Phase 1).
+//! typos, vague prompts → anchor prompt; see `docs/SPEC.md`, "The loop", phase 1).
 
 pub mod sanitizer;
 
@@ -18,7 +18,7 @@ use thiserror::Error;
 /// generator and tests work without the repository checkout beside them.
 pub const EMBEDDED: &str = include_str!("../../bundle/vocabulary/acoustic.toml");
 
-/// Style ids the dataset needs (issue 4): every one must be present.
+/// Style ids the dataset generator captions and balances: every one must be present.
 pub const REQUIRED_STYLES: [&str; 10] = [
     "neutral",
     "warm",
