@@ -1059,11 +1059,11 @@ pub fn record(report: &EvalReport, models: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// `cargo xtask eval [ARGS]` (see [`USAGE`]): relative paths are taken from the
+/// `cargo xtask eval [ARGS]` (a wrong argument prints the usage): relative paths are taken from the
 /// workspace root; prints the Markdown report and writes `eval.json` / `eval.md`.
 ///
 /// # Errors
-/// Bad arguments or any failure of [`evaluate`] / [`write`].
+/// Bad arguments or any failure of [`evaluate`] / [`write()`].
 pub fn run(root: &Path, args: &[&str]) -> Result<()> {
     let mut data = PathBuf::from("../shared/data");
     let mut models = PathBuf::from("bundle/models");

@@ -15,7 +15,7 @@
 //!    round's `fabian_gap_db`). At `S_C ≥ threshold` the loop stops; otherwise the
 //!    **integrator** moves the targets, `T_n = T_(n−1) + ΔT_n`, and Ursula runs
 //!    again from scratch on `T_n`. What `ΔT_n` is depends on
-//!    [`Reflection`](faurge_protocol::Reflection): Fabian's reading as the spec
+//!    [`Reflection`]: Fabian's reading as the spec
 //!    writes it, or (the default) the measured residual of the shadow bake against
 //!    the round-1 blueprint `T_1`. Up to the round limit; the round whose shadow
 //!    bake is closest to the blueprint (measured, `blueprint_distance_db`) is

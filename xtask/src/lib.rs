@@ -19,8 +19,6 @@
 //!
 //! Errors read "Could not …" with the paths involved.
 
-#![warn(missing_docs)]
-
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -10,8 +10,6 @@
 //! audio thread with CLAP parameter events at given sample positions, timing every
 //! block.
 
-#![warn(missing_docs)]
-
 use std::collections::BTreeMap;
 use std::ffi::{CStr, CString};
 use std::path::{Path, PathBuf};
