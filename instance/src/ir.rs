@@ -153,18 +153,18 @@ pub enum KernelError {
     #[error("Could not use the impulse response: {0}")]
     Ir(#[from] IrError),
     /// Resampling to the session rate failed.
-    #[error("Could not resample the impulse response from {from} Hz to {to} Hz: {reason}")]
+    #[error("Could not resample the impulse response from {from} Hz to {to} Hz: {source}")]
     Resample {
         /// IR rate, Hz.
         from: f32,
         /// Session rate, Hz.
         to: f32,
         /// What the resampler said.
-        reason: String,
+        source: faurge_io::IoError,
     },
     /// The convolver refused it.
     #[error("Could not prepare the impulse response: {0}")]
-    Build(String),
+    Build(#[from] faurge_dsp::convolver::ConvolverError),
 }
 
 #[cfg(test)]

@@ -50,11 +50,7 @@ impl Session {
                     ir.channels.clone()
                 } else {
                     faurge_io::resample(&ir.channels, from.round() as u32, to.round() as u32)
-                        .map_err(|e| KernelError::Resample {
-                            from,
-                            to,
-                            reason: e.to_string(),
-                        })?
+                        .map_err(|source| KernelError::Resample { from, to, source })?
                 }
             }
         };
@@ -80,9 +76,7 @@ impl Session {
             }
         }
         let refs: Vec<&[f32]> = channels.iter().map(Vec::as_slice).collect();
-        self.builder
-            .build(&refs)
-            .map_err(|e| KernelError::Build(e.to_string()))
+        Ok(self.builder.build(&refs)?)
     }
 }
 
