@@ -3,7 +3,7 @@
 //!
 //! Everything else is built from [`PARAMS`]: the nice-plug parameter object
 //! (`faurge_plugin::params`), the mapping to and from [`DspState`] ([`ParamSpec::write`],
-//! [`ParamSpec::read`]), and later the LV2 TTL that xtask generates. A parameter's `id`
+//! [`ParamSpec::read`]), the LV2 ports and TTL (`faurge_lv2::ttl`). A parameter's `id`
 //! is what hosts store in sessions and automation lanes: **never rename or reuse
 //! one**; to change a parameter's meaning add a new id and migrate old sessions in
 //! `faurge_plugin::state::migrate`.
@@ -110,9 +110,9 @@ pub enum ParamTarget {
     OutputTrim,
     /// Not part of `DspState`: the plugin's bypass.
     Bypass,
-    /// Not part of `DspState`: asks the helper for a bake (behaviour comes with the helper).
+    /// Not part of `DspState`: its off → on edge asks the helper for a bake.
     Bake,
-    /// Not part of `DspState`: bake again automatically (behaviour comes with the helper).
+    /// Not part of `DspState`: bake again when the input changes character.
     AutoBake,
 }
 
