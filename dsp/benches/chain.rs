@@ -6,6 +6,9 @@
 //!
 //! `cargo bench -p faurge-dsp --bench chain`
 
+// `criterion_main!` defines an undocumented `pub fn main`.
+#![allow(missing_docs)]
+
 use std::time::Instant;
 
 use criterion::{criterion_group, Criterion};

@@ -2,6 +2,9 @@
 //! settled, gliding, and disabled (bypass). Reported per block; divide by the block
 //! length for ns per frame.
 
+// `criterion_main!` defines an undocumented `pub fn main`.
+#![allow(missing_docs)]
+
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use faurge_dsp::compressor::Compressor;
 use faurge_dsp::state::CompressorState;

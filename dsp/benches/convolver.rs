@@ -33,7 +33,7 @@ const BLOCKS: [usize; 2] = [64, 256];
 
 /// Something that convolves one block: the mono input goes to every channel the
 /// engine has; channel 0 of the result lands in `output`.
-trait Engine {
+trait Convolution {
     fn block(&mut self, input: &[f32], output: &mut [f32]);
 }
 
@@ -46,7 +46,7 @@ struct Faurge {
     spare: Option<Box<Kernel>>,
 }
 
-impl Engine for Faurge {
+impl Convolution for Faurge {
     fn block(&mut self, input: &[f32], output: &mut [f32]) {
         output.copy_from_slice(input);
         if self.conv.channels() == 2 {
@@ -70,14 +70,14 @@ impl Engine for Faurge {
 }
 
 struct Uniform(FFTConvolver<f32>);
-impl Engine for Uniform {
+impl Convolution for Uniform {
     fn block(&mut self, input: &[f32], output: &mut [f32]) {
         let _ = self.0.process(input, output);
     }
 }
 
 struct TwoStage(TwoStageFFTConvolver<f32>);
-impl Engine for TwoStage {
+impl Convolution for TwoStage {
     fn block(&mut self, input: &[f32], output: &mut [f32]) {
         let _ = self.0.process(input, output);
     }
@@ -104,7 +104,7 @@ fn ir(seconds: f32, rate: f32, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-fn engine(case: Case) -> Box<dyn Engine> {
+fn engine(case: Case) -> Box<dyn Convolution> {
     let h = ir(case.ir_seconds, case.rate, 7);
     match case.engine {
         "FFTConvolver" => {
@@ -159,7 +159,7 @@ fn measure(case: Case, seconds: f64) -> Stats {
     let blocks = (seconds * f64::from(case.rate) / block as f64) as usize;
     let mut times = Vec::with_capacity(blocks);
     let mut pos = 0;
-    let mut next = |e: &mut Box<dyn Engine>, out: &mut [f32]| {
+    let mut next = |e: &mut Box<dyn Convolution>, out: &mut [f32]| {
         if pos + block > input.len() {
             pos = 0;
         }

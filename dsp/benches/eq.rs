@@ -4,6 +4,9 @@
 //!
 //! Run: `cargo bench -p faurge-dsp --bench eq`.
 
+// `criterion_main!` defines an undocumented `pub fn main`.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

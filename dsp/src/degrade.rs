@@ -1,4 +1,4 @@
-//! The degradation suite: the six seeded, parameterized defects of `spec/dataset-pipeline.md` that turn pristine audio into training input.
+//! The degradation suite: the six seeded, parameterized defects of `docs/SPEC.md` ("The training data") that turn pristine audio into training input.
 //!
 //! | kind | what it simulates | severity parameter |
 //! |---|---|---|

@@ -1,6 +1,6 @@
 //! Faurge's realtime DSP engine and the measurements every other part shares.
 //!
-//! Signal path (see `DESIGN.md`, "Signal path"):
+//! Signal path (see `docs/DESIGN.md`, "Signal path"):
 //! `input → EQ → compressor → convolver (wet/dry) → output trim → output`,
 //! assembled by [`chain::Chain`] and driven by a serde [`state::DspState`].
 //!

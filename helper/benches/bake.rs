@@ -1,4 +1,4 @@
-//! Bake speed (issue 5's bar: a full bake of up to 4 rounds ≤ 0.5 s on 2 CPU
+//! Bake speed (the bar a bake must meet: up to 4 rounds ≤ 0.5 s on 2 CPU
 //! cores with tract; transfer ≤ 10 ms — see `cargo bench -p faurge-protocol
 //! --bench transfer` for the transfer alone).
 //!

@@ -39,7 +39,7 @@ pub struct HelperOptions {
 }
 
 /// What to bake toward.
-pub struct Target {
+pub struct Goal {
     /// The prompt, as typed.
     pub prompt: String,
     /// `--threshold` (S_C to stop at).
@@ -64,7 +64,7 @@ fn spawn(opts: &HelperOptions) -> Result<HelperClient> {
         .unwrap_or_default();
     let helper = match &opts.helper {
         Some(p) => p.clone(),
-        None => locate::find_helper(&exe_dir).with_context(|| {
+        None => locate::find_helper(Some(&exe_dir)).with_context(|| {
             format!(
                 "The helper ({}) was not found next to this program, in ${}, or on PATH. Build it with `cargo build --release -p faurge-helper` or pass --helper.",
                 locate::HELPER_NAME,
@@ -74,7 +74,7 @@ fn spawn(opts: &HelperOptions) -> Result<HelperClient> {
     };
     let models = match &opts.models {
         Some(p) => p.clone(),
-        None => locate::find_models(&exe_dir)
+        None => locate::find_models(Some(&exe_dir))
             .or_else(|| Some(dev_models_dir()).filter(|d| d.is_dir()))
             .with_context(|| {
                 format!(
@@ -112,16 +112,16 @@ fn snapshot(audio: &Audio) -> Vec<&[f32]> {
 
 /// Runs one bake of `audio` (already at a rate the chain supports) through a
 /// freshly spawned helper, with a progress bar on stderr.
-pub fn bake(audio: &Audio, target: &Target, opts: &HelperOptions) -> Result<BakeResult> {
+pub fn bake(audio: &Audio, goal: &Goal, opts: &HelperOptions) -> Result<BakeResult> {
     let mut client = spawn(opts)?;
     let mut options = BakeOptions::default();
-    if let Some(t) = target.threshold {
+    if let Some(t) = goal.threshold {
         options.threshold = t;
     }
-    if let Some(r) = target.max_rounds {
+    if let Some(r) = goal.max_rounds {
         options.max_rounds = r;
     }
-    if let Some(path) = &target.reference {
+    if let Some(path) = &goal.reference {
         let r = crate::read_audio(path)?;
         let refs: Vec<&[f32]> = snapshot(&r);
         options.reference = Some(
@@ -129,11 +129,11 @@ pub fn bake(audio: &Audio, target: &Target, opts: &HelperOptions) -> Result<Bake
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .with_context(|| format!("The reference \"{}\" cannot be used", path.display()))?,
         );
-        options.reference_only = target.reference_only;
+        options.reference_only = goal.reference_only;
     }
     let req = BakeRequest::new(
         1,
-        target.prompt.clone(),
+        goal.prompt.clone(),
         audio.sample_rate,
         &snapshot(audio),
         DspState::default(),
@@ -264,7 +264,7 @@ pub fn print_summary(result: &BakeResult) {
 }
 
 /// Checks `--threshold` and `--max-rounds` before spawning anything.
-pub fn check_target(t: &Target) -> Result<()> {
+pub fn check_goal(t: &Goal) -> Result<()> {
     if let Some(th) = t.threshold {
         if !(-1.0..=1.0).contains(&th) {
             bail!("--threshold is a cosine similarity: between -1 and 1 (got {th})");

@@ -1,5 +1,5 @@
 //! Loading a LAION-CLAP ONNX export in place of Faurge's built-in text/audio
-//! encoders (DESIGN.md, "Models and training": the spec assumes a frozen LAION-CLAP;
+//! encoders (`docs/DESIGN.md`, "Models and training": the spec assumes a frozen LAION-CLAP;
 //! Faurge ships its own compact encoder, and a user with an export can point the
 //! helper at it with `--clap-dir DIR`).
 //!

@@ -42,7 +42,7 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
         #[command(flatten)]
-        target: TargetArgs,
+        goal: GoalArgs,
         #[command(flatten)]
         helper: HelperArgs,
         /// Also write the bake report: JSON at this path and a PNG beside it
@@ -62,7 +62,7 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
         #[command(flatten)]
-        target: TargetArgs,
+        goal: GoalArgs,
         #[command(flatten)]
         helper: HelperArgs,
     },
@@ -123,7 +123,7 @@ enum Command {
 
 /// What the bake aims at.
 #[derive(clap::Args)]
-struct TargetArgs {
+struct GoalArgs {
     /// What you want, in words ("warm radio voice", "fix my mic", "less boomy").
     #[arg(short, long, default_value = "")]
     prompt: String,
@@ -170,16 +170,16 @@ struct HelperArgs {
     timeout_s: u64,
 }
 
-impl TargetArgs {
-    fn target(&self) -> Result<fix::Target> {
-        let t = fix::Target {
+impl GoalArgs {
+    fn goal(&self) -> Result<fix::Goal> {
+        let t = fix::Goal {
             prompt: self.prompt.clone(),
             threshold: self.threshold,
             max_rounds: self.max_rounds,
             reference: self.reference.clone(),
             reference_only: self.reference_only,
         };
-        fix::check_target(&t)?;
+        fix::check_goal(&t)?;
         Ok(t)
     }
 }
@@ -223,13 +223,13 @@ impl From<Format> for WavFormat {
 /// file as read, the resampled audio and the result.
 fn bake_file(
     input: &Path,
-    target: &TargetArgs,
+    goal: &GoalArgs,
     helper: &HelperArgs,
 ) -> Result<(Audio, Audio, faurge_protocol::BakeResult)> {
-    let target = target.target()?;
+    let goal = goal.goal()?;
     let audio = read_audio(input)?;
     let work = audio.resampled(work_rate(&audio))?;
-    let result = fix::bake(&work, &target, &helper.options())?;
+    let result = fix::bake(&work, &goal, &helper.options())?;
     fix::print_summary(&result);
     Ok((audio, work, result))
 }
@@ -239,12 +239,12 @@ fn main() -> Result<()> {
         Command::Fix {
             input,
             output,
-            target,
+            goal,
             helper,
             report,
             format,
         } => {
-            let (audio, work, result) = bake_file(&input, &target, &helper)?;
+            let (audio, work, result) = bake_file(&input, &goal, &helper)?;
             let ir = result
                 .ir_samples()
                 .map_err(|e| anyhow::anyhow!("{e}"))
@@ -262,10 +262,10 @@ fn main() -> Result<()> {
         Command::Bake {
             input,
             out,
-            target,
+            goal,
             helper,
         } => {
-            let (_, work, result) = bake_file(&input, &target, &helper)?;
+            let (_, work, result) = bake_file(&input, &goal, &helper)?;
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("Could not create the folder \"{}\"", out.display()))?;
             std::fs::write(

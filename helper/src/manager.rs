@@ -1,6 +1,6 @@
 //! The model manager: loads each network only when its stage runs, and unloads
 //! the least recently used ones when the next would exceed the memory budget
-//! (DESIGN.md, "Model swapping"; spec/closed-loop.md keeps every agent stateless
+//! (`docs/DESIGN.md`, "Model swapping"; `docs/SPEC.md` keeps every agent stateless
 //! so any of them can be dropped between stages).
 //!
 //! What a model costs is measured, not guessed: at start-up every model is loaded
@@ -19,7 +19,7 @@ use thiserror::Error;
 
 use crate::models::{Model, ModelError, ModelKind, ModelSet, Runtime};
 
-/// Default memory budget: 4 GiB (spec/closed-loop.md's VRAM limit).
+/// Default memory budget: 4 GiB (the VRAM limit in `docs/SPEC.md`).
 pub const DEFAULT_BUDGET_BYTES: u64 = 4 << 30;
 
 /// Why the manager could not provide a model.

@@ -1,4 +1,4 @@
-//! ONNX parity (issue 4): the shipped models run by `ort` on the tract backend
+//! ONNX parity (checked before shipping): the shipped models run by `ort` on the tract backend
 //! give PyTorch's outputs, recorded at export in `bundle/models/parity.json` on
 //! real test-split rows, within |got − want| ≤ 1e-4 · max(1, |want|).
 

@@ -1,5 +1,7 @@
-//! Faurge as an LV2 plugin: the same `faurge-dsp` [`Chain`] and the same parameter
-//! table as the CLAP/VST3 build, for LV2 hosts and PipeWire's filter-chain.
+//! Faurge as an LV2 plugin: a wrapper around the same host-agnostic instance core
+//! (`faurge-instance`: the `faurge-dsp` [`Chain`], bypass, IR exchange, snapshot
+//! ring, the bridge thread) and the same parameter table as the CLAP/VST3 build, for
+//! LV2 hosts and PipeWire's filter-chain.
 //!
 //! Two plugins share one binary ([`ports::Variant`]): `…/lv2#mono` (one audio input
 //! and output; the "Faurge Mic" PipeWire source uses it) and `…/lv2#stereo`. Their
@@ -17,8 +19,6 @@
 //!   point hosts call.
 //!
 //! [`Chain`]: faurge_dsp::chain::Chain
-
-#![warn(missing_docs)]
 
 pub mod bake;
 pub mod bundle;

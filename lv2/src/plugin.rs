@@ -1,16 +1,17 @@
-//! The realtime half of the LV2 plugin: one `faurge-dsp` [`Chain`] per instance,
-//! driven by the control ports, with a click-free bypass.
+//! The realtime half of the LV2 plugin: the instance core
+//! (`faurge_instance::core::Core`, shared with the CLAP/VST3 build) driven by the
+//! control ports.
 //!
 //! [`Instance::new`] (LV2 `instantiate`) allocates everything; [`Instance::run`]
 //! never allocates, locks, blocks or panics. Every run reads the control ports
-//! (NaN → the parameter's default, anything else clamped to its range), and when a
-//! value changed gives the chain the new [`DspState`] through the parameter table
-//! ([`dsp_state_from`], i.e. [`ParamSpec::write`]), so every change glides. The first
-//! run after `activate` jumps to the control values with no glide and clean
-//! processing memory, which is what an offline render with
-//! [`Chain::snap_to_state`] does.
+//! (NaN → the parameter's default, anything else clamped to its range), puts the last
+//! bake's values on top ([`crate::bake`]), and when a value changed gives the core the
+//! new [`DspState`] through the parameter table ([`dsp_state_from`], i.e.
+//! [`ParamSpec::write`]), so every change glides. The first run after `activate`
+//! jumps to the control values with no glide and clean processing memory, which is
+//! what an offline render with `Chain::snap_to_state` does.
 //!
-//! Audio moves through an internal buffer in steps of [`STEP_FRAMES`]: input is
+//! Audio moves through an internal buffer in steps of [`MAX_STEP`] frames: input is
 //! copied in before anything is written, so any host buffer arrangement is safe
 //! (separate, in place, or even an input connected to another channel's output),
 //! and no Rust reference ever aliases a host buffer.
@@ -19,27 +20,20 @@
 
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use faurge_bridge::autobake::AutoBake;
-use faurge_bridge::Bridge;
-use faurge_dsp::convolver::Kernel;
-
-use crate::bake::{Link, Target as BakeLink};
-
-use faurge_dsp::chain::{Chain, ChainConfig, ChainError, INPUT_LIMIT, MAX_STEP_FRAMES};
+use faurge_dsp::chain::ChainError;
 use faurge_dsp::state::DspState;
 use faurge_dsp::MAX_CHANNELS;
-use faurge_params::{dsp_state_from, Target, PARAMS};
+use faurge_instance::bridge::{BakeStatus, Bridge, BridgeConfig};
+use faurge_instance::core::{BlockControls, Core, MAX_STEP};
+use faurge_instance::ir::StoredIr;
+use faurge_instance::session::{AudioSide, SessionSide};
+use faurge_instance::snapshot::DEFAULT_SNAPSHOT_SECONDS;
+use faurge_params::{dsp_state_from, ParamTarget, PARAMS};
 
+use crate::bake::{BakedValues, Lv2Settings};
 use crate::ports::{Port, Variant, MAX_GAIN_REDUCTION_DB, NUM_PARAMS};
-
-/// Frames processed per internal step (the chain's own step size).
-pub const STEP_FRAMES: usize = MAX_STEP_FRAMES;
-
-/// Bypass cross-fade time, ms (the same as the CLAP/VST3 build).
-pub const BYPASS_FADE_MS: f32 = 10.0;
 
 /// The value of control `k` that the plugin uses for a host value `v`: the default
 /// for NaN, else `v` clamped to the parameter's range (so ±∞ land on the limits).
@@ -51,13 +45,17 @@ pub fn sanitize_control(k: usize, v: f32) -> f32 {
     }
 }
 
-/// One LV2 plugin instance: the chain, the host's port pointers and the step buffers.
+/// One LV2 plugin instance: the core, the host's port pointers and the step buffer.
 ///
 /// Port pointers are raw because the host owns the buffers and may connect one
 /// buffer to several ports; they are only dereferenced inside [`Instance::run`].
 pub struct Instance {
     variant: Variant,
-    chain: Chain,
+    core: Core,
+    /// The audio thread's side of the core (atomics and slots).
+    audio: Arc<AudioSide>,
+    /// The other threads' side (the bridge's).
+    session: Arc<SessionSide>,
     /// Control input ports, `[NUM_PARAMS]`; null until connected (the default is used).
     controls: [*const f32; NUM_PARAMS],
     latency_out: *mut f32,
@@ -70,19 +68,15 @@ pub struct Instance {
     values: [f32; NUM_PARAMS],
     /// Set by `activate`: the next run jumps to the control values.
     needs_snap: bool,
-    /// Row of the bypass parameter in the table.
+    /// Rows of the bypass, Bake and Auto-bake parameters in the table.
     bypass_index: Option<usize>,
-    /// Bypass mix: 0 = processed, 1 = dry.
-    bypass_mix: f32,
-    bypass_step: f32,
-    /// The dry path delayed by the chain's latency, `[channel][latency]`; empty at latency 0.
-    dry_delay: [Vec<f32>; MAX_CHANNELS],
-    dry_delay_pos: usize,
-    /// Step buffers, `[channel][STEP_FRAMES]`.
-    wet: [[f32; STEP_FRAMES]; MAX_CHANNELS],
-    dry: [[f32; STEP_FRAMES]; MAX_CHANNELS],
-    /// What the bridge thread shares with `run` (snapshot ring, kernels, bake values).
-    link: Arc<Link>,
+    bake_index: Option<usize>,
+    auto_bake_index: Option<usize>,
+    /// Step buffer, `[channel][MAX_STEP]`.
+    buffer: [[f32; MAX_STEP]; MAX_CHANNELS],
+    /// What the bridge thread shares with `run` beyond the core: the values in use and
+    /// the baked values.
+    baked_values: Arc<BakedValues>,
     /// The bridge thread, once [`Instance::start_bridge`] ran; stopped on drop.
     bridge: Option<Bridge>,
     /// The values the chain uses: `values`, with baked values on top, `[NUM_PARAMS]`.
@@ -92,40 +86,37 @@ pub struct Instance {
     baked: [f32; NUM_PARAMS],
     baked_controls: [f32; NUM_PARAMS],
     baked_generation: u64,
-    bake_index: Option<usize>,
-    auto_bake_index: Option<usize>,
-    last_bake: bool,
-    auto_bake: AutoBake,
-    /// A kernel waiting to be handed to `link.retired_ir`.
-    to_retire: Option<Box<Kernel>>,
 }
 
 impl Instance {
     /// Builds an instance of `variant` at `sample_rate` Hz with every control at its
-    /// default. Allocates (LV2 `instantiate` only).
+    /// default, and publishes its session. Allocates (LV2 `instantiate` only).
     ///
     /// # Errors
     /// [`ChainError::SampleRate`] for a rate outside 22.05–192 kHz (or not finite).
     pub fn new(variant: Variant, sample_rate: f64) -> Result<Self, ChainError> {
-        let rate = sample_rate as f32;
-        let chain = Chain::new(ChainConfig::new(rate, variant.channels()))?;
-        let latency = chain.latency_samples();
+        // Settings change only between runs: the core takes the chain's own steps,
+        // so a run renders as an offline `Chain` render does.
+        let (core, core_session) = Core::new(
+            sample_rate as f32,
+            variant.channels(),
+            DEFAULT_SNAPSHOT_SECONDS,
+            MAX_STEP,
+        )?;
+        let session = Arc::new(SessionSide::default());
+        session.start(core_session);
         let mut values = [0.0; NUM_PARAMS];
         for (v, p) in values.iter_mut().zip(PARAMS) {
             *v = p.default;
         }
-        let link = Arc::new(Link::new(
-            rate,
-            variant.channels(),
-            chain.kernel_builder(),
-            crate::bake::config_for_bundle(None),
-        ));
-        for (a, v) in link.effective.iter().zip(values) {
-            a.store(v.to_bits(), Ordering::Release);
-        }
+        let baked_values = Arc::new(BakedValues::default());
+        baked_values.publish_effective(&values);
+        let index = |t: ParamTarget| PARAMS.iter().position(|p| p.target == t);
         Ok(Instance {
             variant,
-            chain,
+            core,
+            audio: session.audio().clone(),
+            session,
             controls: [ptr::null(); NUM_PARAMS],
             latency_out: ptr::null_mut(),
             gain_reduction_out: ptr::null_mut(),
@@ -133,24 +124,16 @@ impl Instance {
             outputs: [ptr::null_mut(); MAX_CHANNELS],
             values,
             needs_snap: true,
-            bypass_index: PARAMS.iter().position(|p| p.target == Target::Bypass),
-            bypass_mix: 0.0,
-            bypass_step: 1.0 / (BYPASS_FADE_MS * 1e-3 * rate).max(1.0),
-            dry_delay: std::array::from_fn(|_| vec![0.0; latency]),
-            dry_delay_pos: 0,
-            wet: [[0.0; STEP_FRAMES]; MAX_CHANNELS],
-            dry: [[0.0; STEP_FRAMES]; MAX_CHANNELS],
-            link,
+            bypass_index: index(ParamTarget::Bypass),
+            bake_index: index(ParamTarget::Bake),
+            auto_bake_index: index(ParamTarget::AutoBake),
+            buffer: [[0.0; MAX_STEP]; MAX_CHANNELS],
+            baked_values,
             bridge: None,
             effective: values,
             baked: [f32::NAN; NUM_PARAMS],
             baked_controls: values,
             baked_generation: 0,
-            bake_index: PARAMS.iter().position(|p| p.target == Target::Bake),
-            auto_bake_index: PARAMS.iter().position(|p| p.target == Target::AutoBake),
-            last_bake: false,
-            auto_bake: AutoBake::new(rate),
-            to_retire: None,
         })
     }
 
@@ -159,22 +142,30 @@ impl Instance {
     ///
     /// # Errors
     /// The OS refused to start a thread.
-    pub fn start_bridge(&mut self, config: faurge_bridge::BridgeConfig) -> std::io::Result<()> {
-        let target = BakeLink {
-            link: self.link.clone(),
+    pub fn start_bridge(&mut self, config: BridgeConfig) -> std::io::Result<()> {
+        let settings = Lv2Settings {
+            values: self.baked_values.clone(),
         };
-        self.bridge = Some(Bridge::start(Arc::new(target), config)?);
+        self.bridge = Some(Bridge::start(
+            self.session.clone(),
+            Arc::new(settings),
+            config,
+        )?);
         Ok(())
     }
 
     /// The bridge's status (stage, errors in words), when it runs.
-    pub fn bake_status(&self) -> Option<faurge_bridge::BakeStatus> {
+    pub fn bake_status(&self) -> Option<BakeStatus> {
         self.bridge.as_ref().map(|b| b.status().get())
     }
 
-    /// The configuration [`Instance::new`] found for the bridge (no bundle path).
-    pub fn default_bridge_config(&self) -> faurge_bridge::BridgeConfig {
-        self.link.config.clone()
+    /// Prepares `ir` and queues it for the cross-fade at the start of the next run,
+    /// as a bake's result does. Not realtime (allocates): never during `run`.
+    ///
+    /// # Errors
+    /// The IR cannot be prepared; the running IR stays.
+    pub fn queue_ir(&self, ir: Option<&StoredIr>) -> Result<(), faurge_instance::ir::KernelError> {
+        self.session.queue_ir(ir).map(drop)
     }
 
     /// The values the chain uses (host controls with baked values on top).
@@ -182,37 +173,12 @@ impl Instance {
         &self.effective
     }
 
-    /// Hands kernels between the chain and the bridge; never frees or allocates.
-    fn exchange_kernels(&mut self) {
-        if let Some(k) = self.to_retire.take() {
-            self.to_retire = self.link.retired_ir.put(k).err();
-        }
-        if self.to_retire.is_none() {
-            self.to_retire = self.chain.take_retired_ir();
-        }
-        if self.to_retire.is_none() && !self.chain.is_swapping_ir() {
-            if let Some(kernel) = self.link.incoming_ir.take() {
-                if let Err(refused) = self.chain.swap_ir(kernel) {
-                    self.to_retire = Some(refused);
-                }
-            }
-        }
-    }
-
-    /// Bake trigger edge, newly baked values, and the effective values; true when
-    /// the effective values changed. Realtime-safe.
+    /// Newly baked values, and the effective values; true when the effective values
+    /// changed. Realtime-safe.
     fn follow_bakes(&mut self, mut changed: bool) -> bool {
-        let on = |k: Option<usize>, v: &[f32; NUM_PARAMS]| k.is_some_and(|k| v[k] >= 0.5);
-        let bake = on(self.bake_index, &self.values);
-        if bake && !self.last_bake {
-            self.link.bake_requests.fetch_add(1, Ordering::AcqRel);
-        }
-        self.last_bake = bake;
-        let generation = self.link.baked_generation.load(Ordering::Acquire);
+        let generation = self.baked_values.generation();
         if generation != self.baked_generation {
-            for (b, a) in self.baked.iter_mut().zip(self.link.baked.iter()) {
-                *b = f32::from_bits(a.load(Ordering::Acquire));
-            }
+            self.baked_values.read_baked(&mut self.baked);
             self.baked_controls = self.values;
             self.baked_generation = generation;
             changed = true;
@@ -226,8 +192,8 @@ impl Instance {
                 } else {
                     self.values[k]
                 };
-                self.link.effective[k].store(self.effective[k].to_bits(), Ordering::Release);
             }
+            self.baked_values.publish_effective(&self.effective);
         }
         changed
     }
@@ -239,7 +205,7 @@ impl Instance {
 
     /// Processing latency, samples (also written to the `latency` port every run).
     pub fn latency_samples(&self) -> usize {
-        self.chain.latency_samples()
+        self.core.latency_samples()
     }
 
     /// The control values in use, one per row of the table (after the last run).
@@ -249,7 +215,7 @@ impl Instance {
 
     /// The settings the chain is gliding toward.
     pub fn dsp_state(&self) -> &DspState {
-        self.chain.state()
+        self.core.state()
     }
 
     /// LV2 `connect_port`: remembers `data` as the buffer of port `index` (see
@@ -316,11 +282,10 @@ impl Instance {
         changed
     }
 
-    fn bypass_target(&self) -> f32 {
-        match self.bypass_index.and_then(|k| self.values.get(k)) {
-            Some(&v) if v >= 0.5 => 1.0,
-            _ => 0.0,
-        }
+    fn switch(&self, index: Option<usize>) -> bool {
+        index
+            .and_then(|k| self.values.get(k))
+            .is_some_and(|&v| v >= 0.5)
     }
 
     /// LV2 `run`: processes `sample_count` frames from the audio inputs to the
@@ -335,27 +300,26 @@ impl Instance {
         // SAFETY: forwarded from the caller.
         let changed = unsafe { self.read_controls() };
         let changed = self.follow_bakes(changed || self.needs_snap);
-        self.exchange_kernels();
+        let controls = BlockControls {
+            bypass: self.switch(self.bypass_index),
+            bake: self.switch(self.bake_index),
+            auto_bake: self.switch(self.auto_bake_index),
+        };
         if self.needs_snap {
             let state = dsp_state_from(self.effective.iter().copied());
-            self.chain.snap_to_state(&state);
-            self.chain.reset();
-            self.dry_delay.iter_mut().for_each(|d| d.fill(0.0));
-            self.dry_delay_pos = 0;
-            self.bypass_mix = self.bypass_target();
+            self.core.snap(&state, controls.bypass);
             self.needs_snap = false;
         } else if changed {
-            self.chain
+            self.core
                 .set_state(&dsp_state_from(self.effective.iter().copied()));
         }
-        let auto_bake = self.auto_bake_index.is_some_and(|k| self.values[k] >= 0.5);
+        self.core.begin_block(&self.audio, controls);
 
         let n_ch = self.variant.channels().min(MAX_CHANNELS);
-        let target_bypass = self.bypass_target();
         let mut start = 0;
         while start < sample_count {
-            let len = (sample_count - start).min(STEP_FRAMES);
-            for (buf, &input) in self.wet.iter_mut().zip(self.inputs.iter()).take(n_ch) {
+            let len = (sample_count - start).min(MAX_STEP);
+            for (buf, &input) in self.buffer.iter_mut().zip(self.inputs.iter()).take(n_ch) {
                 if input.is_null() {
                     buf[..len].fill(0.0);
                 } else {
@@ -365,15 +329,12 @@ impl Instance {
                 }
             }
             {
-                let [a, b] = &self.wet;
-                let raw: [&[f32]; MAX_CHANNELS] = [&a[..len], &b[..len]];
-                self.link.ring.write(&raw[..n_ch]);
-                if auto_bake && self.auto_bake.feed(raw[0]) {
-                    self.link.bake_requests.fetch_add(1, Ordering::AcqRel);
-                }
+                let [a, b] = &mut self.buffer;
+                let mut step: [&mut [f32]; MAX_CHANNELS] = [&mut a[..len], &mut b[..len]];
+                self.core
+                    .process(&mut step[..n_ch], &self.audio, |_| None, None);
             }
-            self.process_step(n_ch, len, target_bypass);
-            for (buf, &output) in self.wet.iter().zip(self.outputs.iter()).take(n_ch) {
+            for (buf, &output) in self.buffer.iter().zip(self.outputs.iter()).take(n_ch) {
                 if !output.is_null() {
                     // SAFETY: as above, for the output buffer.
                     unsafe { ptr::copy_nonoverlapping(buf.as_ptr(), output.add(start), len) };
@@ -384,10 +345,10 @@ impl Instance {
 
         if !self.latency_out.is_null() {
             // SAFETY: a connected control output port holds one float.
-            unsafe { self.latency_out.write(self.chain.latency_samples() as f32) };
+            unsafe { self.latency_out.write(self.core.latency_samples() as f32) };
         }
         if !self.gain_reduction_out.is_null() {
-            let gr = self.chain.gain_reduction_db();
+            let gr = self.core.gain_reduction_db();
             let gr = if gr.is_finite() {
                 gr.clamp(0.0, MAX_GAIN_REDUCTION_DB)
             } else {
@@ -395,60 +356,6 @@ impl Instance {
             };
             // SAFETY: as above.
             unsafe { self.gain_reduction_out.write(gr) };
-        }
-    }
-
-    /// Runs the chain and the bypass cross-fade over `self.wet[..n_ch][..len]`.
-    fn process_step(&mut self, n_ch: usize, len: usize, target_bypass: f32) {
-        let mixing = self.bypass_mix != target_bypass || self.bypass_mix > 0.0;
-        let latency = self.dry_delay[0].len();
-        if mixing || latency > 0 {
-            // The dry path gets the chain's input sanitizing (so bypassed output is
-            // finite too) and the chain's latency (so it stays aligned).
-            for (dry, wet) in self.dry.iter_mut().zip(self.wet.iter()).take(n_ch) {
-                for (d, s) in dry[..len].iter_mut().zip(wet[..len].iter()) {
-                    *d = if s.is_finite() {
-                        s.clamp(-INPUT_LIMIT, INPUT_LIMIT)
-                    } else {
-                        0.0
-                    };
-                }
-            }
-            if latency > 0 {
-                for (line, dry) in self
-                    .dry_delay
-                    .iter_mut()
-                    .zip(self.dry.iter_mut())
-                    .take(n_ch)
-                {
-                    let mut pos = self.dry_delay_pos;
-                    for s in dry[..len].iter_mut() {
-                        if let Some(slot) = line.get_mut(pos) {
-                            std::mem::swap(s, slot);
-                        }
-                        pos = if pos + 1 >= latency { 0 } else { pos + 1 };
-                    }
-                }
-                self.dry_delay_pos = (self.dry_delay_pos + len) % latency;
-            }
-        }
-
-        let [a, b] = &mut self.wet;
-        let mut step: [&mut [f32]; MAX_CHANNELS] = [&mut a[..len], &mut b[..len]];
-        self.chain.process(&mut step[..n_ch]);
-
-        if mixing {
-            for i in 0..len {
-                let m = self.bypass_mix;
-                for (ch, dry) in step.iter_mut().zip(self.dry.iter()).take(n_ch) {
-                    ch[i] = (1.0 - m) * ch[i] + m * dry[i];
-                }
-                if self.bypass_mix < target_bypass {
-                    self.bypass_mix = (self.bypass_mix + self.bypass_step).min(target_bypass);
-                } else if self.bypass_mix > target_bypass {
-                    self.bypass_mix = (self.bypass_mix - self.bypass_step).max(target_bypass);
-                }
-            }
         }
     }
 }

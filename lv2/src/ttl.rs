@@ -17,7 +17,7 @@
 
 use std::fmt::Write as _;
 
-use faurge_params::{Kind, ParamSpec, Scale, Target, Unit, PARAMS};
+use faurge_params::{Kind, ParamSpec, ParamTarget, Scale, Unit, PARAMS};
 
 use crate::ports::{
     Variant, FIRST_AUDIO_PORT, GAIN_REDUCTION_PORT, GAIN_REDUCTION_SYMBOL, LATENCY_PORT,
@@ -73,8 +73,8 @@ pub fn port_properties(spec: &ParamSpec) -> Vec<&'static str> {
 /// the others. See [`crate::bake`].
 pub fn bake_comment(spec: &ParamSpec) -> Option<&'static str> {
     match spec.target {
-        Target::Bake => Some("Off to on runs a bake through faurge-helper with the prompt in $XDG_CONFIG_HOME/faurge/prompt.txt (else ~/.config/faurge/prompt.txt); the result is applied inside the plugin until a control is moved"),
-        Target::AutoBake => Some("On: bake again when the input changes character (level or brightness, for 3 s, at most every 10 s)"),
+        ParamTarget::Bake => Some("Off to on runs a bake through faurge-helper with the prompt in $XDG_CONFIG_HOME/faurge/prompt.txt (else ~/.config/faurge/prompt.txt); the result is applied inside the plugin until a control is moved"),
+        ParamTarget::AutoBake => Some("On: bake again when the input changes character (level or brightness, for 3 s, at most every 10 s)"),
         _ => None,
     }
 }

@@ -12,11 +12,11 @@ use std::ffi::CStr;
 use std::ptr;
 
 use assert_no_alloc::assert_no_alloc;
-use common::{chain_render, control_values, error_db, state_of, SETTINGS, VCTK};
+use common::{chain_render, error_db, state_of, SETTINGS, VCTK};
 use faurge_dsp::chain::{Chain, ChainConfig};
 use faurge_lv2::lv2_descriptor;
 use faurge_lv2::ports::{Variant, FIRST_AUDIO_PORT, GAIN_REDUCTION_PORT, LATENCY_PORT, NUM_PARAMS};
-use faurge_params::{dsp_state_from, Kind, PARAMS};
+use faurge_params::{dsp_state_from, values_with, Kind, PARAMS};
 use lv2_sys::{LV2_Descriptor, LV2_Feature, LV2_Handle};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -54,7 +54,7 @@ impl Host {
             latency: Box::new(-1.0),
             gain_reduction: Box::new(-1.0),
         };
-        host.set_all(&control_values(&[]));
+        host.set_all(&values_with(&[]));
         for k in 0..NUM_PARAMS {
             let p: *mut f32 = &mut host.controls[k];
             host.connect(k as u32, p);
@@ -208,7 +208,7 @@ fn output_equals_the_chain_at_any_block_size() {
         ];
         for (case, blocks) in sizes.into_iter().enumerate() {
             let mut host = Host::new(variant, 48_000.0).unwrap();
-            host.set_all(&control_values(SETTINGS));
+            host.set_all(&values_with(SETTINGS));
             let out = host.process(&input, blocks);
             let err = error_db(&out, &reference);
             println!("{variant:?} block case {case}: {err:.1} dB against the Chain");
@@ -225,8 +225,8 @@ fn in_place_buffers_give_the_same_output() {
         for block in [1, 100, 512] {
             let mut a = Host::new(variant, 48_000.0).unwrap();
             let mut b = Host::new(variant, 48_000.0).unwrap();
-            a.set_all(&control_values(SETTINGS));
-            b.set_all(&control_values(SETTINGS));
+            a.set_all(&values_with(SETTINGS));
+            b.set_all(&values_with(SETTINGS));
             let separate = a.process(&input, || block);
             let in_place = b.process_in_place(&input, block);
             assert_eq!(separate, in_place, "{variant:?}, block {block}");
@@ -240,11 +240,11 @@ fn stereo_input_connected_to_the_other_output_is_safe() {
     let input = speech(2, 0.3);
     let reference = {
         let mut h = Host::new(Variant::Stereo, 48_000.0).unwrap();
-        h.set_all(&control_values(SETTINGS));
+        h.set_all(&values_with(SETTINGS));
         h.process(&input, || 64)
     };
     let mut h = Host::new(Variant::Stereo, 48_000.0).unwrap();
-    h.set_all(&control_values(SETTINGS));
+    h.set_all(&values_with(SETTINGS));
     let (mut left, mut shared, mut right_out) = (
         input[0].clone(),
         input[1].clone(),
@@ -272,7 +272,7 @@ fn control_changes_glide_exactly_like_the_chain() {
     let block = 480;
     let mut host = Host::new(Variant::Mono, 48_000.0).unwrap();
     let mut chain = Chain::new(ChainConfig::new(48_000.0, 1)).unwrap();
-    let mut values = control_values(SETTINGS);
+    let mut values = values_with(SETTINGS);
     host.set_all(&values);
     chain.snap_to_state(&dsp_state_from(values.iter().copied()));
     let mut expected = input[0].clone();
@@ -310,7 +310,7 @@ fn every_rate_and_block_size_runs_without_allocating() {
     for rate in [22_050.0, 44_100.0, 48_000.0, 96_000.0, 192_000.0] {
         for variant in Variant::ALL {
             let mut host = Host::new(variant, rate).unwrap();
-            host.set_all(&control_values(SETTINGS));
+            host.set_all(&values_with(SETTINGS));
             let input: Vec<Vec<f32>> = (0..variant.channels())
                 .map(|_| (0..20_000).map(|_| rng.gen_range(-0.5..0.5)).collect())
                 .collect();
@@ -404,7 +404,7 @@ fn bad_input_and_extreme_controls_keep_the_output_finite() {
             total += n;
         }
         // Then silence: exact silence within a bounded time.
-        host.set_all(&control_values(SETTINGS));
+        host.set_all(&values_with(SETTINGS));
         let silence = vec![vec![0.0f32; 44_100 * 3]; n_ch];
         let out = host.process(&silence, || 441);
         let tail = &out[0][44_100 * 2..];
@@ -419,7 +419,7 @@ fn bad_input_and_extreme_controls_keep_the_output_finite() {
 fn silence_in_gives_exact_silence_out() {
     for variant in Variant::ALL {
         let mut host = Host::new(variant, 48_000.0).unwrap();
-        host.set_all(&control_values(SETTINGS));
+        host.set_all(&values_with(SETTINGS));
         let out = host.process(&vec![vec![0.0; 10_000]; variant.channels()], || 333);
         assert!(out.iter().flatten().all(|&s| s == 0.0));
         assert_eq!(*host.gain_reduction, 0.0);
@@ -430,7 +430,7 @@ fn silence_in_gives_exact_silence_out() {
 fn bypass_fades_to_the_dry_input_without_a_jump() {
     let input = speech(1, 1.0);
     let mut host = Host::new(Variant::Mono, 48_000.0).unwrap();
-    host.set_all(&control_values(SETTINGS));
+    host.set_all(&values_with(SETTINGS));
     let processed = host.process(&input[..], || 48_000 / 2);
     host.activate();
     let mut out = vec![0.0f32; input[0].len()];
@@ -468,7 +468,7 @@ fn bypass_fades_to_the_dry_input_without_a_jump() {
 fn meters_report_latency_and_gain_reduction() {
     let input = speech(1, 1.0);
     let mut host = Host::new(Variant::Mono, 48_000.0).unwrap();
-    host.set_all(&control_values(&[
+    host.set_all(&values_with(&[
         ("cmp_on", 1.0),
         ("cmp_thr", -40.0),
         ("cmp_rat", 10.0),
@@ -520,7 +520,7 @@ fn cpu_cost_per_block_at_48k_and_64_frames() {
             .map(|c| c.iter().cycle().take(480_000).copied().collect())
             .collect();
         let mut host = Host::new(variant, 48_000.0).unwrap();
-        host.set_all(&control_values(SETTINGS));
+        host.set_all(&values_with(SETTINGS));
         let mut times = Vec::with_capacity(input[0].len() / BLOCK);
         let mut inp = input.clone();
         let mut out = input.clone();

@@ -3,7 +3,7 @@
 //!
 //! Everything else is built from [`PARAMS`]: the nice-plug parameter object
 //! (`faurge_plugin::params`), the mapping to and from [`DspState`] ([`ParamSpec::write`],
-//! [`ParamSpec::read`]), and later the LV2 TTL that xtask generates. A parameter's `id`
+//! [`ParamSpec::read`]), the LV2 ports and TTL (`faurge_lv2::ttl`). A parameter's `id`
 //! is what hosts store in sessions and automation lanes: **never rename or reuse
 //! one**; to change a parameter's meaning add a new id and migrate old sessions in
 //! `faurge_plugin::state::migrate`.
@@ -79,7 +79,7 @@ pub enum Kind {
 
 /// The setting a parameter drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
+pub enum ParamTarget {
     /// `eq.bands[i].enabled`.
     BandEnabled(usize),
     /// `eq.bands[i].freq_hz`.
@@ -110,9 +110,9 @@ pub enum Target {
     OutputTrim,
     /// Not part of `DspState`: the plugin's bypass.
     Bypass,
-    /// Not part of `DspState`: asks the helper for a bake (behaviour comes with the helper).
+    /// Not part of `DspState`: its off → on edge asks the helper for a bake.
     Bake,
-    /// Not part of `DspState`: bake again automatically (behaviour comes with the helper).
+    /// Not part of `DspState`: bake again when the input changes character.
     AutoBake,
 }
 
@@ -138,7 +138,7 @@ pub struct ParamSpec {
     /// Control kind.
     pub kind: Kind,
     /// The setting it drives.
-    pub target: Target,
+    pub target: ParamTarget,
 }
 
 /// Display names of the EQ bands, in band order ([`faurge_dsp::state::BandKind::for_index`]).
@@ -163,7 +163,7 @@ const fn float(
     range: (f32, f32),
     default: f32,
     scale: Scale,
-    target: Target,
+    target: ParamTarget,
 ) -> ParamSpec {
     ParamSpec {
         id,
@@ -185,7 +185,7 @@ const fn switch(
     group: &'static str,
     kind: Kind,
     default: bool,
-    target: Target,
+    target: ParamTarget,
 ) -> ParamSpec {
     ParamSpec {
         id,
@@ -219,8 +219,8 @@ const GAIN: (f32, f32) = (MIN_GAIN_DB, MAX_GAIN_DB);
 const QR: (f32, f32) = (MIN_Q, MAX_Q);
 
 use Kind::{Bypass as KBypass, Switch, Trigger};
+use ParamTarget::*;
 use Scale::{Linear, Log};
-use Target::*;
 
 /// Every parameter, in the order hosts list them. See the module docs for the rules.
 #[rustfmt::skip]
@@ -366,6 +366,20 @@ pub fn dsp_state_from(values: impl IntoIterator<Item = f32>) -> DspState {
         spec.write(&mut state, v);
     }
     state
+}
+
+/// One plain value per row of [`PARAMS`]: the row's default unless `overrides`
+/// names its id (`(id, plain value)` pairs).
+pub fn values_with(overrides: &[(&str, f32)]) -> Vec<f32> {
+    PARAMS
+        .iter()
+        .map(|p| {
+            overrides
+                .iter()
+                .find(|(id, _)| *id == p.id)
+                .map_or(p.default, |&(_, v)| v)
+        })
+        .collect()
 }
 
 /// Formats `value` in `unit` (see [`Unit`] for the styles).

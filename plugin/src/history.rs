@@ -13,14 +13,14 @@
 //! comparison (their result is the new A).
 //!
 //! The caller applies the [`Setting`]s these functions return; parameters the user
-//! is holding are skipped there ([`crate::bridge::apply_setting`]).
+//! is holding are skipped there ([`crate::bake::apply_setting`]).
 
 use std::collections::VecDeque;
 
 use faurge_dsp::state::DspState;
+use faurge_instance::ir::StoredIr;
 
 use crate::params::FaurgeParams;
-use crate::state::StoredIr;
 
 /// Bakes kept for undo/redo.
 pub const HISTORY_LEN: usize = 20;

@@ -1,42 +1,41 @@
-//! Faurge as a CLAP, VST3 and standalone plugin on nice-plug.
+//! Faurge as a CLAP, VST3 and standalone plugin on nice-plug: a wrapper around the
+//! host-agnostic instance core (`faurge-instance`), which the LV2 build wraps too.
 //!
-//! Signal path per instance (see `DESIGN.md`, "Signal path"): the host's input goes
+//! Signal path per instance (`docs/DESIGN.md`, "Signal path"): the host's input goes
 //! into the snapshot ring (raw, for the helper) and through the `faurge-dsp` [`Chain`]
 //! (EQ → compressor → convolver → output trim), with a click-free bypass around it.
 //!
-//! Threads: `activate()` (main thread) builds an [`engine::Engine`] for the host's rate
-//! and channel layout and allocates everything; `process()` and `reset()` (audio
-//! thread) never allocate, lock, block or panic — builds with the
-//! `assert_process_allocs` feature and debug assertions abort on any allocation there.
-//! The parameter list lives in [`param_table`]; persisted session data and preset
-//! migration in [`state`]; what the audio thread shares with other threads in
-//! [`shared`].
+//! Threads (`docs/ARCHITECTURE.md` has the whole map): `activate()` (main thread)
+//! builds a [`processor::Processor`] for the host's rate and channel layout and
+//! allocates everything; `process()` and `reset()` (audio thread) never allocate,
+//! lock, block or panic — builds with the `assert_process_allocs` feature and debug
+//! assertions abort on any allocation there. The audio thread shares
+//! [`sides::PluginAudio`] (atomics and slots) with the others; the main, bridge and
+//! GUI threads share [`sides::PluginSession`] (locks). The parameters and persisted
+//! state live in [`params`] (built from `faurge_params::PARAMS`), preset migration in
+//! [`state`], the plugin's side of a bake in [`bake`].
 //!
 //! [`Chain`]: faurge_dsp::chain::Chain
-
-#![warn(missing_docs)]
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
+use faurge_instance::bridge::{Bridge, StatusCell};
 use nice_plug::prelude::*;
 
-pub mod bridge;
+pub mod bake;
 pub mod editor;
-pub mod engine;
 pub mod history;
-pub mod locate;
-pub use faurge_params as param_table;
+pub mod param_writer;
 pub mod params;
+pub mod processor;
 pub mod scope;
-pub mod shared;
-pub mod slot;
-pub mod snapshot;
+pub mod sides;
 pub mod state;
 
-use engine::Engine;
 use params::FaurgeParams;
-use shared::Shared;
+use processor::Processor;
+use sides::{PluginAudio, PluginSession};
 
 /// The plugin's CLAP id (stable: hosts store it in sessions).
 pub const CLAP_ID: &str = "com.github.faurge.faurge";
@@ -46,19 +45,27 @@ pub const VST3_CLASS_ID: [u8; 16] = *b"FaurgeVocalChain";
 /// One plugin instance.
 pub struct Faurge {
     params: Arc<FaurgeParams>,
-    shared: Arc<Shared>,
+    /// The audio thread's side (atomics and slots).
+    audio: Arc<PluginAudio>,
+    /// The other threads' side (locks).
+    session: Arc<PluginSession>,
     /// Present between `activate()` and `deactivate()`.
-    engine: Option<Engine>,
+    processor: Option<Processor>,
     /// The bridge thread (helper process, bakes); stopped and its helper reaped
     /// when the instance is dropped.
-    bridge: Option<bridge::Bridge>,
+    bridge: Option<Bridge>,
 }
 
 impl Default for Faurge {
     fn default() -> Self {
-        let shared = Arc::new(Shared::default());
-        let params = Arc::new(FaurgeParams::new(shared.clone()));
-        let bridge = match bridge::start(params.clone(), shared.clone(), bridge::default_config()) {
+        let session = Arc::new(PluginSession::default());
+        // A host's session load restores the IR through the parameters; its kernel
+        // is queued here, for the running session.
+        let core = session.core.clone();
+        let params = Arc::new(
+            FaurgeParams::new().with_ir_restored(Box::new(move |ir| core.queue_ir(ir).map(drop))),
+        );
+        let bridge = match bake::start(params.clone(), session.clone(), bake::default_config()) {
             Ok(b) => Some(b),
             Err(e) => {
                 nice_error!("Could not start Faurge's bridge thread; Bake will do nothing: {e}");
@@ -67,8 +74,9 @@ impl Default for Faurge {
         };
         Faurge {
             params,
-            shared,
-            engine: None,
+            audio: session.audio.clone(),
+            session,
+            processor: None,
             bridge,
         }
     }
@@ -83,14 +91,23 @@ impl Faurge {
     /// Where bakes stand (stage, round, `S_C`, errors in words), for the editor:
     /// read it with `StatusCell::try_get` from a thread that must not wait.
     /// `None` if the bridge thread could not be started.
-    pub fn bake_status(&self) -> Option<Arc<bridge::StatusCell>> {
-        self.bridge.as_ref().map(bridge::Bridge::status)
+    pub fn bake_status(&self) -> Option<Arc<StatusCell>> {
+        self.bridge.as_ref().map(Bridge::status)
     }
 
-    /// What the audio thread shares with other threads: snapshot ring, bake
-    /// requests, IR hand-over, meters.
-    pub fn shared(&self) -> Arc<Shared> {
-        self.shared.clone()
+    /// What the main, bridge and GUI threads share: the running session, the snapshot
+    /// ring, kernel queueing, bake history (and, in its `audio` field, what they share
+    /// with the audio thread).
+    pub fn session(&self) -> Arc<PluginSession> {
+        self.session.clone()
+    }
+
+    /// Tears the running session down (deactivation or a failed activation): drops
+    /// the processor here, not on the audio thread, and withdraws the session.
+    fn end_session(&mut self) {
+        self.processor = None;
+        self.session.core.stop();
+        self.session.set_scope(None);
     }
 }
 
@@ -118,7 +135,7 @@ impl Plugin for Faurge {
 
     type SysExMessage = ();
     type BackgroundTask = ();
-    type Editor = editor::FaurgeEditor;
+    type Editor = editor::window::FaurgeEditor;
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
@@ -127,9 +144,9 @@ impl Plugin for Faurge {
     fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
         editor::create(
             self.params.clone(),
-            self.shared.clone(),
+            self.session.clone(),
             self.bake_status(),
-            self.bridge.as_ref().map(bridge::Bridge::canceller),
+            self.bridge.as_ref().map(Bridge::canceller),
         )
     }
 
@@ -144,32 +161,33 @@ impl Plugin for Faurge {
         context: &mut impl ActivateContext<Self>,
     ) -> bool {
         let channels = layout.main_output_channels.map_or(0, NonZeroU32::get) as usize;
-        // Drop the previous session's engine (and its kernels) here, not on the audio thread.
-        self.engine = None;
-        match Engine::new(
+        // Drop the previous session's processor (and its kernels) here, not on the
+        // audio thread.
+        self.processor = None;
+        match Processor::new(
             buffer_config.sample_rate,
             channels,
             &self.params,
-            &self.shared,
+            &self.session,
         ) {
-            Ok(engine) => {
+            Ok(processor) => {
                 context.set_latency_samples(
-                    u32::try_from(engine.latency_samples()).unwrap_or(u32::MAX),
+                    u32::try_from(processor.latency_samples()).unwrap_or(u32::MAX),
                 );
-                self.engine = Some(engine);
+                self.processor = Some(processor);
                 true
             }
             Err(e) => {
                 nice_error!("Could not activate Faurge: {e}");
-                self.shared.set_session(None, None);
+                self.end_session();
                 false
             }
         }
     }
 
     fn reset(&mut self) {
-        if let Some(engine) = self.engine.as_mut() {
-            engine.reset(&self.params);
+        if let Some(processor) = self.processor.as_mut() {
+            processor.reset(&self.params);
         }
     }
 
@@ -179,19 +197,18 @@ impl Plugin for Faurge {
         _aux: &mut AuxiliaryBuffers,
         _context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
-        let Some(engine) = self.engine.as_mut() else {
+        let Some(processor) = self.processor.as_mut() else {
             return ProcessStatus::Normal;
         };
-        engine.process(buffer.as_slice(), &self.params, &self.shared);
-        match engine.tail_samples() {
+        processor.process(buffer.as_slice(), &self.params, &self.audio);
+        match processor.tail_samples() {
             0 => ProcessStatus::Normal,
             n => ProcessStatus::Tail(u32::try_from(n).unwrap_or(u32::MAX)),
         }
     }
 
     fn deactivate(&mut self) {
-        self.engine = None;
-        self.shared.set_session(None, None);
+        self.end_session();
     }
 }
 

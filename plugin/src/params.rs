@@ -1,5 +1,11 @@
-//! The nice-plug parameter object, built row by row from [`crate::param_table::PARAMS`],
+//! The nice-plug parameter object, built row by row from [`faurge_params::PARAMS`],
 //! plus the non-automatable state that is saved with the session.
+//!
+//! Parameters hold state and nothing else: storing an impulse response here does not
+//! prepare its kernel. Whoever changes the IR queues the kernel (the bridge thread,
+//! undo/redo); a session load from the host, whose only way in is
+//! `Params::deserialize_fields`, hands a restored IR to the hook the plugin installs
+//! ([`FaurgeParams::with_ir_restored`]).
 //!
 //! `FaurgeParams` implements nice-plug's `Params` by hand instead of deriving it, so
 //! the ids, names, ranges and groups come from the table alone (the derive macro would
@@ -16,10 +22,11 @@ use nice_plug::prelude::{
     BoolParam, FloatParam, FloatRange, Param, ParamPtr, Params, SmoothingStyle,
 };
 
-use crate::param_table::{Kind, ParamSpec, Scale, Target, PARAMS};
-use crate::shared::Shared;
-use crate::snapshot::DEFAULT_SNAPSHOT_SECONDS;
-use crate::state::{keys, StoredIr, STATE_FORMAT};
+use faurge_instance::ir::{KernelError, StoredIr};
+use faurge_instance::snapshot::DEFAULT_SNAPSHOT_SECONDS;
+use faurge_params::{Kind, ParamSpec, ParamTarget, Scale, PARAMS};
+
+use crate::state::{keys, STATE_FORMAT};
 
 /// Smoothing time of every float parameter, ms.
 pub const SMOOTHING_MS: f32 = 10.0;
@@ -133,28 +140,47 @@ pub struct FaurgeParams {
     pub bake_report: RwLock<Option<String>>,
     /// Snapshot ring length, seconds; used at the next activation.
     snapshot_seconds: RwLock<f32>,
-    shared: Arc<Shared>,
+    /// Told about an IR a host's session load restored, before it is stored.
+    ir_restored: IrRestored,
 }
 
-fn index_of(target: Target) -> usize {
+/// What [`FaurgeParams`] calls when a host's session load restores an impulse
+/// response (`None`: the session has none), before storing it: the plugin queues its
+/// kernel there. An error is logged and the IR is not stored.
+pub type IrRestored = Box<dyn Fn(Option<&StoredIr>) -> Result<(), KernelError> + Send + Sync>;
+
+impl Default for FaurgeParams {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn index_of(target: ParamTarget) -> usize {
     PARAMS.iter().position(|p| p.target == target).unwrap_or(0)
 }
 
 impl FaurgeParams {
-    /// All parameters at their defaults, no IR, empty prompt and report.
-    pub fn new(shared: Arc<Shared>) -> Self {
+    /// All parameters at their defaults, no IR, empty prompt and report; a restored
+    /// IR is only stored.
+    pub fn new() -> Self {
         FaurgeParams {
             entries: PARAMS.iter().map(make_param).collect(),
-            bypass: index_of(Target::Bypass),
-            bake: index_of(Target::Bake),
-            auto_bake: index_of(Target::AutoBake),
+            bypass: index_of(ParamTarget::Bypass),
+            bake: index_of(ParamTarget::Bake),
+            auto_bake: index_of(ParamTarget::AutoBake),
             prompt: RwLock::new(String::new()),
             ir: RwLock::new(None),
             ir_revision: AtomicU64::new(0),
             bake_report: RwLock::new(None),
             snapshot_seconds: RwLock::new(DEFAULT_SNAPSHOT_SECONDS),
-            shared,
+            ir_restored: Box::new(|_| Ok(())),
         }
+    }
+
+    /// These parameters, calling `hook` when a session load restores an IR.
+    pub fn with_ir_restored(mut self, hook: IrRestored) -> Self {
+        self.ir_restored = hook;
+        self
     }
 
     /// The parameters in table order (`handles()[k]` belongs to `PARAMS[k]`).
@@ -172,12 +198,12 @@ impl FaurgeParams {
 
     /// The settings the current (unsmoothed) parameter values describe.
     pub fn dsp_state(&self) -> DspState {
-        crate::param_table::dsp_state_from(self.entries.iter().map(ParamHandle::value))
+        faurge_params::dsp_state_from(self.entries.iter().map(ParamHandle::value))
     }
 
     /// The settings `steps` samples along every smoother (advancing them). Realtime-safe.
     pub fn next_smoothed_dsp_state(&self, steps: u32) -> DspState {
-        crate::param_table::dsp_state_from(self.entries.iter().map(|p| p.next_smoothed(steps)))
+        faurge_params::dsp_state_from(self.entries.iter().map(|p| p.next_smoothed(steps)))
     }
 
     /// Settles every smoother at its parameter's value. Realtime-safe.
@@ -211,17 +237,17 @@ impl FaurgeParams {
         self.ir.read().map(|g| g.clone()).unwrap_or_default()
     }
 
-    /// Stores a new impulse response (saved with the session) and, while the plugin
-    /// is active, queues its kernel for the audio thread's 10 ms cross-fade. Main or
-    /// bridge thread only (allocates).
+    /// Stores a new impulse response (saved with the session). The caller queues its
+    /// kernel (`faurge_instance::session::SessionSide::queue_ir`). Not for the audio
+    /// thread (allocates).
     ///
     /// # Errors
-    /// [`crate::shared::KernelError`] if the IR is unusable; nothing is changed then.
-    pub fn set_ir(&self, ir: Option<StoredIr>) -> Result<(), crate::shared::KernelError> {
+    /// [`IrError`](faurge_instance::ir::IrError) if the IR is unusable; nothing is
+    /// changed then.
+    pub fn set_ir(&self, ir: Option<StoredIr>) -> Result<(), faurge_instance::ir::IrError> {
         if let Some(ir) = &ir {
             ir.validate()?;
         }
-        self.shared.queue_ir(ir.as_ref())?;
         if let Ok(mut g) = self.ir.write() {
             *g = ir;
         }
@@ -316,7 +342,9 @@ unsafe impl Params for FaurgeParams {
             self.set_snapshot_seconds(seconds);
         }
         if let Some(ir) = read::<Option<StoredIr>>(serialized, keys::IR) {
-            if let Err(e) = self.set_ir(ir) {
+            let restored = (self.ir_restored)(ir.as_ref())
+                .and_then(|()| self.set_ir(ir).map_err(KernelError::from));
+            if let Err(e) = restored {
                 nice_plug::nice_error!("{e}");
             }
         }
@@ -332,7 +360,7 @@ mod tests {
     /// ranges, defaults, flags and formatting.
     #[test]
     fn nice_plug_params_equal_the_table() {
-        let params = FaurgeParams::new(Arc::default());
+        let params = FaurgeParams::new();
         let map = params.param_map();
         assert_eq!(map.len(), PARAMS.len());
         for ((id, ptr, group), spec) in map.iter().zip(PARAMS) {
@@ -385,7 +413,7 @@ mod tests {
 
     #[test]
     fn persisted_fields_round_trip() {
-        let a = FaurgeParams::new(Arc::default());
+        let a = FaurgeParams::new();
         *a.prompt.write().unwrap() = "warm radio voice".to_string();
         *a.bake_report.write().unwrap() = Some("{\"rounds\":3}".to_string());
         a.set_snapshot_seconds(4.0);
@@ -397,7 +425,7 @@ mod tests {
         let fields = a.serialize_fields();
         assert_eq!(fields[keys::FORMAT], "1");
 
-        let b = FaurgeParams::new(Arc::default());
+        let b = FaurgeParams::new();
         b.deserialize_fields(&fields);
         assert_eq!(*b.prompt.read().unwrap(), "warm radio voice");
         assert_eq!(
@@ -411,7 +439,7 @@ mod tests {
         // A broken field is reported and skipped; the others still load.
         let mut broken = fields.clone();
         broken.insert(keys::IR.to_string(), "[not json".to_string());
-        let c = FaurgeParams::new(Arc::default());
+        let c = FaurgeParams::new();
         c.deserialize_fields(&broken);
         assert_eq!(c.ir(), None);
         assert_eq!(*c.prompt.read().unwrap(), "warm radio voice");

@@ -4,8 +4,8 @@
 //! computes loudness, peaks and spectra from it on its own thread.
 //!
 //! The audio thread only copies samples (no analysis), and only while an editor is
-//! open ([`crate::shared::Shared::editor_open`]). Blocks are allocated once, when the
-//! engine is built (`activate()`); writing and publishing never allocate.
+//! open ([`crate::sides::PluginAudio::editor_open`]). Blocks are allocated once, when the
+//! processor is built (`activate()`); writing and publishing never allocate.
 
 use triple_buffer::{triple_buffer, Input, Output};
 
@@ -169,7 +169,7 @@ mod tests {
         assert_eq!(w.block_frames(), 100);
         let input: Vec<f32> = (0..250).map(|i| i as f32).collect();
         let output: Vec<f32> = input.iter().map(|v| -v).collect();
-        // Steps of 32 frames, as the engine writes them.
+        // Steps of 32 frames, as the core writes them.
         for start in (0..250).step_by(32) {
             let len = (250 - start).min(32);
             let i = [&input[start..], &input[start..]];

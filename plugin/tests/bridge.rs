@@ -1,5 +1,5 @@
 //! The bridge thread with the real `faurge-helper` process over real IPC, driven by
-//! the engine on a simulated audio thread that runs under `assert_no_alloc` the whole
+//! the plugin's processor on a simulated audio thread that runs under `assert_no_alloc` the whole
 //! time (including while a bake result is applied): a bake on the shipped speech
 //! changes the processing without a click; a helper killed mid-bake, a stopped
 //! (hung) helper and a missing helper are reported while audio keeps flowing, and
@@ -12,11 +12,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use faurge_bridge::faurge_protocol::ErrorKind;
-use faurge_plugin::bridge::{self, BakePhase, BakeStatus, Bridge, BridgeConfig, PluginTarget};
-use faurge_plugin::engine::Engine;
+use faurge_instance::bridge::{BakePhase, BakeStatus, Bridge, BridgeConfig};
+use faurge_params::{ParamTarget, PARAMS};
+use faurge_plugin::bake::{self, apply_setting, apply_state, PluginSettings};
+use faurge_plugin::param_writer::DirectParamWriter;
 use faurge_plugin::params::{FaurgeParams, ParamHandle};
-use faurge_plugin::shared::Shared;
+use faurge_plugin::processor::Processor;
+use faurge_plugin::sides::PluginSession;
+use faurge_protocol::ErrorKind;
 use nice_assert_no_alloc::assert_no_alloc;
 
 const RATE: f32 = 48_000.0;
@@ -66,12 +69,12 @@ fn speech() -> Vec<f32> {
     mono[(0.55 * RATE) as usize..(3.75 * RATE) as usize].to_vec()
 }
 
-/// One instance without a host: parameters, shared state, an active engine, and the
+/// One instance without a host: parameters, its sides, an active processor, and the
 /// looping input position.
 struct Rig {
     params: Arc<FaurgeParams>,
-    shared: Arc<Shared>,
-    engine: Engine,
+    session: Arc<PluginSession>,
+    processor: Processor,
     input: Vec<f32>,
     pos: usize,
     /// Every output sample so far.
@@ -80,14 +83,14 @@ struct Rig {
 
 impl Rig {
     fn new() -> Rig {
-        let shared = Arc::new(Shared::default());
-        let params = Arc::new(FaurgeParams::new(shared.clone()));
+        let session = Arc::new(PluginSession::default());
+        let params = Arc::new(FaurgeParams::new());
         *params.prompt.write().unwrap() = "warm radio voice".into();
-        let engine = Engine::new(RATE, 1, &params, &shared).unwrap();
+        let processor = Processor::new(RATE, 1, &params, &session).unwrap();
         Rig {
             params,
-            shared,
-            engine,
+            session,
+            processor,
             input: speech(),
             pos: 0,
             out: Vec::new(),
@@ -101,10 +104,10 @@ impl Rig {
             *b = self.input[self.pos];
             self.pos = (self.pos + 1) % self.input.len();
         }
-        let (engine, params, shared) = (&mut self.engine, &*self.params, &*self.shared);
+        let (processor, params, audio) = (&mut self.processor, &*self.params, &*self.session.audio);
         assert_no_alloc(|| {
             let mut chans: [&mut [f32]; 1] = [&mut buf];
-            engine.process(&mut chans, params, shared);
+            processor.process(&mut chans, params, audio);
         });
         assert!(buf.iter().all(|s| s.is_finite()), "non-finite output");
         self.out.extend_from_slice(&buf);
@@ -176,7 +179,7 @@ fn zombie(pid: u32) -> bool {
 #[test]
 fn a_real_bake_changes_the_processing_without_a_click() {
     let mut rig = Rig::new();
-    let bridge = bridge::start(rig.params.clone(), rig.shared.clone(), config()).unwrap();
+    let bridge = bake::start(rig.params.clone(), rig.session.clone(), config()).unwrap();
     rig.seconds(4.0);
     let state_before = rig.params.dsp_state();
     let ir_before = rig.params.ir();
@@ -185,7 +188,7 @@ fn a_real_bake_changes_the_processing_without_a_click() {
     let phase_before = rig.pos;
 
     let t0 = Instant::now();
-    rig.shared.request_bake();
+    rig.session.request_bake();
     let status = rig.run_until(&bridge, Duration::from_secs(60), finished);
     eprintln!(
         "request → applied: {:.2} s (helper start-up included)",
@@ -251,20 +254,20 @@ fn a_real_bake_changes_the_processing_without_a_click() {
 
     // The bake is in the editor's history: undo returns the settings and IR before
     // it, redo the bake's, through the same path the editor uses.
-    let writer = bridge::DirectParamWriter::new(rig.params.clone(), rig.shared.clone());
-    let entry = rig.shared.history.lock().unwrap().current().cloned();
+    let writer = DirectParamWriter::new(rig.params.clone(), rig.session.core.clone());
+    let entry = rig.session.history.lock().unwrap().current().cloned();
     let entry = entry.expect("the applied bake was not recorded");
     assert_eq!(entry.prompt, "warm radio voice");
     assert!(entry.similarity.is_finite());
     assert!(same_settings(&entry.after.state, &rig.params.dsp_state()));
     assert_eq!(entry.after.ir, rig.params.ir());
-    let undo = rig.shared.history.lock().unwrap().undo().unwrap();
-    bridge::apply_setting(&rig.params, &rig.shared, &writer, &undo).unwrap();
+    let undo = rig.session.history.lock().unwrap().undo().unwrap();
+    apply_setting(&rig.params, &rig.session, &writer, &undo).unwrap();
     assert!(same_settings(&rig.params.dsp_state(), &state_before));
     assert_eq!(rig.params.ir(), ir_before);
     rig.seconds(0.1);
-    let redo = rig.shared.history.lock().unwrap().redo().unwrap();
-    bridge::apply_setting(&rig.params, &rig.shared, &writer, &redo).unwrap();
+    let redo = rig.session.history.lock().unwrap().redo().unwrap();
+    apply_setting(&rig.params, &rig.session, &writer, &redo).unwrap();
     assert!(same_settings(&rig.params.dsp_state(), &entry.after.state));
     assert_eq!(rig.params.ir(), entry.after.ir);
     drop(bridge);
@@ -272,7 +275,7 @@ fn a_real_bake_changes_the_processing_without_a_click() {
 
 /// Every parameter of `a` and `b` agrees to 1e-4 (relative).
 fn same_settings(a: &faurge_dsp::state::DspState, b: &faurge_dsp::state::DspState) -> bool {
-    faurge_plugin::param_table::PARAMS
+    PARAMS
         .iter()
         .all(|spec| match (spec.read(a), spec.read(b)) {
             (Some(x), Some(y)) => (x - y).abs() <= 1e-4 * x.abs().max(1.0),
@@ -283,10 +286,10 @@ fn same_settings(a: &faurge_dsp::state::DspState, b: &faurge_dsp::state::DspStat
 #[test]
 fn cancel_stops_a_bake_and_changes_nothing() {
     let mut rig = Rig::new();
-    let bridge = bridge::start(rig.params.clone(), rig.shared.clone(), config()).unwrap();
+    let bridge = bake::start(rig.params.clone(), rig.session.clone(), config()).unwrap();
     rig.seconds(3.0);
     let state_before = rig.params.dsp_state();
-    rig.shared.request_bake();
+    rig.session.request_bake();
     rig.run_until(&bridge, Duration::from_secs(30), |s| {
         matches!(s.phase, BakePhase::Baking(_)) || finished(s)
     });
@@ -298,9 +301,9 @@ fn cancel_stops_a_bake_and_changes_nothing() {
     assert!(s.to_string().contains("cancelled"), "{s}");
     assert!(rig.params.bake_report.read().unwrap().is_none());
     assert!(same_settings(&rig.params.dsp_state(), &state_before));
-    assert_eq!(rig.shared.history.lock().unwrap().entries().len(), 0);
+    assert_eq!(rig.session.history.lock().unwrap().entries().len(), 0);
     // The next bake runs normally.
-    rig.shared.request_bake();
+    rig.session.request_bake();
     let s = rig.run_until(&bridge, Duration::from_secs(60), finished);
     assert!(matches!(s.phase, BakePhase::Applied(_)), "{s}");
 }
@@ -308,11 +311,11 @@ fn cancel_stops_a_bake_and_changes_nothing() {
 #[test]
 fn a_killed_helper_is_reported_audio_continues_and_the_next_bake_respawns() {
     let mut rig = Rig::new();
-    let bridge = bridge::start(rig.params.clone(), rig.shared.clone(), config()).unwrap();
+    let bridge = bake::start(rig.params.clone(), rig.session.clone(), config()).unwrap();
     rig.seconds(3.0);
     let state_before = rig.params.dsp_state();
 
-    rig.shared.request_bake();
+    rig.session.request_bake();
     let s = rig.run_until(&bridge, Duration::from_secs(30), |s| {
         finished(s) || (matches!(s.phase, BakePhase::Baking(_)) && s.helper_pid.is_some())
     });
@@ -341,7 +344,7 @@ fn a_killed_helper_is_reported_audio_continues_and_the_next_bake_respawns() {
     let tail = rig.out.len() - BLOCK * 20;
     assert!(rms(&rig.out[tail..]) > 1e-3);
 
-    rig.shared.request_bake();
+    rig.session.request_bake();
     let s = rig.run_until(&bridge, Duration::from_secs(60), |s| {
         s.started == 2 && finished(s)
     });
@@ -359,18 +362,18 @@ fn a_hung_helper_times_out_and_a_missing_one_is_reported() {
     let mut rig = Rig::new();
     let mut cfg = config();
     cfg.bake_timeout = Duration::from_secs(2);
-    let bridge = bridge::start(rig.params.clone(), rig.shared.clone(), cfg).unwrap();
+    let bridge = bake::start(rig.params.clone(), rig.session.clone(), cfg).unwrap();
     rig.seconds(2.0);
     // Stop the helper (SIGSTOP: the process exists but never answers, like a hang)
     // as soon as it is up; if the bake was already over, stop it and bake again.
-    rig.shared.request_bake();
+    rig.session.request_bake();
     let s = rig.run_until(&bridge, Duration::from_secs(30), |s| {
         finished(s) || s.helper_pid.is_some()
     });
     let pid = s.helper_pid.expect("helper pid");
     assert_eq!(libc_kill(pid as i32, libc::SIGSTOP), 0);
     let bakes = if finished(&s) {
-        rig.shared.request_bake();
+        rig.session.request_bake();
         2
     } else {
         1
@@ -392,8 +395,8 @@ fn a_hung_helper_times_out_and_a_missing_one_is_reported() {
 
     let mut cfg = config();
     cfg.helper = Some(PathBuf::from("/nonexistent/faurge-helper"));
-    let bridge = bridge::start(rig.params.clone(), rig.shared.clone(), cfg).unwrap();
-    rig.shared.request_bake();
+    let bridge = bake::start(rig.params.clone(), rig.session.clone(), cfg).unwrap();
+    rig.session.request_bake();
     let s = rig.run_until(&bridge, Duration::from_secs(10), finished);
     assert_eq!(
         s.last_error.as_ref().map(|e| e.kind),
@@ -408,10 +411,10 @@ fn a_hung_helper_times_out_and_a_missing_one_is_reported() {
 fn a_held_parameter_is_left_alone() {
     let mut rig = Rig::new();
     rig.seconds(0.2);
-    let target = PluginTarget::new(rig.params.clone(), rig.shared.clone());
-    let trim = faurge_plugin::param_table::PARAMS
+    let writer = DirectParamWriter::new(rig.params.clone(), rig.session.core.clone());
+    let trim = PARAMS
         .iter()
-        .position(|p| p.target == faurge_plugin::param_table::Target::OutputTrim)
+        .position(|p| p.target == ParamTarget::OutputTrim)
         .unwrap();
     // The host moves the output trim (like automation or a control surface).
     host_set(&rig.params, trim, 0.3);
@@ -419,7 +422,7 @@ fn a_held_parameter_is_left_alone() {
     let mut state = rig.params.dsp_state();
     state.output_trim_db = 6.0;
     state.compressor.threshold_db = -30.0;
-    let (summary, applied) = target.apply_state(&state);
+    let (summary, applied) = apply_state(&rig.params, &rig.session, &writer, &state);
     assert_eq!(summary.params_held, 1, "{summary:?}");
     assert_eq!(summary.params_set, 1, "{summary:?}");
     assert!((rig.params.dsp_state().compressor.threshold_db + 30.0).abs() < 0.1);
@@ -432,17 +435,22 @@ fn a_held_parameter_is_left_alone() {
     assert!((rig.params.dsp_state().output_trim_db - 6.0).abs() > 1.0);
     // Half a second later the host is no longer holding it.
     rig.seconds(0.6);
-    let (summary, _) = target.apply_state(&state);
+    let (summary, _) = apply_state(&rig.params, &rig.session, &writer, &state);
     assert_eq!(summary.params_set, 1, "{summary:?}");
     assert!((rig.params.dsp_state().output_trim_db - 6.0).abs() < 0.1);
     // The bridge's own write is not taken for a host change.
     rig.seconds(0.05);
-    let (summary, _) = target.apply_state(&state);
+    let (summary, _) = apply_state(&rig.params, &rig.session, &writer, &state);
     assert_eq!((summary.params_set, summary.params_held), (0, 0));
     // An editor gesture holds it too.
-    rig.shared.activity.set_held(trim, true);
+    rig.session.audio.activity.set_held(trim, true);
     state.output_trim_db = -3.0;
-    assert_eq!(target.apply_state(&state).0.params_held, 1);
+    assert_eq!(
+        apply_state(&rig.params, &rig.session, &writer, &state)
+            .0
+            .params_held,
+        1
+    );
 }
 
 fn host_set(params: &FaurgeParams, index: usize, normalized: f32) {
@@ -462,18 +470,19 @@ fn libc_kill(pid: i32, sig: i32) -> i32 {
     unsafe { libc::kill(pid, sig) }
 }
 
-/// A bake result (IR and new settings) applied by `PluginTarget::apply` on another
+/// A bake result (IR and new settings) applied the way the bridge thread applies it
+/// (`faurge_instance::bridge::apply_result` over `PluginSettings`) on another
 /// thread, ten times over, while the audio thread runs under `assert_no_alloc`: the
 /// audio path neither allocates nor frees while a result lands, the output stays
 /// finite, and the new IR and settings take effect. No helper needed.
 #[test]
 fn applying_a_result_never_allocates_on_the_audio_thread() {
-    use faurge_bridge::faurge_protocol::{BakeReport, BakeResult, IrAudio, PromptReport};
-    use faurge_plugin::bridge::BakeTarget;
+    use faurge_instance::bridge::apply_result;
+    use faurge_protocol::{BakeReport, BakeResult, IrAudio, PromptReport};
 
     let mut rig = Rig::new();
     rig.seconds(0.5);
-    let target = Arc::new(PluginTarget::new(rig.params.clone(), rig.shared.clone()));
+    let settings = Arc::new(PluginSettings::new(rig.params.clone(), rig.session.clone()));
     let mut state = rig.params.dsp_state();
     state.compressor.enabled = true;
     state.compressor.threshold_db = -30.0;
@@ -513,10 +522,10 @@ fn applying_a_result_never_allocates_on_the_audio_thread() {
         },
     };
     let applier = {
-        let target = target.clone();
+        let (settings, core) = (settings.clone(), rig.session.core.clone());
         std::thread::spawn(move || {
             for _ in 0..10 {
-                target.apply(&result).unwrap();
+                apply_result(&core, settings.as_ref(), &result).unwrap();
                 std::thread::sleep(Duration::from_millis(30));
             }
         })
@@ -526,7 +535,7 @@ fn applying_a_result_never_allocates_on_the_audio_thread() {
     }
     applier.join().unwrap();
     rig.seconds(0.2);
-    rig.shared.collect_garbage();
+    rig.session.core.collect_garbage();
     let now = rig.params.dsp_state();
     assert!(now.compressor.enabled);
     assert!((now.compressor.threshold_db + 30.0).abs() < 0.1);

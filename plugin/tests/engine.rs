@@ -1,4 +1,5 @@
-//! The audio-thread engine without a host: realtime safety under
+//! The plugin's audio thread (its processor over the instance core) without a host:
+//! realtime safety under
 //! `nice_assert_no_alloc` (this test binary has nice-plug's allocation-checking global
 //! allocator), the snapshot ring, the Bake trigger, bypass, and IR hand-over while
 //! running.
@@ -6,10 +7,10 @@
 use std::sync::Arc;
 
 use faurge_dsp::chain::{Chain, ChainConfig};
-use faurge_plugin::engine::Engine;
+use faurge_instance::ir::StoredIr;
 use faurge_plugin::params::FaurgeParams;
-use faurge_plugin::shared::Shared;
-use faurge_plugin::state::StoredIr;
+use faurge_plugin::processor::Processor;
+use faurge_plugin::sides::PluginSession;
 use nice_assert_no_alloc::assert_no_alloc;
 use nice_plug::prelude::Param;
 use rand::{Rng, SeedableRng};
@@ -52,9 +53,9 @@ fn set(params: &FaurgeParams, id: &str, plain: f32) {
 }
 
 fn run(
-    engine: &mut Engine,
+    processor: &mut Processor,
     params: &FaurgeParams,
-    shared: &Shared,
+    session: &PluginSession,
     input: &[Vec<f32>],
     block: usize,
 ) -> Vec<Vec<f32>> {
@@ -69,7 +70,7 @@ fn run(
         if let Some(r) = r.first_mut() {
             chans.push(&mut r[start..start + len]);
         }
-        assert_no_alloc(|| engine.process(&mut chans, params, shared));
+        assert_no_alloc(|| processor.process(&mut chans, params, &session.audio));
         start += len;
     }
     out
@@ -79,8 +80,8 @@ fn run(
 fn never_allocates_at_any_rate_or_block_size() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
     for rate in [22_050u32, 44_100, 48_000, 96_000, 192_000] {
-        let shared = Arc::new(Shared::default());
-        let params = FaurgeParams::new(shared.clone());
+        let session = Arc::new(PluginSession::default());
+        let params = FaurgeParams::new();
         set(&params, "cmp_on", 1.0);
         set(&params, "p2_db", 6.0);
         params
@@ -90,7 +91,7 @@ fn never_allocates_at_any_rate_or_block_size() {
             }))
             .unwrap();
         set(&params, "ir_on", 1.0);
-        let mut engine = Engine::new(rate as f32, 2, &params, &shared).unwrap();
+        let mut processor = Processor::new(rate as f32, 2, &params, &session).unwrap();
         let input = speech(rate, 0.25, 2);
         for (n, block) in [1, 2, 63, 256, 1000, 8192, rng.gen_range(1..8192)]
             .into_iter()
@@ -98,33 +99,33 @@ fn never_allocates_at_any_rate_or_block_size() {
         {
             // An editor opening and closing: the audio thread feeds its scope (meters,
             // spectra) only while it is open, without allocating either way.
-            shared.set_editor_open(n % 2 == 0);
-            let out = run(&mut engine, &params, &shared, &input, block);
+            session.audio.set_editor_open(n % 2 == 0);
+            let out = run(&mut processor, &params, &session, &input, block);
             assert!(out.iter().flatten().all(|v| v.is_finite()));
             // Parameter moves between blocks glide, also without allocating.
             set(&params, "p1_hz", rng.gen_range(20.0..20_000.0));
             set(&params, "bypass", f32::from(rng.gen_bool(0.5)));
         }
-        assert_no_alloc(|| engine.reset(&params));
+        assert_no_alloc(|| processor.reset(&params));
     }
 }
 
 #[test]
 fn the_snapshot_ring_holds_the_raw_input() {
-    let shared = Arc::new(Shared::default());
-    let params = FaurgeParams::new(shared.clone());
+    let session = Arc::new(PluginSession::default());
+    let params = FaurgeParams::new();
     params.set_snapshot_seconds(2.0);
     set(&params, "cmp_on", 1.0);
     set(&params, "cmp_mkp", 12.0);
     assert!(
-        shared.snapshot_ring().is_none(),
+        session.core.snapshot_ring().is_none(),
         "no ring before activation"
     );
-    let mut engine = Engine::new(48_000.0, 2, &params, &shared).unwrap();
-    let ring = shared.snapshot_ring().unwrap();
+    let mut processor = Processor::new(48_000.0, 2, &params, &session).unwrap();
+    let ring = session.core.snapshot_ring().unwrap();
     assert_eq!(ring.capacity(), 96_000);
     let input = speech(48_000, 3.0, 2);
-    let out = run(&mut engine, &params, &shared, &input, 480);
+    let out = run(&mut processor, &params, &session, &input, 480);
     assert_ne!(out, input, "the chain processed the audio");
     let snap = ring.copy_latest(1.5);
     let n = input[0].len();
@@ -137,14 +138,14 @@ fn the_snapshot_ring_holds_the_raw_input() {
 
 #[test]
 fn bake_trigger_counts_rising_edges() {
-    let shared = Arc::new(Shared::default());
-    let params = FaurgeParams::new(shared.clone());
-    let mut engine = Engine::new(48_000.0, 1, &params, &shared).unwrap();
+    let session = Arc::new(PluginSession::default());
+    let params = FaurgeParams::new();
+    let mut processor = Processor::new(48_000.0, 1, &params, &session).unwrap();
     let input = vec![vec![0.1f32; 64]];
     for (bake, expected) in [(0.0, 0), (1.0, 1), (1.0, 1), (0.0, 1), (1.0, 2)] {
         set(&params, "bake", bake);
-        run(&mut engine, &params, &shared, &input, 64);
-        assert_eq!(shared.bake_requests(), expected);
+        run(&mut processor, &params, &session, &input, 64);
+        assert_eq!(session.audio.core.bake_requests(), expected);
     }
     set(&params, "autobake", 1.0);
     assert!(params.auto_bake());
@@ -152,15 +153,15 @@ fn bake_trigger_counts_rising_edges() {
 
 #[test]
 fn bypass_is_exact_and_cross_fades_without_clicks() {
-    let shared = Arc::new(Shared::default());
-    let params = FaurgeParams::new(shared.clone());
+    let session = Arc::new(PluginSession::default());
+    let params = FaurgeParams::new();
     set(&params, "p1_db", 12.0);
     set(&params, "bypass", 1.0);
-    let mut engine = Engine::new(48_000.0, 2, &params, &shared).unwrap();
+    let mut processor = Processor::new(48_000.0, 2, &params, &session).unwrap();
     let input = speech(48_000, 0.5, 2);
-    assert_eq!(run(&mut engine, &params, &shared, &input, 100), input);
+    assert_eq!(run(&mut processor, &params, &session, &input, 100), input);
     set(&params, "bypass", 0.0);
-    let out = run(&mut engine, &params, &shared, &input, 100);
+    let out = run(&mut processor, &params, &session, &input, 100);
     // 10 ms fade: no sample-to-sample jump bigger than the input's own.
     let max_step = |x: &[f32]| {
         x.windows(2)
@@ -172,12 +173,12 @@ fn bypass_is_exact_and_cross_fades_without_clicks() {
 
 #[test]
 fn a_new_ir_cross_fades_in_while_running() {
-    let shared = Arc::new(Shared::default());
-    let params = FaurgeParams::new(shared.clone());
+    let session = Arc::new(PluginSession::default());
+    let params = FaurgeParams::new();
     set(&params, "ir_on", 1.0);
-    let mut engine = Engine::new(48_000.0, 2, &params, &shared).unwrap();
+    let mut processor = Processor::new(48_000.0, 2, &params, &session).unwrap();
     let input = speech(48_000, 1.0, 2);
-    let dry = run(&mut engine, &params, &shared, &input, 256);
+    let dry = run(&mut processor, &params, &session, &input, 256);
     // No IR yet: the convolver passes the signal (unit impulse).
     let diff = dry
         .iter()
@@ -187,14 +188,16 @@ fn a_new_ir_cross_fades_in_while_running() {
         .fold(0.0f32, f32::max);
     assert!(diff < 1e-5, "{diff}");
 
+    // What a bake, undo or a session load does: the kernel is queued for the running
+    // session, the IR stored in the parameters.
     let ir = vec![0.0f32, 0.0, 0.5, 0.0, -0.25];
-    params
-        .set_ir(Some(StoredIr {
-            sample_rate: 48_000.0,
-            channels: vec![ir.clone()],
-        }))
-        .unwrap();
-    let wet = run(&mut engine, &params, &shared, &input, 256);
+    let stored = StoredIr {
+        sample_rate: 48_000.0,
+        channels: vec![ir.clone()],
+    };
+    assert!(session.core.queue_ir(Some(&stored)).unwrap());
+    params.set_ir(Some(stored)).unwrap();
+    let wet = run(&mut processor, &params, &session, &input, 256);
     assert!(wet.iter().flatten().all(|v| v.is_finite()));
     let mut chain = Chain::new(ChainConfig::new(48_000.0, 2)).unwrap();
     let mut state = faurge_dsp::state::DspState::default();
@@ -213,8 +216,9 @@ fn a_new_ir_cross_fades_in_while_running() {
         .fold(0.0f32, f32::max);
     assert!(diff < 1e-5, "{diff}");
     // The retired kernel is freed off the audio thread by the next IR change.
+    assert!(session.core.queue_ir(None).unwrap());
     params.set_ir(None).unwrap();
-    run(&mut engine, &params, &shared, &input, 256);
+    run(&mut processor, &params, &session, &input, 256);
     assert_eq!(params.ir(), None);
 }
 

@@ -26,6 +26,7 @@ pub mod error;
 pub mod locate;
 pub mod messages;
 pub mod report;
+pub mod stage;
 
 pub use client::{ClientError, HelperClient, HelperCommand, DEFAULT_HANDSHAKE_TIMEOUT};
 pub use error::{BakeError, ErrorKind, ProtocolError};
@@ -33,12 +34,13 @@ pub use faurge_dsp::state::DspState;
 pub use ipc_channel;
 pub use messages::{
     BakeOptions, BakeRequest, BakeResult, Bootstrap, Hello, IrAudio, ModelsInfo, Progress,
-    ReferenceAudio, Reflection, Reply, Request, Stage,
+    ReferenceAudio, Reflection, Reply, Request,
 };
 pub use report::{
     BakeReport, EditKind, GoalReport, MetricsSummary, PromptEdit, PromptReport, RestorationNote,
     RoundReport,
 };
+pub use stage::Stage;
 
 /// The protocol version. Bump it whenever a message's layout changes; the client
 /// refuses a helper with another version ([`ClientError::Version`]).

@@ -1,4 +1,5 @@
-//! Where a client finds the helper binary and the models folder.
+//! Where a program finds the helper binary and the models folder: the one set of rules
+//! for every plugin format and the `faurge` CLI.
 //!
 //! `cargo xtask bundle` lays the files out so these rules find them:
 //!
@@ -6,10 +7,12 @@
 //! |---|---|---|---|
 //! | CLAP | `Faurge.clap` | `faurge/faurge-helper` next to it | `faurge/models/` |
 //! | VST3 | `Faurge.vst3/Contents/x86_64-linux/Faurge.so` | `faurge-helper` next to it | `Faurge.vst3/Contents/Resources/models/` |
+//! | LV2 | `faurge.lv2/libfaurge_lv2.so` (the host names the bundle folder) | `faurge-helper` next to it | `models/` |
 //! | standalone, CLI | `faurge-standalone`, `faurge` | `faurge-helper` or `faurge/faurge-helper` next to it | `faurge/models/` or `models/` |
 //!
 //! `FAURGE_HELPER` (a file) and `FAURGE_MODELS` (a folder) override the search; the
-//! helper is also looked up on `PATH` last.
+//! helper is also looked up on `PATH` last. A plugin finds its own folder with
+//! [`binary_dir`].
 
 use std::path::{Path, PathBuf};
 
@@ -28,15 +31,18 @@ pub const HELPER_ENV: &str = "FAURGE_HELPER";
 /// Environment variable naming the models folder.
 pub const MODELS_ENV: &str = "FAURGE_MODELS";
 
-/// Where to look for the helper, best first, for a program in `dir`: the
-/// environment variable, next to it, in its support folder, then every `PATH` entry.
-pub fn helper_candidates(dir: &Path) -> Vec<PathBuf> {
+/// Where to look for the helper, best first, for a program in `dir` (`None`: a
+/// program whose folder is unknown): the environment variable, next to it, in its
+/// support folder, then every `PATH` entry.
+pub fn helper_candidates(dir: Option<&Path>) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Some(p) = std::env::var_os(HELPER_ENV) {
         out.push(PathBuf::from(p));
     }
-    out.push(dir.join(HELPER_NAME));
-    out.push(dir.join(SUPPORT_DIR).join(HELPER_NAME));
+    if let Some(dir) = dir {
+        out.push(dir.join(HELPER_NAME));
+        out.push(dir.join(SUPPORT_DIR).join(HELPER_NAME));
+    }
     if let Some(path) = std::env::var_os("PATH") {
         out.extend(std::env::split_paths(&path).map(|d| d.join(HELPER_NAME)));
     }
@@ -44,11 +50,14 @@ pub fn helper_candidates(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Where to look for the models folder, best first, for a program in `dir`.
-pub fn models_candidates(dir: &Path) -> Vec<PathBuf> {
+pub fn models_candidates(dir: Option<&Path>) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Some(p) = std::env::var_os(MODELS_ENV) {
         out.push(PathBuf::from(p));
     }
+    let Some(dir) = dir else {
+        return out;
+    };
     out.push(dir.join(SUPPORT_DIR).join(MODELS_DIR));
     if let Some(contents) = dir.parent() {
         out.push(contents.join("Resources").join(MODELS_DIR));
@@ -58,15 +67,46 @@ pub fn models_candidates(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The first existing helper binary for a program in `dir`.
-pub fn find_helper(dir: &Path) -> Option<PathBuf> {
+pub fn find_helper(dir: Option<&Path>) -> Option<PathBuf> {
     helper_candidates(dir).into_iter().find(|p| p.is_file())
 }
 
 /// The first existing models folder (one with a `manifest.json`) for a program in `dir`.
-pub fn find_models(dir: &Path) -> Option<PathBuf> {
+pub fn find_models(dir: Option<&Path>) -> Option<PathBuf> {
     models_candidates(dir)
         .into_iter()
         .find(|p| p.join("manifest.json").is_file())
+}
+
+/// The folder holding the binary this code was loaded from (a `.clap`, a VST3 `.so`,
+/// an LV2 library or an executable), found with `dladdr` on Unix.
+pub fn binary_dir() -> Option<PathBuf> {
+    #[cfg(unix)]
+    {
+        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+        let addr = binary_dir as *const () as *const libc::c_void;
+        // SAFETY: `dladdr` only reads the address and fills `info`; `dli_fname` is a
+        // NUL-terminated string owned by the dynamic loader while the object is loaded.
+        let found = unsafe { libc::dladdr(addr, &mut info) } != 0 && !info.dli_fname.is_null();
+        if found {
+            let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
+            let path = PathBuf::from(
+                <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name.to_bytes()),
+            );
+            return std::fs::canonicalize(&path)
+                .unwrap_or(path)
+                .parent()
+                .map(Path::to_path_buf);
+        }
+        None
+    }
+    #[cfg(not(unix))]
+    {
+        std::env::current_exe()
+            .ok()?
+            .parent()
+            .map(Path::to_path_buf)
+    }
 }
 
 #[cfg(test)]
@@ -91,21 +131,34 @@ mod tests {
         std::fs::write(vst3_bin.join(HELPER_NAME), b"").unwrap();
         if std::env::var_os(HELPER_ENV).is_none() && std::env::var_os(MODELS_ENV).is_none() {
             assert_eq!(
-                find_helper(&clap_dir),
+                find_helper(Some(&clap_dir)),
                 Some(clap_dir.join("faurge").join(HELPER_NAME))
             );
-            assert_eq!(find_models(&clap_dir), Some(clap_dir.join("faurge/models")));
-            assert_eq!(find_helper(&vst3_bin), Some(vst3_bin.join(HELPER_NAME)));
             assert_eq!(
-                find_models(&vst3_bin),
+                find_models(Some(&clap_dir)),
+                Some(clap_dir.join("faurge/models"))
+            );
+            assert_eq!(
+                find_helper(Some(&vst3_bin)),
+                Some(vst3_bin.join(HELPER_NAME))
+            );
+            assert_eq!(
+                find_models(Some(&vst3_bin)),
                 Some(tmp.join("Faurge.vst3/Contents/Resources/models"))
             );
             let empty = tmp.join("empty");
             std::fs::create_dir_all(&empty).unwrap();
-            assert_eq!(find_models(&empty), None);
-            let last = helper_candidates(&empty).pop().unwrap();
+            assert_eq!(find_models(Some(&empty)), None);
+            let last = helper_candidates(Some(&empty)).pop().unwrap();
             assert!(last.ends_with(HELPER_NAME));
         }
         let _ = std::fs::remove_dir_all(&tmp);
+    }
+
+    #[test]
+    fn binary_dir_is_the_folder_of_this_binary() {
+        let dir = binary_dir().unwrap();
+        let exe = std::env::current_exe().unwrap();
+        assert_eq!(dir, std::fs::canonicalize(exe).unwrap().parent().unwrap());
     }
 }

@@ -6,14 +6,13 @@
 //! order, channel 0's frames first, then channel 1's. Both processes run on the
 //! same machine, so native order is the same on both sides.
 
-use std::fmt;
-
 use faurge_dsp::state::DspState;
 use ipc_channel::ipc::{IpcReceiver, IpcSender, IpcSharedMemory};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BakeError, ProtocolError};
 use crate::report::BakeReport;
+use crate::stage::Stage;
 
 /// Lowest accepted sample rate, Hz.
 pub const MIN_SAMPLE_RATE_HZ: u32 = 8_000;
@@ -30,7 +29,7 @@ pub const MAX_ROUNDS: u32 = 32;
 /// fulfilling and not fulfilling a prompt separate best on held-out data). A
 /// request may set a number in −1..=1 instead.
 pub const DEFAULT_THRESHOLD: f32 = f32::NAN;
-/// Default round limit (closed-loop spec).
+/// Default round limit (`docs/SPEC.md`).
 pub const DEFAULT_MAX_ROUNDS: u32 = 4;
 
 /// Bytes per sample on the wire (`f32`).
@@ -98,7 +97,7 @@ pub struct BakeOptions {
 ///
 /// Round 1 is the same for both: Fabian reads the input and sets the blueprint
 /// `T_1 = M_input + ΔT_1`. Measured on the test split with the shipped models
-/// (`cargo xtask eval --max-rounds 6 --reflection …`, issue 4's notes), Fabian's
+/// (`cargo xtask eval --max-rounds 6 --reflection …`, both settings compared), Fabian's
 /// reading of a proposal disagrees with its real error (it reads later, worse
 /// rounds as closer), so `Fabian` drifts away from the target round by round;
 /// `Measured` never moves away from the blueprint.
@@ -112,7 +111,7 @@ pub enum Reflection {
     /// settings miss of `T_1`.
     #[default]
     Measured,
-    /// The specification's loop as written (spec/closed-loop.md, phase 3): Fabian
+    /// The specification's loop as written (`docs/SPEC.md`, phase 3): Fabian
     /// reads the proposal and outputs `ΔT_n`; `T_n = T_(n−1) + ΔT_n`.
     Fabian,
 }
@@ -398,57 +397,6 @@ pub struct Progress {
     pub similarity: Option<f32>,
     /// The stopping threshold.
     pub threshold: f32,
-}
-
-/// The loop's stages, in order (closed-loop spec).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Stage {
-    /// Phase 1: the prompt sanitizer (CPU, no model).
-    Sanitize,
-    /// Text and audio encoders.
-    Encode,
-    /// Fabian: embeddings → target metrics (or deltas).
-    Fabian,
-    /// Ursula: targets → `dsp_state`.
-    Ursula,
-    /// Genesis: scene + spectrum → IR parameters → IR.
-    Genesis,
-    /// The snapshot rendered through the `Chain`.
-    ShadowBake,
-    /// Phase 3: encode the proposed audio, compute `S_C`.
-    Reflect,
-    /// Finished; the result follows.
-    Done,
-}
-
-impl Stage {
-    /// Every stage in loop order.
-    pub const ALL: [Stage; 8] = [
-        Stage::Sanitize,
-        Stage::Encode,
-        Stage::Fabian,
-        Stage::Ursula,
-        Stage::Genesis,
-        Stage::ShadowBake,
-        Stage::Reflect,
-        Stage::Done,
-    ];
-}
-
-impl fmt::Display for Stage {
-    /// What a progress bar shows, e.g. "encoding audio".
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Stage::Sanitize => "reading the prompt",
-            Stage::Encode => "encoding audio",
-            Stage::Fabian => "choosing targets (Fabian)",
-            Stage::Ursula => "choosing EQ and compressor (Ursula)",
-            Stage::Genesis => "shaping the impulse response (Genesis)",
-            Stage::ShadowBake => "rendering the proposal",
-            Stage::Reflect => "listening to the result",
-            Stage::Done => "done",
-        })
-    }
 }
 
 /// A finished bake.

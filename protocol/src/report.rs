@@ -6,7 +6,7 @@
 use faurge_dsp::state::DspState;
 use serde::{Deserialize, Serialize};
 
-use crate::messages::Stage;
+use crate::stage::Stage;
 
 /// Everything about one bake.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! The prompt sanitizer: Phase 1 of `spec/closed-loop.md` ("CPU pre-flight and the
+//! The prompt sanitizer: phase 1 of the loop (`docs/SPEC.md`, "CPU pre-flight and the
 //! intent fallback"). It turns what a user typed into what the text encoder receives,
 //! and reports every change so the GUI and CLI can show what was understood.
 //!

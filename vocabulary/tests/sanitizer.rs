@@ -1,4 +1,4 @@
-//! Table tests of the prompt sanitizer (issue 5, "Sanitizer table tests"): vague, typo,
+//! Table tests of the prompt sanitizer, one row per kind of input a user types: vague, typo,
 //! slang, mixed, numbers and units, non-English, empty, whitespace, emoji, control
 //! characters, invalid UTF-8 and a 100 kB prompt; each row asserts the exact text the
 //! encoder receives and the kinds of the edits. Plus: sanitizing what was understood
@@ -55,7 +55,7 @@ const ROWS: &[(&str, &str, &[EditKind])] = &[
         &[Typo, Typo],
     ),
     ("brite", "bright", &[Typo]),
-    // Hyphen and suffix forms (issue 6: "breathy-ness" → "breathiness").
+    // Hyphen and suffix forms (users type "breathy-ness" for "breathiness").
     ("less breathy-ness", "less airy and soft", &[Typo, Slang]),
     ("less-boomy", "less boomy", &[Typo]),
     // Short words are never corrected ("far" is not "fat").

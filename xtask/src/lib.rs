@@ -4,7 +4,7 @@
 //!   `nice-plug-xtask` into `target/bundled/Faurge.clap` and `Faurge.vst3`, plus the
 //!   standalone `target/bundled/faurge-standalone`; each carries or locates the helper
 //!   binary (`faurge-helper`, built when the workspace has it) and `bundle/models`,
-//!   laid out as `faurge_plugin::locate` expects; and the LV2 bundle
+//!   laid out as `faurge_protocol::locate` expects; and the LV2 bundle
 //!   `target/bundled/faurge.lv2` (binary + TTL generated from `faurge-params`).
 //! - `cargo xtask bundle --host-test`: the build the real-host tests load: debug
 //!   assertions and nice-plug's `assert_process_allocs` on (any allocation in
@@ -18,8 +18,6 @@
 //!   (`faurge-eval`, release): `target/eval/eval.json` and `eval.md`.
 //!
 //! Errors read "Could not …" with the paths involved.
-
-#![warn(missing_docs)]
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

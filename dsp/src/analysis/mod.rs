@@ -1,6 +1,6 @@
 //! Offline measurements shared by the dataset generator, the helper, the CLI and the tests.
 //!
-//! One definition of every figure Faurge's networks read or chase (DESIGN.md,
+//! One definition of every figure Faurge's networks read or chase (`docs/DESIGN.md`,
 //! "Measurements"); Python training never recomputes them, it reads what these
 //! functions wrote.
 //!

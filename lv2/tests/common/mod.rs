@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use faurge_dsp::chain::{Chain, ChainConfig};
 use faurge_dsp::state::DspState;
-use faurge_params::{dsp_state_from, PARAMS};
+use faurge_params::{dsp_state_from, values_with};
 
 /// The shipped 48 kHz mono VCTK clip.
 pub const VCTK: &str = concat!(
@@ -53,22 +53,9 @@ pub const SETTINGS: &[(&str, f32)] = &[
     ("out_trim", -2.0),
 ];
 
-/// One value per row of the table: the row's default unless `overrides` names it.
-pub fn control_values(overrides: &[(&str, f32)]) -> Vec<f32> {
-    PARAMS
-        .iter()
-        .map(|p| {
-            overrides
-                .iter()
-                .find(|(id, _)| *id == p.id)
-                .map_or(p.default, |&(_, v)| v)
-        })
-        .collect()
-}
-
 /// The `DspState` that `overrides` (on top of the defaults) stands for.
 pub fn state_of(overrides: &[(&str, f32)]) -> DspState {
-    dsp_state_from(control_values(overrides))
+    dsp_state_from(values_with(overrides))
 }
 
 /// Renders `input` (`[channel][frame]`) through a fresh `Chain` snapped to `state`,

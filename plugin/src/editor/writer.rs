@@ -8,9 +8,9 @@ use std::sync::Mutex;
 
 use nice_plug::context::gui::GuiContext;
 
-use crate::bridge::ParamWriter;
+use crate::param_writer::ParamWriter;
 use crate::params::FaurgeParams;
-use crate::shared::lock;
+use crate::sides::lock;
 
 /// One queued call.
 #[derive(Clone, Copy, Debug, PartialEq)]

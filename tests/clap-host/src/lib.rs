@@ -10,8 +10,6 @@
 //! audio thread with CLAP parameter events at given sample positions, timing every
 //! block.
 
-#![warn(missing_docs)]
-
 use std::collections::BTreeMap;
 use std::ffi::{CStr, CString};
 use std::path::{Path, PathBuf};
@@ -969,6 +967,23 @@ pub fn f32_value(v: f32) -> serde_json::Value {
 /// A switch value for [`state_blob`].
 pub fn bool_value(v: bool) -> serde_json::Value {
     serde_json::json!({ "bool": v })
+}
+
+/// Parameter values for [`state_blob`]: `(id, plain value)` pairs, switches (ids
+/// ending in `_on`, the bypass, Bake and Auto-bake) as booleans.
+pub fn param_values<'a>(values: &[(&'a str, f32)]) -> Vec<(&'a str, serde_json::Value)> {
+    let is_switch = |id: &str| id.ends_with("_on") || matches!(id, "bypass" | "bake" | "autobake");
+    values
+        .iter()
+        .map(|&(id, v)| {
+            let value = if is_switch(id) {
+                bool_value(v >= 0.5)
+            } else {
+                f32_value(v)
+            };
+            (id, value)
+        })
+        .collect()
 }
 
 /// The JSON inside a state made by the plugin (see [`state_blob`]).

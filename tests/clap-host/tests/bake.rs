@@ -6,7 +6,7 @@
 //! leaves audio running and no zombie, and the next Bake respawns it.
 //!
 //! Without an open editor nice-plug 0.4.2 cannot send parameter gesture events
-//! (see `faurge_plugin::bridge`), so this test asserts the values the host reads, not
+//! (see `faurge_plugin::param_writer`), so this test asserts the values the host reads, not
 //! output events. The bundle is built with `assert_process_allocs`: any allocation in
 //! `process()` while a result is applied aborts this test.
 //!

@@ -10,8 +10,8 @@
 //! parameter mapping is in [`expected_state`]).
 
 use faurge_clap_host_tests::{
-    base64_f32, bool_value, bundles, f32_value, parse_state, state_blob, voiced_speech, Instance,
-    Library, ParamChange,
+    base64_f32, bool_value, bundles, f32_value, param_values, parse_state, state_blob,
+    voiced_speech, Instance, Library, ParamChange,
 };
 use faurge_dsp::chain::{Chain, ChainConfig};
 use faurge_dsp::state::DspState;
@@ -48,10 +48,6 @@ const VOCAL: &[(&str, f32)] = &[
     ("cmp_mkp", 6.0),
     ("out_trim", -3.0),
 ];
-
-fn is_switch(id: &str) -> bool {
-    id.ends_with("_on") || matches!(id, "bypass" | "bake" | "autobake")
-}
 
 /// The DspState the plugin must run for these parameter values (written here
 /// independently of the plugin's table, as the test oracle).
@@ -93,20 +89,6 @@ fn expected_state(values: &[(&str, f32)]) -> DspState {
 
 /// A version-1 session with these parameter values and optional IR.
 /// Parameter values as a session stores them: switches as booleans, the rest as numbers.
-fn param_values<'a>(values: &[(&'a str, f32)]) -> Vec<(&'a str, serde_json::Value)> {
-    values
-        .iter()
-        .map(|&(id, v)| {
-            let value = if is_switch(id) {
-                bool_value(v >= 0.5)
-            } else {
-                f32_value(v)
-            };
-            (id, value)
-        })
-        .collect()
-}
-
 fn session(values: &[(&str, f32)], ir: Option<(f32, &[Vec<f32>])>) -> Vec<u8> {
     let params = param_values(values);
     let mut fields = vec![

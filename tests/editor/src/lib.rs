@@ -7,8 +7,6 @@
 //! the standalone, every process it started), so a failing test leaves no server,
 //! no zombie and no helper behind. Every wait has a time limit.
 
-#![warn(missing_docs)]
-
 mod image;
 mod jack;
 mod process;

@@ -1,4 +1,4 @@
-//! The editor renders headless (issue 6): the real standalone runs on a private
+//! The editor renders headless, as CI needs it: the real standalone runs on a private
 //! jackd (dummy driver) with a real recording looping into its inputs, its window on
 //! a private Xvfb (Mesa's software GL); the test types a prompt with XTEST, presses
 //! Return, and a real helper process bakes with the shipped models.

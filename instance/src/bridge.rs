@@ -1,18 +1,20 @@
-//! The bridge thread between one Faurge plugin instance and the helper process
-//! (`DESIGN.md`, "The bake"), shared by the CLAP/VST3 build (`faurge-plugin`) and
-//! the LV2 build (`faurge-lv2`), which must not link each other.
+//! The bridge thread between one instance (any format) and the helper process: the
+//! bake sequence `docs/ARCHITECTURE.md` follows from button to cross-fade.
 //!
-//! One [`Bridge`] per plugin instance owns the [`HelperClient`]; the audio thread
-//! never touches it. The audio thread only bumps a counter ([`BakeTarget::bake_requests`]);
+//! One [`Bridge`] per instance owns the [`HelperClient`]; the audio thread never
+//! touches it. The audio thread only bumps a counter ([`AudioSide::request_bake`]);
 //! the bridge polls it every [`POLL_INTERVAL`], and for each new request:
 //!
-//! 1. copies the snapshot ([`BakeTarget::snapshot`]),
-//! 2. spawns the helper if none is running (lazily; found by the plugin, see
-//!    [`BridgeConfig::helper`]),
-//! 3. sends a `BakeRequest` with the prompt and the current `DspState`,
+//! 1. copies the snapshot ring ([`SessionSide::snapshot`]), waiting up to
+//!    [`INPUT_WAIT`] for [`MIN_SNAPSHOT_S`] of input,
+//! 2. spawns the helper if none is running (lazily; see [`BridgeConfig::helper`]),
+//! 3. sends a `BakeRequest` with the prompt and the current `DspState`
+//!    ([`BakeSettings`]),
 //! 4. publishes every `Progress` into [`StatusCell`] (stage, round n/N, `S_C` vs
 //!    threshold) for the editor or a log,
-//! 5. hands the result to [`BakeTarget::apply`] (parameters, IR kernel, report).
+//! 5. prepares the result's IR kernel and queues it for the audio thread's
+//!    cross-fade ([`SessionSide::queue_ir`]), then hands the parameters and the report
+//!    to [`BakeSettings::apply`] ([`apply_result`]).
 //!
 //! If the helper is missing, dies, hangs past [`BridgeConfig::bake_timeout`] or sends
 //! garbage, the error is published in words, nothing is applied (audio keeps the last
@@ -20,25 +22,24 @@
 //! stops the thread, cancels a running bake and shuts the helper down (reaped: no
 //! zombie, no file descriptor left).
 
-#![warn(missing_docs)]
-
-pub mod autobake;
-pub mod slot;
-pub mod snapshot;
-
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use faurge_dsp::state::DspState;
-pub use faurge_protocol;
+use faurge_protocol::locate;
 use faurge_protocol::{
     BakeError, BakeOptions, BakeRequest, BakeResult, ClientError, ErrorKind, HelperClient,
-    HelperCommand, Progress,
+    HelperCommand, Progress, ProtocolError,
 };
+
+use crate::ir::{KernelError, StoredIr};
+#[cfg(doc)]
+use crate::session::AudioSide;
+use crate::session::SessionSide;
 
 /// How often the bridge thread looks at the request counter.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
@@ -56,39 +57,37 @@ pub const INPUT_WAIT: Duration = Duration::from_secs(10);
 /// Environment variable overriding [`DEFAULT_BAKE_TIMEOUT`], seconds (tests, slow machines).
 pub const BAKE_TIMEOUT_ENV: &str = "FAURGE_BAKE_TIMEOUT_S";
 
-/// Raw input to bake on.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SnapshotAudio {
-    /// Hz.
-    pub sample_rate: f32,
-    /// `[channel][frame]`, 1 or 2 channels of equal length, oldest frame first.
-    pub channels: Vec<Vec<f32>>,
-}
-
-/// What the bridge needs from a plugin instance. Implementations are called from
-/// the bridge thread only (they may allocate and lock, never wait on the audio thread).
-pub trait BakeTarget: Send + Sync + 'static {
-    /// How many bakes were requested since the instance was created (Bake trigger
-    /// rising edges, button presses, auto-bake decisions); monotonic.
-    fn bake_requests(&self) -> u64;
-    /// The newest raw input.
-    ///
-    /// # Errors
-    /// A sentence for the user (e.g. the plugin is not processing).
-    fn snapshot(&self) -> Result<SnapshotAudio, String>;
+/// What the bridge needs from a format's instance besides its [`SessionSide`]: the
+/// prompt, the current settings, and how a finished bake's settings are applied.
+/// Called from the bridge thread only (implementations may allocate and lock, never
+/// wait on the audio thread).
+pub trait BakeSettings: Send + Sync + 'static {
     /// The chain's settings now (the loop's starting point).
     fn current_state(&self) -> DspState;
     /// The user's sentence (may be empty: [`DEFAULT_PROMPT`] is sent then).
     fn prompt(&self) -> String;
-    /// Applies a finished bake: parameters, IR kernel (built here, off the audio
-    /// thread, queued for the cross-fade), report.
+    /// Applies a finished bake: its parameters and report, and keeps `ir` (the
+    /// result's impulse response, already validated, its kernel already queued for the
+    /// cross-fade) where the format stores it.
     ///
     /// # Errors
-    /// A sentence for the user; the instance keeps what it could not change.
-    fn apply(&self, result: &BakeResult) -> Result<ApplySummary, String>;
+    /// [`ApplyError`]; the instance keeps what it could not change.
+    fn apply(&self, result: &BakeResult, ir: Option<&StoredIr>)
+        -> Result<ApplySummary, ApplyError>;
 }
 
-/// What [`BakeTarget::apply`] did.
+/// Why a finished bake could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The helper's impulse response could not be read.
+    #[error("Could not read the impulse response: {0}")]
+    IrAudio(#[from] ProtocolError),
+    /// The impulse response could not be prepared for the running session.
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+}
+
+/// What applying a bake did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ApplySummary {
     /// Parameters changed.
@@ -133,6 +132,13 @@ impl fmt::Debug for BridgeConfig {
 }
 
 impl BridgeConfig {
+    /// The helper and the models found for a plugin binary in `dir`
+    /// ([`locate::find_helper`], [`locate::find_models`]), with the defaults of
+    /// [`BridgeConfig::new`].
+    pub fn located(dir: Option<&Path>) -> Self {
+        Self::new(locate::find_helper(dir), locate::find_models(dir))
+    }
+
     /// `helper` with `--models DIR` when `models` is known, the default timeouts
     /// (the bake timeout read from [`BAKE_TIMEOUT_ENV`] when set) and loop options.
     pub fn new(helper: Option<PathBuf>, models: Option<PathBuf>) -> Self {
@@ -283,26 +289,43 @@ impl fmt::Debug for Bridge {
 }
 
 impl Bridge {
-    /// Starts the bridge thread for `target`. Requests counted before the start are
-    /// not baked (a session that loads with Bake on does not bake by itself). The
-    /// helper is not started until the first request.
+    /// Starts the bridge thread of the instance whose sides are `session` and
+    /// `settings`. Requests counted before the start are not baked (a session that
+    /// loads with Bake on does not bake by itself). The helper is not started until
+    /// the first request.
     ///
     /// # Errors
     /// The OS refused to start a thread.
-    pub fn start(target: Arc<dyn BakeTarget>, config: BridgeConfig) -> std::io::Result<Bridge> {
+    pub fn start(
+        session: Arc<SessionSide>,
+        settings: Arc<dyn BakeSettings>,
+        config: BridgeConfig,
+    ) -> std::io::Result<Bridge> {
         let stop = Arc::new(AtomicBool::new(false));
         let cancel = Arc::new(AtomicBool::new(false));
         let status = Arc::new(StatusCell::default());
         // Read here, not on the new thread: a request made right after `start`
         // returns must not be mistaken for an old one.
-        let handled = target.bake_requests();
+        let handled = session.audio().bake_requests();
         let thread = {
             let stop = stop.clone();
             let cancel = cancel.clone();
             let status = status.clone();
             thread::Builder::new()
                 .name("faurge-bridge".into())
-                .spawn(move || Worker::new(target, config, status, stop, cancel).run(handled))?
+                .spawn(move || {
+                    Worker {
+                        session,
+                        settings,
+                        config,
+                        status,
+                        stop,
+                        cancel,
+                        client: None,
+                        next_id: 1,
+                    }
+                    .run(handled)
+                })?
         };
         Ok(Bridge {
             stop,
@@ -353,7 +376,8 @@ impl Canceller {
 }
 
 struct Worker {
-    target: Arc<dyn BakeTarget>,
+    session: Arc<SessionSide>,
+    settings: Arc<dyn BakeSettings>,
     config: BridgeConfig,
     status: Arc<StatusCell>,
     stop: Arc<AtomicBool>,
@@ -364,27 +388,9 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(
-        target: Arc<dyn BakeTarget>,
-        config: BridgeConfig,
-        status: Arc<StatusCell>,
-        stop: Arc<AtomicBool>,
-        cancel: Arc<AtomicBool>,
-    ) -> Self {
-        Worker {
-            target,
-            config,
-            status,
-            stop,
-            cancel,
-            client: None,
-            next_id: 1,
-        }
-    }
-
     fn run(mut self, mut handled: u64) {
         while !self.stop.load(Ordering::Acquire) {
-            let requested = self.target.bake_requests();
+            let requested = self.session.audio().bake_requests();
             if requested != handled {
                 // Requests that pile up during a bake make one more bake, not many.
                 handled = requested;
@@ -460,10 +466,10 @@ impl Worker {
         });
         let waited = std::time::Instant::now();
         let (snapshot, frames) = loop {
-            let snapshot = match self.target.snapshot() {
+            let snapshot = match self.session.snapshot() {
                 Ok(s) => s,
-                Err(message) => {
-                    return self.fail(BakeError::new(None, ErrorKind::BadRequest, message))
+                Err(e) => {
+                    return self.fail(BakeError::new(None, ErrorKind::BadRequest, e.to_string()))
                 }
             };
             let frames = snapshot.channels.first().map_or(0, Vec::len);
@@ -487,7 +493,7 @@ impl Worker {
                 ),
             ));
         }
-        let prompt = self.target.prompt();
+        let prompt = self.settings.prompt();
         let prompt = if prompt.trim().is_empty() {
             DEFAULT_PROMPT.to_string()
         } else {
@@ -501,7 +507,7 @@ impl Worker {
             prompt,
             snapshot.sample_rate.round() as u32,
             &refs,
-            self.target.current_state(),
+            self.settings.current_state(),
             self.config.options.clone(),
         ) {
             Ok(r) => r,
@@ -527,13 +533,13 @@ impl Worker {
             Err(e) => return self.fail(e),
         };
         match result {
-            Ok(result) => match self.target.apply(&result) {
+            Ok(result) => match apply_result(&self.session, self.settings.as_ref(), &result) {
                 Ok(summary) => self.status.update(|s| {
                     s.phase = BakePhase::Applied(summary);
                     s.applied += 1;
                     s.last_error = None;
                 }),
-                Err(message) => self.fail(BakeError::new(Some(id), ErrorKind::Internal, message)),
+                Err(e) => self.fail(BakeError::new(Some(id), ErrorKind::Internal, e.to_string())),
             },
             Err(e) => {
                 if e.helper_gone() {
@@ -556,4 +562,38 @@ impl Worker {
             }
         }
     }
+}
+
+/// Step 5 of a bake, what the bridge thread does with a finished result: the IR first
+/// (its kernel prepared here, off the audio thread, and queued for the running
+/// session, so it cross-fades in while the parameters glide), then the settings
+/// ([`BakeSettings::apply`]). Also frees kernels the audio thread retired. Not for the
+/// audio thread.
+///
+/// # Errors
+/// [`ApplyError`]: the IR could not be read or prepared; nothing was applied.
+pub fn apply_result(
+    session: &SessionSide,
+    settings: &dyn BakeSettings,
+    result: &BakeResult,
+) -> Result<ApplySummary, ApplyError> {
+    session.collect_garbage();
+    let ir = match &result.ir {
+        Some(ir) => {
+            let ir = StoredIr {
+                sample_rate: ir.sample_rate as f32,
+                channels: vec![ir.samples_f32()?],
+            };
+            ir.validate().map_err(KernelError::from)?;
+            Some(ir)
+        }
+        None => None,
+    };
+    let ir_queued = match &ir {
+        Some(ir) => session.queue_ir(Some(ir))?,
+        None => false,
+    };
+    let mut summary = settings.apply(result, ir.as_ref())?;
+    summary.ir_queued = ir_queued;
+    Ok(summary)
 }

@@ -1,3 +1,0 @@
-//! The lock-free kernel mailbox; it lives in `faurge-bridge` so the LV2 build shares it.
-
-pub use faurge_bridge::slot::*;
