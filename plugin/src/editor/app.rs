@@ -8,6 +8,7 @@ use std::time::Duration;
 use egui::{self, Ui, Vec2};
 use faurge_instance::bridge::{BakePhase, BakeStatus, Canceller, StatusCell};
 use faurge_protocol::BakeReport;
+use faurge_vocabulary::intent::Reader;
 use faurge_vocabulary::sanitizer::{Sanitized, Sanitizer};
 use nice_plug::context::gui::GuiContext;
 use nice_plug_egui::NiceEguiApp;
@@ -34,6 +35,10 @@ pub struct FaurgeApp {
     /// The sanitizer's reading of `prompt` (recomputed when `prompt` differs from
     /// its `original`).
     pub(super) understood: Option<Sanitized>,
+    /// The prompt reader (descriptors with intensities, loudness, repair).
+    pub(super) reader: Option<Reader>,
+    /// What `understood` asks for, in one line ("warmer +1, less boomy −1, …").
+    pub(super) asked: Option<String>,
     pub(super) meters: Option<Meters>,
     /// The analysed IR and the `ir_revision` it belongs to.
     pub(super) ir: Option<(u64, Option<(f32, IrView)>)>,

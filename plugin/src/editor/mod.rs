@@ -114,6 +114,8 @@ pub fn create(
             sanitizer: Sanitizer::embedded().ok(),
             prompt,
             understood: None,
+            reader: faurge_vocabulary::intent::Reader::embedded().ok(),
+            asked: None,
             meters: None,
             ir: None,
             report: None,

@@ -75,7 +75,10 @@ impl FaurgeApp {
             &self.prompt
         };
         if self.understood.as_ref().is_none_or(|s| s.original != text) {
-            self.understood = Some(sanitizer.sanitize(text));
+            let s = sanitizer.sanitize(text);
+            // What the prompt asks for, as the helper's prompt reader reads it.
+            self.asked = self.reader.as_ref().map(|r| r.read(&s.understood, s.anchor).summary(r.table()));
+            self.understood = Some(s);
         }
         let Some(s) = &self.understood else {
             return;
@@ -84,6 +87,12 @@ impl FaurgeApp {
             ui.label(RichText::new("Understood:").weak());
             ui.label(RichText::new(&s.understood).italics());
         });
+        if let Some(asked) = &self.asked {
+            ui.horizontal_wrapped(|ui| {
+                ui.label(RichText::new("Asked for:").weak());
+                ui.label(RichText::new(asked).strong());
+            });
+        }
         if !s.edits.is_empty() {
             ui.horizontal_wrapped(|ui| {
                 for e in &s.edits {

@@ -65,5 +65,13 @@ impl FaurgeApp {
         if let Some(e) = &self.apply_error {
             ui.colored_label(theme::ERROR, e);
         }
+        // The outcome in words: what was met, found and done.
+        if matches!(self.last_status.phase, BakePhase::Applied(_)) {
+            if let Some(Some(r)) = self.report.as_ref().map(|(_, r)| r) {
+                if !r.verdict.is_empty() {
+                    ui.label(RichText::new(&r.verdict).color(theme::LABEL));
+                }
+            }
+        }
     }
 }
