@@ -1,4 +1,19 @@
-//! The `Chain`: input → EQ → compressor → convolver (wet/dry) → output trim.
+//! The `Chain`: input → restoration (de-clip → de-click → noise reduction → expander)
+//! → EQ → de-esser → compressor → convolver (wet/dry) → output trim.
+//!
+//! **Order.** Restoration comes first because an EQ boost or a compressor would spread
+//! and raise clicks, clipping and noise, and its detectors expect the damage as the
+//! microphone delivered it; within it, de-clip precedes de-click (the converter clips
+//! last in a recording chain, and a clipped plateau's corners look like clicks), de-click
+//! precedes noise reduction (a click smeared over an STFT frame disturbs the noise
+//! tracker) and the expander works on the floor the noise reduction left. The de-esser
+//! follows the EQ so it reacts to the tone the EQ made. Details in [`crate::restore`].
+//!
+//! **Latency.** [`Chain::latency_samples`] is the restoration section's constant
+//! latency ([`crate::restore::latency_samples`]: 387 samples at 48 kHz, 8.1 ms) plus the
+//! convolver's (0). It does not depend on which stages are on: a stage that is off still
+//! delays its path, and stages cross-fade or glide when switched, so a bake that turns
+//! one on changes neither the latency the host compensates nor the timing of anything.
 //!
 //! One `Chain` is what the plugin runs on its audio thread and what the helper's
 //! shadow bake and the `faurge` CLI run offline, so what the helper judges is what
@@ -16,6 +31,7 @@ use thiserror::Error;
 use crate::compressor::Compressor;
 use crate::convolver::{Convolver, ConvolverConfig, Kernel, KernelBuilder, DEFAULT_MAX_IR_SECONDS};
 use crate::eq::Eq;
+use crate::restore::{DeEsser, Restoration};
 use crate::state::{db_to_gain, DspState};
 use crate::{MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
 
@@ -122,7 +138,9 @@ pub struct Chain {
     sample_rate: f32,
     channels: usize,
     state: DspState,
+    restoration: Restoration,
     eq: Eq,
+    deesser: DeEsser,
     compressor: Compressor,
     convolver: Convolver,
     /// True while the convolver runs; it is reset when it starts again after a pause.
@@ -159,7 +177,9 @@ impl Chain {
             sample_rate,
             channels,
             state,
+            restoration: Restoration::new(sample_rate, channels),
             eq: Eq::new(sample_rate),
+            deesser: DeEsser::new(sample_rate),
             compressor: Compressor::new(sample_rate),
             convolver: Convolver::new(ConvolverConfig::new(sample_rate, channels, max_ir_seconds)),
             convolver_running: false,
@@ -190,7 +210,9 @@ impl Chain {
     /// clamped ([`DspState::clamped`]). Realtime-safe.
     pub fn set_state(&mut self, state: &DspState) {
         self.state = state.clamped(self.sample_rate);
+        self.restoration.set_target(&self.state.restoration);
         self.eq.set_target(&self.state.eq);
+        self.deesser.set_target(&self.state.deesser);
         self.compressor.set_target(&self.state.compressor);
         self.mix.set_target(self.effective_mix());
         self.trim.set_target(db_to_gain(self.state.output_trim_db));
@@ -200,7 +222,9 @@ impl Chain {
     /// right after construction. Realtime-safe, but clicks if audio is running.
     pub fn snap_to_state(&mut self, state: &DspState) {
         self.state = state.clamped(self.sample_rate);
+        self.restoration.snap_to(&self.state.restoration);
         self.eq.snap_to(&self.state.eq);
+        self.deesser.snap_to(&self.state.deesser);
         self.compressor.snap_to(&self.state.compressor);
         self.mix.snap(self.effective_mix());
         self.trim.snap(db_to_gain(self.state.output_trim_db));
@@ -252,9 +276,16 @@ impl Chain {
         self.convolver.is_swapping()
     }
 
-    /// Processing latency, samples (what the host must compensate).
+    /// Processing latency, samples (what the host must compensate): the restoration
+    /// section's constant latency plus the convolver's. Fixed for the session rate;
+    /// never changes with the state.
     pub fn latency_samples(&self) -> usize {
-        self.convolver.latency_samples()
+        self.restoration.latency_samples() + self.convolver.latency_samples()
+    }
+
+    /// The restoration section (its repair counters and noise floor, for reports).
+    pub fn restoration(&self) -> &Restoration {
+        &self.restoration
     }
 
     /// Current compressor gain reduction, dB ≥ 0, for meters.
@@ -265,7 +296,9 @@ impl Chain {
     /// Clears all processing memory (filters, envelope, convolution history) and
     /// settles every glide at its target. Realtime-safe.
     pub fn reset(&mut self) {
+        self.restoration.reset();
         self.eq.reset();
+        self.deesser.reset();
         self.compressor.reset();
         self.convolver.reset();
         self.convolver_running = false;
@@ -308,7 +341,9 @@ impl Chain {
                 };
             }
         }
+        self.restoration.process(step);
         self.eq.process(step);
+        self.deesser.process(step);
         self.compressor.process(step);
 
         let wet_needed =

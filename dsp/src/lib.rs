@@ -1,8 +1,10 @@
 //! Faurge's realtime DSP engine and the measurements every other part shares.
 //!
-//! Signal path (see `docs/DESIGN.md`, "Signal path"):
-//! `input → EQ → compressor → convolver (wet/dry) → output trim → output`,
-//! assembled by [`chain::Chain`] and driven by a serde [`state::DspState`].
+//! Signal path:
+//! `input → restoration (de-clip → de-click → noise reduction → expander) → EQ →
+//! de-esser → compressor → convolver (wet/dry) → output trim → output`,
+//! assembled by [`chain::Chain`] and driven by a serde [`state::DspState`]; the
+//! order's reasons are in [`restore`].
 //!
 //! Rules for everything under `process`: no allocation, no lock, no syscall, no
 //! panic. Constructors (`new`) and kernel preparation allocate; they run on the
@@ -19,6 +21,7 @@ pub mod eq;
 pub mod fit;
 pub mod ir;
 pub mod presets;
+pub mod restore;
 pub mod state;
 
 /// Largest channel count any processor in this crate handles (mono or stereo).

@@ -58,6 +58,74 @@ pub const MIN_TRIM_DB: f32 = -24.0;
 /// Output trim range, dB.
 pub const MAX_TRIM_DB: f32 = 24.0;
 
+/// De-click sensitivity range, percent: 0 % detects only clicks 80× above the local
+/// prediction-error level, 100 % those 5× above (see [`crate::restore::repair::threshold_ratio`]).
+pub const MIN_DECLICK_SENSITIVITY_PCT: f32 = 0.0;
+/// De-click sensitivity range, percent.
+pub const MAX_DECLICK_SENSITIVITY_PCT: f32 = 100.0;
+/// Default de-click sensitivity, percent (20× the local prediction-error level).
+pub const DEFAULT_DECLICK_SENSITIVITY_PCT: f32 = 50.0;
+/// Noise reduction amount (deepest cut, the gain floor) range, dB.
+pub const MIN_DENOISE_REDUCTION_DB: f32 = 0.0;
+/// Noise reduction amount range, dB.
+pub const MAX_DENOISE_REDUCTION_DB: f32 = 30.0;
+/// Default noise reduction amount, dB.
+pub const DEFAULT_DENOISE_REDUCTION_DB: f32 = 12.0;
+/// Noise threshold (offset of the tracked noise floor; positive reduces more) range, dB.
+pub const MIN_DENOISE_THRESHOLD_DB: f32 = -10.0;
+/// Noise threshold range, dB.
+pub const MAX_DENOISE_THRESHOLD_DB: f32 = 10.0;
+/// Default noise threshold, dB.
+pub const DEFAULT_DENOISE_THRESHOLD_DB: f32 = 0.0;
+/// Expander threshold range, dBFS (mean-square level of the linked channels).
+pub const MIN_EXPANDER_THRESHOLD_DB: f32 = -90.0;
+/// Expander threshold range, dBFS.
+pub const MAX_EXPANDER_THRESHOLD_DB: f32 = 0.0;
+/// Default expander threshold, dBFS.
+pub const DEFAULT_EXPANDER_THRESHOLD_DB: f32 = -50.0;
+/// Expander ratio range (x:1 downward; 1 = no expansion).
+pub const MIN_EXPANDER_RATIO: f32 = 1.0;
+/// Expander ratio range (x:1).
+pub const MAX_EXPANDER_RATIO: f32 = 20.0;
+/// Default expander ratio (x:1).
+pub const DEFAULT_EXPANDER_RATIO: f32 = 4.0;
+/// Expander range (deepest attenuation) range, dB.
+pub const MIN_EXPANDER_RANGE_DB: f32 = 0.0;
+/// Expander range range, dB.
+pub const MAX_EXPANDER_RANGE_DB: f32 = 60.0;
+/// Default expander range, dB.
+pub const DEFAULT_EXPANDER_RANGE_DB: f32 = 12.0;
+/// Expander attack (opening) time range, ms.
+pub const MIN_EXPANDER_ATTACK_MS: f32 = 0.1;
+/// Expander attack time range, ms.
+pub const MAX_EXPANDER_ATTACK_MS: f32 = 100.0;
+/// Default expander attack time, ms.
+pub const DEFAULT_EXPANDER_ATTACK_MS: f32 = 2.0;
+/// Expander release (closing) time range, ms.
+pub const MIN_EXPANDER_RELEASE_MS: f32 = 5.0;
+/// Expander release time range, ms.
+pub const MAX_EXPANDER_RELEASE_MS: f32 = 2000.0;
+/// Default expander release time, ms.
+pub const DEFAULT_EXPANDER_RELEASE_MS: f32 = 150.0;
+/// De-esser centre frequency range, Hz (clamped to 0.4 × the sample rate where used).
+pub const MIN_DEESSER_FREQ_HZ: f32 = 2000.0;
+/// De-esser centre frequency range, Hz.
+pub const MAX_DEESSER_FREQ_HZ: f32 = 16_000.0;
+/// Default de-esser centre frequency, Hz (band about 4–10.5 kHz).
+pub const DEFAULT_DEESSER_FREQ_HZ: f32 = 6500.0;
+/// De-esser threshold range, dBFS (mean-square level of the sibilant band).
+pub const MIN_DEESSER_THRESHOLD_DB: f32 = -60.0;
+/// De-esser threshold range, dBFS.
+pub const MAX_DEESSER_THRESHOLD_DB: f32 = 0.0;
+/// Default de-esser threshold, dBFS.
+pub const DEFAULT_DEESSER_THRESHOLD_DB: f32 = -30.0;
+/// De-esser range (deepest cut of the band) range, dB.
+pub const MIN_DEESSER_RANGE_DB: f32 = 0.0;
+/// De-esser range range, dB.
+pub const MAX_DEESSER_RANGE_DB: f32 = 24.0;
+/// Default de-esser range, dB.
+pub const DEFAULT_DEESSER_RANGE_DB: f32 = 6.0;
+
 /// The filter type of one EQ band. The positions are fixed:
 /// 0 high-pass, 1 low shelf, 2–5 peaking, 6 high shelf, 7 low-pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,12 +213,96 @@ pub struct ConvolverState {
     pub mix: f32,
 }
 
+/// De-clipper ([`crate::restore::repair`]): re-synthesises short clipped runs (up to
+/// 2 ms) at the auto-detected clip level.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeclipState {
+    /// Off passes audio unchanged (delayed by the section's constant latency).
+    pub enabled: bool,
+}
+
+/// De-clicker ([`crate::restore::repair`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeclickState {
+    /// Off passes audio unchanged (delayed by the section's constant latency).
+    pub enabled: bool,
+    /// Detection sensitivity, percent (higher finds smaller clicks).
+    pub sensitivity_pct: f32,
+}
+
+/// Broadband noise reduction ([`crate::restore::denoise`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DenoiseState {
+    /// Off passes audio unchanged (delayed); on/off cross-fades.
+    pub enabled: bool,
+    /// Deepest attenuation of a time–frequency bin, dB (the gain floor).
+    pub reduction_db: f32,
+    /// Offset of the tracked noise floor, dB: positive treats more as noise.
+    pub threshold_db: f32,
+}
+
+/// Downward expander / gate ([`crate::restore::expander`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExpanderState {
+    /// Off passes audio unchanged; on/off glides.
+    pub enabled: bool,
+    /// Level below which the expander closes, dBFS.
+    pub threshold_db: f32,
+    /// Downward ratio x:1 below the threshold.
+    pub ratio: f32,
+    /// Deepest attenuation, dB.
+    pub range_db: f32,
+    /// Opening time constant, ms.
+    pub attack_ms: f32,
+    /// Closing time constant, ms.
+    pub release_ms: f32,
+}
+
+/// The restoration section at the head of the chain ([`crate::restore`]), in signal order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RestorationState {
+    /// De-clipper.
+    pub declip: DeclipState,
+    /// De-clicker.
+    pub declick: DeclickState,
+    /// Noise reduction.
+    pub denoise: DenoiseState,
+    /// Expander / gate.
+    pub expander: ExpanderState,
+}
+
+/// Split-band de-esser after the EQ ([`crate::restore::deesser`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeEsserState {
+    /// Off passes audio unchanged; on/off glides.
+    pub enabled: bool,
+    /// Centre of the sibilant band, Hz.
+    pub freq_hz: f32,
+    /// Band level above which it is cut, dBFS.
+    pub threshold_db: f32,
+    /// Deepest cut of the band, dB.
+    pub range_db: f32,
+}
+
 /// Every setting of the chain.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DspState {
+    /// Restoration (de-clip, de-click, noise reduction, expander), before the EQ.
+    /// Absent in sessions and presets older than the restoration stages: all off.
+    #[serde(default)]
+    pub restoration: RestorationState,
     /// Parametric EQ.
     pub eq: EqState,
+    /// De-esser, after the EQ. Absent in older sessions: off.
+    #[serde(default)]
+    pub deesser: DeEsserState,
     /// Compressor.
     pub compressor: CompressorState,
     /// Convolver mix.
@@ -270,11 +422,67 @@ impl Default for ConvolverState {
     }
 }
 
+impl Default for DeclipState {
+    /// Off.
+    fn default() -> Self {
+        DeclipState { enabled: false }
+    }
+}
+
+impl Default for DeclickState {
+    /// Off, at [`DEFAULT_DECLICK_SENSITIVITY_PCT`].
+    fn default() -> Self {
+        DeclickState {
+            enabled: false,
+            sensitivity_pct: DEFAULT_DECLICK_SENSITIVITY_PCT,
+        }
+    }
+}
+
+impl Default for DenoiseState {
+    /// Off, 12 dB reduction, threshold 0 dB.
+    fn default() -> Self {
+        DenoiseState {
+            enabled: false,
+            reduction_db: DEFAULT_DENOISE_REDUCTION_DB,
+            threshold_db: DEFAULT_DENOISE_THRESHOLD_DB,
+        }
+    }
+}
+
+impl Default for ExpanderState {
+    /// Off, ready for a speech floor: −50 dBFS, 4:1, 12 dB range, 2 ms / 150 ms.
+    fn default() -> Self {
+        ExpanderState {
+            enabled: false,
+            threshold_db: DEFAULT_EXPANDER_THRESHOLD_DB,
+            ratio: DEFAULT_EXPANDER_RATIO,
+            range_db: DEFAULT_EXPANDER_RANGE_DB,
+            attack_ms: DEFAULT_EXPANDER_ATTACK_MS,
+            release_ms: DEFAULT_EXPANDER_RELEASE_MS,
+        }
+    }
+}
+
+impl Default for DeEsserState {
+    /// Off, 6.5 kHz, −30 dBFS, 6 dB range.
+    fn default() -> Self {
+        DeEsserState {
+            enabled: false,
+            freq_hz: DEFAULT_DEESSER_FREQ_HZ,
+            threshold_db: DEFAULT_DEESSER_THRESHOLD_DB,
+            range_db: DEFAULT_DEESSER_RANGE_DB,
+        }
+    }
+}
+
 impl Default for DspState {
     /// Transparent: every processor at unity.
     fn default() -> Self {
         DspState {
+            restoration: RestorationState::default(),
             eq: EqState::default(),
+            deesser: DeEsserState::default(),
             compressor: CompressorState::default(),
             convolver: ConvolverState::default(),
             output_trim_db: 0.0,
@@ -341,6 +549,75 @@ impl DspState {
             MAX_MAKEUP_DB,
         )?;
         check(|| "convolver.mix".into(), self.convolver.mix, 0.0, 1.0)?;
+        let r = &self.restoration;
+        check(
+            || "restoration.declick.sensitivity_pct".into(),
+            r.declick.sensitivity_pct,
+            MIN_DECLICK_SENSITIVITY_PCT,
+            MAX_DECLICK_SENSITIVITY_PCT,
+        )?;
+        check(
+            || "restoration.denoise.reduction_db".into(),
+            r.denoise.reduction_db,
+            MIN_DENOISE_REDUCTION_DB,
+            MAX_DENOISE_REDUCTION_DB,
+        )?;
+        check(
+            || "restoration.denoise.threshold_db".into(),
+            r.denoise.threshold_db,
+            MIN_DENOISE_THRESHOLD_DB,
+            MAX_DENOISE_THRESHOLD_DB,
+        )?;
+        let x = &r.expander;
+        check(
+            || "restoration.expander.threshold_db".into(),
+            x.threshold_db,
+            MIN_EXPANDER_THRESHOLD_DB,
+            MAX_EXPANDER_THRESHOLD_DB,
+        )?;
+        check(
+            || "restoration.expander.ratio".into(),
+            x.ratio,
+            MIN_EXPANDER_RATIO,
+            MAX_EXPANDER_RATIO,
+        )?;
+        check(
+            || "restoration.expander.range_db".into(),
+            x.range_db,
+            MIN_EXPANDER_RANGE_DB,
+            MAX_EXPANDER_RANGE_DB,
+        )?;
+        check(
+            || "restoration.expander.attack_ms".into(),
+            x.attack_ms,
+            MIN_EXPANDER_ATTACK_MS,
+            MAX_EXPANDER_ATTACK_MS,
+        )?;
+        check(
+            || "restoration.expander.release_ms".into(),
+            x.release_ms,
+            MIN_EXPANDER_RELEASE_MS,
+            MAX_EXPANDER_RELEASE_MS,
+        )?;
+        let e = &self.deesser;
+        check(
+            || "deesser.freq_hz".into(),
+            e.freq_hz,
+            MIN_DEESSER_FREQ_HZ,
+            MAX_DEESSER_FREQ_HZ,
+        )?;
+        check(
+            || "deesser.threshold_db".into(),
+            e.threshold_db,
+            MIN_DEESSER_THRESHOLD_DB,
+            MAX_DEESSER_THRESHOLD_DB,
+        )?;
+        check(
+            || "deesser.range_db".into(),
+            e.range_db,
+            MIN_DEESSER_RANGE_DB,
+            MAX_DEESSER_RANGE_DB,
+        )?;
         check(
             || "output_trim_db".into(),
             self.output_trim_db,
@@ -381,6 +658,70 @@ impl DspState {
         c.release_ms = clamp_or(c.release_ms, MIN_RELEASE_MS, MAX_RELEASE_MS, dc.release_ms);
         c.makeup_db = clamp_or(c.makeup_db, MIN_MAKEUP_DB, MAX_MAKEUP_DB, dc.makeup_db);
         s.convolver.mix = clamp_or(s.convolver.mix, 0.0, 1.0, d.convolver.mix);
+        let (r, dr) = (&mut s.restoration, d.restoration);
+        r.declick.sensitivity_pct = clamp_or(
+            r.declick.sensitivity_pct,
+            MIN_DECLICK_SENSITIVITY_PCT,
+            MAX_DECLICK_SENSITIVITY_PCT,
+            dr.declick.sensitivity_pct,
+        );
+        r.denoise.reduction_db = clamp_or(
+            r.denoise.reduction_db,
+            MIN_DENOISE_REDUCTION_DB,
+            MAX_DENOISE_REDUCTION_DB,
+            dr.denoise.reduction_db,
+        );
+        r.denoise.threshold_db = clamp_or(
+            r.denoise.threshold_db,
+            MIN_DENOISE_THRESHOLD_DB,
+            MAX_DENOISE_THRESHOLD_DB,
+            dr.denoise.threshold_db,
+        );
+        let (x, dx) = (&mut r.expander, dr.expander);
+        x.threshold_db = clamp_or(
+            x.threshold_db,
+            MIN_EXPANDER_THRESHOLD_DB,
+            MAX_EXPANDER_THRESHOLD_DB,
+            dx.threshold_db,
+        );
+        x.ratio = clamp_or(x.ratio, MIN_EXPANDER_RATIO, MAX_EXPANDER_RATIO, dx.ratio);
+        x.range_db = clamp_or(
+            x.range_db,
+            MIN_EXPANDER_RANGE_DB,
+            MAX_EXPANDER_RANGE_DB,
+            dx.range_db,
+        );
+        x.attack_ms = clamp_or(
+            x.attack_ms,
+            MIN_EXPANDER_ATTACK_MS,
+            MAX_EXPANDER_ATTACK_MS,
+            dx.attack_ms,
+        );
+        x.release_ms = clamp_or(
+            x.release_ms,
+            MIN_EXPANDER_RELEASE_MS,
+            MAX_EXPANDER_RELEASE_MS,
+            dx.release_ms,
+        );
+        let (e, de) = (&mut s.deesser, d.deesser);
+        e.freq_hz = clamp_or(
+            e.freq_hz,
+            MIN_DEESSER_FREQ_HZ,
+            MAX_DEESSER_FREQ_HZ,
+            de.freq_hz,
+        );
+        e.threshold_db = clamp_or(
+            e.threshold_db,
+            MIN_DEESSER_THRESHOLD_DB,
+            MAX_DEESSER_THRESHOLD_DB,
+            de.threshold_db,
+        );
+        e.range_db = clamp_or(
+            e.range_db,
+            MIN_DEESSER_RANGE_DB,
+            MAX_DEESSER_RANGE_DB,
+            de.range_db,
+        );
         s.output_trim_db = clamp_or(s.output_trim_db, MIN_TRIM_DB, MAX_TRIM_DB, d.output_trim_db);
         s
     }
@@ -458,5 +799,58 @@ mod tests {
         assert_eq!(s, back);
         let bad = json.replacen("\"output_trim_db\"", "\"output_trim\"", 1);
         assert!(serde_json::from_str::<DspState>(&bad).is_err());
+        let bad = json.replacen("\"sensitivity_pct\"", "\"sensitivity\"", 1);
+        assert!(serde_json::from_str::<DspState>(&bad).is_err());
+    }
+
+    /// A session or preset written before the restoration stages existed.
+    #[test]
+    fn json_without_restoration_or_deesser_loads_with_them_off() {
+        let mut v: serde_json::Value = serde_json::to_value(DspState::default()).unwrap();
+        let obj = v.as_object_mut().unwrap();
+        assert!(obj.remove("restoration").is_some());
+        assert!(obj.remove("deesser").is_some());
+        obj.insert("output_trim_db".into(), serde_json::json!(-3.0));
+        let old = serde_json::to_string(&v).unwrap();
+        let s: DspState = serde_json::from_str(&old).unwrap();
+        assert_eq!(s.restoration, RestorationState::default());
+        assert_eq!(s.deesser, DeEsserState::default());
+        assert!(!s.restoration.declip.enabled && !s.restoration.declick.enabled);
+        assert!(!s.restoration.denoise.enabled && !s.restoration.expander.enabled);
+        assert!(!s.deesser.enabled);
+        assert_eq!(s.output_trim_db, -3.0);
+        // A partial section fills the rest with defaults.
+        let partial = old.replacen('{', "{\"restoration\":{\"denoise\":{\"enabled\":true}},", 1);
+        let s: DspState = serde_json::from_str(&partial).unwrap();
+        assert!(s.restoration.denoise.enabled);
+        assert_eq!(
+            s.restoration.denoise.reduction_db,
+            DEFAULT_DENOISE_REDUCTION_DB
+        );
+        assert_eq!(s.restoration.expander, ExpanderState::default());
+    }
+
+    #[test]
+    fn restoration_fields_are_validated_and_clamped() {
+        let mut s = DspState::default();
+        s.restoration.denoise.reduction_db = 45.0;
+        assert_eq!(
+            s.validate().unwrap_err().to_string(),
+            "restoration.denoise.reduction_db is 45, but must be between 0 and 30"
+        );
+        assert_eq!(s.clamped(48_000.0).restoration.denoise.reduction_db, 30.0);
+        let mut s = DspState::default();
+        s.deesser.freq_hz = f32::NAN;
+        s.restoration.expander.ratio = 0.5;
+        s.restoration.declick.sensitivity_pct = f32::INFINITY;
+        assert!(s.validate().is_err());
+        let c = s.clamped(48_000.0);
+        c.validate().unwrap();
+        assert_eq!(c.deesser.freq_hz, DEFAULT_DEESSER_FREQ_HZ);
+        assert_eq!(c.restoration.expander.ratio, MIN_EXPANDER_RATIO);
+        assert_eq!(
+            c.restoration.declick.sensitivity_pct,
+            MAX_DECLICK_SENSITIVITY_PCT
+        );
     }
 }

@@ -11,12 +11,27 @@
 //! Ranges are the `faurge_dsp::state` constants, except the IR mix, which is shown in
 //! percent (0–100 %) and maps to `ConvolverState::mix` (0–1). The high-pass and
 //! low-pass bands have no gain parameter: the cookbook HPF/LPF ignore gain.
+//!
+//! Rows are only ever appended (the LV2 port index is the row index): the restoration
+//! stages and the de-esser come after Auto-bake, although they sit before the EQ in the
+//! signal path; hosts show them in their own groups. Sessions saved before they existed
+//! load with them off (their defaults).
 
 use faurge_dsp::state::{
-    DspState, EqBandState, MAX_ATTACK_MS, MAX_FREQ_HZ, MAX_GAIN_DB, MAX_KNEE_DB, MAX_MAKEUP_DB,
-    MAX_Q, MAX_RATIO, MAX_RELEASE_MS, MAX_THRESHOLD_DB, MAX_TRIM_DB, MIN_ATTACK_MS, MIN_FREQ_HZ,
-    MIN_GAIN_DB, MIN_KNEE_DB, MIN_MAKEUP_DB, MIN_Q, MIN_RATIO, MIN_RELEASE_MS, MIN_THRESHOLD_DB,
-    MIN_TRIM_DB, NUM_BANDS,
+    DspState, EqBandState, DEFAULT_DECLICK_SENSITIVITY_PCT, DEFAULT_DEESSER_FREQ_HZ,
+    DEFAULT_DEESSER_RANGE_DB, DEFAULT_DEESSER_THRESHOLD_DB, DEFAULT_DENOISE_REDUCTION_DB,
+    DEFAULT_DENOISE_THRESHOLD_DB, DEFAULT_EXPANDER_ATTACK_MS, DEFAULT_EXPANDER_RANGE_DB,
+    DEFAULT_EXPANDER_RATIO, DEFAULT_EXPANDER_RELEASE_MS, DEFAULT_EXPANDER_THRESHOLD_DB,
+    MAX_ATTACK_MS, MAX_DECLICK_SENSITIVITY_PCT, MAX_DEESSER_FREQ_HZ, MAX_DEESSER_RANGE_DB,
+    MAX_DEESSER_THRESHOLD_DB, MAX_DENOISE_REDUCTION_DB, MAX_DENOISE_THRESHOLD_DB,
+    MAX_EXPANDER_ATTACK_MS, MAX_EXPANDER_RANGE_DB, MAX_EXPANDER_RATIO, MAX_EXPANDER_RELEASE_MS,
+    MAX_EXPANDER_THRESHOLD_DB, MAX_FREQ_HZ, MAX_GAIN_DB, MAX_KNEE_DB, MAX_MAKEUP_DB, MAX_Q,
+    MAX_RATIO, MAX_RELEASE_MS, MAX_THRESHOLD_DB, MAX_TRIM_DB, MIN_ATTACK_MS,
+    MIN_DECLICK_SENSITIVITY_PCT, MIN_DEESSER_FREQ_HZ, MIN_DEESSER_RANGE_DB,
+    MIN_DEESSER_THRESHOLD_DB, MIN_DENOISE_REDUCTION_DB, MIN_DENOISE_THRESHOLD_DB,
+    MIN_EXPANDER_ATTACK_MS, MIN_EXPANDER_RANGE_DB, MIN_EXPANDER_RATIO, MIN_EXPANDER_RELEASE_MS,
+    MIN_EXPANDER_THRESHOLD_DB, MIN_FREQ_HZ, MIN_GAIN_DB, MIN_KNEE_DB, MIN_MAKEUP_DB, MIN_Q,
+    MIN_RATIO, MIN_RELEASE_MS, MIN_THRESHOLD_DB, MIN_TRIM_DB, NUM_BANDS,
 };
 
 /// The unit a parameter's plain value is in; decides its formatter and parser.
@@ -114,6 +129,38 @@ pub enum ParamTarget {
     Bake,
     /// Not part of `DspState`: bake again when the input changes character.
     AutoBake,
+    /// `restoration.declip.enabled`.
+    DeclipEnabled,
+    /// `restoration.declick.enabled`.
+    DeclickEnabled,
+    /// `restoration.declick.sensitivity_pct`.
+    DeclickSensitivity,
+    /// `restoration.denoise.enabled`.
+    DenoiseEnabled,
+    /// `restoration.denoise.reduction_db`.
+    DenoiseReduction,
+    /// `restoration.denoise.threshold_db`.
+    DenoiseThreshold,
+    /// `restoration.expander.enabled`.
+    ExpanderEnabled,
+    /// `restoration.expander.threshold_db`.
+    ExpanderThreshold,
+    /// `restoration.expander.ratio`.
+    ExpanderRatio,
+    /// `restoration.expander.range_db`.
+    ExpanderRange,
+    /// `restoration.expander.attack_ms`.
+    ExpanderAttack,
+    /// `restoration.expander.release_ms`.
+    ExpanderRelease,
+    /// `deesser.enabled`.
+    DeEsserEnabled,
+    /// `deesser.freq_hz`.
+    DeEsserFreq,
+    /// `deesser.threshold_db`.
+    DeEsserThreshold,
+    /// `deesser.range_db`.
+    DeEsserRange,
 }
 
 /// One row of the parameter table.
@@ -269,6 +316,22 @@ pub const PARAMS: &[ParamSpec] = &[
     switch("bypass", "Bypass",               "",           KBypass,     false,                                                      Bypass),
     switch("bake",   "Bake",                 "Bake",       Trigger,     false,                                                      Bake),
     switch("autobake","Auto-bake",           "Bake",       Switch,      false,                                                      AutoBake),
+    switch("dclp_on", "De-clip Enable",      "De-clip",    Switch,      false,                                                      DeclipEnabled),
+    switch("dclk_on", "De-click Enable",     "De-click",   Switch,      false,                                                      DeclickEnabled),
+    float("dclk_sen","De-click Sensitivity", "De-click",   Unit::Percent, (MIN_DECLICK_SENSITIVITY_PCT, MAX_DECLICK_SENSITIVITY_PCT), DEFAULT_DECLICK_SENSITIVITY_PCT, Linear, DeclickSensitivity),
+    switch("nr_on",  "Noise Reduction Enable", "Noise Reduction", Switch, false,                                                    DenoiseEnabled),
+    float("nr_red",  "Noise Reduction",      "Noise Reduction", Unit::Db, (MIN_DENOISE_REDUCTION_DB, MAX_DENOISE_REDUCTION_DB), DEFAULT_DENOISE_REDUCTION_DB, Linear, DenoiseReduction),
+    float("nr_thr",  "Noise Threshold",      "Noise Reduction", Unit::Db, (MIN_DENOISE_THRESHOLD_DB, MAX_DENOISE_THRESHOLD_DB), DEFAULT_DENOISE_THRESHOLD_DB, Linear, DenoiseThreshold),
+    switch("exp_on", "Expander Enable",      "Expander",   Switch,      false,                                                      ExpanderEnabled),
+    float("exp_thr", "Expander Threshold",   "Expander",   Unit::Db,    (MIN_EXPANDER_THRESHOLD_DB, MAX_EXPANDER_THRESHOLD_DB), DEFAULT_EXPANDER_THRESHOLD_DB, Linear, ExpanderThreshold),
+    float("exp_rat", "Expander Ratio",       "Expander",   Unit::Ratio, (MIN_EXPANDER_RATIO, MAX_EXPANDER_RATIO), DEFAULT_EXPANDER_RATIO, Log, ExpanderRatio),
+    float("exp_rng", "Expander Range",       "Expander",   Unit::Db,    (MIN_EXPANDER_RANGE_DB, MAX_EXPANDER_RANGE_DB), DEFAULT_EXPANDER_RANGE_DB, Linear, ExpanderRange),
+    float("exp_att", "Expander Attack",      "Expander",   Unit::Ms,    (MIN_EXPANDER_ATTACK_MS, MAX_EXPANDER_ATTACK_MS), DEFAULT_EXPANDER_ATTACK_MS, Log, ExpanderAttack),
+    float("exp_rel", "Expander Release",     "Expander",   Unit::Ms,    (MIN_EXPANDER_RELEASE_MS, MAX_EXPANDER_RELEASE_MS), DEFAULT_EXPANDER_RELEASE_MS, Log, ExpanderRelease),
+    switch("dess_on","De-esser Enable",      "De-esser",   Switch,      false,                                                      DeEsserEnabled),
+    float("dess_hz", "De-esser Freq",        "De-esser",   Unit::Hz,    (MIN_DEESSER_FREQ_HZ, MAX_DEESSER_FREQ_HZ), DEFAULT_DEESSER_FREQ_HZ, Log, DeEsserFreq),
+    float("dess_thr","De-esser Threshold",   "De-esser",   Unit::Db,    (MIN_DEESSER_THRESHOLD_DB, MAX_DEESSER_THRESHOLD_DB), DEFAULT_DEESSER_THRESHOLD_DB, Linear, DeEsserThreshold),
+    float("dess_rng","De-esser Range",       "De-esser",   Unit::Db,    (MIN_DEESSER_RANGE_DB, MAX_DEESSER_RANGE_DB), DEFAULT_DEESSER_RANGE_DB, Linear, DeEsserRange),
 ];
 
 /// The row with id `id`, if any.
@@ -297,6 +360,22 @@ impl ParamSpec {
             IrEnabled => state.convolver.enabled = on,
             IrMix => state.convolver.mix = value / 100.0,
             OutputTrim => state.output_trim_db = value,
+            DeclipEnabled => state.restoration.declip.enabled = on,
+            DeclickEnabled => state.restoration.declick.enabled = on,
+            DeclickSensitivity => state.restoration.declick.sensitivity_pct = value,
+            DenoiseEnabled => state.restoration.denoise.enabled = on,
+            DenoiseReduction => state.restoration.denoise.reduction_db = value,
+            DenoiseThreshold => state.restoration.denoise.threshold_db = value,
+            ExpanderEnabled => state.restoration.expander.enabled = on,
+            ExpanderThreshold => state.restoration.expander.threshold_db = value,
+            ExpanderRatio => state.restoration.expander.ratio = value,
+            ExpanderRange => state.restoration.expander.range_db = value,
+            ExpanderAttack => state.restoration.expander.attack_ms = value,
+            ExpanderRelease => state.restoration.expander.release_ms = value,
+            DeEsserEnabled => state.deesser.enabled = on,
+            DeEsserFreq => state.deesser.freq_hz = value,
+            DeEsserThreshold => state.deesser.threshold_db = value,
+            DeEsserRange => state.deesser.range_db = value,
             Bypass | Bake | AutoBake => {}
         }
     }
@@ -322,6 +401,22 @@ impl ParamSpec {
             IrEnabled => b(state.convolver.enabled),
             IrMix => state.convolver.mix * 100.0,
             OutputTrim => state.output_trim_db,
+            DeclipEnabled => b(state.restoration.declip.enabled),
+            DeclickEnabled => b(state.restoration.declick.enabled),
+            DeclickSensitivity => state.restoration.declick.sensitivity_pct,
+            DenoiseEnabled => b(state.restoration.denoise.enabled),
+            DenoiseReduction => state.restoration.denoise.reduction_db,
+            DenoiseThreshold => state.restoration.denoise.threshold_db,
+            ExpanderEnabled => b(state.restoration.expander.enabled),
+            ExpanderThreshold => state.restoration.expander.threshold_db,
+            ExpanderRatio => state.restoration.expander.ratio,
+            ExpanderRange => state.restoration.expander.range_db,
+            ExpanderAttack => state.restoration.expander.attack_ms,
+            ExpanderRelease => state.restoration.expander.release_ms,
+            DeEsserEnabled => b(state.deesser.enabled),
+            DeEsserFreq => state.deesser.freq_hz,
+            DeEsserThreshold => state.deesser.threshold_db,
+            DeEsserRange => state.deesser.range_db,
             Bypass | Bake | AutoBake => return None,
         };
         Some(if v.is_nan() {
@@ -481,7 +576,9 @@ mod tests {
             "p1_q", "p2_on", "p2_hz", "p2_db", "p2_q", "p3_on", "p3_hz", "p3_db", "p3_q", "p4_on",
             "p4_hz", "p4_db", "p4_q", "hs_on", "hs_hz", "hs_db", "hs_q", "lp_on", "lp_hz", "lp_q",
             "cmp_on", "cmp_thr", "cmp_rat", "cmp_knee", "cmp_att", "cmp_rel", "cmp_mkp", "ir_on",
-            "ir_mix", "out_trim", "bypass", "bake", "autobake",
+            "ir_mix", "out_trim", "bypass", "bake", "autobake", "dclp_on", "dclk_on", "dclk_sen",
+            "nr_on", "nr_red", "nr_thr", "exp_on", "exp_thr", "exp_rat", "exp_rng", "exp_att",
+            "exp_rel", "dess_on", "dess_hz", "dess_thr", "dess_rng",
         ];
         assert_eq!(ids, expected);
     }
@@ -578,6 +675,8 @@ mod tests {
             assert_eq!(state.eq, again.eq);
             assert_eq!(state.compressor, again.compressor);
             assert_eq!(state.output_trim_db, again.output_trim_db);
+            assert_eq!(state.restoration, again.restoration);
+            assert_eq!(state.deesser, again.deesser);
             assert!((state.convolver.mix - again.convolver.mix).abs() < 1e-6);
         }
     }

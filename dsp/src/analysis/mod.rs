@@ -10,6 +10,7 @@
 //! | `T_LUFS` | [`loudness::loudness`] | integrated loudness, LUFS (ITU-R BS.1770-4) |
 //! | `T_Dyn` | [`dynamics::t_dyn`] | `[crest factor dB, zero crossings per second]` |
 //! | `T_Purity` | [`purity::purity`] | SNR dB, clipping fraction, clicks per second, reflection gain, spectral ripple dB → `input_purity` 0..1, `requires_genesis` |
+//! | restoration | [`restoration::restoration_metrics`] | noise floor dBFS, SNR dB, clicks, clipped runs / fraction / level dBFS, sibilance dB (what the restoration stages would find) |
 //! | encoder input | [`mel::log_mel`] | `[n_frames, 64]` log10 mel power |
 //! | Genesis input | [`ltas::spectrum_db`] | 256 log bands 20 Hz–20 kHz, dB re total in-band power |
 //! | source bandwidth | [`ltas::effective_bandwidth_hz`] | Hz, where a recording's content ends (for masking LTAS bands) |
@@ -29,6 +30,7 @@ pub mod loudness;
 pub mod ltas;
 pub mod mel;
 pub mod purity;
+pub mod restoration;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;

@@ -1,0 +1,205 @@
+//! Restoration: what a bad microphone or interface does that an EQ cannot undo —
+//! clipping, clicks and pops, broadband noise, a noise floor between phrases, harsh
+//! sibilance.
+//!
+//! | stage | module | method | latency |
+//! |---|---|---|---|
+//! | de-clip | [`repair`] | clipped-run detection, constrained least-squares AR interpolation | shared lookahead |
+//! | de-click | [`repair`] | two-sided AR prediction-error detection, step subtraction or least-squares AR interpolation | shared lookahead |
+//! | noise reduction | [`denoise`] | low-delay STFT (21 ms analysis, 5.3 ms synthesis), minima-controlled noise tracking, decision-directed log-spectral-amplitude gain | 2 hops − 1 (255 samples at 48 kHz) |
+//! | expander | [`expander`] | downward expander with hysteresis and hold | 0 |
+//! | de-esser | [`deesser`] | split-band dynamic cut of 4–10 kHz | 0 |
+//!
+//! [`Restoration`] runs the first four in this order, at the head of the chain:
+//! `input → de-clip → de-click → noise reduction → expander → EQ → de-esser → …`.
+//!
+//! - **Restoration before EQ and dynamics**: an EQ boost or a compressor's gain spreads
+//!   and raises clicks, clipping and noise, and the detectors rely on the damage looking
+//!   like it left the microphone.
+//! - **De-clip before de-click**: the clipper is the last thing in a recording chain (the
+//!   converter), so its damage is undone first; and a clipped plateau's corners look
+//!   like clicks to the click detector.
+//! - **De-click before noise reduction**: a click spreads over a whole STFT frame once in
+//!   the spectral domain and its energy disturbs the noise tracker, while the AR
+//!   detector finds it as one unpredictable sample.
+//! - **Noise reduction before the expander**: the expander then works on the lowered
+//!   floor and needs less range, so it gates less audibly.
+//! - **De-esser after the EQ** (in [`crate::chain`]): it must react to the tone the EQ
+//!   made, so a high-shelf boost that brings out sibilance is tamed too.
+//!
+//! **Latency** is one constant for the whole section, [`latency_samples`]: the repair
+//! lookahead plus the STFT frame, whatever is switched on; a stage that is off still
+//! delays its path, so switching one on never changes what the host compensates.
+//! At 44.1 / 48 / 96 kHz it is 360 / 387 / 747 samples (8.2 / 8.1 / 7.8 ms).
+//!
+//! Every stage works at any rate from [`MIN_STAGE_SAMPLE_RATE`] to
+//! [`MAX_STAGE_SAMPLE_RATE`] (the `Chain` itself accepts a narrower range) and follows
+//! the crate's realtime rules: `new` allocates everything at its session-rate size;
+//! `process`, `set_target`, `snap_to` and `reset` never allocate, lock, block or panic.
+
+pub mod ar;
+pub mod deesser;
+pub mod denoise;
+pub mod expander;
+pub mod repair;
+
+use crate::state::RestorationState;
+
+pub use deesser::DeEsser;
+pub use denoise::Denoiser;
+pub use expander::Expander;
+pub use repair::Repair;
+
+/// Lowest sample rate the restoration stages run at, Hz.
+pub const MIN_STAGE_SAMPLE_RATE: f32 = 1_000.0;
+/// Highest sample rate the restoration stages run at, Hz.
+pub const MAX_STAGE_SAMPLE_RATE: f32 = 768_000.0;
+
+/// Rate used when a constructor receives NaN, Hz.
+pub(crate) const FALLBACK_SAMPLE_RATE: f32 = 48_000.0;
+
+/// `sample_rate` clamped to the stages' range (NaN → 48 kHz).
+pub(crate) fn clamp_rate(sample_rate: f32) -> f32 {
+    if sample_rate.is_nan() {
+        FALLBACK_SAMPLE_RATE
+    } else {
+        sample_rate.clamp(MIN_STAGE_SAMPLE_RATE, MAX_STAGE_SAMPLE_RATE)
+    }
+}
+
+/// Latency of the restoration section at `sample_rate` Hz, samples: the repair stage's
+/// ([`repair::latency_samples`]) plus the denoiser's ([`denoise::latency_samples`]).
+/// The same whatever stages are on.
+pub fn latency_samples(sample_rate: f32) -> usize {
+    repair::latency_samples(sample_rate) + denoise::latency_samples(sample_rate)
+}
+
+/// A per-sample linear glide toward a target (cross-fades of on/off).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Fade {
+    value: f32,
+    target: f32,
+    step: f32,
+    left: u32,
+    len: u32,
+}
+
+impl Fade {
+    pub(crate) fn new(value: f32, len: u32) -> Self {
+        Fade {
+            value,
+            target: value,
+            step: 0.0,
+            left: 0,
+            len: len.max(1),
+        }
+    }
+
+    pub(crate) fn set_target(&mut self, target: f32) {
+        if target != self.target {
+            self.target = target;
+            self.left = self.len;
+            self.step = (target - self.value) / self.len as f32;
+        }
+    }
+
+    pub(crate) fn snap(&mut self, target: f32) {
+        *self = Fade::new(target, self.len);
+    }
+
+    #[inline]
+    pub(crate) fn next(&mut self) -> f32 {
+        if self.left > 0 {
+            self.left -= 1;
+            self.value = if self.left == 0 {
+                self.target
+            } else {
+                self.value + self.step
+            };
+        }
+        self.value
+    }
+
+    pub(crate) fn value(&self) -> f32 {
+        self.value
+    }
+
+    pub(crate) fn target(&self) -> f32 {
+        self.target
+    }
+}
+
+/// The restoration section of the chain: de-clip and de-click ([`Repair`]), noise
+/// reduction ([`Denoiser`]), expander ([`Expander`]), in that order (see the module
+/// documentation for why), with the constant latency [`latency_samples`].
+pub struct Restoration {
+    repair: Repair,
+    denoise: Denoiser,
+    expander: Expander,
+    latency: usize,
+}
+
+impl Restoration {
+    /// The section for `channels` (1 or 2) at `sample_rate` Hz, every stage off.
+    /// Allocates all buffers.
+    pub fn new(sample_rate: f32, channels: usize) -> Self {
+        let repair = Repair::new(sample_rate, channels);
+        let denoise = Denoiser::new(sample_rate, channels);
+        let latency = repair.latency_samples() + denoise.latency_samples();
+        Restoration {
+            repair,
+            denoise,
+            expander: Expander::new(sample_rate),
+            latency,
+        }
+    }
+
+    /// The section's latency, samples ([`latency_samples`] at the session rate).
+    pub fn latency_samples(&self) -> usize {
+        self.latency
+    }
+
+    /// Sets new settings (each stage glides or cross-fades). Realtime-safe.
+    pub fn set_target(&mut self, s: &RestorationState) {
+        self.repair.set_target(&s.declip, &s.declick);
+        self.denoise.set_target(&s.denoise);
+        self.expander.set_target(&s.expander);
+    }
+
+    /// Sets new settings with no glide. Realtime-safe.
+    pub fn snap_to(&mut self, s: &RestorationState) {
+        self.repair.set_target(&s.declip, &s.declick);
+        self.denoise.snap_to(&s.denoise);
+        self.expander.snap_to(&s.expander);
+    }
+
+    /// Clears all memory (delay lines, models, noise floor, envelopes). Realtime-safe.
+    pub fn reset(&mut self) {
+        self.repair.reset();
+        self.denoise.reset();
+        self.expander.reset();
+    }
+
+    /// The repair stage (for its counters).
+    pub fn repair(&self) -> &Repair {
+        &self.repair
+    }
+
+    /// The noise reducer (for its noise floor).
+    pub fn denoiser(&self) -> &Denoiser {
+        &self.denoise
+    }
+
+    /// The expander's current gain reduction, dB ≥ 0.
+    pub fn expander_reduction_db(&self) -> f32 {
+        self.expander.gain_reduction_db()
+    }
+
+    /// Processes `channels` in place; the output is delayed by
+    /// [`Restoration::latency_samples`]. Never allocates, locks or panics.
+    pub fn process(&mut self, channels: &mut [&mut [f32]]) {
+        self.repair.process(channels);
+        self.denoise.process(channels);
+        self.expander.process(channels);
+    }
+}

@@ -1,0 +1,1281 @@
+//! The repair stage: de-clipping and de-clicking, two restorers that share one lookahead
+//! buffer and one autoregressive (AR) model of the signal.
+//!
+//! Both treat damage as *missing samples* and re-synthesise them from an AR model of the
+//! surrounding audio (S. J. Godsill & P. J. W. Rayner, *Digital Audio Restoration*,
+//! Springer 1998, ch. 5; the interpolator is [`super::ar::Lsar`]).
+//!
+//! **AR model.** Order `p` = [`ar_order`] (10 at 8–15 kHz, 32 at 48 kHz, 40 from 60 kHz).
+//! The autocorrelation of the *repaired* output is tracked with an exponential window
+//! ([`AR_WINDOW_MS`]): `r_k ← λ·r_k + y[o]·y[o−k]`, which is the autocorrelation of the
+//! windowed signal `λ^{(o−n)/2}·y[n]` up to the factor `λ^{k/2}` (applied), so it is
+//! positive semi-definite; a white-noise correction of `1e-4·r_0` plus −150 dBFS is added
+//! before every [`super::ar::levinson`] fit (every [`AR_HOP_MS`]).
+//!
+//! **De-clicking** (Godsill & Rayner §5.3, with two-sided detection after S. V. Vaseghi
+//! and P. J. W. Rayner, "Detection and suppression of impulsive noise in speech
+//! communication systems", IEE Proc. I 137(1), 1990):
+//! 1. Forward prediction error `e[n] = x[n] − Σ a_k x[n−k]` of every sample.
+//! 2. A sample `d` is the start of a click when `|e[d]| > k·σ(d)`, where `σ(d)` is the RMS
+//!    of `e` over `d ± C` ([`Repair::lookahead_samples`] each side) leaving out
+//!    `d−1 ..= d+p` (where the click's own error spreads), and `k` is set by the
+//!    sensitivity ([`threshold_ratio`]: 80× at 0 %, 20× at 50 %, 5× at 100 %).
+//! 3. Shape. The pop is modelled in the prediction-error (whitened) domain as
+//!    `A·t_τ[n−d]`, `t_τ[j] = e^{−j/τ}` for [`STEP_GRID`] values of τ in
+//!    [`STEP_TAU_RANGE_MS`] (a decaying step: the
+//!    dataset's clock pops, a DC thump) or `t = δ` (an impulse). The amplitude is the
+//!    least-squares fit of the whitened template to `e` over `d .. d+C`; the template
+//!    that explains the most error energy wins, a step only if it explains
+//!    [`STEP_MIN_GAIN`]`·σ²` more than the impulse and leaves at most [`STEP_FIT`]`·σ²` per sample unexplained. A step is *subtracted* (over `12·τ`,
+//!    carried on into samples that have not arrived yet), so its long tail goes too.
+//! 4. Otherwise (and for what a subtracted step leaves above threshold) the damaged run
+//!    is interpolated: it starts one sample before `d` and ends one sample after the last
+//!    sample in `d ..= d + g_max` whose *backward* prediction error
+//!    `x[m] − Σ a_k x[m+k]` exceeds `max(k/2, 3)·σ` — a click is unpredictable from both
+//!    sides, clean audio after it is predictable from its own future. Runs are at most
+//!    `g_max` = [`max_gap_samples`] long (2 ms, at most 512 samples).
+//!
+//! **De-clipping** (Godsill & Rayner §5.2.4; constrained interpolation after
+//! J. S. Abel and J. O. Smith, "Restoring a clipped signal", ICASSP 1991):
+//! 1. A ceiling per polarity follows the sample peak (instant rise, falling
+//!    [`CEILING_DECAY_DB_PER_S`]). A *clipped run* is ≥ 2 consecutive same-sign samples
+//!    within [`CLIP_TOLERANCE`] (relative) of the ceiling and of each other, at least
+//!    [`CLIP_MIN_LEVEL_DB`] dBFS: a hard clipper's plateau. A run confirms its level for
+//!    one second; single samples at a confirmed level count as runs of one.
+//! 2. A run of at most `g_max` samples is re-synthesised by least-squares AR
+//!    interpolation constrained to lie at or beyond the clip level in the run's
+//!    direction (active set: samples that fall short are pinned to the level and the
+//!    rest solved again, up to 4 times), and at most [`MAX_OVERSHOOT`]× the level.
+//!    Longer runs are left as they are (the model cannot bridge them credibly).
+//!
+//! De-clipping goes first: the clipper acts after everything else in a recording chain
+//! (converter last), so its damage is undone first, and a clipped plateau's corners
+//! would otherwise read as clicks (the de-clicker skips unrepaired clipped runs).
+//!
+//! **Latency** [`Repair::latency_samples`] = `g_max + p + 4` samples (2.75 ms at
+//! 48 kHz), constant whatever is enabled: switching a restorer on or off changes which
+//! future damage is repaired, never the delay. Every repair joins the signal
+//! continuously at both ends, so switching never clicks; a step subtraction in progress
+//! runs to its end.
+//!
+//! Realtime: [`Repair::new`] allocates everything; `process`, `set_target`, `reset` never
+//! allocate, lock or panic. While both restorers are off and nothing is pending, the
+//! stage is a plain delay (the model restarts [`WARMUP_MS`] before detecting again).
+//! Non-finite input must be sanitised before (the `Chain` does); it is treated as 0.
+
+use super::ar::{levinson, Lsar};
+use super::{clamp_rate, FALLBACK_SAMPLE_RATE};
+use crate::state::{
+    DeclickState, DeclipState, MAX_DECLICK_SENSITIVITY_PCT, MIN_DECLICK_SENSITIVITY_PCT,
+};
+use crate::MAX_CHANNELS;
+
+/// Length of the AR model's exponential analysis window (time constant), ms.
+pub const AR_WINDOW_MS: f64 = 20.0;
+/// The AR model is refitted this often, ms.
+pub const AR_HOP_MS: f64 = 2.5;
+/// Longest repaired click or clipped run, ms (also capped at [`MAX_GAP_SAMPLES`]).
+pub const MAX_GAP_MS: f64 = 2.0;
+/// Longest repaired click or clipped run, samples, at any rate.
+pub const MAX_GAP_SAMPLES: usize = 512;
+/// Highest AR order, at 60 kHz and above.
+pub const MAX_AR_ORDER: usize = 40;
+/// Shortest and longest decay time constant of the step templates, ms.
+pub const STEP_TAU_RANGE_MS: (f64, f64) = (0.5, 20.0);
+/// Number of step templates, log-spaced over [`STEP_TAU_RANGE_MS`] (9 % apart).
+pub const STEP_GRID: usize = 48;
+/// A step is subtracted over this many time constants.
+pub const STEP_TAIL_TAUS: f64 = 12.0;
+/// A step's fit is refined while its tail arrives, up to this many time constants
+/// (at most [`STEP_REFINE_MAX_MS`]).
+pub const STEP_REFINE_TAUS: f64 = 8.0;
+/// Longest refinement, ms.
+pub const STEP_REFINE_MAX_MS: f64 = 100.0;
+/// The step's fit is redone this often while its tail arrives, ms.
+pub const STEP_REFIT_MS: f64 = 0.5;
+/// A step template must explain at least this much more prediction-error energy than
+/// an impulse, in units of the local background power `σ²`.
+pub const STEP_MIN_GAIN: f64 = 16.0;
+/// ... and at least this fraction more than the impulse explains.
+pub const STEP_MIN_GAIN_RATIO: f64 = 0.25;
+/// After the step is fitted, the prediction error left in its window must be at most
+/// this many times the local background power `σ²`.
+pub const STEP_FIT: f64 = 2.0;
+/// A click's prediction error must be at least this fraction of the signal's peak
+/// envelope (−40 dB): quieter events are inaudible next to the voice, and quiet
+/// passages are full of small natural transients (breaths, lip noise).
+pub const CLICK_MIN_LEVEL: f64 = 0.01;
+/// The peak envelope for [`CLICK_MIN_LEVEL`] falls this fast, dB per second.
+pub const PEAK_DECAY_DB_PER_S: f32 = 3.0;
+/// An interpolated click must leave the prediction error at most this many times the
+/// background power `σ²` after it.
+pub const LOCALISED_MAX_POWER: f64 = 2.0;
+/// ... checked over at least this many samples (shorter lookahead: not checked).
+pub const LOCALISED_MIN_SAMPLES: u64 = 16;
+/// Samples within this fraction of the ceiling (and of each other) are at the clip level.
+pub const CLIP_TOLERANCE: f32 = 1e-4;
+/// Plateaus below this level, dBFS, are never clipping.
+pub const CLIP_MIN_LEVEL_DB: f32 = -40.0;
+/// The clip-level ceiling falls this fast when nothing reaches it, dB per second.
+pub const CEILING_DECAY_DB_PER_S: f32 = 1.0;
+/// A reconstructed clipped sample is at most this many times the clip level (+6 dB;
+/// measured on hard-clipped speech, a looser bound lets steep edges overshoot).
+pub const MAX_OVERSHOOT: f64 = 2.0;
+/// A reconstruction rises at most this many times as far above the clip level as a
+/// parabola leaving it with the run's mean edge slope.
+pub const CLIP_PARABOLA_MARGIN: f64 = 1.5;
+/// After switching on, the model warms up this long before anything is detected, ms.
+pub const WARMUP_MS: f64 = 30.0;
+
+/// Click detection threshold `k` (multiples of the local prediction-error RMS) for a
+/// sensitivity in percent: `k = 80 · 16^(−sensitivity/100)` (80× at 0 %, 20× at 50 %,
+/// 5× at 100 %). The sensitivity is clamped to 0..=100; NaN reads as 50 %.
+pub fn threshold_ratio(sensitivity_pct: f32) -> f64 {
+    let s = if sensitivity_pct.is_nan() {
+        50.0
+    } else {
+        sensitivity_pct.clamp(MIN_DECLICK_SENSITIVITY_PCT, MAX_DECLICK_SENSITIVITY_PCT)
+    };
+    80.0 * 16f64.powf(-f64::from(s) / 100.0)
+}
+
+/// AR model order at `sample_rate` Hz: `round(fs / 1500)` clamped to 10..=40.
+pub fn ar_order(sample_rate: f32) -> usize {
+    ((f64::from(clamp_rate(sample_rate)) / 1500.0).round() as usize).clamp(10, MAX_AR_ORDER)
+}
+
+/// Longest repaired run at `sample_rate` Hz, samples: `round(2 ms · fs)` clamped to
+/// 2..=512.
+pub fn max_gap_samples(sample_rate: f32) -> usize {
+    ((MAX_GAP_MS * 1e-3 * f64::from(clamp_rate(sample_rate))).round() as usize)
+        .clamp(2, MAX_GAP_SAMPLES)
+}
+
+/// Latency of the repair stage at `sample_rate` Hz, samples: `g_max + p + 4`.
+pub fn latency_samples(sample_rate: f32) -> usize {
+    max_gap_samples(sample_rate) + ar_order(sample_rate) + 4
+}
+
+/// What the repair stage found and did since it was built (or [`Repair::reset_stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RepairStats {
+    /// Clicks detected (repaired when de-clicking is on).
+    pub clicks: u64,
+    /// Of those, clicks removed by subtracting a decaying step.
+    pub steps: u64,
+    /// Clipped runs detected (any length).
+    pub clipped_runs: u64,
+    /// Samples in those runs.
+    pub clipped_samples: u64,
+    /// Clipped runs re-synthesised.
+    pub clipped_runs_repaired: u64,
+    /// Highest clipped-run level seen, full scale (0 when none).
+    pub clip_level: f32,
+}
+
+/// A clipped run waiting for its right-hand context.
+#[derive(Clone, Copy, Debug, Default)]
+struct ClipRun {
+    start: u64,
+    end: u64,
+    level: f32,
+    sign: f32,
+}
+
+/// A decaying step being subtracted sample by sample.
+#[derive(Clone, Copy, Debug, Default)]
+struct StepTail {
+    /// Next absolute position to subtract from.
+    next: u64,
+    /// Last position (exclusive).
+    end: u64,
+    /// Template value at `next`.
+    value: f64,
+    /// Per-sample decay factor `e^{−1/τ}`.
+    factor: f64,
+}
+
+const QUEUE: usize = 32;
+const TAILS: usize = 4;
+
+/// Per-channel state.
+#[derive(Clone, Debug)]
+struct Channel {
+    /// Samples, double-written ring (`i` and `i + ring`), so windows are contiguous.
+    x: Vec<f32>,
+    /// The same samples before step subtraction (clipped runs repaired in both).
+    pre: Vec<f32>,
+    /// Forward prediction error per position.
+    e: Vec<f32>,
+    /// Autocorrelation `r[0..=p]` of the output (exponential window).
+    r: Vec<f64>,
+    /// Prediction coefficients `a[1..=p]` (index 0 unused).
+    a: Vec<f64>,
+    /// `a` reversed, `f32`: `a_rev[j] = a_{p−j}`, for the per-sample dot product.
+    a_rev: Vec<f32>,
+    /// Σ e² over the detection window `d−C ..= d+C`, and over `d−1 ..= d+p`.
+    win_sum: f64,
+    excl_sum: f64,
+    /// Absolute index of the next input sample.
+    n: u64,
+    /// Samples until the next AR refit.
+    hop_left: usize,
+    /// Detection starts at this absolute position (warm-up, dead time after a repair).
+    detect_from: u64,
+    /// Peak envelope of |x| for the click level floor.
+    peak_env: f32,
+    /// Clip detector.
+    ceiling: [f32; 2],
+    run_len: u64,
+    run_sign: f32,
+    run_level: f32,
+    confirmed_level: [f32; 2],
+    confirmed_until: [u64; 2],
+    /// Clipped runs waiting for their right context (ring of `QUEUE`).
+    runs: [ClipRun; QUEUE],
+    runs_head: usize,
+    runs_len: usize,
+    /// Unrepaired clipped spans `[start, end]` the click detector must skip.
+    guards: [(u64, u64); QUEUE],
+    guards_head: usize,
+    guards_len: usize,
+    tails: [StepTail; TAILS],
+    fit: StepFit,
+    /// True while the model and detectors run (a restorer is on or work is pending).
+    active: bool,
+    stats: RepairStats,
+}
+
+/// De-clipper and de-clicker with a shared lookahead (see the module documentation).
+pub struct Repair {
+    sample_rate: f32,
+    channels: usize,
+    order: usize,
+    max_gap: usize,
+    /// Detection delay `D = g_max + p + 2` and context half-width `C = D`.
+    detect_delay: usize,
+    latency: usize,
+    ring: usize,
+    mask: u64,
+    lambda: f64,
+    /// `λ^{k/2}`, `k = 0..=p`.
+    lag_window: Vec<f64>,
+    hop: usize,
+    warmup: u64,
+    ceiling_decay: f32,
+    peak_decay: f32,
+    one_second: u64,
+    /// Per-sample decay `e^{−1/τ}` of the step templates.
+    step_r: [f64; STEP_GRID],
+    /// Refit interval and longest refinement, samples.
+    refit: u64,
+    max_refine: u64,
+    declip: DeclipState,
+    declick: DeclickState,
+    k: f64,
+    lsar: Lsar,
+    seg: Vec<f64>,
+    c: Vec<f64>,
+    tmp: Vec<f64>,
+    ch: [Channel; MAX_CHANNELS],
+}
+
+impl Repair {
+    /// A repair stage for `channels` (1 or 2; clamped) at `sample_rate` Hz (clamped to
+    /// [`super::MIN_STAGE_SAMPLE_RATE`]`..=`[`super::MAX_STAGE_SAMPLE_RATE`]; NaN means
+    /// 48 kHz), both restorers off. Allocates all buffers.
+    pub fn new(sample_rate: f32, channels: usize) -> Self {
+        let sample_rate = if sample_rate.is_nan() {
+            FALLBACK_SAMPLE_RATE
+        } else {
+            clamp_rate(sample_rate)
+        };
+        let fs = f64::from(sample_rate);
+        let order = ar_order(sample_rate);
+        let max_gap = max_gap_samples(sample_rate);
+        let detect_delay = max_gap + order + 2;
+        let latency = detect_delay + 2;
+        let ring = (2 * (latency + detect_delay + order) + 8).next_power_of_two();
+        let lambda = (-1.0 / (AR_WINDOW_MS * 1e-3 * fs)).exp();
+        let lag_window = (0..=order).map(|k| lambda.powf(k as f64 / 2.0)).collect();
+        let (lo, hi) = STEP_TAU_RANGE_MS;
+        let step_r: [f64; STEP_GRID] = std::array::from_fn(|i| {
+            let ms = lo * (hi / lo).powf(i as f64 / (STEP_GRID - 1) as f64);
+            (-1.0 / (ms * 1e-3 * fs).max(0.5)).exp()
+        });
+        let seg_len = max_gap + 2 + 2 * order + 2;
+        let channel = Channel {
+            x: vec![0.0; 2 * ring],
+            pre: vec![0.0; ring],
+            e: vec![0.0; ring],
+            r: vec![0.0; order + 1],
+            a: vec![0.0; order + 1],
+            a_rev: vec![0.0; order],
+            win_sum: 0.0,
+            excl_sum: 0.0,
+            n: 0,
+            hop_left: 0,
+            detect_from: 0,
+            peak_env: 0.0,
+            ceiling: [0.0; 2],
+            run_len: 0,
+            run_sign: 0.0,
+            run_level: 0.0,
+            confirmed_level: [0.0; 2],
+            confirmed_until: [0; 2],
+            runs: [ClipRun::default(); QUEUE],
+            runs_head: 0,
+            runs_len: 0,
+            guards: [(0, 0); QUEUE],
+            guards_head: 0,
+            guards_len: 0,
+            tails: [StepTail::default(); TAILS],
+            fit: StepFit::IDLE,
+            active: false,
+            stats: RepairStats::default(),
+        };
+        Repair {
+            sample_rate,
+            channels: channels.clamp(1, MAX_CHANNELS),
+            order,
+            max_gap,
+            detect_delay,
+            latency,
+            ring,
+            mask: ring as u64 - 1,
+            lambda,
+            lag_window,
+            hop: ((AR_HOP_MS * 1e-3 * fs).round() as usize).max(1),
+            warmup: ((WARMUP_MS * 1e-3 * fs).round() as u64).max(2 * detect_delay as u64 + 1),
+            ceiling_decay: 10f32.powf(-CEILING_DECAY_DB_PER_S / 20.0 / sample_rate),
+            peak_decay: 10f32.powf(-PEAK_DECAY_DB_PER_S / 20.0 / sample_rate),
+            one_second: fs.round() as u64,
+            step_r,
+            refit: ((STEP_REFIT_MS * 1e-3 * fs).round() as u64).max(1),
+            max_refine: (STEP_REFINE_MAX_MS * 1e-3 * fs).round() as u64,
+            declip: DeclipState::default(),
+            declick: DeclickState::default(),
+            k: threshold_ratio(DeclickState::default().sensitivity_pct),
+            lsar: Lsar::new(max_gap + 2, order),
+            seg: vec![0.0; seg_len],
+            c: vec![0.0; order + 1],
+            tmp: vec![0.0; order + 1],
+            ch: [channel.clone(), channel],
+        }
+    }
+
+    /// Session sample rate, Hz (as clamped by [`Repair::new`]).
+    pub fn sample_rate(&self) -> f32 {
+        self.sample_rate
+    }
+
+    /// The stage's constant latency, samples ([`latency_samples`]).
+    pub fn latency_samples(&self) -> usize {
+        self.latency
+    }
+
+    /// How far ahead of its output the stage looks, samples.
+    pub fn lookahead_samples(&self) -> usize {
+        self.detect_delay
+    }
+
+    /// AR model order in use.
+    pub fn order(&self) -> usize {
+        self.order
+    }
+
+    /// Sets both restorers' settings; they apply to damage detected from now on.
+    /// Realtime-safe.
+    pub fn set_target(&mut self, declip: &DeclipState, declick: &DeclickState) {
+        self.declip = *declip;
+        self.declick = *declick;
+        self.k = threshold_ratio(declick.sensitivity_pct);
+    }
+
+    /// What was found so far in channel `ch` (0 or 1; others read as channel 0).
+    pub fn stats(&self, ch: usize) -> RepairStats {
+        self.ch[ch.min(MAX_CHANNELS - 1)].stats
+    }
+
+    /// Sets every channel's counters to 0.
+    pub fn reset_stats(&mut self) {
+        for c in &mut self.ch {
+            c.stats = RepairStats::default();
+        }
+    }
+
+    /// Clears the delay line, the model and everything pending. Realtime-safe.
+    pub fn reset(&mut self) {
+        for c in &mut self.ch {
+            for v in c.x.iter_mut() {
+                *v = 0.0;
+            }
+            for v in c.e.iter_mut() {
+                *v = 0.0;
+            }
+            c.n = 0;
+            c.active = false;
+            c.runs_len = 0;
+            c.guards_len = 0;
+            c.run_len = 0;
+            c.tails = [StepTail::default(); TAILS];
+            c.fit.active = false;
+            for v in c.pre.iter_mut() {
+                *v = 0.0;
+            }
+            c.ceiling = [0.0; 2];
+            c.confirmed_until = [0; 2];
+        }
+    }
+
+    /// Processes `channels` in place (1 or 2, the first [`Repair`] `channels` of them;
+    /// unequal lengths: the common length). The output is the repaired input delayed by
+    /// [`Repair::latency_samples`]. Never allocates, locks or panics.
+    pub fn process(&mut self, channels: &mut [&mut [f32]]) {
+        let n_ch = channels.len().min(self.channels);
+        let Some(len) = channels[..n_ch].iter().map(|c| c.len()).min() else {
+            return;
+        };
+        for (ci, buf) in channels[..n_ch].iter_mut().enumerate() {
+            for s in buf[..len].iter_mut() {
+                *s = self.tick(ci, *s);
+            }
+        }
+    }
+
+    #[inline]
+    fn want_active(&self) -> bool {
+        self.declip.enabled || self.declick.enabled
+    }
+
+    /// One sample of channel `ci`: returns the output sample.
+    #[inline]
+    fn tick(&mut self, ci: usize, input: f32) -> f32 {
+        let x = if input.is_finite() { input } else { 0.0 };
+        let mask = self.mask;
+        let ring = self.ring as u64;
+        let want = self.want_active();
+        let c = &mut self.ch[ci];
+        let n = c.n;
+        c.n += 1;
+        let pending = c.runs_len > 0 || c.tails.iter().any(|t| t.next < t.end) || c.fit.active;
+        if !c.active && !want && !pending {
+            // Plain delay.
+            let i = (n & mask) as usize;
+            c.x[i] = x;
+            c.x[i + ring as usize] = x;
+            c.pre[i] = x;
+            let o = n.wrapping_sub(self.latency as u64);
+            return if n >= self.latency as u64 {
+                c.x[(o & mask) as usize]
+            } else {
+                0.0
+            };
+        }
+        if !c.active {
+            self.start(ci, n);
+        }
+        self.active_tick(ci, n, x)
+    }
+
+    /// Switches channel `ci` on at absolute position `n`: clears the model, warms up.
+    fn start(&mut self, ci: usize, n: u64) {
+        let warmup = self.warmup;
+        let c = &mut self.ch[ci];
+        c.active = true;
+        for v in c.r.iter_mut() {
+            *v = 0.0;
+        }
+        for v in c.a.iter_mut() {
+            *v = 0.0;
+        }
+        for v in c.a_rev.iter_mut() {
+            *v = 0.0;
+        }
+        for v in c.e.iter_mut() {
+            *v = 0.0;
+        }
+        c.win_sum = 0.0;
+        c.excl_sum = 0.0;
+        c.hop_left = 0;
+        c.detect_from = n + warmup;
+        c.run_len = 0;
+    }
+
+    fn active_tick(&mut self, ci: usize, n: u64, x: f32) -> f32 {
+        let mask = self.mask;
+        let ring = self.ring;
+        let p = self.order;
+        let d_delay = self.detect_delay as u64;
+
+        // 1. Step tails in progress are subtracted from the arriving sample.
+        let mut v = f64::from(x);
+        {
+            let c = &mut self.ch[ci];
+            for t in c.tails.iter_mut() {
+                if t.next == n && t.next < t.end {
+                    v -= t.value;
+                    t.value *= t.factor;
+                    t.next += 1;
+                }
+            }
+            let i = (n & mask) as usize;
+            c.x[i] = v as f32;
+            c.x[i + ring] = v as f32;
+            c.pre[i] = x;
+        }
+
+        {
+            let c = &mut self.ch[ci];
+            c.peak_env = (c.peak_env * self.peak_decay).max(x.abs().min(1e3));
+            if c.peak_env < 1e-30 {
+                c.peak_env = 0.0;
+            }
+        }
+
+        // 2. Clip detection on the raw sample.
+        self.detect_clip(ci, n, x);
+
+        // 3. Clipped runs whose right context has arrived.
+        self.repair_due_runs(ci, n);
+
+        // 4. Forward prediction error at the head, window sums.
+        {
+            let c = &mut self.ch[ci];
+            let e = residual(&c.x, &c.a_rev, n, p, mask);
+            c.e[(n & mask) as usize] = e;
+            let e2 = f64::from(e) * f64::from(e);
+            // Detection window of d = n − D is d−C ..= d+C with C = D: it gains n and loses
+            // n − 2D − 1; the excluded part d−1 ..= d+p gains d+p and loses d−2.
+            let lose = n.wrapping_sub(2 * d_delay + 1);
+            let lose_e = if n > 2 * d_delay {
+                f64::from(c.e[(lose & mask) as usize])
+            } else {
+                0.0
+            };
+            c.win_sum = (c.win_sum + e2 - lose_e * lose_e).max(0.0);
+            let d = n.wrapping_sub(d_delay);
+            let gain_x = d.wrapping_add(p as u64);
+            let lose_x = d.wrapping_sub(2);
+            if n >= d_delay + 2 {
+                let g = f64::from(c.e[(gain_x & mask) as usize]);
+                let l = f64::from(c.e[(lose_x & mask) as usize]);
+                c.excl_sum = (c.excl_sum + g * g - l * l).max(0.0);
+            }
+        }
+
+        // 4b. A step being fitted takes in the new sample.
+        self.advance_fit(ci, n);
+
+        // 5. Click detection at d.
+        if n >= d_delay {
+            let d = n - d_delay;
+            self.detect_click(ci, d, n);
+        }
+
+        // 6. Output, model update.
+        let latency = self.latency as u64;
+        let out = if n >= latency {
+            let o = n - latency;
+            self.update_model(ci, o);
+            self.ch[ci].x[(o & mask) as usize]
+        } else {
+            0.0
+        };
+        // Go idle once switched off with nothing pending.
+        if !self.want_active() {
+            let c = &mut self.ch[ci];
+            let pending = c.runs_len > 0 || c.tails.iter().any(|t| t.next < t.end) || c.fit.active;
+            if !pending {
+                c.active = false;
+            }
+        }
+        out
+    }
+
+    /// Autocorrelation update with the output sample at `o`, refit every hop.
+    fn update_model(&mut self, ci: usize, o: u64) {
+        let p = self.order;
+        let mask = self.mask;
+        let lambda = self.lambda;
+        let c = &mut self.ch[ci];
+        let base = (o.wrapping_sub(p as u64) & mask) as usize;
+        let w = &c.x[base..base + p + 1];
+        let y = f64::from(w[p]);
+        for (k, r) in c.r.iter_mut().enumerate() {
+            *r = lambda * *r + y * f64::from(w[p - k]);
+        }
+        if c.hop_left > 0 {
+            c.hop_left -= 1;
+            return;
+        }
+        c.hop_left = self.hop - 1;
+        if c.r[0] < 1e-30 {
+            for r in c.r.iter_mut() {
+                *r = 0.0;
+            }
+        }
+        // Windowed, regularised autocorrelation into `seg` (scratch), then Levinson.
+        let floor = 1e-15 / (1.0 - lambda);
+        for k in 0..=p {
+            self.seg[k] = c.r[k] * self.lag_window[k];
+        }
+        self.seg[0] = self.seg[0] * (1.0 + 1e-4) + floor;
+        levinson(&self.seg[..=p], &mut c.a, &mut self.tmp);
+        for j in 0..p {
+            c.a_rev[j] = c.a[p - j] as f32;
+        }
+        // Re-sum the detection windows exactly (bounded drift).
+        let n = c.n - 1;
+        let d_delay = self.detect_delay as u64;
+        if n >= 2 * d_delay + 1 {
+            let d = n - d_delay;
+            c.win_sum = sum_sq(&c.e, d - d_delay, n, mask);
+            c.excl_sum = sum_sq(&c.e, d - 1, d + p as u64, mask);
+        }
+    }
+
+    fn detect_clip(&mut self, ci: usize, n: u64, x: f32) {
+        let tol = CLIP_TOLERANCE;
+        let min_level = 10f32.powf(CLIP_MIN_LEVEL_DB / 20.0);
+        let decay = self.ceiling_decay;
+        let one_second = self.one_second;
+        let c = &mut self.ch[ci];
+        let ax = x.abs();
+        let sign = if x >= 0.0 { 1.0 } else { -1.0 };
+        let pol = usize::from(x < 0.0);
+        for (cl, s) in c.ceiling.iter_mut().zip([1.0f32, -1.0]) {
+            *cl *= decay;
+            if s == sign && ax > *cl {
+                *cl = ax;
+            }
+        }
+        let at_ceiling = ax >= min_level && ax >= c.ceiling[pol] * (1.0 - tol);
+        let continues = at_ceiling
+            && c.run_len > 0
+            && sign == c.run_sign
+            && (ax - c.run_level).abs() <= tol * c.run_level;
+        if continues {
+            c.run_len += 1;
+            return;
+        }
+        // The run before n (if any) ended at n − 1.
+        if c.run_len > 0 {
+            let len = c.run_len;
+            let rpol = usize::from(c.run_sign < 0.0);
+            let level = c.run_level;
+            let confirmed = n <= c.confirmed_until[rpol]
+                && (level - c.confirmed_level[rpol]).abs() <= tol * level;
+            if len >= 2 {
+                c.confirmed_level[rpol] = level;
+                c.confirmed_until[rpol] = n + one_second;
+            }
+            if len >= 2 || confirmed {
+                let run = ClipRun {
+                    start: n - len,
+                    end: n - 1,
+                    level,
+                    sign: c.run_sign,
+                };
+                self.clip_run_found(ci, run);
+            }
+        }
+        let c = &mut self.ch[ci];
+        if at_ceiling {
+            c.run_len = 1;
+            c.run_sign = sign;
+            c.run_level = ax;
+        } else {
+            c.run_len = 0;
+        }
+    }
+
+    fn clip_run_found(&mut self, ci: usize, run: ClipRun) {
+        let len = run.end - run.start + 1;
+        let repair = self.declip.enabled && len as usize <= self.max_gap;
+        let p = self.order as u64;
+        let c = &mut self.ch[ci];
+        c.stats.clipped_runs += 1;
+        c.stats.clipped_samples += len;
+        c.stats.clip_level = c.stats.clip_level.max(run.level);
+        if repair && c.runs_len < QUEUE {
+            let i = (c.runs_head + c.runs_len) % QUEUE;
+            c.runs[i] = run;
+            c.runs_len += 1;
+        } else {
+            push_guard(c, run.start.saturating_sub(1), run.end + p);
+        }
+    }
+
+    fn repair_due_runs(&mut self, ci: usize, n: u64) {
+        let p = self.order as u64;
+        while self.ch[ci].runs_len > 0 {
+            let run = self.ch[ci].runs[self.ch[ci].runs_head];
+            if run.end + p > n {
+                break;
+            }
+            let c = &mut self.ch[ci];
+            c.runs_head = (c.runs_head + 1) % QUEUE;
+            c.runs_len -= 1;
+            if self.reconstruct_run(ci, run) {
+                self.ch[ci].stats.clipped_runs_repaired += 1;
+                self.refresh_residuals(ci, run.start, n);
+            } else {
+                push_guard(&mut self.ch[ci], run.start.saturating_sub(1), run.end + p);
+            }
+        }
+    }
+
+    /// Constrained LSAR over the clipped run (see the module docs).
+    fn reconstruct_run(&mut self, ci: usize, run: ClipRun) -> bool {
+        let p = self.order;
+        let mask = self.mask;
+        let g = (run.end - run.start + 1) as usize;
+        if run.start < p as u64 {
+            return false;
+        }
+        let seg_start = run.start - p as u64;
+        let seg_len = g + 2 * p;
+        if seg_len > self.seg.len() || g > self.lsar.max_unknowns() {
+            return false;
+        }
+        self.fill_c(ci);
+        let c = &self.ch[ci];
+        let level = f64::from(run.level);
+        let sign = f64::from(run.sign);
+        let mut pinned = [0u64; (MAX_GAP_SAMPLES + 63) / 64];
+        let mut ok = false;
+        for _ in 0..4 {
+            for (j, s) in self.seg[..seg_len].iter_mut().enumerate() {
+                *s = f64::from(c.x[((seg_start + j as u64) & mask) as usize]);
+            }
+            for j in 0..g {
+                if pinned[j / 64] >> (j % 64) & 1 == 1 {
+                    self.seg[p + j] = sign * level;
+                }
+            }
+            let pinned_ref = &pinned;
+            let solved = self.lsar.solve(&self.c, &mut self.seg[..seg_len], |i| {
+                i >= p && i < p + g && (pinned_ref[(i - p) / 64] >> ((i - p) % 64)) & 1 == 0
+            });
+            if !solved {
+                // Everything pinned (all at the level) is a valid end; otherwise give up.
+                ok = (0..g).all(|j| pinned[j / 64] >> (j % 64) & 1 == 1);
+                break;
+            }
+            ok = true;
+            let mut violated = false;
+            for j in 0..g {
+                if sign * self.seg[p + j] < level && pinned[j / 64] >> (j % 64) & 1 == 0 {
+                    pinned[j / 64] |= 1 << (j % 64);
+                    violated = true;
+                }
+            }
+            if !violated {
+                break;
+            }
+        }
+        if !ok {
+            return false;
+        }
+        // Bound the excess over the clip level by a parabola through the entry and exit
+        // slopes (the smoothest peak the edges allow): an AR model extrapolating a steep
+        // edge would otherwise overshoot. The excess is scaled, not clipped, so the shape
+        // stays smooth.
+        let at = |j: i64| f64::from(self.ch[ci].x[((run.start as i64 + j) as u64 & mask) as usize]);
+        let s_in = (sign * (at(-1) - at(-2))).max(0.0);
+        let s_out = (sign * (at(g as i64) - at(g as i64 + 1))).max(0.0);
+        let span = (g + 1) as f64;
+        // A parabola leaving the level with the mean edge slope peaks `slope·span/4` above it.
+        let parabola = 0.5 * (s_in + s_out) * span / 4.0;
+        let allowed = (CLIP_PARABOLA_MARGIN * parabola).min((MAX_OVERSHOOT - 1.0) * level);
+        let excess = (0..g)
+            .map(|j| sign * self.seg[p + j] - level)
+            .fold(0.0f64, f64::max);
+        let scale = if excess > allowed && excess > 0.0 {
+            allowed / excess
+        } else {
+            1.0
+        };
+        let c = &mut self.ch[ci];
+        for j in 0..g {
+            let ex = (sign * self.seg[p + j] - level).max(0.0) * scale;
+            let v = sign * (level + ex);
+            let i = ((run.start + j as u64) & mask) as usize;
+            c.x[i] = v as f32;
+            c.x[i + self.ring] = v as f32;
+            c.pre[i] = v as f32;
+        }
+        true
+    }
+
+    /// `c = [1, −a_1, …, −a_p]` of channel `ci` into `self.c`.
+    fn fill_c(&mut self, ci: usize) {
+        let a = &self.ch[ci].a;
+        self.c[0] = 1.0;
+        for k in 1..=self.order {
+            self.c[k] = -a[k];
+        }
+    }
+
+    /// Recomputes the prediction error over `from ..= n` after samples changed, and
+    /// the detection-window sums.
+    fn refresh_residuals(&mut self, ci: usize, from: u64, n: u64) {
+        let p = self.order;
+        let mask = self.mask;
+        let d_delay = self.detect_delay as u64;
+        let c = &mut self.ch[ci];
+        let lo = from.max(n.saturating_sub(2 * d_delay + 1));
+        for m in lo..=n {
+            c.e[(m & mask) as usize] = residual(&c.x, &c.a_rev, m, p, mask);
+        }
+        if n >= 2 * d_delay + 1 {
+            let d = n - d_delay;
+            c.win_sum = sum_sq(&c.e, d - d_delay, n, mask);
+            c.excl_sum = sum_sq(&c.e, d - 1, d + p as u64, mask);
+        }
+    }
+
+    fn in_guard(&mut self, ci: usize, d: u64) -> bool {
+        let c = &mut self.ch[ci];
+        while c.guards_len > 0 && c.guards[c.guards_head].1 < d {
+            c.guards_head = (c.guards_head + 1) % QUEUE;
+            c.guards_len -= 1;
+        }
+        (0..c.guards_len).any(|k| {
+            let (a, b) = c.guards[(c.guards_head + k) % QUEUE];
+            a <= d && d <= b
+        })
+    }
+
+    fn detect_click(&mut self, ci: usize, d: u64, n: u64) {
+        if !self.declick.enabled || d < self.ch[ci].detect_from || self.in_guard(ci, d) {
+            return;
+        }
+        // A clipped run still in progress that reaches back to d (a long one).
+        let c = &self.ch[ci];
+        if c.run_len >= 2 && d + 1 >= n + 1 - c.run_len {
+            return;
+        }
+        let p = self.order as u64;
+        let mask = self.mask;
+        let d_delay = self.detect_delay as u64;
+        let k = self.k;
+        let stat = |c: &Channel| -> (f64, f64) {
+            let e = f64::from(c.e[(d & mask) as usize]);
+            let count = (2 * d_delay + 1 - (p + 2)) as f64;
+            let sigma2 = ((c.win_sum - c.excl_sum).max(0.0) / count).max(1e-14);
+            (e, sigma2.sqrt())
+        };
+        let (e, sigma) = stat(&self.ch[ci]);
+        if e.abs() <= k * sigma || e.abs() < CLICK_MIN_LEVEL * f64::from(self.ch[ci].peak_env) {
+            return;
+        }
+        // Two-sided: a click is unpredictable from its future as well. An excitation
+        // pulse of the voice (a glottal closure) is not — its backward error is spread
+        // over the vocal tract's all-pass response.
+        let back = self
+            .backward_residual(ci, d - 1)
+            .abs()
+            .max(self.backward_residual(ci, d).abs());
+        if back <= k * sigma {
+            return;
+        }
+        self.ch[ci].stats.clicks += 1;
+        // Shape: decaying step or impulse?
+        let stepped = self.try_step(ci, d, n, sigma);
+        if stepped {
+            self.ch[ci].stats.steps += 1;
+            self.refresh_residuals(ci, d.saturating_sub(1), n);
+            let (e, sigma) = stat(&self.ch[ci]);
+            if e.abs() <= k * sigma {
+                self.ch[ci].detect_from = d + 1;
+                return;
+            }
+        }
+        // Interpolate the damaged run, if it is one: the error after it (and after its
+        // spread over the next p samples) must be back at the background level, where a
+        // natural transient (a plosive, a fricative's onset) goes on.
+        let end = self.click_end(ci, d, sigma);
+        let after = end + 1 + self.order as u64;
+        if n >= after + LOCALISED_MIN_SAMPLES {
+            let c = &self.ch[ci];
+            let mean = sum_sq(&c.e, after, n, mask) / (n - after + 1) as f64;
+            if mean > LOCALISED_MAX_POWER * sigma * sigma {
+                if !stepped {
+                    self.ch[ci].stats.clicks -= 1;
+                }
+                self.ch[ci].detect_from = d + 1;
+                return;
+            }
+        }
+        let start = d - 1;
+        if self.interpolate(ci, start, end) {
+            self.refresh_residuals(ci, start, n);
+        }
+        self.ch[ci].detect_from = end + 2;
+    }
+
+    /// Backward prediction error `x[m] − Σ a_k x[m+k]` of channel `ci` (needs `m + p`
+    /// buffered).
+    fn backward_residual(&self, ci: usize, m: u64) -> f64 {
+        let p = self.order;
+        let c = &self.ch[ci];
+        let base = (m & self.mask) as usize;
+        let w = &c.x[base..base + p + 1];
+        let mut pred = 0.0f64;
+        for kk in 1..=p {
+            pred += c.a[kk] * f64::from(w[kk]);
+        }
+        f64::from(w[0]) - pred
+    }
+
+    /// Last damaged sample of a click starting at `d`, from the backward prediction error.
+    fn click_end(&self, ci: usize, d: u64, sigma: f64) -> u64 {
+        let thr = (0.5 * self.k).max(3.0) * sigma;
+        let mut end = d;
+        // m + p ≤ n and the run ≤ g_max: m ≤ d + g_max − 2 (start is d − 1, end + 1 pad).
+        let last = d + self.max_gap as u64 - 2;
+        for m in d..=last {
+            if self.backward_residual(ci, m).abs() > thr {
+                end = m;
+            }
+        }
+        end + 1
+    }
+
+    /// LSAR over `start ..= end`; false when it could not be solved.
+    fn interpolate(&mut self, ci: usize, start: u64, end: u64) -> bool {
+        let p = self.order;
+        let mask = self.mask;
+        let g = (end - start + 1) as usize;
+        let seg_len = g + 2 * p;
+        if g > self.lsar.max_unknowns() || seg_len > self.seg.len() || start < p as u64 {
+            return false;
+        }
+        self.fill_c(ci);
+        let seg_start = start - p as u64;
+        let c = &self.ch[ci];
+        for (j, s) in self.seg[..seg_len].iter_mut().enumerate() {
+            *s = f64::from(c.x[((seg_start + j as u64) & mask) as usize]);
+        }
+        if !self
+            .lsar
+            .solve(&self.c, &mut self.seg[..seg_len], |i| i >= p && i < p + g)
+        {
+            return false;
+        }
+        let c = &mut self.ch[ci];
+        for j in 0..g {
+            let v = self.seg[p + j].clamp(-1e3, 1e3) as f32;
+            let i = ((start + j as u64) & mask) as usize;
+            c.x[i] = v;
+            c.x[i + self.ring] = v;
+        }
+        true
+    }
+
+    /// Fits the step templates at `d` in the whitened domain; subtracts the best one if
+    /// it beats the impulse, and keeps refining it as the tail arrives. Returns whether it
+    /// subtracted.
+    fn try_step(&mut self, ci: usize, d: u64, n: u64, sigma: f64) -> bool {
+        let p = self.order;
+        let mask = self.mask;
+        let m_len = (n - d + 1) as usize;
+        if self.ch[ci].fit.active || !self.ch[ci].tails.iter().any(|t| t.next >= t.end) {
+            // One step is being fitted already, or no slot to carry a tail: stopping a
+            // subtraction half-way would leave a step.
+            return false;
+        }
+        let c = &mut self.ch[ci];
+        // Prediction error of the unsubtracted signal under the model frozen now.
+        let mut a = [0.0f64; MAX_AR_ORDER + 1];
+        a[..=p].copy_from_slice(&c.a[..=p]);
+        let mut coef = [0.0f64; MAX_AR_ORDER + 1];
+        coef[0] = 1.0;
+        for k in 1..=p {
+            coef[k] = -a[k];
+        }
+        // e_raw[j] for j < m_len into `seg` (scratch; m_len ≤ its length).
+        let e_raw = &mut self.seg[..m_len];
+        for (j, ej) in e_raw.iter_mut().enumerate() {
+            let m = d + j as u64;
+            let mut acc = 0.0;
+            for (k, ck) in coef[..=p].iter().enumerate() {
+                acc += ck * f64::from(c.pre[((m - k as u64) & mask) as usize]);
+            }
+            *ej = acc;
+        }
+        let e_raw = &self.seg[..m_len];
+        let total: f64 = e_raw.iter().map(|e| e * e).sum();
+        let (mut dot_i, mut en_i) = (0.0, 0.0);
+        for j in 0..=p.min(m_len - 1) {
+            dot_i += coef[j] * e_raw[j];
+            en_i += coef[j] * coef[j];
+        }
+        let expl_imp = dot_i * dot_i / en_i.max(1e-30);
+        let fit = &mut c.fit;
+        for (i, &r) in self.step_r.iter().enumerate() {
+            // Head: wt_j = Σ_{k≤j} c_k r^{j−k}, j ≤ p (recursively: wt_j = r·wt_{j−1} + c_j).
+            // Tail: wt_j = K·r^j with K = Σ_k c_k r^{−k}.
+            let (mut hd, mut he) = (0.0, 0.0);
+            let mut wt = 0.0;
+            for j in 0..=p.min(m_len - 1) {
+                wt = r * wt + coef[j];
+                hd += wt * e_raw[j];
+                he += wt * wt;
+            }
+            let mut kk = 0.0;
+            let mut rinv = 1.0;
+            for ck in coef[..=p].iter() {
+                kk += ck * rinv;
+                rinv /= r;
+            }
+            let mut sum = 0.0;
+            let mut pw = r.powi(p as i32 + 1);
+            for &e in &e_raw[(p + 1).min(m_len)..] {
+                sum += pw * e;
+                pw *= r;
+            }
+            fit.head_dot[i] = hd;
+            fit.head_en[i] = he;
+            fit.k[i] = kk;
+            fit.sum[i] = sum;
+            fit.pw[i] = pw;
+        }
+        fit.a = a;
+        fit.d = d;
+        fit.j_next = m_len as u64;
+        let (best, expl, amp) = fit.best(&self.step_r, p);
+        let tau = -1.0 / self.step_r[best].ln();
+        let k = self.k;
+        let s2 = sigma * sigma;
+        // The step must explain significantly more than an impulse (a generalised
+        // likelihood ratio in the whitened domain), stand above the threshold, and leave
+        // no more than background-level error (a natural transient does not fit it).
+        let remaining = (total - expl).max(0.0) / m_len as f64;
+        if !(expl - expl_imp > (STEP_MIN_GAIN * s2).max(STEP_MIN_GAIN_RATIO * expl_imp)
+            && expl > (k * sigma).powi(2)
+            && remaining <= STEP_FIT * s2)
+            || !amp.is_finite()
+        {
+            return false;
+        }
+        let r = self.step_r[best];
+        let end = d + ((STEP_TAIL_TAUS * tau).ceil() as u64).max(1);
+        // Subtract over what is buffered (d ..= n), then carry on at the head.
+        let ring = self.ring;
+        let mut value = amp;
+        let mut m = d;
+        while m <= n && m < end {
+            let i = (m & mask) as usize;
+            let v = (f64::from(c.x[i]) - value) as f32;
+            c.x[i] = v;
+            c.x[i + ring] = v;
+            value *= r;
+            m += 1;
+        }
+        if m < end {
+            if let Some(slot) = c.tails.iter().position(|t| t.next >= t.end) {
+                c.tails[slot] = StepTail {
+                    next: m,
+                    end,
+                    value,
+                    factor: r,
+                };
+                c.fit.active = true;
+                c.fit.slot = slot;
+                c.fit.amp = amp;
+                c.fit.r = r;
+                c.fit.since = 0;
+                c.fit.until = d + ((STEP_REFINE_TAUS * tau) as u64).min(self.max_refine);
+            }
+        }
+        true
+    }
+
+    /// Adds the head sample `n` to the step being fitted; every [`STEP_REFIT_MS`] the
+    /// fit is redone on everything since the onset, and the not yet output part of the
+    /// tail is corrected to the new estimate.
+    fn advance_fit(&mut self, ci: usize, n: u64) {
+        let p = self.order;
+        let mask = self.mask;
+        let ring = self.ring;
+        let latency = self.latency as u64;
+        let refit = self.refit;
+        let c = &mut self.ch[ci];
+        let fit = &mut c.fit;
+        if !fit.active || n != fit.d + fit.j_next {
+            return;
+        }
+        let mut e = f64::from(c.pre[(n & mask) as usize]);
+        for k in 1..=p {
+            e -= fit.a[k] * f64::from(c.pre[((n - k as u64) & mask) as usize]);
+        }
+        for (i, &r) in self.step_r.iter().enumerate() {
+            fit.sum[i] += fit.pw[i] * e;
+            fit.pw[i] *= r;
+        }
+        fit.j_next += 1;
+        fit.since += 1;
+        let tail = c.tails[fit.slot];
+        if tail.next >= tail.end || n >= fit.until {
+            fit.active = false;
+        }
+        if fit.since < refit && fit.active {
+            return;
+        }
+        fit.since = 0;
+        let (best, _, amp) = fit.best(&self.step_r, p);
+        if !amp.is_finite() {
+            fit.active = false;
+            return;
+        }
+        let r = self.step_r[best];
+        let tau = -1.0 / r.ln();
+        // Correct what has not been output yet: [n − L, n].
+        let d = fit.d;
+        let from = n.saturating_sub(latency).max(d);
+        let (old_amp, old_r) = (fit.amp, fit.r);
+        let mut old_v = old_amp * old_r.powf((from - d) as f64);
+        let mut new_v = amp * r.powf((from - d) as f64);
+        let old_end = tail.end;
+        for m in from..=n {
+            let i = (m & mask) as usize;
+            let old = if m < old_end { old_v } else { 0.0 };
+            let v = (f64::from(c.x[i]) + old - new_v) as f32;
+            c.x[i] = v;
+            c.x[i + ring] = v;
+            old_v *= old_r;
+            new_v *= r;
+        }
+        let end = d + ((STEP_TAIL_TAUS * tau).ceil() as u64).max(1);
+        c.tails[fit.slot] = StepTail {
+            next: n + 1,
+            end,
+            value: new_v,
+            factor: r,
+        };
+        fit.amp = amp;
+        fit.r = r;
+        self.refresh_residuals(ci, from, n);
+    }
+}
+
+/// A decaying step being fitted while its tail arrives (see [`Repair::advance_fit`]).
+#[derive(Clone, Copy, Debug)]
+struct StepFit {
+    active: bool,
+    /// Onset, absolute position.
+    d: u64,
+    /// Next `j` (position `d + j`) to add.
+    j_next: u64,
+    /// Samples since the last refit.
+    since: u64,
+    /// Stop refining at this position.
+    until: u64,
+    /// The tail slot carrying the subtraction.
+    slot: usize,
+    /// Current estimate: amplitude and per-sample decay `r = e^{−1/τ}`.
+    amp: f64,
+    r: f64,
+    /// Model frozen at the onset.
+    a: [f64; MAX_AR_ORDER + 1],
+    /// Per template of the grid: whitened head (j ≤ p) correlation and energy, the
+    /// tail gain `K`, the running tail correlation `Σ r^j e[d+j]` and `r^{j_next}`.
+    head_dot: [f64; STEP_GRID],
+    head_en: [f64; STEP_GRID],
+    k: [f64; STEP_GRID],
+    sum: [f64; STEP_GRID],
+    pw: [f64; STEP_GRID],
+}
+
+impl StepFit {
+    const IDLE: StepFit = StepFit {
+        active: false,
+        d: 0,
+        j_next: 0,
+        since: 0,
+        until: 0,
+        slot: 0,
+        amp: 0.0,
+        r: 0.0,
+        a: [0.0; MAX_AR_ORDER + 1],
+        head_dot: [0.0; STEP_GRID],
+        head_en: [0.0; STEP_GRID],
+        k: [0.0; STEP_GRID],
+        sum: [0.0; STEP_GRID],
+        pw: [0.0; STEP_GRID],
+    };
+
+    /// The grid template explaining the most energy so far: (index, explained energy,
+    /// least-squares amplitude). Tail energy in closed form:
+    /// `K²·Σ_{j=p+1}^{J−1} r^{2j} = K²·(r^{2(p+1)} − r^{2J})/(1 − r²)`.
+    fn best(&self, step_r: &[f64; STEP_GRID], p: usize) -> (usize, f64, f64) {
+        let mut best = (0usize, -1.0f64, 0.0f64);
+        let j = self.j_next as i32;
+        for (i, &r) in step_r.iter().enumerate() {
+            let r2 = r * r;
+            let tail_en = if j > p as i32 + 1 {
+                self.k[i] * self.k[i] * (r2.powi(p as i32 + 1) - r2.powi(j)) / (1.0 - r2)
+            } else {
+                0.0
+            };
+            let dot = self.head_dot[i] + self.k[i] * self.sum[i];
+            let en = (self.head_en[i] + tail_en).max(1e-30);
+            let expl = dot * dot / en;
+            if expl > best.1 {
+                best = (i, expl, dot / en);
+            }
+        }
+        best
+    }
+}
+
+/// Forward prediction error at absolute position `m` of the double-written ring `x`.
+#[inline(always)]
+fn residual(x: &[f32], a_rev: &[f32], m: u64, p: usize, mask: u64) -> f32 {
+    let base = (m.wrapping_sub(p as u64) & mask) as usize;
+    let w = &x[base..base + p + 1];
+    let mut acc = [0.0f32; 8];
+    let rest = p - p % 8;
+    for (wc, ac) in w[..p].chunks_exact(8).zip(a_rev.chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] += wc[l] * ac[l];
+        }
+    }
+    let mut pred: f32 = acc.iter().sum();
+    for j in rest..p {
+        pred += w[j] * a_rev[j];
+    }
+    w[p] - pred
+}
+
+/// Σ e² over absolute positions `a ..= b` of the ring `e`.
+fn sum_sq(e: &[f32], a: u64, b: u64, mask: u64) -> f64 {
+    (a..=b)
+        .map(|m| {
+            let v = f64::from(e[(m & mask) as usize]);
+            v * v
+        })
+        .sum()
+}
+
+fn push_guard(c: &mut Channel, start: u64, end: u64) {
+    if c.guards_len > 0 {
+        let last = (c.guards_head + c.guards_len - 1) % QUEUE;
+        if start <= c.guards[last].1 + 1 {
+            c.guards[last].1 = c.guards[last].1.max(end);
+            return;
+        }
+    }
+    if c.guards_len == QUEUE {
+        // Full: widen the newest span to cover this one.
+        let last = (c.guards_head + c.guards_len - 1) % QUEUE;
+        c.guards[last].1 = c.guards[last].1.max(end);
+        return;
+    }
+    let i = (c.guards_head + c.guards_len) % QUEUE;
+    c.guards[i] = (start, end);
+    c.guards_len += 1;
+}
