@@ -419,18 +419,20 @@ pub fn evaluate_prompts(orch: &mut Orchestrator, table: &Descriptors, clips: &[C
             let goals = intent.goals(table, &m_in);
             let m_out = quantities(table, &b.render, clip.bandwidth_hz);
             let room = room_db(&b.result);
-            let mut all = true;
+            let (mut all, mut judged) = (true, false);
             for e in &case.expect {
                 if *e == Expect::Repair {
                     if !clean {
                         let ok = spectral_distance_db(&third_octave_db(&b.render, clip.bandwidth_hz), &clean_spectrum) < spectral_distance_db(&untouched_spectrum, &clean_spectrum);
                         f.repair.add(ok);
                         all &= ok;
+                        judged = true;
                     }
                     continue;
                 }
                 let Some(ok) = fulfils(table, e, &goals, &m_in, &m_out, room) else { continue };
                 all &= ok;
+                judged = true;
                 f.direction.add(ok);
                 f.per_quantity.entry(e.quantity().to_owned()).or_default().add(ok);
                 f.per_kind.entry(case.kind.clone()).or_default().add(ok);
@@ -453,7 +455,10 @@ pub fn evaluate_prompts(orch: &mut Orchestrator, table: &Descriptors, clips: &[C
             let e_out = orch.embed_audio(&b.render)?;
             let e_text = orch.embed_prompt(&case.text)?;
             let s_c = directional_similarity(&e_text, &e_out, &e_in);
-            if all { pos.push(s_c) } else { neg.push(s_c) }
+            // Only results something was measured on are labelled.
+            if judged {
+                if all { pos.push(s_c) } else { neg.push(s_c) }
+            }
             ms.push(b.ms);
             rounds.push(b.result.report.rounds.len() as f64);
             conv.push(b.result.report.converged);

@@ -271,15 +271,15 @@ impl ReferenceAudio {
 }
 
 impl BakeOptions {
-    /// Checks the threshold (finite, −1..=1), the round limit (`1..=MAX_ROUNDS`)
-    /// and the reference, if any.
+    /// Checks the threshold (NaN for the calibrated one, else −1..=1), the round
+    /// limit (`1..=MAX_ROUNDS`) and the reference, if any.
     ///
     /// # Errors
     /// [`ProtocolError::Option`] or the reference's audio error.
     pub fn validate(&self) -> Result<(), ProtocolError> {
-        if !(self.threshold.is_finite() && (-1.0..=1.0).contains(&self.threshold)) {
+        if !(self.threshold.is_nan() || (-1.0..=1.0).contains(&self.threshold)) {
             return Err(ProtocolError::Option(format!(
-                "threshold is {}, but a cosine similarity threshold must be between -1 and 1 (default 0.85)",
+                "threshold is {}, but a cosine similarity threshold must be between -1 and 1 (or left out for the models' calibrated one)",
                 self.threshold
             )));
         }

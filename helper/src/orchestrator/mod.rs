@@ -60,7 +60,7 @@ mod targets;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use faurge_dsp::analysis::restoration::{restoration_metrics, RestorationMetrics};
+use faurge_dsp::analysis::restoration::restoration_metrics;
 use faurge_dsp::chain::{Chain, ChainConfig};
 use faurge_dsp::ir::{reverberant_to_direct_db, synthesize_ir, IrParams, WET_OFF_DB};
 use faurge_dsp::state::{db_to_gain, CompressorState, DspState, MAX_TRIM_DB, MIN_TRIM_DB};
