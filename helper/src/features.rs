@@ -13,8 +13,10 @@ pub const ANALYSIS_RATE: u32 = 48_000;
 /// Longest stretch of a snapshot the loop analyses, seconds. Longer snapshots
 /// keep their loudest one-second chunks (in time order) up to this length: the
 /// models were trained on 3 s crops and the features are long-term averages, so
-/// more adds time, not information.
-pub const MAX_ANALYSIS_SECONDS: usize = 10;
+/// more adds time, not information. Every round renders and measures this much
+/// audio, so it sets most of a bake's time: 6 s instead of 10 s took a 4-round
+/// repair bake from 2.2 s to 1.3 s (see `helper/benches/bake.rs`).
+pub const MAX_ANALYSIS_SECONDS: usize = 6;
 
 /// The input features of one snapshot.
 #[derive(Clone, Debug)]

@@ -500,6 +500,8 @@ impl BakeEngine for StagedEngine {
                     understood: req.prompt.clone(),
                     anchor: false,
                     edits: vec![],
+                    intent: String::new(),
+                    unsupported: vec![],
                 },
                 rounds: vec![],
                 best_round: 1,
@@ -512,6 +514,10 @@ impl BakeEngine for StagedEngine {
                 input_metrics: None,
                 output_metrics: None,
                 input_similarity: 0.0,
+                goals: vec![],
+                restoration: vec![],
+                applied: true,
+                verdict: String::new(),
             },
         })
     }

@@ -507,6 +507,8 @@ fn applying_a_result_never_allocates_on_the_audio_thread() {
                 understood: "warm".into(),
                 anchor: false,
                 edits: Vec::new(),
+                intent: "warmer +1".into(),
+                unsupported: Vec::new(),
             },
             rounds: Vec::new(),
             best_round: 1,
@@ -519,6 +521,10 @@ fn applying_a_result_never_allocates_on_the_audio_thread() {
             input_metrics: None,
             output_metrics: None,
             input_similarity: 0.0,
+            goals: Vec::new(),
+            restoration: Vec::new(),
+            applied: true,
+            verdict: String::new(),
         },
     };
     let applier = {

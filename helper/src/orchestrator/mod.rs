@@ -55,12 +55,15 @@
 
 mod restore;
 mod snapshot;
+mod render;
 mod targets;
+
+use render::Renders;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use faurge_dsp::analysis::restoration::restoration_metrics;
+use faurge_dsp::analysis::restoration::RestorationMetrics;
 use faurge_dsp::chain::{Chain, ChainConfig};
 use faurge_dsp::ir::{reverberant_to_direct_db, synthesize_ir, IrParams, WET_OFF_DB};
 use faurge_dsp::state::{db_to_gain, CompressorState, DspState, MAX_TRIM_DB, MIN_TRIM_DB};
@@ -97,6 +100,11 @@ pub const FALLBACK_DEADBAND_DB: f32 = 1.5;
 /// The crest-factor controller: dB of compressor threshold per dB of crest factor
 /// still to remove.
 pub const CREST_GAIN: f32 = 1.5;
+/// Attack of the compressor a dynamics goal engages, ms. The crest factor is the
+/// peak over the RMS: only an attack faster than a voice's onsets (a few ms)
+/// lowers the peaks, so this is the range the dataset's targets were rendered
+/// with (0.3–1.5 ms, `dataset/src/target.rs`), not the gentler [`LOOP_ATTACK_MS`].
+pub const CREST_ATTACK_MS: f32 = 1.0;
 /// Pre-delay of a room the loop adds, ms (keeps the direct sound clear).
 pub const ROOM_PREDELAY_MS: f32 = 12.0;
 /// Shortest reverberation time of a room the loop adds, s.
@@ -187,6 +195,13 @@ struct Proposal {
     shortfall: f32,
     distance: f32,
     room_db: Option<f32>,
+    /// The restoration measurements of `audio`, where a restoration stage ran.
+    restored: Option<RestorationMetrics>,
+    /// Whether `restored` was measured on `audio` (else on an earlier round's
+    /// output with the same restoration setting; see [`Renders::metrics`]).
+    restored_exact: bool,
+    /// The audio embedding of `audio`.
+    e_out: [f32; EMBED_DIM],
 }
 
 /// How a bake reports its stages and listens for cancellation.
@@ -211,6 +226,10 @@ impl Control<'_> {
         }
     }
 }
+
+/// Least rise of `S_C` from one round to the next, with every goal met, that is
+/// worth another round.
+const MIN_PROGRESS: f32 = 0.01;
 
 /// The loop: the model manager, the sanitizer and the prompt reader.
 pub struct Orchestrator {
@@ -439,7 +458,7 @@ impl Orchestrator {
                     threshold_db: (level - 6.0 + 2.0 * g.change).clamp(-60.0, 0.0),
                     ratio: 4.0,
                     knee_db: 6.0,
-                    attack_ms: 5.0,
+                    attack_ms: CREST_ATTACK_MS,
                     release_ms: LOOP_RELEASE_MS,
                     makeup_db: 0.0,
                 });
@@ -448,7 +467,7 @@ impl Orchestrator {
         if let Some((_, r)) = &enc.reference {
             if r.dynamics[0] < input.dynamics[0] - 1.0 {
                 let level = snap.speech_level_db.unwrap_or(input.lufs);
-                compressor = Some(CompressorState { enabled: true, threshold_db: (level - 6.0).clamp(-60.0, 0.0), ratio: 3.0, knee_db: 6.0, attack_ms: 5.0, release_ms: LOOP_RELEASE_MS, makeup_db: 0.0 });
+                compressor = Some(CompressorState { enabled: true, threshold_db: (level - 6.0).clamp(-60.0, 0.0), ratio: 3.0, knee_db: 6.0, attack_ms: CREST_ATTACK_MS, release_ms: LOOP_RELEASE_MS, makeup_db: 0.0 });
             }
         }
         let room = goals.iter().find(|g| g.quantity == "room" && g.kind == GoalKind::Exactly).map(|g| g.value);
@@ -468,6 +487,7 @@ impl Orchestrator {
         snap: &Snapshot,
         enc: &Encoded,
         ir_cache: &mut Option<(IrParams, Vec<f32>)>,
+        renders: &mut Renders,
         ctl: &mut Control,
         timings: &mut Vec<(Stage, f64)>,
     ) -> Result<Proposal, BakeError> {
@@ -519,7 +539,7 @@ impl Orchestrator {
             None => state.compressor.enabled = false,
         }
         plan.decision.apply(&mut state);
-        let mut audio = shadow_bake(&input.audio, &state, ir).map_err(|e| bake_error(ErrorKind::Internal, e))?;
+        let mut audio = renders.render(&input.audio, &state, ir).map_err(|e| bake_error(ErrorKind::Internal, e))?;
         // Loudness is measured, not predicted: the trim is a pure gain after
         // everything else, so it moves by exactly the measured miss.
         if let Some(lufs) = faurge_dsp::analysis::loudness::integrated_lufs(&[&audio], ANALYSIS_RATE as f32) {
@@ -531,7 +551,10 @@ impl Orchestrator {
             }
         }
         let render = input.measure_render(&audio);
-        let restored = plan.decision.any().then(|| restoration_metrics(&[&audio], ANALYSIS_RATE as f32));
+        let (restored, restored_exact) = match renders.metrics(&audio, &state) {
+            Some((m, exact)) => (Some(m), exact),
+            None => (None, true),
+        };
         let measured = snap.render_quantities(&table, &render, restored.as_ref().or(Some(&snap.restoration)));
         let room_db = ir.and_then(|i| reverberant_to_direct_db(i, ANALYSIS_RATE as f32));
         timings.push((Stage::ShadowBake, t.elapsed().as_secs_f64() * 1e3));
@@ -547,7 +570,7 @@ impl Orchestrator {
         let (met, shortfall) = judge(&table, &plan.goals, &measured, room_db);
         let distance = shape_rms_db(&plan.blueprint.ltas_db, &render.ltas_db, &input.ltas_mask) as f32;
         timings.push((Stage::Reflect, t.elapsed().as_secs_f64() * 1e3));
-        Ok(Proposal { state, render, audio, measured, s_c, met, shortfall, distance, room_db })
+        Ok(Proposal { state, render, audio, measured, s_c, met, shortfall, distance, room_db, restored, restored_exact, e_out })
     }
 
     /// Phase 6: the next round's targets, and the controllers' updates to `plan`.
@@ -557,8 +580,7 @@ impl Orchestrator {
         let valid: Vec<bool> = mask.iter().map(|&m| m > 0.0).collect();
         let mut next = match reflection {
             Reflection::Fabian => {
-                let e_out = self.models.with(ModelKind::EncoderAudio, |m| m.encode_audio_input(&last.render.log_mel, &last.audio))?;
-                let reading = self.models.with(ModelKind::Fabian, |m| m.fabian(&enc.e_text, &e_out))?;
+                let reading = self.models.with(ModelKind::Fabian, |m| m.fabian(&enc.e_text, &last.e_out))?;
                 targets.integrate(&reading, &mask)
             }
             Reflection::Measured => {
@@ -595,9 +617,8 @@ impl Orchestrator {
             }
         }
         // Restoration stages that did not help go off.
-        if first {
-            let after = restoration_metrics(&[&last.audio], ANALYSIS_RATE as f32);
-            plan.decision.verify(&snap.restoration, &after, &plan.goals);
+        if let (true, Some(after)) = (first, &last.restored) {
+            plan.decision.verify(&snap.restoration, after, &plan.goals);
         }
         Ok(next)
     }
@@ -662,6 +683,7 @@ impl Orchestrator {
         let mut proposals: Vec<Proposal> = Vec::new();
         let mut rounds: Vec<RoundReport> = Vec::new();
         let mut ir_cache: Option<(IrParams, Vec<f32>)> = None;
+        let mut renders = Renders::default();
         let mut targets = plan.blueprint.clone();
         let mut converged = false;
         for n in 1..=max_rounds {
@@ -673,7 +695,7 @@ impl Orchestrator {
                 targets = self.reflect(&targets, &mut plan, last, &snap, &enc, req.options.reflection, n == 2)?;
                 timings.push((Stage::Fabian, t.elapsed().as_secs_f64() * 1e3));
             }
-            let p = self.round(n, &targets, &plan, &snap, &enc, &mut ir_cache, &mut ctl, &mut timings)?;
+            let p = self.round(n, &targets, &plan, &snap, &enc, &mut ir_cache, &mut renders, &mut ctl, &mut timings)?;
             let all_met = p.met.iter().all(|&m| m);
             rounds.push(RoundReport {
                 round: n,
@@ -697,9 +719,15 @@ impl Orchestrator {
                 timings_ms: timings,
             });
             let s_c = p.s_c;
+            // Another round cannot help when this one changed nothing, or met every
+            // goal and moved S_C by less than MIN_PROGRESS.
+            let stalled = proposals.last().is_some_and(|q| q.state == p.state || (all_met && s_c - q.s_c < MIN_PROGRESS));
             proposals.push(p);
             if all_met && s_c >= threshold {
                 converged = true;
+                break;
+            }
+            if stalled {
                 break;
             }
             ctl.check()?;
@@ -723,7 +751,10 @@ impl Orchestrator {
             }
         });
         let table = self.reader.table().clone();
-        let after = plan.decision.any().then(|| restoration_metrics(&[&chosen.audio], ANALYSIS_RATE as f32));
+        let after = match (chosen.restored, chosen.restored_exact) {
+            (Some(_), false) => Some(Renders::exact_metrics(&chosen.audio)),
+            (m, _) => m,
+        };
         let notes = plan.decision.notes(&snap.restoration, after.as_ref());
         let goals = goal_reports(&table, &plan.goals, &chosen.measured, chosen.room_db);
         let verdict = verdict(&understood, &goals, &notes, chosen.s_c, threshold);
@@ -873,6 +904,9 @@ mod tests {
             shortfall,
             distance,
             room_db: None,
+            restored: None,
+            restored_exact: true,
+            e_out: [0.0; EMBED_DIM],
         }
     }
 
