@@ -14,10 +14,12 @@ use crate::error::{BakeError, ProtocolError};
 use crate::report::BakeReport;
 use crate::stage::Stage;
 
-/// Lowest accepted sample rate, Hz.
-pub const MIN_SAMPLE_RATE_HZ: u32 = 8_000;
-/// Highest accepted sample rate, Hz.
-pub const MAX_SAMPLE_RATE_HZ: u32 = 384_000;
+/// Lowest accepted sample rate, Hz: a plugin session may run at any rate its host sets,
+/// down to `faurge_dsp::MIN_SAMPLE_RATE` (1 kHz); the helper resamples what it analyses
+/// to its own rate.
+pub const MIN_SAMPLE_RATE_HZ: u32 = 1_000;
+/// Highest accepted sample rate, Hz (`faurge_dsp::MAX_SAMPLE_RATE`, 768 kHz).
+pub const MAX_SAMPLE_RATE_HZ: u32 = 768_000;
 /// Most channels accepted (mono or stereo).
 pub const MAX_CHANNELS: u16 = 2;
 /// Longest accepted snapshot or reference, seconds.
