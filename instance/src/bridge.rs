@@ -20,7 +20,9 @@
 //! garbage, the error is published in words, nothing is applied (audio keeps the last
 //! good state), and the next request spawns a new helper. Dropping the [`Bridge`]
 //! stops the thread, cancels a running bake and shuts the helper down (reaped: no
-//! zombie, no file descriptor left).
+//! zombie, no file descriptor left). The thread runs only while the instance is
+//! active ([`Bridge::resume`], [`Bridge::pause`]): a plugin that is only instantiated
+//! (a host's scan, a validator) starts no thread.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -272,8 +274,18 @@ impl StatusCell {
     }
 }
 
-/// The bridge thread of one plugin instance. Dropping it stops the thread and the helper.
+/// The bridge of one plugin instance: its status, its Cancel handle, and the thread
+/// that runs bakes while the instance is active.
+///
+/// No thread runs until [`Bridge::resume`] (a format calls it when it activates, so
+/// instantiating, scanning or validating a plugin starts none); [`Bridge::pause`] (a
+/// format's deactivation) stops the thread and shuts the helper down, and a later
+/// `resume` starts both again. The [`StatusCell`] and the [`Canceller`] stay the same
+/// across pauses, so an editor keeps its handles. Dropping the bridge pauses it.
 pub struct Bridge {
+    session: Arc<SessionSide>,
+    settings: Arc<dyn BakeSettings>,
+    config: BridgeConfig,
     stop: Arc<AtomicBool>,
     cancel: Arc<AtomicBool>,
     status: Arc<StatusCell>,
@@ -284,15 +296,31 @@ impl fmt::Debug for Bridge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Bridge")
             .field("status", &self.status.get())
+            .field("running", &self.is_running())
             .finish_non_exhaustive()
     }
 }
 
 impl Bridge {
-    /// Starts the bridge thread of the instance whose sides are `session` and
-    /// `settings`. Requests counted before the start are not baked (a session that
-    /// loads with Bake on does not bake by itself). The helper is not started until
-    /// the first request.
+    /// The bridge of the instance whose sides are `session` and `settings`, with no
+    /// thread yet ([`Bridge::resume`] starts it). Allocates, starts nothing.
+    pub fn new(
+        session: Arc<SessionSide>,
+        settings: Arc<dyn BakeSettings>,
+        config: BridgeConfig,
+    ) -> Bridge {
+        Bridge {
+            session,
+            settings,
+            config,
+            stop: Arc::new(AtomicBool::new(false)),
+            cancel: Arc::new(AtomicBool::new(false)),
+            status: Arc::new(StatusCell::default()),
+            thread: None,
+        }
+    }
+
+    /// [`Bridge::new`] followed by [`Bridge::resume`].
     ///
     /// # Errors
     /// The OS refused to start a thread.
@@ -301,41 +329,52 @@ impl Bridge {
         settings: Arc<dyn BakeSettings>,
         config: BridgeConfig,
     ) -> std::io::Result<Bridge> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let cancel = Arc::new(AtomicBool::new(false));
-        let status = Arc::new(StatusCell::default());
-        // Read here, not on the new thread: a request made right after `start`
-        // returns must not be mistaken for an old one.
-        let handled = session.audio().bake_requests();
-        let thread = {
-            let stop = stop.clone();
-            let cancel = cancel.clone();
-            let status = status.clone();
-            thread::Builder::new()
-                .name("faurge-bridge".into())
-                .spawn(move || {
-                    Worker {
-                        session,
-                        settings,
-                        config,
-                        status,
-                        stop,
-                        cancel,
-                        client: None,
-                        next_id: 1,
-                    }
-                    .run(handled)
-                })?
-        };
-        Ok(Bridge {
-            stop,
-            cancel,
-            status,
-            thread: Some(thread),
-        })
+        let mut bridge = Bridge::new(session, settings, config);
+        bridge.resume()?;
+        Ok(bridge)
     }
 
-    /// The status the bridge publishes.
+    /// Starts the bridge thread (thread name `faurge-bridge`) unless it runs already.
+    /// Requests counted before this call are not baked (a session that loads with
+    /// Bake on does not bake by itself). The helper is not started until the first
+    /// request. Not for the audio thread.
+    ///
+    /// # Errors
+    /// The OS refused to start a thread; bakes do nothing until a later `resume`.
+    pub fn resume(&mut self) -> std::io::Result<()> {
+        if self.is_running() {
+            return Ok(());
+        }
+        // A thread that ended by itself (it never does) is reaped before a new one starts.
+        self.pause();
+        self.stop.store(false, Ordering::Release);
+        self.cancel.store(false, Ordering::Release);
+        // Read here, not on the new thread: a request made right after `resume`
+        // returns must not be mistaken for an old one.
+        let handled = self.session.audio().bake_requests();
+        let worker = Worker {
+            session: self.session.clone(),
+            settings: self.settings.clone(),
+            config: self.config.clone(),
+            status: self.status.clone(),
+            stop: self.stop.clone(),
+            cancel: self.cancel.clone(),
+            client: None,
+            next_id: 1,
+        };
+        let thread = thread::Builder::new()
+            .name("faurge-bridge".into())
+            .spawn(move || worker.run(handled))?;
+        self.thread = Some(thread);
+        Ok(())
+    }
+
+    /// Whether the bridge thread runs.
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// The status the bridge publishes (the same cell for the bridge's whole life).
     pub fn status(&self) -> Arc<StatusCell> {
         self.status.clone()
     }
@@ -346,19 +385,25 @@ impl Bridge {
     }
 
     /// Stops the thread: a running bake is cancelled (the helper is killed if it
-    /// does not confirm within 2 s), the helper is shut down and reaped. Also done by `Drop`.
-    pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        self.cancel.store(true, Ordering::Release);
+    /// does not confirm within 2 s), the helper is shut down and reaped. Does nothing
+    /// when no thread runs. Also done by `Drop`.
+    pub fn pause(&mut self) {
         if let Some(t) = self.thread.take() {
+            self.stop.store(true, Ordering::Release);
+            self.cancel.store(true, Ordering::Release);
             let _ = t.join();
         }
+    }
+
+    /// The same as [`Bridge::pause`].
+    pub fn stop(&mut self) {
+        self.pause();
     }
 }
 
 impl Drop for Bridge {
     fn drop(&mut self) {
-        self.stop();
+        self.pause();
     }
 }
 
