@@ -22,7 +22,8 @@
 //! stops the thread, cancels a running bake and shuts the helper down (reaped: no
 //! zombie, no file descriptor left). The thread runs only while the instance is
 //! active ([`Bridge::resume`], [`Bridge::pause`]): a plugin that is only instantiated
-//! (a host's scan, a validator) starts no thread.
+//! (a host's scan, a validator) starts no thread, and the thread ends by itself when
+//! the host's main thread is gone ([`host_main_thread_exited`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -56,6 +57,33 @@ pub const DEFAULT_PROMPT: &str = "fix my mic";
 /// How long a bake requested before [`MIN_SNAPSHOT_S`] of input was recorded waits
 /// for more input (e.g. a Bake trigger that is on from the first block).
 pub const INPUT_WAIT: Duration = Duration::from_secs(10);
+/// Every this many polls (0.5 s) the bridge checks [`host_main_thread_exited`].
+pub const HOST_CHECK_POLLS: u32 = 25;
+
+/// True when the host process's main thread has ended with the plain `exit` system
+/// call while other threads live on (Linux: its state in `/proc/self/stat` is `Z`).
+/// lv2lint ends the child process it instantiates and activates a plugin in exactly
+/// so, without `deactivate`: a bridge thread that kept running would keep that child
+/// alive and lv2lint waiting forever, so the bridge thread ends then. A host whose
+/// main thread returns or calls `exit()` ends every thread at once and never gets
+/// here. Always false elsewhere.
+pub fn host_main_thread_exited() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(false)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
 /// Environment variable overriding [`DEFAULT_BAKE_TIMEOUT`], seconds (tests, slow machines).
 pub const BAKE_TIMEOUT_ENV: &str = "FAURGE_BAKE_TIMEOUT_S";
 
@@ -434,7 +462,13 @@ struct Worker {
 
 impl Worker {
     fn run(mut self, mut handled: u64) {
+        let mut polls = 0u32;
         while !self.stop.load(Ordering::Acquire) {
+            polls = polls.wrapping_add(1);
+            if polls % HOST_CHECK_POLLS == 0 && host_main_thread_exited() {
+                // Nobody can call the instance again; ending lets the process end.
+                break;
+            }
             let requested = self.session.audio().bake_requests();
             if requested != handled {
                 // Requests that pile up during a bake make one more bake, not many.
@@ -641,4 +675,16 @@ pub fn apply_result(
     let mut summary = settings.apply(result, ir.as_ref())?;
     summary.ir_queued = ir_queued;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_process_main_thread_is_not_gone() {
+        assert!(!host_main_thread_exited());
+        // Asked from another thread too, as the bridge thread asks.
+        assert!(!thread::spawn(host_main_thread_exited).join().unwrap());
+    }
 }
