@@ -524,3 +524,231 @@ fn capture_once(
     );
     (err, got, ref_start, len)
 }
+
+/// The helper binary the bake tests run: `FAURGE_HELPER`, else the workspace's debug
+/// build (`cargo test --workspace` builds it for the helper's own tests).
+fn helper_binary() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let helper = std::env::var_os("FAURGE_HELPER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/debug/faurge-helper"));
+    assert!(
+        helper.is_file(),
+        "no helper at {}: run `cargo build -p faurge-helper --bin faurge-helper`",
+        helper.display()
+    );
+    helper
+}
+
+/// RMS of `x`.
+fn rms(x: &[f32]) -> f32 {
+    (x.iter().map(|v| v * v).sum::<f32>() / x.len().max(1) as f32).sqrt()
+}
+
+/// A bake while "Faurge Mic" plays, as a desktop user starts one: the prompt in
+/// `$XDG_CONFIG_HOME/faurge/prompt.txt`, then the `bake` control set to 1 with
+/// `pw-cli set-param` while speech flows through the chain. The real helper bakes
+/// (found through `FAURGE_HELPER`, models from `bundle/models`), the result applies
+/// inside the running instance, and:
+///
+/// - the change-over happens: before the bake the capture is the offline render of the
+///   shipped controls, at the end it is not;
+/// - the audio never stops: every 20 ms window where the input has speech has sound in
+///   the capture, from the first frame to the last (no gap while the helper starts,
+///   bakes or the kernel is swapped);
+/// - `status.txt` next to the prompt says the bake was applied.
+#[test]
+fn a_bake_while_playing_changes_the_sound_and_the_audio_never_stops() {
+    for (tool, package) in [
+        ("pipewire", "pipewire"),
+        ("pw-cli", "pipewire-bin"),
+        ("pw-link", "pipewire-bin"),
+        ("pw-dump", "pipewire-bin"),
+        ("pw-play", "pipewire-bin"),
+        ("pw-record", "pipewire-bin"),
+        ("spa-json-dump", "pipewire-bin"),
+    ] {
+        if !have_tool(tool, package) {
+            return;
+        }
+    }
+    let helper = helper_binary();
+    let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bundle/models");
+    let mut s = Session::new();
+    let faurge_config = s.config_home.join("faurge");
+    std::fs::create_dir_all(&faurge_config).unwrap();
+    std::fs::write(faurge_config.join("prompt.txt"), "warm radio voice\n").unwrap();
+    let status_path = faurge_config.join("status.txt");
+    let (_, controls) = shipped_controls(&s);
+
+    // 14 s of looped speech (the voiced part of the VCTK clip) after 0.5 s of silence,
+    // and 1 s of silence after.
+    let clip = faurge_io::read(VCTK).expect("read the VCTK clip");
+    let mono = clip.to_mono();
+    let voiced = &mono[(0.55 * RATE as f32) as usize..(3.75 * RATE as f32) as usize];
+    let (pre, post) = (RATE as usize / 2, RATE as usize);
+    let mut input = vec![0.0f32; pre];
+    input.extend(voiced.iter().copied().cycle().take(14 * RATE as usize));
+    input.extend(std::iter::repeat_n(0.0, post));
+    let input_path = s.tmp.path("input.wav");
+    write_f32_wav(&input_path, RATE, &[input.clone()]);
+
+    let mut daemon = s.command("pipewire");
+    daemon.args(["-c", DAEMON_CONF]);
+    s.spawn("daemon", daemon);
+    let socket = s.runtime.join("pipewire-0");
+    s.wait_for("the daemon's socket", Duration::from_secs(10), |_| {
+        socket.exists().then_some(())
+    });
+    let mut chain = s.command("pipewire");
+    chain
+        .args(["-c", "filter-chain.conf"])
+        .env("FAURGE_HELPER", &helper);
+    if std::env::var_os("FAURGE_MODELS").is_none() && models.join("manifest.json").is_file() {
+        chain.env("FAURGE_MODELS", &models);
+    }
+    s.spawn("filter-chain", chain);
+    let (cap_id, _) = s.node("capture.faurge_mic");
+    let (mic_id, _) = s.node("faurge_mic");
+    let (sink_id, _) = s.node("null_sink");
+
+    let rec_path = s.tmp.path("recorded-bake.wav");
+    let mut rec = s.command("pw-record");
+    rec.args([
+        "--rate",
+        &RATE.to_string(),
+        "--channels",
+        "1",
+        "--channel-map",
+        "mono",
+        "--format",
+        "f32",
+    ])
+    .args(["-P", "{ node.name = faurge_test_rec_bake }"])
+    .arg(&rec_path);
+    s.spawn("faurge_test_rec_bake", rec);
+    let (rec_id, _) = s.node("faurge_test_rec_bake");
+    let mut play = s.command("pw-play");
+    play.args([
+        "--channel-map",
+        "mono",
+        "-P",
+        "{ node.name = faurge_test_play_bake }",
+    ])
+    .arg(&input_path);
+    s.spawn("faurge_test_play_bake", play);
+    let (play_id, _) = s.node("faurge_test_play_bake");
+    s.configure_ports(cap_id, "Input");
+    s.configure_ports(mic_id, "Output");
+    s.configure_ports(rec_id, "Input");
+    s.configure_ports(play_id, "Output");
+    let mic_out = s.port("faurge_mic", mic_id, "out", |_| true);
+    let sink_in = s.port("null_sink", sink_id, "in", |p| p["audio.channel"] == "FL");
+    let monitor = s.port("null_sink", sink_id, "out", |p| p["audio.channel"] == "FL");
+    let rec_in = s.port("faurge_test_rec_bake", rec_id, "in", |_| true);
+    let play_out = s.port("faurge_test_play_bake", play_id, "out", |_| true);
+    let cap_in = s.port("capture.faurge_mic", cap_id, "in", |_| true);
+    s.link(&mic_out, &sink_in);
+    s.link(&monitor, &rec_in);
+    s.link(&play_out, &cap_in);
+
+    // 2.5 s of speech through the chain (more than the 0.5 s a bake needs), then Bake.
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut bake = s.command("pw-cli");
+    bake.args([
+        "set-param",
+        &cap_id.to_string(),
+        "Props",
+        "{ params = [ \"faurge:bake\" 1.0 ] }",
+    ]);
+    s.run(bake, Duration::from_secs(10));
+    let status = s.wait_for("status.txt", Duration::from_secs(60), |_| {
+        std::fs::read_to_string(&status_path)
+            .ok()
+            .filter(|t| t.starts_with("state:"))
+    });
+    println!(
+        "bake finished {:.2} s after playback started:\n{status}",
+        started.elapsed().as_secs_f32()
+    );
+    assert!(
+        status.starts_with("state: applied"),
+        "the bake was not applied:\n{status}"
+    );
+    let seconds = input.len() as f32 / RATE as f32;
+    s.wait_exit(
+        "faurge_test_play_bake",
+        Duration::from_secs_f32(seconds + 15.0),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    s.interrupt("faurge_test_rec_bake");
+    let (rate, recorded) = read_wav(&rec_path);
+    assert_eq!(rate, RATE);
+    let recorded = &recorded[0];
+    assert!(recorded.iter().all(|x| x.is_finite()));
+
+    let settings: Vec<(&str, f32)> = controls.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let reference = chain_render(RATE as f32, &state_of(&settings), &[input.clone()]);
+    let reference = &reference[0];
+    // Align on the first 2 s of speech, before the bake could have changed anything.
+    let head = pre + 2 * RATE as usize;
+    let lag = align(
+        &recorded[..(head + RATE as usize).min(recorded.len())],
+        &reference[..head],
+    );
+    let (rec_start, ref_start) = (lag.max(0) as usize, (-lag).max(0) as usize);
+    assert!(
+        ref_start < pre,
+        "the capture lost {ref_start} frames of pre-roll"
+    );
+    let len = input.len() - post - ref_start;
+    assert!(
+        rec_start + len <= recorded.len(),
+        "the capture ends early: lag {lag}, {} of {} frames",
+        recorded.len(),
+        rec_start + len
+    );
+    let got = &recorded[rec_start..rec_start + len];
+    let (want, dry) = (
+        &reference[ref_start..ref_start + len],
+        &input[ref_start..ref_start + len],
+    );
+
+    // The audio never stops: every 20 ms of speech in is sound out.
+    let window = RATE as usize / 50;
+    for (k, (g, d)) in got.chunks(window).zip(dry.chunks(window)).enumerate() {
+        if rms(d) > 1e-3 {
+            assert!(
+                rms(g) > 1e-4,
+                "the audio stopped at {:.2} s of the capture (input rms {:.4}, output rms {:.6})",
+                (k * window) as f32 / RATE as f32,
+                rms(d),
+                rms(g)
+            );
+        }
+    }
+    // The change-over: the first second of speech is the shipped settings' sound, the
+    // last three seconds are not.
+    let second = RATE as usize;
+    let a = pre - ref_start;
+    let head_err = error_db(
+        &[got[a..a + second].to_vec()],
+        &[want[a..a + second].to_vec()],
+    );
+    let tail_err = error_db(
+        &[got[len - 3 * second..].to_vec()],
+        &[want[len - 3 * second..].to_vec()],
+    );
+    println!(
+        "PipeWire bake while playing: first second {head_err:.1} dB from the shipped settings' render, last 3 s {tail_err:.1} dB"
+    );
+    assert!(
+        head_err < -60.0,
+        "before the bake the capture is not the shipped settings' sound ({head_err:.1} dB)"
+    );
+    assert!(
+        tail_err > -40.0,
+        "the bake did not change the sound (last 3 s {tail_err:.1} dB from the shipped settings' render)"
+    );
+}
