@@ -40,6 +40,11 @@ const DAEMON_CONF: &str = concat!(
 );
 const RATE: u32 = 48_000;
 
+/// How far the last seconds of speech may sit from where the first ones put them in a
+/// bake test's capture, frames: the baked filters' group delay, far below one graph
+/// cycle (the daemon's quantum, 1024 frames).
+const MAX_TAIL_SHIFT: isize = 128;
+
 /// Largest error allowed against the offline render, dB.
 const MAX_ERROR_DB: f64 = -120.0;
 
@@ -551,12 +556,16 @@ fn rms(x: &[f32]) -> f32 {
 /// (found through `FAURGE_HELPER`, models from `bundle/models`), the result applies
 /// inside the running instance, and:
 ///
+/// - `status.txt` next to the prompt says the bake was applied;
 /// - the change-over happens: before the bake the capture is the offline render of the
 ///   shipped controls, at the end it is not;
-/// - the audio never stops: every 20 ms window where the input has speech has sound in
-///   the capture, from the first frame to the last (no gap while the helper starts,
-///   bakes or the kernel is swapped);
-/// - `status.txt` next to the prompt says the bake was applied.
+/// - the audio never stops: the last seconds of speech sit exactly where the first
+///   ones put them (a stall anywhere, while the helper starts, bakes or the kernel is
+///   swapped, would drop or delay samples and move them), and no 20 ms window of
+///   speech is silent.
+///
+/// On a loaded machine PipeWire's timer-driven graph can miss a cycle (an xrun) for
+/// reasons of its own; as in the test above, a failure must repeat three times.
 #[test]
 fn a_bake_while_playing_changes_the_sound_and_the_audio_never_stops() {
     for (tool, package) in [
@@ -573,14 +582,6 @@ fn a_bake_while_playing_changes_the_sound_and_the_audio_never_stops() {
         }
     }
     let helper = helper_binary();
-    let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bundle/models");
-    let mut s = Session::new();
-    let faurge_config = s.config_home.join("faurge");
-    std::fs::create_dir_all(&faurge_config).unwrap();
-    std::fs::write(faurge_config.join("prompt.txt"), "warm radio voice\n").unwrap();
-    let status_path = faurge_config.join("status.txt");
-    let (_, controls) = shipped_controls(&s);
-
     // 14 s of looped speech (the voiced part of the VCTK clip) after 0.5 s of silence,
     // and 1 s of silence after.
     let clip = faurge_io::read(VCTK).expect("read the VCTK clip");
@@ -590,8 +591,43 @@ fn a_bake_while_playing_changes_the_sound_and_the_audio_never_stops() {
     let mut input = vec![0.0f32; pre];
     input.extend(voiced.iter().copied().cycle().take(14 * RATE as usize));
     input.extend(std::iter::repeat_n(0.0, post));
+
+    let mut failures = Vec::new();
+    for attempt in 0..3 {
+        match bake_while_playing(&helper, &input, pre, post) {
+            Ok(report) => {
+                println!("{report}");
+                return;
+            }
+            Err(e) => {
+                println!("attempt {attempt}: {e}");
+                failures.push(e);
+            }
+        }
+    }
+    panic!(
+        "a bake while playing failed in every attempt:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// One run of [`a_bake_while_playing_changes_the_sound_and_the_audio_never_stops`] in a
+/// fresh PipeWire session; `Err` says what went wrong.
+fn bake_while_playing(
+    helper: &std::path::Path,
+    input: &[f32],
+    pre: usize,
+    post: usize,
+) -> Result<String, String> {
+    let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bundle/models");
+    let mut s = Session::new();
+    let faurge_config = s.config_home.join("faurge");
+    std::fs::create_dir_all(&faurge_config).unwrap();
+    std::fs::write(faurge_config.join("prompt.txt"), "warm radio voice\n").unwrap();
+    let status_path = faurge_config.join("status.txt");
+    let (_, controls) = shipped_controls(&s);
     let input_path = s.tmp.path("input.wav");
-    write_f32_wav(&input_path, RATE, &[input.clone()]);
+    write_f32_wav(&input_path, RATE, &[input.to_vec()]);
 
     let mut daemon = s.command("pipewire");
     daemon.args(["-c", DAEMON_CONF]);
@@ -603,7 +639,7 @@ fn a_bake_while_playing_changes_the_sound_and_the_audio_never_stops() {
     let mut chain = s.command("pipewire");
     chain
         .args(["-c", "filter-chain.conf"])
-        .env("FAURGE_HELPER", &helper);
+        .env("FAURGE_HELPER", helper);
     if std::env::var_os("FAURGE_MODELS").is_none() && models.join("manifest.json").is_file() {
         chain.env("FAURGE_MODELS", &models);
     }
@@ -668,14 +704,11 @@ fn a_bake_while_playing_changes_the_sound_and_the_audio_never_stops() {
             .ok()
             .filter(|t| t.starts_with("state:"))
     });
-    println!(
-        "bake finished {:.2} s after playback started:\n{status}",
-        started.elapsed().as_secs_f32()
-    );
-    assert!(
-        status.starts_with("state: applied"),
-        "the bake was not applied:\n{status}"
-    );
+    let baked_after = started.elapsed().as_secs_f32();
+    if !status.starts_with("state: applied") {
+        // Not a glitch: the same bake fails again; fail the test at once.
+        panic!("the bake was not applied:\n{status}");
+    }
     let seconds = input.len() as f32 / RATE as f32;
     s.wait_exit(
         "faurge_test_play_bake",
@@ -689,48 +722,61 @@ fn a_bake_while_playing_changes_the_sound_and_the_audio_never_stops() {
     assert!(recorded.iter().all(|x| x.is_finite()));
 
     let settings: Vec<(&str, f32)> = controls.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    let reference = chain_render(RATE as f32, &state_of(&settings), &[input.clone()]);
+    let reference = chain_render(RATE as f32, &state_of(&settings), &[input.to_vec()]);
     let reference = &reference[0];
-    // Align on the first 2 s of speech, before the bake could have changed anything.
-    let head = pre + 2 * RATE as usize;
+    let second = RATE as usize;
+    // Where the first 2 s of speech landed, before the bake could change anything.
+    let head = pre + 2 * second;
     let lag = align(
-        &recorded[..(head + RATE as usize).min(recorded.len())],
+        &recorded[..(head + second).min(recorded.len())],
         &reference[..head],
     );
     let (rec_start, ref_start) = (lag.max(0) as usize, (-lag).max(0) as usize);
-    assert!(
-        ref_start < pre,
-        "the capture lost {ref_start} frames of pre-roll"
-    );
+    if ref_start >= pre {
+        return Err(format!("the capture lost {ref_start} frames of pre-roll"));
+    }
     let len = input.len() - post - ref_start;
-    assert!(
-        rec_start + len <= recorded.len(),
-        "the capture ends early: lag {lag}, {} of {} frames",
-        recorded.len(),
-        rec_start + len
-    );
+    if rec_start + len > recorded.len() {
+        return Err(format!(
+            "the capture ends early: lag {lag}, {} of {} frames",
+            recorded.len(),
+            rec_start + len
+        ));
+    }
+    // Where the last 3 s of speech landed: the baked output is still that speech, so it
+    // correlates with the input; any frame dropped or added on the way moves it.
+    let tail = input.len() - post - 3 * second;
+    let window = &recorded[(tail as isize + lag - second as isize).max(0) as usize
+        ..((tail as isize + lag) as usize + 4 * second).min(recorded.len())];
+    let tail_lag = align(window, &input[tail..tail + 3 * second])
+        + (tail as isize + lag - second as isize).max(0)
+        - tail as isize;
+    // The baked filters move the correlation peak by their group delay (a few frames);
+    // a stall moves it by whole graph cycles (1024 frames here).
+    if (tail_lag - lag).abs() > MAX_TAIL_SHIFT {
+        return Err(format!(
+            "the audio stopped or jumped: the last seconds of speech are {} frames off (lag {lag} at the start, {tail_lag} at the end)",
+            tail_lag - lag
+        ));
+    }
     let got = &recorded[rec_start..rec_start + len];
     let (want, dry) = (
         &reference[ref_start..ref_start + len],
         &input[ref_start..ref_start + len],
     );
-
-    // The audio never stops: every 20 ms of speech in is sound out.
     let window = RATE as usize / 50;
     for (k, (g, d)) in got.chunks(window).zip(dry.chunks(window)).enumerate() {
-        if rms(d) > 1e-3 {
-            assert!(
-                rms(g) > 1e-4,
+        if rms(d) > 1e-3 && rms(g) <= 1e-4 {
+            return Err(format!(
                 "the audio stopped at {:.2} s of the capture (input rms {:.4}, output rms {:.6})",
                 (k * window) as f32 / RATE as f32,
                 rms(d),
                 rms(g)
-            );
+            ));
         }
     }
     // The change-over: the first second of speech is the shipped settings' sound, the
     // last three seconds are not.
-    let second = RATE as usize;
     let a = pre - ref_start;
     let head_err = error_db(
         &[got[a..a + second].to_vec()],
@@ -740,15 +786,18 @@ fn a_bake_while_playing_changes_the_sound_and_the_audio_never_stops() {
         &[got[len - 3 * second..].to_vec()],
         &[want[len - 3 * second..].to_vec()],
     );
-    println!(
-        "PipeWire bake while playing: first second {head_err:.1} dB from the shipped settings' render, last 3 s {tail_err:.1} dB"
-    );
-    assert!(
-        head_err < -60.0,
-        "before the bake the capture is not the shipped settings' sound ({head_err:.1} dB)"
-    );
+    if head_err >= -60.0 {
+        return Err(format!(
+            "before the bake the capture is not the shipped settings' sound ({head_err:.1} dB)"
+        ));
+    }
     assert!(
         tail_err > -40.0,
-        "the bake did not change the sound (last 3 s {tail_err:.1} dB from the shipped settings' render)"
+        "the bake did not change the sound (last 3 s {tail_err:.1} dB from the shipped settings' render)\n{status}"
     );
+    Ok(format!(
+        "PipeWire bake while playing: applied {baked_after:.2} s after playback started; first second \
+         {head_err:.1} dB from the shipped settings' render, last 3 s {tail_err:.1} dB; timeline unchanged \
+         (lag {lag} frames at the start, {tail_lag} at the end)\n{status}"
+    ))
 }

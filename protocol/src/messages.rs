@@ -327,7 +327,7 @@ impl BakeRequest {
     }
 
     /// Checks everything a helper relies on: `frames × channels × 4 == bytes`,
-    /// 1..=2 channels, 8–384 kHz, 1 frame..=120 s, the options, and that
+    /// 1..=2 channels, 1–768 kHz, 1 frame..=120 s, the options, and that
     /// `current` is inside `DspState`'s ranges.
     ///
     /// # Errors
@@ -437,7 +437,7 @@ impl IrAudio {
     ///
     /// # Errors
     /// [`ProtocolError`] when the byte count is not a multiple of 4, the IR is
-    /// empty or longer than 120 s, or the rate is outside 8–384 kHz.
+    /// empty or longer than 120 s, or the rate is outside 1–768 kHz.
     pub fn samples_f32(&self) -> Result<Vec<f32>, ProtocolError> {
         let bytes = self.samples.len();
         let frames = (bytes / SAMPLE_BYTES as usize) as u64;
