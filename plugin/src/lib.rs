@@ -181,7 +181,7 @@ impl Plugin for Faurge {
             Err(e) => {
                 // Only a rate outside 1–768 kHz gets here (no host runs one). Refusing
                 // would silence the track: the audio passes through unprocessed instead.
-                nice_error!("Faurge passes audio through unprocessed: {e}");
+                nice_warn!("Faurge passes audio through unprocessed: {e}");
                 self.end_session();
             }
         }

@@ -528,15 +528,40 @@ fn copy_tree(from: &Path, to: &Path, top: &Path, skip: &[PathBuf]) -> Result<()>
 
 /// Bytes in `path` (a file, or a folder and everything in it; links not followed).
 pub fn disk_size(path: &Path) -> u64 {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return 0;
-    };
-    if !meta.is_dir() {
-        return meta.len();
+    disk_usage(&[path.to_path_buf()])
+}
+
+/// Bytes in all of `paths` together, each file counted once however many hard links
+/// name it (links not followed).
+pub fn disk_usage(paths: &[PathBuf]) -> u64 {
+    fn walk(path: &Path, seen: &mut std::collections::HashSet<(u64, u64)>) -> u64 {
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return 0;
+        };
+        if meta.is_dir() {
+            return std::fs::read_dir(path)
+                .map(|d| d.flatten().map(|e| walk(&e.path(), seen)).sum())
+                .unwrap_or(0);
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            if !seen.insert((meta.dev(), meta.ino())) {
+                return 0;
+            }
+        }
+        meta.len()
     }
-    std::fs::read_dir(path)
-        .map(|d| d.flatten().map(|e| disk_size(&e.path())).sum())
-        .unwrap_or(0)
+    let mut seen = std::collections::HashSet::new();
+    paths.iter().map(|p| walk(p, &mut seen)).sum()
+}
+
+/// Whether files `a` and `b` have the same bytes.
+fn same_contents(a: &Path, b: &Path) -> bool {
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).ok();
+    size(a).is_some()
+        && size(a) == size(b)
+        && matches!((std::fs::read(a), std::fs::read(b)), (Ok(x), Ok(y)) if x == y)
 }
 
 /// `bytes` in MB (10^6), one decimal.
@@ -551,7 +576,7 @@ pub fn megabytes(bytes: u64) -> String {
 /// | from `target/bundled` | to |
 /// |---|---|
 /// | `Faurge.clap` | `~/.clap/Faurge.clap` |
-/// | `Faurge.vst3/` without its helper and models | `~/.vst3/Faurge.vst3/` |
+/// | `Faurge.vst3/` without its helper and models | `~/.vst3/Faurge.vst3/`, its binary a hard link to the CLAP file (the same library) |
 /// | `faurge.lv2/` without its helper and models | `~/.lv2/faurge.lv2/` |
 /// | `faurge-standalone` | `~/.local/bin/faurge-standalone` |
 /// | `faurge/faurge-helper`, `faurge/models/` | `shared/faurge-helper`, `shared/models/` |
@@ -591,14 +616,26 @@ pub fn install(bundled: &Path, home: &Path, shared: &Path) -> Result<Vec<String>
             .map(Path::to_path_buf)
             .unwrap_or(p)
     };
-    copy_dir_except(
-        &vst3,
-        &vst3_dest,
-        &[
-            vst3_rel(vst3_bin.join(&helper)),
-            PathBuf::from("Contents/Resources/models"),
-        ],
-    )?;
+    let vst3_so = vst3_rel(vst3_bin.join(format!("{BUNDLE_NAME}.so")));
+    // The VST3 binary is the CLAP binary (one library, both entry points): installed
+    // as a hard link to it, one file on disk, when the two are the same bytes.
+    let shared_binary = same_contents(&clap, &vst3.join(&vst3_so));
+    let mut skip = vec![
+        vst3_rel(vst3_bin.join(&helper)),
+        PathBuf::from("Contents/Resources/models"),
+    ];
+    if shared_binary {
+        skip.push(vst3_so.clone());
+    }
+    copy_dir_except(&vst3, &vst3_dest, &skip)?;
+    if shared_binary {
+        let link = vst3_dest.join(&vst3_so);
+        let linked = std::fs::hard_link(clap_dir.join(format!("{BUNDLE_NAME}.clap")), &link);
+        if linked.is_err() {
+            // Another file system: a copy.
+            copy_file(&vst3.join(&vst3_so), &link)?;
+        }
+    }
     installed.push(vst3_dest);
 
     let lv2 = faurge_lv2::bundle::bundle_path(bundled);
@@ -639,8 +676,10 @@ pub fn install(bundled: &Path, home: &Path, shared: &Path) -> Result<Vec<String>
             )
         })
         .collect();
-    let total: u64 = installed.iter().map(|p| disk_size(p)).sum();
-    lines.push(format!("Installed {} in all", megabytes(total)));
+    lines.push(format!(
+        "Installed {} in all (a file linked twice counted once)",
+        megabytes(disk_usage(&installed))
+    ));
     Ok(lines)
 }
 
@@ -721,18 +760,36 @@ pub fn strip_binaries(bundled: &Path, debug: &Path) -> Result<usize> {
     }
     std::fs::create_dir_all(debug)
         .with_context(|| format!("Could not create \"{}\"", debug.display()))?;
+    // The helper is bundled three times: its debug information is kept once.
+    let mut kept: Vec<(u64, PathBuf)> = Vec::new();
     for file in &files {
-        let rel = file.strip_prefix(bundled).unwrap_or(file);
-        let name = rel.to_string_lossy().replace(['/', '\\'], "-") + ".debug";
-        let debug_file = debug.join(name);
-        run_tool(
-            "objcopy",
-            &[
-                std::ffi::OsStr::new("--only-keep-debug"),
-                file.as_os_str(),
-                debug_file.as_os_str(),
-            ],
-        )?;
+        let bytes = std::fs::read(file)
+            .with_context(|| format!("Could not read \"{}\"", file.display()))?;
+        let digest = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            bytes.hash(&mut h);
+            h.finish()
+        };
+        drop(bytes);
+        let debug_file = match kept.iter().find(|(d, _)| *d == digest) {
+            Some((_, path)) => path.clone(),
+            None => {
+                let rel = file.strip_prefix(bundled).unwrap_or(file);
+                let name = rel.to_string_lossy().replace(['/', '\\'], "-") + ".debug";
+                let debug_file = debug.join(name);
+                run_tool(
+                    "objcopy",
+                    &[
+                        std::ffi::OsStr::new("--only-keep-debug"),
+                        file.as_os_str(),
+                        debug_file.as_os_str(),
+                    ],
+                )?;
+                kept.push((digest, debug_file.clone()));
+                debug_file
+            }
+        };
         run_tool(
             "strip",
             &[std::ffi::OsStr::new("--strip-unneeded"), file.as_os_str()],
@@ -780,7 +837,7 @@ mod tests {
 
         let lines = install(&bundled, &home, &shared).unwrap();
         assert_eq!(lines.len(), 7, "{lines:?}");
-        assert!(lines.last().unwrap().ends_with("in all"), "{lines:?}");
+        assert!(lines.last().unwrap().contains("in all"), "{lines:?}");
         assert_eq!(
             std::fs::read(home.join(".clap/Faurge.clap")).unwrap(),
             b"clap"
@@ -816,6 +873,30 @@ mod tests {
             err.starts_with("Could not find") && err.contains("cargo xtask bundle"),
             "{err}"
         );
+        std::fs::remove_dir_all(&bundled).unwrap();
+        std::fs::remove_dir_all(&home).unwrap();
+    }
+
+    #[test]
+    fn the_vst3_binary_is_a_hard_link_to_the_clap_file_when_they_are_the_same() {
+        let bundled = tmp("bundled-same");
+        let home = tmp("home-same");
+        std::fs::create_dir_all(vst3_binary_dir(&bundled)).unwrap();
+        std::fs::write(vst3_binary_dir(&bundled).join("Faurge.so"), b"one library").unwrap();
+        std::fs::write(bundled.join("Faurge.clap"), b"one library").unwrap();
+        install(&bundled, &home, &home.join("shared")).unwrap();
+        let so = vst3_binary_dir(&home.join(".vst3")).join("Faurge.so");
+        assert_eq!(std::fs::read(&so).unwrap(), b"one library");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let clap = std::fs::metadata(home.join(".clap/Faurge.clap")).unwrap();
+            assert_eq!(std::fs::metadata(&so).unwrap().ino(), clap.ino());
+            assert_eq!(
+                disk_usage(&[home.join(".clap"), home.join(".vst3")]),
+                b"one library".len() as u64
+            );
+        }
         std::fs::remove_dir_all(&bundled).unwrap();
         std::fs::remove_dir_all(&home).unwrap();
     }

@@ -82,6 +82,10 @@
 //! There's a whole lot more to discuss, but once you understand the above you should be able to
 //! figure out the rest by reading through the examples and the API documentation. Good luck!
 
+// FAURGE PATCH (see vendor/README.md): upstream's own warnings stay upstream's, as for
+// a crate from crates.io, whose lints cargo caps; a path dependency's are not capped.
+#![allow(warnings)]
+
 pub use nice_plug_core::*;
 
 /// Everything you'll need to use nice-plug. Import this with `use nice_plug::prelude::*;`.
