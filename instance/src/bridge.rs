@@ -465,7 +465,7 @@ impl Worker {
         let mut polls = 0u32;
         while !self.stop.load(Ordering::Acquire) {
             polls = polls.wrapping_add(1);
-            if polls % HOST_CHECK_POLLS == 0 && host_main_thread_exited() {
+            if polls.is_multiple_of(HOST_CHECK_POLLS) && host_main_thread_exited() {
                 // Nobody can call the instance again; ending lets the process end.
                 break;
             }
