@@ -226,10 +226,15 @@ pub fn read_wav(path: &Path) -> (u32, Vec<Vec<f32>>) {
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
-    /// Creates `$TMPDIR/faurge-lv2-<name>-<pid>` (emptied first; short, so it can
-    /// hold Unix sockets).
+    /// Creates `$TMPDIR/faurge-lv2-<name>-<pid>-<n>` (emptied first; short, so it can
+    /// hold Unix sockets). `n` counts the directories this test binary made: tests run
+    /// in parallel threads of one process, and two of them may use the same `name`
+    /// (both PipeWire tests do), which must not share, or remove, each other's files.
     pub fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("faurge-lv2-{name}-{}", std::process::id()));
+        static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("faurge-lv2-{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create temp dir");
         TempDir(dir)
