@@ -58,6 +58,11 @@ pub const DEBUG_DIR: &str = "bundled-debug";
 /// put on `LV2_PATH` (lilv reads every folder on it as a bundle, and complains about
 /// `Faurge.vst3`, `faurge/` and the rest when given `target/bundled`).
 pub const LV2_PATH_DIR: &str = "lv2";
+/// Files of `bundle/models` that no bundle carries: `parity.json` holds the test
+/// inputs and PyTorch outputs that `helper/tests/parity.rs` reads from `bundle/models`
+/// (0.5 MB); the helper never opens it (the manifest's sha256 checks cover the models
+/// and the tokenizer only).
+pub const MODELS_NOT_BUNDLED: &[&str] = &["parity.json"];
 
 const USAGE: &str = "Usage:
   cargo xtask bundle [--host-test]   build target/bundled/Faurge.clap, Faurge.vst3, faurge.lv2, faurge-standalone
@@ -454,9 +459,9 @@ fn add_support_files(ws: &Workspace, bundled: &Path) -> Result<()> {
     }
     let models = ws.root.join("bundle").join("models");
     if models.is_dir() {
-        copy_dir(&models, &support.join("models"))?;
-        copy_dir(&models, &vst3_resources.join("models"))?;
-        copy_dir(&models, &lv2.join("models"))?;
+        copy_models(&models, &support.join("models"))?;
+        copy_models(&models, &vst3_resources.join("models"))?;
+        copy_models(&models, &lv2.join("models"))?;
         eprintln!("Added \"{}\" to the bundles", models.display());
     } else {
         eprintln!(
@@ -485,6 +490,13 @@ fn copy_file(from: &Path, to: &Path) -> Result<()> {
 /// Replaces `to` with a recursive copy of `from`.
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     copy_dir_except(from, to, &[])
+}
+
+/// Replaces `to` with a copy of the models folder `from` without
+/// [`MODELS_NOT_BUNDLED`].
+fn copy_models(from: &Path, to: &Path) -> Result<()> {
+    let skip: Vec<PathBuf> = MODELS_NOT_BUNDLED.iter().map(PathBuf::from).collect();
+    copy_dir_except(from, to, &skip)
 }
 
 /// Replaces `to` with a recursive copy of `from` without the entries whose paths
@@ -809,6 +821,28 @@ mod tests {
         let d = std::env::temp_dir().join(format!("faurge-xtask-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
+    }
+
+    #[test]
+    fn bundled_models_leave_out_the_parity_fixtures() {
+        let from = tmp("models-from");
+        let to = tmp("models-to");
+        std::fs::create_dir_all(&from).unwrap();
+        for f in [
+            "manifest.json",
+            "tokenizer.json",
+            "fabian.onnx",
+            "parity.json",
+        ] {
+            std::fs::write(from.join(f), f).unwrap();
+        }
+        copy_models(&from, &to).unwrap();
+        for f in ["manifest.json", "tokenizer.json", "fabian.onnx"] {
+            assert!(to.join(f).is_file(), "{f}");
+        }
+        assert!(!to.join("parity.json").exists());
+        let _ = std::fs::remove_dir_all(&from);
+        let _ = std::fs::remove_dir_all(&to);
     }
 
     #[test]
