@@ -8,7 +8,11 @@
 # (lv2apply, lv2info, lv2ls), sordi and lv2-dev (TTL validation), PipeWire 0.3
 # (a private headless daemon runs the "Faurge Mic" filter-chain), and for the
 # editor's screenshot test (tests/editor) a virtual X server with Mesa's software
-# GL (xvfb, libgl1-mesa-dri, libglx-mesa0) and a JACK server (jackd2).
+# GL (xvfb, libgl1-mesa-dri, libglx-mesa0) and a JACK server (jackd2); and what the
+# third-party plugin validators that `cargo xtask validate` runs need at run time
+# (../shared/validators/README.md): lv2lint liblilv-0-0, libelf1, libx11-6 and the
+# LV2 specification bundles (lv2-dev); pluginval libasound2, libfreetype6,
+# libfontconfig1, and for its GUI tests xvfb, xauth and the X libraries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +21,8 @@ packages=(
     libxcb-icccm4-dev libxcb-dri2-0-dev libgl-dev libxcursor-dev
     lilv-utils lv2-dev sordi pipewire pipewire-bin
     xvfb libgl1-mesa-dri libglx-mesa0 jackd2
+    liblilv-0-0 libelf1 libx11-6 libasound2 libfreetype6 libfontconfig1
+    xauth libxext6 libxrandr2 libxinerama1 libxcursor1
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -381,7 +381,7 @@ impl Eq {
     /// An EQ at `sample_rate` (Hz) holding [`EqState::default`], already settled.
     ///
     /// `sample_rate` is clamped to `MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE`
-    /// (22.05–192 kHz); a non-finite rate is taken as 48 kHz.
+    /// (1–768 kHz); a non-finite rate is taken as 48 kHz.
     pub fn new(sample_rate: f32) -> Self {
         let sr = if sample_rate.is_finite() {
             sample_rate.clamp(MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)
@@ -626,7 +626,7 @@ impl Eq {
     }
 
     /// Coefficients band `band` uses for `state` at `sample_rate` (Hz, the
-    /// supported 22.05–192 kHz) once settled.
+    /// supported 1–768 kHz) once settled.
     ///
     /// Disabled bands (and `band >= NUM_BANDS`) give [`Coefficients::IDENTITY`].
     /// The frequency goes through [`effective_freq_hz`] (NaN → the band's

@@ -27,7 +27,10 @@ pub mod state;
 /// Largest channel count any processor in this crate handles (mono or stereo).
 pub const MAX_CHANNELS: usize = 2;
 
-/// Lowest session sample rate the engine supports, in Hz.
-pub const MIN_SAMPLE_RATE: f32 = 22_050.0;
-/// Highest session sample rate the engine supports, in Hz.
-pub const MAX_SAMPLE_RATE: f32 = 192_000.0;
+/// Lowest session sample rate the engine supports, in Hz: the lowest rate a plugin
+/// validator tries (clap-validator sweeps 1 kHz to 768 kHz, fractional rates included).
+/// EQ bands above 0.45 × the rate clamp there ([`state::effective_freq_hz`]).
+pub const MIN_SAMPLE_RATE: f32 = 1_000.0;
+/// Highest session sample rate the engine supports, in Hz (the highest rate hosts and
+/// validators set; the VST3 validator tries 384 kHz, clap-validator 768 kHz).
+pub const MAX_SAMPLE_RATE: f32 = 768_000.0;

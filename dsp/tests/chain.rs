@@ -15,7 +15,12 @@ use rand_chacha::ChaCha8Rng;
 #[global_allocator]
 static ALLOC: AllocDisabler = AllocDisabler;
 
-const RATES: [f32; 5] = [22_050.0, 44_100.0, 48_000.0, 96_000.0, 192_000.0];
+/// Every rate a host or validator may set: the usual ones plus 8, 11.025 and 16 kHz
+/// (telephony, old hardware) and 384 and 768 kHz (the VST3 validator, clap-validator).
+const RATES: [f32; 10] = [
+    8_000.0, 11_025.0, 16_000.0, 22_050.0, 44_100.0, 48_000.0, 96_000.0, 192_000.0, 384_000.0,
+    768_000.0,
+];
 const BLOCKS: [usize; 6] = [1, 7, 64, 511, 4096, 8192];
 
 fn speech_48k() -> Vec<f32> {
@@ -67,7 +72,9 @@ fn process_never_allocates_with_changes_and_ir_swaps_in_flight() {
             let kernel_a = builder.build(&[&ir_a]).unwrap();
             let kernel_b = builder.build(&[&ir_b, &ir_a]).unwrap();
             let states = [busy_state(1), busy_state(2), DspState::default()];
-            let frames = ((0.6 * sr) as usize).max(4 * bs);
+            // A swap starts within 2 × the largest partition (8192 samples, 1 s at
+            // 8 kHz) of the request: both swaps must fit, whatever the rate.
+            let frames = ((0.6 * sr) as usize).max(4 * bs).max(40_000);
             let mut left: Vec<f32> = (0..frames)
                 .map(|i| (i as f32 * 0.013).sin() * 0.5)
                 .collect();
@@ -155,7 +162,9 @@ fn non_finite_input_is_treated_as_silence_and_never_poisons_state() {
 
 #[test]
 fn silence_gives_exact_silence_and_no_denormals() {
-    for &sr in &[44_100.0, 192_000.0] {
+    for &sr in &[
+        8_000.0, 11_025.0, 16_000.0, 44_100.0, 192_000.0, 384_000.0, 768_000.0,
+    ] {
         let mut chain = Chain::new(ChainConfig::new(sr, 2)).unwrap();
         chain.snap_to_state(&busy_state(4));
         let ir = room_ir((0.1 * sr) as usize, 5);
@@ -258,16 +267,57 @@ fn a_preset_changes_the_ltas_of_real_speech_by_its_eq_curve() {
 
 #[test]
 fn bad_configs_are_clear_errors() {
-    assert_eq!(
-        Chain::new(ChainConfig::new(8_000.0, 1)).err(),
-        Some(ChainError::SampleRate(8_000.0))
-    );
+    for rate in [999.0, 768_001.0, f32::NAN, f32::INFINITY, 0.0] {
+        assert!(
+            matches!(
+                Chain::new(ChainConfig::new(rate, 1)).err(),
+                Some(ChainError::SampleRate(_))
+            ),
+            "{rate}"
+        );
+    }
     assert_eq!(
         Chain::new(ChainConfig::new(48_000.0, 3)).err(),
         Some(ChainError::Channels(3))
     );
-    let msg = ChainError::SampleRate(8_000.0).to_string();
-    assert!(msg.contains("22050") && msg.contains("192000"), "{msg}");
+    let msg = ChainError::SampleRate(500.0).to_string();
+    assert!(msg.contains("1000") && msg.contains("768000"), "{msg}");
+}
+
+/// clap-validator's sweep: 1 kHz to 768 kHz including fractional rates, with every
+/// processor on (bands above Nyquist clamp), a 2 s IR and random input: finite output,
+/// no subnormal sample, no allocation.
+#[test]
+fn every_rate_a_host_may_set_processes_finite_audio() {
+    for &sr in &[
+        1_000.0,
+        1_234.567_8,
+        12_345.678,
+        45_678.9,
+        123_456.79,
+        768_000.0,
+    ] {
+        let mut chain = Chain::new(ChainConfig::new(sr, 2)).unwrap();
+        chain.snap_to_state(&busy_state(11));
+        let ir = room_ir((2.0 * sr) as usize, 12);
+        let k = chain.kernel_builder().build(&[&ir]).unwrap();
+        assert!(chain.replace_ir(k).is_ok());
+        let mut rng = ChaCha8Rng::seed_from_u64(13);
+        let frames = ((0.25 * sr) as usize).max(1024);
+        let mut l: Vec<f32> = (0..frames).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let mut r = l.clone();
+        assert_no_alloc(|| {
+            for (lb, rb) in l.chunks_mut(512).zip(r.chunks_mut(512)) {
+                chain.process(&mut [lb, rb]);
+            }
+        });
+        assert!(
+            l.iter()
+                .chain(&r)
+                .all(|s| s.is_finite() && !s.is_subnormal()),
+            "non-finite or subnormal output at {sr} Hz"
+        );
+    }
 }
 
 #[test]

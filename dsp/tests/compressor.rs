@@ -489,7 +489,7 @@ fn disable_glides_to_unity_then_bypasses_exactly() {
 /// envelope decays to exactly 0 dB in bounded time, so the gain is exactly 1 again.
 #[test]
 fn silence_gives_exact_silence_and_the_envelope_flushes_to_unity() {
-    for fs in [22_050.0f32, 192_000.0] {
+    for fs in [8_000.0f32, 22_050.0, 192_000.0, 768_000.0] {
         let s = state(-60.0, MAX_RATIO, 0.0, 1.0, MAX_RELEASE_MS);
         let mut c = compressor(fs, &s);
         let mut z = vec![0.0f32; 4096];
@@ -614,7 +614,10 @@ fn realtime_calls_never_allocate() {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let mut l: Vec<f32> = (0..8192).map(|_| rng.gen_range(-1.0..1.0)).collect();
     let mut r = l.clone();
-    for fs in [22_050.0f32, 44_100.0, 48_000.0, 96_000.0, 192_000.0] {
+    for fs in [
+        8_000.0f32, 11_025.0, 16_000.0, 22_050.0, 44_100.0, 48_000.0, 96_000.0, 192_000.0,
+        384_000.0, 768_000.0,
+    ] {
         for block in [1usize, 7, 64, 511, 4096, 8192] {
             let mut c = Compressor::new(fs);
             assert_no_alloc(|| {

@@ -16,7 +16,12 @@ use rand_chacha::ChaCha8Rng;
 use rustfft::num_complex::Complex;
 use rustfft::FftPlanner;
 
-const RATES: [f32; 5] = [22_050.0, 44_100.0, 48_000.0, 96_000.0, 192_000.0];
+/// Every rate a host or validator may set: the usual ones plus 8, 11.025 and 16 kHz
+/// (telephony, old hardware) and 384 and 768 kHz (the VST3 validator, clap-validator).
+const RATES: [f32; 10] = [
+    8_000.0, 11_025.0, 16_000.0, 22_050.0, 44_100.0, 48_000.0, 96_000.0, 192_000.0, 384_000.0,
+    768_000.0,
+];
 
 fn noise(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.gen_range(-1.0f32..1.0)).collect()

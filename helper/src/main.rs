@@ -15,7 +15,6 @@ use faurge_dsp::chain::{Chain, ChainConfig};
 use faurge_dsp::degrade::DegradationChain;
 use faurge_dsp::presets::{self, PRESETS};
 use faurge_dsp::state::DspState;
-use faurge_dsp::MIN_SAMPLE_RATE;
 use faurge_io::{Audio, WavFormat};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -449,22 +448,28 @@ fn write_report(path: &Path, result: &faurge_protocol::BakeResult, sample_rate: 
 }
 
 /// The rate a file is baked and rendered at: its own, or
-/// [`LOW_RATE_PROCESSING_HZ`] below the chain's lowest rate.
+/// [`LOW_RATE_PROCESSING_HZ`] below [`LOW_RATE_BELOW_HZ`].
 fn work_rate(audio: &Audio) -> u32 {
-    if (audio.sample_rate as f32) < MIN_SAMPLE_RATE {
+    if (audio.sample_rate as f32) < LOW_RATE_BELOW_HZ {
         LOW_RATE_PROCESSING_HZ
     } else {
         audio.sample_rate
     }
 }
 
-/// Rate at which files below the chain's lowest rate (e.g. 16 kHz speech) are
+/// Rate at which files below [`LOW_RATE_BELOW_HZ`] (e.g. 16 kHz speech) are
 /// processed; the result is resampled back to the file's own rate.
 const LOW_RATE_PROCESSING_HZ: u32 = 48_000;
 
+/// Files below this rate are baked and rendered at [`LOW_RATE_PROCESSING_HZ`]: the
+/// chain runs at any rate from 1 kHz, but the models and the shadow bake work at
+/// 48 kHz, and a bake at the file's own low rate would hand back an EQ whose upper
+/// bands sit above its Nyquist frequency.
+const LOW_RATE_BELOW_HZ: f32 = 22_050.0;
+
 /// Renders `audio` through a fresh [`Chain`] set to `state`, with `ir` (resampled
 /// to the working rate, level as given) loaded before the first sample. The output has the
-/// input's rate and length. Files below the chain's lowest supported rate are
+/// input's rate and length. Files below [`LOW_RATE_BELOW_HZ`] are
 /// processed at [`LOW_RATE_PROCESSING_HZ`] and resampled back.
 fn render(audio: &Audio, state: &DspState, ir: Option<&Audio>) -> Result<Audio> {
     state.validate().context("The settings are out of range")?;

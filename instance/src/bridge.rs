@@ -20,7 +20,10 @@
 //! garbage, the error is published in words, nothing is applied (audio keeps the last
 //! good state), and the next request spawns a new helper. Dropping the [`Bridge`]
 //! stops the thread, cancels a running bake and shuts the helper down (reaped: no
-//! zombie, no file descriptor left).
+//! zombie, no file descriptor left). The thread runs only while the instance is
+//! active ([`Bridge::resume`], [`Bridge::pause`]): a plugin that is only instantiated
+//! (a host's scan, a validator) starts no thread, and the thread ends by itself when
+//! the host's main thread is gone ([`host_main_thread_exited`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -54,6 +57,33 @@ pub const DEFAULT_PROMPT: &str = "fix my mic";
 /// How long a bake requested before [`MIN_SNAPSHOT_S`] of input was recorded waits
 /// for more input (e.g. a Bake trigger that is on from the first block).
 pub const INPUT_WAIT: Duration = Duration::from_secs(10);
+/// Every this many polls (0.5 s) the bridge checks [`host_main_thread_exited`].
+pub const HOST_CHECK_POLLS: u32 = 25;
+
+/// True when the host process's main thread has ended with the plain `exit` system
+/// call while other threads live on (Linux: its state in `/proc/self/stat` is `Z`).
+/// lv2lint ends the child process it instantiates and activates a plugin in exactly
+/// so, without `deactivate`: a bridge thread that kept running would keep that child
+/// alive and lv2lint waiting forever, so the bridge thread ends then. A host whose
+/// main thread returns or calls `exit()` ends every thread at once and never gets
+/// here. Always false elsewhere.
+pub fn host_main_thread_exited() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(false)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
 /// Environment variable overriding [`DEFAULT_BAKE_TIMEOUT`], seconds (tests, slow machines).
 pub const BAKE_TIMEOUT_ENV: &str = "FAURGE_BAKE_TIMEOUT_S";
 
@@ -272,8 +302,18 @@ impl StatusCell {
     }
 }
 
-/// The bridge thread of one plugin instance. Dropping it stops the thread and the helper.
+/// The bridge of one plugin instance: its status, its Cancel handle, and the thread
+/// that runs bakes while the instance is active.
+///
+/// No thread runs until [`Bridge::resume`] (a format calls it when it activates, so
+/// instantiating, scanning or validating a plugin starts none); [`Bridge::pause`] (a
+/// format's deactivation) stops the thread and shuts the helper down, and a later
+/// `resume` starts both again. The [`StatusCell`] and the [`Canceller`] stay the same
+/// across pauses, so an editor keeps its handles. Dropping the bridge pauses it.
 pub struct Bridge {
+    session: Arc<SessionSide>,
+    settings: Arc<dyn BakeSettings>,
+    config: BridgeConfig,
     stop: Arc<AtomicBool>,
     cancel: Arc<AtomicBool>,
     status: Arc<StatusCell>,
@@ -284,15 +324,31 @@ impl fmt::Debug for Bridge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Bridge")
             .field("status", &self.status.get())
+            .field("running", &self.is_running())
             .finish_non_exhaustive()
     }
 }
 
 impl Bridge {
-    /// Starts the bridge thread of the instance whose sides are `session` and
-    /// `settings`. Requests counted before the start are not baked (a session that
-    /// loads with Bake on does not bake by itself). The helper is not started until
-    /// the first request.
+    /// The bridge of the instance whose sides are `session` and `settings`, with no
+    /// thread yet ([`Bridge::resume`] starts it). Allocates, starts nothing.
+    pub fn new(
+        session: Arc<SessionSide>,
+        settings: Arc<dyn BakeSettings>,
+        config: BridgeConfig,
+    ) -> Bridge {
+        Bridge {
+            session,
+            settings,
+            config,
+            stop: Arc::new(AtomicBool::new(false)),
+            cancel: Arc::new(AtomicBool::new(false)),
+            status: Arc::new(StatusCell::default()),
+            thread: None,
+        }
+    }
+
+    /// [`Bridge::new`] followed by [`Bridge::resume`].
     ///
     /// # Errors
     /// The OS refused to start a thread.
@@ -301,41 +357,52 @@ impl Bridge {
         settings: Arc<dyn BakeSettings>,
         config: BridgeConfig,
     ) -> std::io::Result<Bridge> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let cancel = Arc::new(AtomicBool::new(false));
-        let status = Arc::new(StatusCell::default());
-        // Read here, not on the new thread: a request made right after `start`
-        // returns must not be mistaken for an old one.
-        let handled = session.audio().bake_requests();
-        let thread = {
-            let stop = stop.clone();
-            let cancel = cancel.clone();
-            let status = status.clone();
-            thread::Builder::new()
-                .name("faurge-bridge".into())
-                .spawn(move || {
-                    Worker {
-                        session,
-                        settings,
-                        config,
-                        status,
-                        stop,
-                        cancel,
-                        client: None,
-                        next_id: 1,
-                    }
-                    .run(handled)
-                })?
-        };
-        Ok(Bridge {
-            stop,
-            cancel,
-            status,
-            thread: Some(thread),
-        })
+        let mut bridge = Bridge::new(session, settings, config);
+        bridge.resume()?;
+        Ok(bridge)
     }
 
-    /// The status the bridge publishes.
+    /// Starts the bridge thread (thread name `faurge-bridge`) unless it runs already.
+    /// Requests counted before this call are not baked (a session that loads with
+    /// Bake on does not bake by itself). The helper is not started until the first
+    /// request. Not for the audio thread.
+    ///
+    /// # Errors
+    /// The OS refused to start a thread; bakes do nothing until a later `resume`.
+    pub fn resume(&mut self) -> std::io::Result<()> {
+        if self.is_running() {
+            return Ok(());
+        }
+        // A thread that ended by itself (it never does) is reaped before a new one starts.
+        self.pause();
+        self.stop.store(false, Ordering::Release);
+        self.cancel.store(false, Ordering::Release);
+        // Read here, not on the new thread: a request made right after `resume`
+        // returns must not be mistaken for an old one.
+        let handled = self.session.audio().bake_requests();
+        let worker = Worker {
+            session: self.session.clone(),
+            settings: self.settings.clone(),
+            config: self.config.clone(),
+            status: self.status.clone(),
+            stop: self.stop.clone(),
+            cancel: self.cancel.clone(),
+            client: None,
+            next_id: 1,
+        };
+        let thread = thread::Builder::new()
+            .name("faurge-bridge".into())
+            .spawn(move || worker.run(handled))?;
+        self.thread = Some(thread);
+        Ok(())
+    }
+
+    /// Whether the bridge thread runs.
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// The status the bridge publishes (the same cell for the bridge's whole life).
     pub fn status(&self) -> Arc<StatusCell> {
         self.status.clone()
     }
@@ -346,19 +413,25 @@ impl Bridge {
     }
 
     /// Stops the thread: a running bake is cancelled (the helper is killed if it
-    /// does not confirm within 2 s), the helper is shut down and reaped. Also done by `Drop`.
-    pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        self.cancel.store(true, Ordering::Release);
+    /// does not confirm within 2 s), the helper is shut down and reaped. Does nothing
+    /// when no thread runs. Also done by `Drop`.
+    pub fn pause(&mut self) {
         if let Some(t) = self.thread.take() {
+            self.stop.store(true, Ordering::Release);
+            self.cancel.store(true, Ordering::Release);
             let _ = t.join();
         }
+    }
+
+    /// The same as [`Bridge::pause`].
+    pub fn stop(&mut self) {
+        self.pause();
     }
 }
 
 impl Drop for Bridge {
     fn drop(&mut self) {
-        self.stop();
+        self.pause();
     }
 }
 
@@ -389,7 +462,13 @@ struct Worker {
 
 impl Worker {
     fn run(mut self, mut handled: u64) {
+        let mut polls = 0u32;
         while !self.stop.load(Ordering::Acquire) {
+            polls = polls.wrapping_add(1);
+            if polls.is_multiple_of(HOST_CHECK_POLLS) && host_main_thread_exited() {
+                // Nobody can call the instance again; ending lets the process end.
+                break;
+            }
             let requested = self.session.audio().bake_requests();
             if requested != handled {
                 // Requests that pile up during a bake make one more bake, not many.
@@ -596,4 +675,16 @@ pub fn apply_result(
     let mut summary = settings.apply(result, ir.as_ref())?;
     summary.ir_queued = ir_queued;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_process_main_thread_is_not_gone() {
+        assert!(!host_main_thread_exited());
+        // Asked from another thread too, as the bridge thread asks.
+        assert!(!thread::spawn(host_main_thread_exited).join().unwrap());
+    }
 }

@@ -4,7 +4,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::ttl::{manifest_ttl, plugin_ttl, MANIFEST_TTL_NAME, PLUGIN_TTL_NAME};
+use crate::ports::Variant;
+use crate::ttl::{manifest_ttl_of, plugin_ttl_of, MANIFEST_TTL_NAME, PLUGIN_TTL_NAME};
 
 /// Name of the bundle directory.
 pub const BUNDLE_DIR_NAME: &str = "faurge.lv2";
@@ -42,6 +43,21 @@ fn replace_file(path: &Path, write: impl FnOnce(&Path) -> io::Result<()>) -> io:
 /// The I/O error of the step that failed, with the paths in its message: `so_path`
 /// missing or without a file name, `dir` not writable.
 pub fn write_bundle(dir: &Path, so_path: &Path) -> io::Result<()> {
+    write_bundle_of(dir, BUNDLE_DIR_NAME, so_path, &Variant::ALL).map(drop)
+}
+
+/// Like [`write_bundle`], as `dir/bundle_name` and with only `variants` in it (a
+/// validator that reads only a bundle's first plugin gets one bundle per plugin).
+/// Returns the bundle's path.
+///
+/// # Errors
+/// As [`write_bundle`].
+pub fn write_bundle_of(
+    dir: &Path,
+    bundle_name: &str,
+    so_path: &Path,
+    variants: &[Variant],
+) -> io::Result<PathBuf> {
     let Some(binary_name) = so_path.file_name().and_then(|n| n.to_str()) else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -60,7 +76,7 @@ pub fn write_bundle(dir: &Path, so_path: &Path) -> io::Result<()> {
             ),
         ));
     }
-    let bundle = bundle_path(dir);
+    let bundle = dir.join(bundle_name);
     fs::create_dir_all(&bundle)
         .map_err(|e| context(e, format_args!("create '{}'", bundle.display())))?;
     let binary = bundle.join(binary_name);
@@ -73,8 +89,8 @@ pub fn write_bundle(dir: &Path, so_path: &Path) -> io::Result<()> {
         })
     })?;
     for (name, text) in [
-        (MANIFEST_TTL_NAME, manifest_ttl(binary_name)),
-        (PLUGIN_TTL_NAME, plugin_ttl()),
+        (MANIFEST_TTL_NAME, manifest_ttl_of(binary_name, variants)),
+        (PLUGIN_TTL_NAME, plugin_ttl_of(variants)),
     ] {
         let path = bundle.join(name);
         replace_file(&path, |tmp| {
@@ -82,5 +98,5 @@ pub fn write_bundle(dir: &Path, so_path: &Path) -> io::Result<()> {
                 .map_err(|e| context(e, format_args!("write '{}'", tmp.display())))
         })?;
     }
-    Ok(())
+    Ok(bundle)
 }

@@ -82,10 +82,9 @@ unsafe extern "C" fn instantiate(
         .map(std::path::PathBuf::from);
     match catch_unwind(|| Instance::new(variant, sample_rate).map(Box::new)) {
         Ok(Ok(mut instance)) => {
-            let config = crate::bake::config_for_bundle(bundle.as_deref());
-            if let Err(e) = instance.start_bridge(config) {
-                eprintln!("faurge-lv2: Could not start the bake thread; Bake will do nothing: {e}");
-            }
+            // No thread yet: `activate` starts the bridge thread (lv2lint waits
+            // forever for a plugin whose `instantiate` starts one).
+            instance.set_bridge(crate::bake::config_for_bundle(bundle.as_deref()));
             Box::into_raw(instance).cast()
         }
         Ok(Err(e)) => {
@@ -146,7 +145,12 @@ fn silence_outputs(instance: &Instance, n: usize) {
     }
 }
 
-unsafe extern "C" fn deactivate(_handle: LV2_Handle) {}
+unsafe extern "C" fn deactivate(handle: LV2_Handle) {
+    // SAFETY: the LV2 contract.
+    if let Some(i) = unsafe { instance(handle) } {
+        i.deactivate();
+    }
+}
 
 unsafe extern "C" fn cleanup(handle: LV2_Handle) {
     if !handle.is_null() {

@@ -32,7 +32,7 @@ use faurge_instance::session::{AudioSide, SessionSide};
 use faurge_instance::snapshot::DEFAULT_SNAPSHOT_SECONDS;
 use faurge_params::{dsp_state_from, ParamTarget, PARAMS};
 
-use crate::bake::{BakedValues, Lv2Settings};
+use crate::bake::{report_finished, BakeMeters, BakedValues, Lv2Settings};
 use crate::ports::{Port, Variant, MAX_GAIN_REDUCTION_DB, NUM_PARAMS};
 
 /// The value of control `k` that the plugin uses for a host value `v`: the default
@@ -60,6 +60,10 @@ pub struct Instance {
     controls: [*const f32; NUM_PARAMS],
     latency_out: *mut f32,
     gain_reduction_out: *mut f32,
+    bake_state_out: *mut f32,
+    bake_sc_out: *mut f32,
+    /// The last bake's state and `S_C`, written by the bridge thread.
+    meters: Arc<BakeMeters>,
     /// Audio inputs, `[channel]`; null reads as silence.
     inputs: [*const f32; MAX_CHANNELS],
     /// Audio outputs, `[channel]`; null is skipped.
@@ -77,7 +81,9 @@ pub struct Instance {
     /// What the bridge thread shares with `run` beyond the core: the values in use and
     /// the baked values.
     baked_values: Arc<BakedValues>,
-    /// The bridge thread, once [`Instance::start_bridge`] ran; stopped on drop.
+    /// The bridge to the helper, once [`Instance::set_bridge`] ran; its thread runs
+    /// between `activate` and `deactivate` only (so `instantiate` starts no thread:
+    /// lv2lint, scanners), and stops on drop.
     bridge: Option<Bridge>,
     /// The values the chain uses: `values`, with baked values on top, `[NUM_PARAMS]`.
     effective: [f32; NUM_PARAMS],
@@ -93,7 +99,7 @@ impl Instance {
     /// default, and publishes its session. Allocates (LV2 `instantiate` only).
     ///
     /// # Errors
-    /// [`ChainError::SampleRate`] for a rate outside 22.05–192 kHz (or not finite).
+    /// [`ChainError::SampleRate`] for a rate outside 1–768 kHz (or not finite).
     pub fn new(variant: Variant, sample_rate: f64) -> Result<Self, ChainError> {
         // Settings change only between runs: the core takes the chain's own steps,
         // so a run renders as an offline `Chain` render does.
@@ -120,6 +126,9 @@ impl Instance {
             controls: [ptr::null(); NUM_PARAMS],
             latency_out: ptr::null_mut(),
             gain_reduction_out: ptr::null_mut(),
+            bake_state_out: ptr::null_mut(),
+            bake_sc_out: ptr::null_mut(),
+            meters: Arc::new(BakeMeters::default()),
             inputs: [ptr::null(); MAX_CHANNELS],
             outputs: [ptr::null_mut(); MAX_CHANNELS],
             values,
@@ -137,21 +146,47 @@ impl Instance {
         })
     }
 
-    /// Starts the bridge thread (helper, bakes) with `config`; see [`crate::bake`].
-    /// Not realtime: LV2 `instantiate` only.
+    /// Sets up the bridge (helper, bakes) with `config`, see [`crate::bake`]; its
+    /// thread starts at [`Instance::activate`]. Not realtime: LV2 `instantiate` only.
+    pub fn set_bridge(&mut self, mut config: BridgeConfig) {
+        let summary = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let settings = Lv2Settings {
+            values: self.baked_values.clone(),
+            meters: self.meters.clone(),
+            summary: summary.clone(),
+        };
+        let (meters, uri, inner) = (self.meters.clone(), self.variant.uri(), config.on_finish);
+        config.on_finish = Some(Arc::new(move |status: &BakeStatus| {
+            let lines = summary.lock().map(|g| g.clone()).unwrap_or_default();
+            report_finished(&meters, &lines, status, uri);
+            if let Some(inner) = &inner {
+                inner(status);
+            }
+        }));
+        self.bridge = Some(Bridge::new(
+            self.session.clone(),
+            Arc::new(settings),
+            config,
+        ));
+    }
+
+    /// Starts the bridge thread now (tests; `activate` does it too).
     ///
     /// # Errors
     /// The OS refused to start a thread.
     pub fn start_bridge(&mut self, config: BridgeConfig) -> std::io::Result<()> {
-        let settings = Lv2Settings {
-            values: self.baked_values.clone(),
-        };
-        self.bridge = Some(Bridge::start(
-            self.session.clone(),
-            Arc::new(settings),
-            config,
-        )?);
-        Ok(())
+        self.set_bridge(config);
+        self.bridge.as_mut().map_or(Ok(()), Bridge::resume)
+    }
+
+    /// Whether the bridge thread runs.
+    pub fn bridge_running(&self) -> bool {
+        self.bridge.as_ref().is_some_and(Bridge::is_running)
+    }
+
+    /// The last bake's state and `S_C`, as the output ports report them.
+    pub fn bake_meters(&self) -> &BakeMeters {
+        &self.meters
     }
 
     /// The bridge's status (stage, errors in words), when it runs.
@@ -233,6 +268,8 @@ impl Instance {
             }
             Port::Latency => self.latency_out = data as *mut f32,
             Port::GainReduction => self.gain_reduction_out = data as *mut f32,
+            Port::BakeState => self.bake_state_out = data as *mut f32,
+            Port::BakeSimilarity => self.bake_sc_out = data as *mut f32,
             Port::AudioIn(c) => {
                 if let Some(p) = self.inputs.get_mut(c) {
                     *p = data as *const f32;
@@ -256,9 +293,23 @@ impl Instance {
     }
 
     /// LV2 `activate`: the next run starts from clean processing memory at the
-    /// control values of that run, with no glide. Realtime-safe.
+    /// control values of that run, with no glide; the bridge thread starts. Not
+    /// realtime (LV2's instantiation class).
     pub fn activate(&mut self) {
         self.needs_snap = true;
+        if let Some(bridge) = self.bridge.as_mut() {
+            if let Err(e) = bridge.resume() {
+                eprintln!("faurge-lv2: Could not start the bake thread; Bake will do nothing: {e}");
+            }
+        }
+    }
+
+    /// LV2 `deactivate`: stops the bridge thread and shuts the helper down (a running
+    /// bake is cancelled). Not realtime (LV2's instantiation class).
+    pub fn deactivate(&mut self) {
+        if let Some(bridge) = self.bridge.as_mut() {
+            bridge.pause();
+        }
     }
 
     /// Reads the control ports into `self.values`; true if any value changed.
@@ -289,8 +340,8 @@ impl Instance {
     }
 
     /// LV2 `run`: processes `sample_count` frames from the audio inputs to the
-    /// audio outputs (any count, including 0 and 1), then writes the latency and
-    /// gain-reduction ports. Never allocates, locks, blocks or panics.
+    /// audio outputs (any count, including 0 and 1), then writes the latency,
+    /// gain-reduction and bake ports. Never allocates, locks, blocks or panics.
     ///
     /// # Safety
     /// Every non-null port pointer given to [`Instance::connect_port`] is valid:
@@ -357,6 +408,24 @@ impl Instance {
             // SAFETY: as above.
             unsafe { self.gain_reduction_out.write(gr) };
         }
+        if !self.bake_state_out.is_null() {
+            // SAFETY: as above.
+            unsafe {
+                self.bake_state_out
+                    .write(f32::from(self.meters.state() as u8))
+            };
+        }
+        if !self.bake_sc_out.is_null() {
+            let sc = self.meters.similarity();
+            // SAFETY: as above.
+            unsafe {
+                self.bake_sc_out.write(if sc.is_finite() {
+                    sc.clamp(-1.0, 1.0)
+                } else {
+                    0.0
+                })
+            };
+        }
     }
 }
 
@@ -375,11 +444,33 @@ mod tests {
         assert_eq!(sanitize_control(NUM_PARAMS, 1.0), 0.0);
     }
 
+    /// lv2lint instantiates a plugin in a child process that ends with the plain `exit`
+    /// system call: a thread started by `instantiate` kept that child alive. The bridge
+    /// thread runs only from `activate` to `deactivate`.
     #[test]
-    fn bad_sample_rates_are_refused() {
-        for rate in [0.0, 8000.0, 384_000.0, f64::NAN, f64::INFINITY] {
+    fn the_bridge_thread_runs_only_while_active() {
+        let mut instance = Instance::new(Variant::Mono, 48_000.0).unwrap();
+        instance.set_bridge(crate::bake::config_for_bundle(None));
+        assert!(!instance.bridge_running(), "instantiate started a thread");
+        instance.activate();
+        assert!(instance.bridge_running());
+        instance.deactivate();
+        assert!(!instance.bridge_running());
+        instance.activate();
+        assert!(
+            instance.bridge_running(),
+            "a second activation starts it again"
+        );
+        drop(instance);
+    }
+
+    #[test]
+    fn every_host_rate_is_accepted_and_absurd_ones_refused() {
+        for rate in [0.0, 999.0, 768_001.0, f64::NAN, f64::INFINITY] {
             assert!(Instance::new(Variant::Mono, rate).is_err(), "{rate}");
         }
-        assert!(Instance::new(Variant::Stereo, 44_100.0).is_ok());
+        for rate in [1_000.0, 8_000.0, 11_025.0, 44_100.0, 384_000.0, 768_000.0] {
+            assert!(Instance::new(Variant::Stereo, rate).is_ok(), "{rate}");
+        }
     }
 }

@@ -8,6 +8,8 @@
 //! | `0 .. NUM_PARAMS` | `PARAMS[k].id` | control input, one per row of [`PARAMS`], same order |
 //! | [`LATENCY_PORT`] | `latency` | control output: processing latency, samples |
 //! | [`GAIN_REDUCTION_PORT`] | `gr_db` | control output: compressor gain reduction, dB ≥ 0 |
+//! | [`BAKE_STATE_PORT`] | `bake_state` | control output: the last bake, [`BakeState`] as a number |
+//! | [`BAKE_SC_PORT`] | `bake_sc` | control output: the last applied bake's `S_C` (0 before one) |
 //! | [`FIRST_AUDIO_PORT`] `..` | `in` / `in_l`, `in_r` | audio inputs |
 //! | then | `out` / `out_l`, `out_r` | audio outputs |
 //!
@@ -28,8 +30,60 @@ pub const LATENCY_PORT: u32 = NUM_PARAMS as u32;
 /// Index of the gain-reduction meter output port (dB ≥ 0).
 pub const GAIN_REDUCTION_PORT: u32 = NUM_PARAMS as u32 + 1;
 
+/// Index of the bake state output port ([`BakeState`] as a number).
+pub const BAKE_STATE_PORT: u32 = NUM_PARAMS as u32 + 2;
+
+/// Index of the output port with the last applied bake's similarity `S_C`.
+pub const BAKE_SC_PORT: u32 = NUM_PARAMS as u32 + 3;
+
 /// Index of the first audio input port; audio outputs follow the inputs.
-pub const FIRST_AUDIO_PORT: u32 = NUM_PARAMS as u32 + 2;
+pub const FIRST_AUDIO_PORT: u32 = NUM_PARAMS as u32 + 4;
+
+/// Symbol of the bake state output port.
+pub const BAKE_STATE_SYMBOL: &str = "bake_state";
+
+/// Symbol of the bake similarity output port.
+pub const BAKE_SC_SYMBOL: &str = "bake_sc";
+
+/// Where the last bake stands, as the `bake_state` port reports it (a number, so a
+/// host without atom ports, like PipeWire's filter-chain, can show it:
+/// `pw-cli enum-params <node> Props`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum BakeState {
+    /// No bake since the instance started.
+    Idle = 0,
+    /// A bake is running.
+    Baking = 1,
+    /// The last bake was applied.
+    Applied = 2,
+    /// The last bake failed (the reason is in the status file, `crate::bake::status_path`).
+    Failed = 3,
+    /// The last bake was cancelled.
+    Cancelled = 4,
+}
+
+impl BakeState {
+    /// Every state, by its number.
+    pub const ALL: [BakeState; 5] = [
+        BakeState::Idle,
+        BakeState::Baking,
+        BakeState::Applied,
+        BakeState::Failed,
+        BakeState::Cancelled,
+    ];
+
+    /// The label the TTL gives the value (`lv2:scalePoint`).
+    pub const fn label(self) -> &'static str {
+        match self {
+            BakeState::Idle => "idle",
+            BakeState::Baking => "baking",
+            BakeState::Applied => "applied",
+            BakeState::Failed => "failed",
+            BakeState::Cancelled => "cancelled",
+        }
+    }
+}
 
 /// Highest value the gain-reduction meter port reports (and declares), dB.
 pub const MAX_GAIN_REDUCTION_DB: f32 = 60.0;
@@ -85,6 +139,14 @@ impl Variant {
         }
     }
 
+    /// "mono" or "stereo" (the URI's fragment).
+    pub const fn slug(self) -> &'static str {
+        match self {
+            Variant::Mono => "mono",
+            Variant::Stereo => "stereo",
+        }
+    }
+
     /// Name a host shows: "Faurge (mono)" or "Faurge (stereo)".
     pub const fn name(self) -> &'static str {
         match self {
@@ -123,6 +185,10 @@ impl Variant {
             Some(Port::Latency)
         } else if index == GAIN_REDUCTION_PORT {
             Some(Port::GainReduction)
+        } else if index == BAKE_STATE_PORT {
+            Some(Port::BakeState)
+        } else if index == BAKE_SC_PORT {
+            Some(Port::BakeSimilarity)
         } else if index < FIRST_AUDIO_PORT + ch {
             Some(Port::AudioIn((index - FIRST_AUDIO_PORT) as usize))
         } else if index < FIRST_AUDIO_PORT + 2 * ch {
@@ -139,6 +205,8 @@ impl Variant {
             Port::Control(k) => PARAMS[k].id,
             Port::Latency => LATENCY_SYMBOL,
             Port::GainReduction => GAIN_REDUCTION_SYMBOL,
+            Port::BakeState => BAKE_STATE_SYMBOL,
+            Port::BakeSimilarity => BAKE_SC_SYMBOL,
             Port::AudioIn(c) => self.input_symbols()[c],
             Port::AudioOut(c) => self.output_symbols()[c],
         })
@@ -154,6 +222,10 @@ pub enum Port {
     Latency,
     /// Gain-reduction meter output, dB.
     GainReduction,
+    /// The last bake's [`BakeState`].
+    BakeState,
+    /// The last applied bake's `S_C`.
+    BakeSimilarity,
     /// Audio input of channel `c`.
     AudioIn(usize),
     /// Audio output of channel `c`.
@@ -179,6 +251,7 @@ mod tests {
             }
             assert_eq!(v.symbol(v.num_ports()), None);
             assert_eq!(Variant::from_uri(v.uri()), Some(v));
+            assert!(v.uri().ends_with(&format!("#{}", v.slug())));
             assert_eq!(v.uri_c().to_str().unwrap(), v.uri());
             assert!(v.uri().starts_with(URI_BASE));
         }

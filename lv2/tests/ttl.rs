@@ -8,7 +8,10 @@ use std::collections::HashMap;
 use std::process::Command;
 
 use common::{bundle_root, have_tool, run_lv2_tool, TempDir};
-use faurge_lv2::ports::{Variant, FIRST_AUDIO_PORT, GAIN_REDUCTION_PORT, LATENCY_PORT};
+use faurge_lv2::ports::{
+    BakeState, Variant, BAKE_SC_PORT, BAKE_STATE_PORT, FIRST_AUDIO_PORT, GAIN_REDUCTION_PORT,
+    LATENCY_PORT,
+};
 use faurge_lv2::ttl::{manifest_ttl, plugin_ttl};
 use faurge_params::{Kind, ParamSpec, Scale, Unit, PARAMS};
 
@@ -168,6 +171,22 @@ fn generated_ttl_has_every_parameter_with_the_tables_range() {
             number(port_group(section, "gr_db"), "lv2:index") as u32,
             GAIN_REDUCTION_PORT
         );
+        let state = port_group(section, "bake_state");
+        assert_eq!(number(state, "lv2:index") as u32, BAKE_STATE_PORT);
+        assert!(state.contains("lv2:OutputPort") && state.contains("lv2:enumeration"));
+        for s in BakeState::ALL {
+            assert!(
+                state.contains(&format!(
+                    "rdfs:label \"{}\" ; rdf:value {} ]",
+                    s.label(),
+                    s as u8
+                )),
+                "{s:?}"
+            );
+        }
+        let sc = port_group(section, "bake_sc");
+        assert_eq!(number(sc, "lv2:index") as u32, BAKE_SC_PORT);
+        assert!(sc.contains("lv2:OutputPort"));
         for (c, sym) in variant
             .input_symbols()
             .iter()
@@ -402,4 +421,24 @@ fn bundle_passes_lv2_validate() {
     assert!(out.status.success(), "lv2_validate failed:\n{text}");
     assert!(text.contains("Found 0 errors"), "lv2_validate:\n{text}");
     assert!(!text.contains("warning:"), "lv2_validate warnings:\n{text}");
+}
+
+/// `plugin/README.md` documents every port by its real symbol (PipeWire ignores a
+/// control name it does not know, so a wrong one in the README fails silently).
+#[test]
+fn the_readme_names_every_port_by_its_symbol() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../plugin/README.md"))
+            .expect("plugin/README.md");
+    let lv2 = &readme[readme.find("### LV2").expect("an LV2 section")..];
+    for v in Variant::ALL {
+        for i in 0..v.num_ports() {
+            let symbol = v.symbol(i).unwrap();
+            assert!(
+                lv2.contains(&format!("`{symbol}`")),
+                "plugin/README.md's LV2 section does not name port `{symbol}` of {}",
+                v.uri()
+            );
+        }
+    }
 }

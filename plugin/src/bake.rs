@@ -169,7 +169,19 @@ pub fn default_config() -> BridgeConfig {
     config
 }
 
-/// Starts the bridge thread of one instance.
+/// The bridge of one instance, with no thread yet (`Bridge::resume` starts it on
+/// activation).
+pub fn bridge(
+    params: Arc<FaurgeParams>,
+    session: Arc<PluginSession>,
+    config: BridgeConfig,
+) -> Bridge {
+    let core = session.core.clone();
+    Bridge::new(core, Arc::new(PluginSettings::new(params, session)), config)
+}
+
+/// Starts the bridge thread of one instance now (tests; the plugin starts it on
+/// activation, see [`bridge`]).
 ///
 /// # Errors
 /// The OS refused to start a thread.

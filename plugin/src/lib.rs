@@ -51,9 +51,10 @@ pub struct Faurge {
     session: Arc<PluginSession>,
     /// Present between `activate()` and `deactivate()`.
     processor: Option<Processor>,
-    /// The bridge thread (helper process, bakes); stopped and its helper reaped
-    /// when the instance is dropped.
-    bridge: Option<Bridge>,
+    /// The bridge to the helper: its thread runs while the instance is active
+    /// (started in `activate()`, stopped and its helper reaped in `deactivate()` and
+    /// on drop), so a host's scan or a validator starts no thread.
+    bridge: Bridge,
 }
 
 impl Default for Faurge {
@@ -65,13 +66,7 @@ impl Default for Faurge {
         let params = Arc::new(
             FaurgeParams::new().with_ir_restored(Box::new(move |ir| core.queue_ir(ir).map(drop))),
         );
-        let bridge = match bake::start(params.clone(), session.clone(), bake::default_config()) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                nice_error!("Could not start Faurge's bridge thread; Bake will do nothing: {e}");
-                None
-            }
-        };
+        let bridge = bake::bridge(params.clone(), session.clone(), bake::default_config());
         Faurge {
             params,
             audio: session.audio.clone(),
@@ -90,9 +85,9 @@ impl Faurge {
 
     /// Where bakes stand (stage, round, `S_C`, errors in words), for the editor:
     /// read it with `StatusCell::try_get` from a thread that must not wait.
-    /// `None` if the bridge thread could not be started.
+    /// Always `Some`: the same cell for the instance's whole life.
     pub fn bake_status(&self) -> Option<Arc<StatusCell>> {
-        self.bridge.as_ref().map(Bridge::status)
+        Some(self.bridge.status())
     }
 
     /// What the main, bridge and GUI threads share: the running session, the snapshot
@@ -102,9 +97,11 @@ impl Faurge {
         self.session.clone()
     }
 
-    /// Tears the running session down (deactivation or a failed activation): drops
-    /// the processor here, not on the audio thread, and withdraws the session.
+    /// Tears the running session down (deactivation or a failed activation): stops
+    /// the bridge thread and the helper, drops the processor here, not on the audio
+    /// thread, and withdraws the session.
     fn end_session(&mut self) {
+        self.bridge.pause();
         self.processor = None;
         self.session.core.stop();
         self.session.set_scope(None);
@@ -146,7 +143,7 @@ impl Plugin for Faurge {
             self.params.clone(),
             self.session.clone(),
             self.bake_status(),
-            self.bridge.as_ref().map(Bridge::canceller),
+            Some(self.bridge.canceller()),
         )
     }
 
@@ -175,14 +172,20 @@ impl Plugin for Faurge {
                     u32::try_from(processor.latency_samples()).unwrap_or(u32::MAX),
                 );
                 self.processor = Some(processor);
-                true
+                if let Err(e) = self.bridge.resume() {
+                    nice_error!(
+                        "Could not start Faurge's bridge thread; Bake will do nothing: {e}"
+                    );
+                }
             }
             Err(e) => {
-                nice_error!("Could not activate Faurge: {e}");
+                // Only a rate outside 1–768 kHz gets here (no host runs one). Refusing
+                // would silence the track: the audio passes through unprocessed instead.
+                nice_warn!("Faurge passes audio through unprocessed: {e}");
                 self.end_session();
-                false
             }
         }
+        true
     }
 
     fn reset(&mut self) {

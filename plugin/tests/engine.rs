@@ -79,7 +79,11 @@ fn run(
 #[test]
 fn never_allocates_at_any_rate_or_block_size() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-    for rate in [22_050u32, 44_100, 48_000, 96_000, 192_000] {
+    // Every rate a host or a validator may set, 8 kHz to 768 kHz (clap-validator tries
+    // 1 kHz to 768 kHz, the VST3 validator 384 kHz): activation never refuses.
+    for rate in [
+        8_000u32, 11_025, 16_000, 22_050, 44_100, 48_000, 96_000, 192_000, 384_000, 768_000,
+    ] {
         let session = Arc::new(PluginSession::default());
         let params = FaurgeParams::new();
         set(&params, "cmp_on", 1.0);

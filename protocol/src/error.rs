@@ -118,7 +118,7 @@ impl ErrorKind {
     pub fn advice(self) -> &'static str {
         match self {
             ErrorKind::Protocol => "The plugin and the helper could not understand each other; reinstall Faurge so both come from the same release.",
-            ErrorKind::BadRequest => "The bake request was refused; check the snapshot's length (up to 120 s), channels (mono or stereo) and sample rate (8–384 kHz).",
+            ErrorKind::BadRequest => "The bake request was refused; check the snapshot's length (up to 120 s), channels (mono or stereo) and sample rate (1–768 kHz).",
             ErrorKind::Prompt => "The prompt could not be used; describe the sound you want in a few plain words.",
             ErrorKind::ModelLoad => "A model could not be loaded; reinstall Faurge or point --models at a directory with a valid manifest.json.",
             ErrorKind::MemoryBudget => "The memory budget is too small for the models; raise --memory-budget.",

@@ -10,6 +10,13 @@
 //! | LV2 | `faurge.lv2/libfaurge_lv2.so` (the host names the bundle folder) | `faurge-helper` next to it | `models/` |
 //! | standalone, CLI | `faurge-standalone`, `faurge` | `faurge-helper` or `faurge/faurge-helper` next to it | `faurge/models/` or `models/` |
 //!
+//! A self-contained bundle (what `cargo xtask bundle` makes) carries its own helper and
+//! models as in the table. An installation shares one of each instead: `cargo xtask
+//! install` puts the plugins in `~/.clap`, `~/.vst3` and `~/.lv2` without them, and the
+//! helper and the models once in the shared folder [`shared_dir`],
+//! `$XDG_DATA_HOME/faurge/` (`~/.local/share/faurge/`): `faurge-helper` and `models/`.
+//! Every program looks there after its own folder.
+//!
 //! `FAURGE_HELPER` (a file) and `FAURGE_MODELS` (a folder) override the search; the
 //! helper is also looked up on `PATH` last. A plugin finds its own folder with
 //! [`binary_dir`].
@@ -31,9 +38,32 @@ pub const HELPER_ENV: &str = "FAURGE_HELPER";
 /// Environment variable naming the models folder.
 pub const MODELS_ENV: &str = "FAURGE_MODELS";
 
+/// The folder one installation's helper and models share, for every plugin format:
+/// `$XDG_DATA_HOME/faurge`, or `$HOME/.local/share/faurge` when `XDG_DATA_HOME` is unset
+/// or not absolute (XDG Base Directory rules). `None` when neither variable is usable.
+pub fn shared_dir() -> Option<PathBuf> {
+    shared_dir_in(std::env::var_os("XDG_DATA_HOME"), std::env::var_os("HOME"))
+}
+
+/// [`shared_dir`] for the given `XDG_DATA_HOME` and `HOME`.
+fn shared_dir_in(
+    xdg_data_home: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+) -> Option<PathBuf> {
+    let data = xdg_data_home
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            home.map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .map(|h| h.join(".local").join("share"))
+        })?;
+    Some(data.join(SUPPORT_DIR))
+}
+
 /// Where to look for the helper, best first, for a program in `dir` (`None`: a
 /// program whose folder is unknown): the environment variable, next to it, in its
-/// support folder, then every `PATH` entry.
+/// support folder, in the [`shared_dir`], then every `PATH` entry.
 pub fn helper_candidates(dir: Option<&Path>) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Some(p) = std::env::var_os(HELPER_ENV) {
@@ -43,26 +73,32 @@ pub fn helper_candidates(dir: Option<&Path>) -> Vec<PathBuf> {
         out.push(dir.join(HELPER_NAME));
         out.push(dir.join(SUPPORT_DIR).join(HELPER_NAME));
     }
+    if let Some(shared) = shared_dir() {
+        out.push(shared.join(HELPER_NAME));
+    }
     if let Some(path) = std::env::var_os("PATH") {
         out.extend(std::env::split_paths(&path).map(|d| d.join(HELPER_NAME)));
     }
     out
 }
 
-/// Where to look for the models folder, best first, for a program in `dir`.
+/// Where to look for the models folder, best first, for a program in `dir`: the
+/// environment variable, the bundle's own (the table above), then the [`shared_dir`].
 pub fn models_candidates(dir: Option<&Path>) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Some(p) = std::env::var_os(MODELS_ENV) {
         out.push(PathBuf::from(p));
     }
-    let Some(dir) = dir else {
-        return out;
-    };
-    out.push(dir.join(SUPPORT_DIR).join(MODELS_DIR));
-    if let Some(contents) = dir.parent() {
-        out.push(contents.join("Resources").join(MODELS_DIR));
+    if let Some(dir) = dir {
+        out.push(dir.join(SUPPORT_DIR).join(MODELS_DIR));
+        if let Some(contents) = dir.parent() {
+            out.push(contents.join("Resources").join(MODELS_DIR));
+        }
+        out.push(dir.join(MODELS_DIR));
     }
-    out.push(dir.join(MODELS_DIR));
+    if let Some(shared) = shared_dir() {
+        out.push(shared.join(MODELS_DIR));
+    }
     out
 }
 
@@ -148,11 +184,40 @@ mod tests {
             );
             let empty = tmp.join("empty");
             std::fs::create_dir_all(&empty).unwrap();
-            assert_eq!(find_models(Some(&empty)), None);
             let last = helper_candidates(Some(&empty)).pop().unwrap();
             assert!(last.ends_with(HELPER_NAME));
+            // An installation: the plugin's folder holds neither; the shared folder both,
+            // found after the bundle's own places and before PATH.
+            if let Some(shared) = shared_dir() {
+                let helpers = helper_candidates(Some(&empty));
+                let at = helpers.iter().position(|p| *p == shared.join(HELPER_NAME));
+                assert_eq!(at, Some(2), "{helpers:?}");
+                assert_eq!(
+                    models_candidates(Some(&empty)).last(),
+                    Some(&shared.join(MODELS_DIR))
+                );
+            }
         }
         let _ = std::fs::remove_dir_all(&tmp);
+    }
+
+    #[test]
+    fn the_shared_folder_follows_the_xdg_rules() {
+        let some = |s: &str| Some(std::ffi::OsString::from(s));
+        assert_eq!(
+            shared_dir_in(some("/data"), some("/home/u")),
+            Some(PathBuf::from("/data/faurge"))
+        );
+        assert_eq!(
+            shared_dir_in(some("relative"), some("/home/u")),
+            Some(PathBuf::from("/home/u/.local/share/faurge"))
+        );
+        assert_eq!(
+            shared_dir_in(None, some("/home/u")),
+            Some(PathBuf::from("/home/u/.local/share/faurge"))
+        );
+        assert_eq!(shared_dir_in(None, some("nowhere")), None);
+        assert_eq!(shared_dir_in(None, None), None);
     }
 
     #[test]

@@ -14,10 +14,12 @@ use crate::error::{BakeError, ProtocolError};
 use crate::report::BakeReport;
 use crate::stage::Stage;
 
-/// Lowest accepted sample rate, Hz.
-pub const MIN_SAMPLE_RATE_HZ: u32 = 8_000;
-/// Highest accepted sample rate, Hz.
-pub const MAX_SAMPLE_RATE_HZ: u32 = 384_000;
+/// Lowest accepted sample rate, Hz: a plugin session may run at any rate its host sets,
+/// down to `faurge_dsp::MIN_SAMPLE_RATE` (1 kHz); the helper resamples what it analyses
+/// to its own rate.
+pub const MIN_SAMPLE_RATE_HZ: u32 = 1_000;
+/// Highest accepted sample rate, Hz (`faurge_dsp::MAX_SAMPLE_RATE`, 768 kHz).
+pub const MAX_SAMPLE_RATE_HZ: u32 = 768_000;
 /// Most channels accepted (mono or stereo).
 pub const MAX_CHANNELS: u16 = 2;
 /// Longest accepted snapshot or reference, seconds.
@@ -330,7 +332,7 @@ impl BakeRequest {
     }
 
     /// Checks everything a helper relies on: `frames × channels × 4 == bytes`,
-    /// 1..=2 channels, 8–384 kHz, 1 frame..=120 s, the options, and that
+    /// 1..=2 channels, 1–768 kHz, 1 frame..=120 s, the options, and that
     /// `current` is inside `DspState`'s ranges.
     ///
     /// # Errors
@@ -440,7 +442,7 @@ impl IrAudio {
     ///
     /// # Errors
     /// [`ProtocolError`] when the byte count is not a multiple of 4, the IR is
-    /// empty or longer than 120 s, or the rate is outside 8–384 kHz.
+    /// empty or longer than 120 s, or the rate is outside 1–768 kHz.
     pub fn samples_f32(&self) -> Result<Vec<f32>, ProtocolError> {
         let bytes = self.samples.len();
         let frames = (bytes / SAMPLE_BYTES as usize) as u64;

@@ -248,11 +248,11 @@ fn inconsistent_sizes_are_typed_errors_not_panics() {
     ));
 
     let mut req = short_request(1);
-    req.sample_rate = 4_000;
+    req.sample_rate = 500;
     assert!(matches!(
         req.validate(),
         Err(ProtocolError::SampleRate {
-            sample_rate: 4_000,
+            sample_rate: 500,
             ..
         })
     ));

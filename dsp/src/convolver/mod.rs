@@ -113,7 +113,8 @@ pub const CROSSFADE_SECONDS: f64 = 0.010;
 /// Longest IR a convolver accepts unless configured otherwise, seconds.
 pub const DEFAULT_MAX_IR_SECONDS: f32 = 2.0;
 
-/// Hard upper bound on `max_ir_frames` (about 21.8 s at 192 kHz); larger requests are clamped.
+/// Hard upper bound on `max_ir_frames` (about 21.8 s at 192 kHz, 5.4 s at 768 kHz); larger
+/// requests are clamped.
 pub const MAX_IR_FRAMES: usize = 1 << 22;
 
 /// Magnitudes below this are flushed to exactly 0 (input, IR and output), so no

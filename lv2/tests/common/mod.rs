@@ -1,4 +1,4 @@
-//! Shared test helpers: the bundle under `target/bundled/faurge.lv2`, external tools,
+//! Shared test helpers: the bundle under `target/lv2-tests/faurge.lv2`, external tools,
 //! the reference `Chain` render and error measures.
 #![allow(dead_code)]
 
@@ -126,12 +126,17 @@ pub fn plugin_so() -> PathBuf {
     })
 }
 
-/// `target/bundled`, holding a fresh `faurge.lv2` (written once per test binary);
-/// point `LV2_PATH` at it.
+/// `target/lv2-tests`, holding a fresh `faurge.lv2` of the test build (written once
+/// per test binary) and nothing else; point `LV2_PATH` at it. Not `target/bundled`:
+/// the release bundles stay as `cargo xtask bundle` made them, and lilv reads every
+/// folder on `LV2_PATH` as a bundle.
 pub fn bundle_root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| {
-        let root = profile_dir().parent().expect("target dir").join("bundled");
+        let root = profile_dir()
+            .parent()
+            .expect("target dir")
+            .join("lv2-tests");
         faurge_lv2::bundle::write_bundle(&root, &plugin_so()).expect("write the bundle");
         root
     })
@@ -221,10 +226,15 @@ pub fn read_wav(path: &Path) -> (u32, Vec<Vec<f32>>) {
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
-    /// Creates `$TMPDIR/faurge-lv2-<name>-<pid>` (emptied first; short, so it can
-    /// hold Unix sockets).
+    /// Creates `$TMPDIR/faurge-lv2-<name>-<pid>-<n>` (emptied first; short, so it can
+    /// hold Unix sockets). `n` counts the directories this test binary made: tests run
+    /// in parallel threads of one process, and two of them may use the same `name`
+    /// (both PipeWire tests do), which must not share, or remove, each other's files.
     pub fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("faurge-lv2-{name}-{}", std::process::id()));
+        static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("faurge-lv2-{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create temp dir");
         TempDir(dir)

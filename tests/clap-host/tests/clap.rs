@@ -634,10 +634,14 @@ fn state_round_trip_is_bit_exact_and_v0_sessions_migrate() {
 }
 
 #[test]
-fn reactivation_rate_changes_and_unsupported_rates() {
+fn reactivation_at_every_host_rate_and_odd_rates_pass_through() {
     let mut p = configured(VOCAL, None);
     let state = expected_state(VOCAL);
-    for rate in [44_100u32, 96_000, 22_050, 192_000, 48_000] {
+    // Every rate a host or a validator may set (clap-validator tries 1 kHz to 768 kHz,
+    // the VST3 validator 384 kHz), in an order that changes it each time.
+    for rate in [
+        44_100u32, 96_000, 8_000, 22_050, 384_000, 11_025, 192_000, 16_000, 768_000, 48_000,
+    ] {
         let mut active = p.activate(f64::from(rate), 512).unwrap();
         assert_eq!(
             p.latency() as usize,
@@ -655,16 +659,24 @@ fn reactivation_rate_changes_and_unsupported_rates() {
         assert!(diff <= TOLERANCE, "{rate} Hz: {diff}");
         p.deactivate(active);
     }
-    for bad in [8_000.0, 16_000.0, 384_000.0] {
-        assert!(p.activate(bad, 512).is_err(), "{bad} Hz must be refused");
+    // A rate no host sets (below 1 kHz, above 768 kHz) is not refused either, which
+    // would silence the track: the audio passes through unprocessed.
+    for odd in [999.0, 768_001.0] {
+        let mut active = p
+            .activate(odd, 512)
+            .unwrap_or_else(|e| panic!("{odd} Hz refused: {e:?}"));
+        let input = speech(48_000, 0.05, 2);
+        let out = p.process(&mut active, &input, fixed(512), &[]).audio;
+        assert_eq!(out, input, "{odd} Hz: not passed through unchanged");
+        p.deactivate(active);
     }
     let mut active = p
         .activate(48_000.0, 512)
-        .expect("a refused rate must not break the instance");
-    let out = p
-        .process(&mut active, &speech(48_000, 0.1, 2), fixed(512), &[])
-        .audio;
-    assert_finite(&out, "after refused rates");
+        .expect("an odd rate must not break the instance");
+    let input = speech(48_000, 0.2, 2);
+    let out = p.process(&mut active, &input, fixed(512), &[]).audio;
+    let diff = max_abs_diff(&out, &reference(48_000.0, &state, None, &input));
+    assert!(diff <= TOLERANCE, "48 kHz after odd rates: {diff}");
     p.deactivate(active);
 }
 
