@@ -168,11 +168,14 @@ impl BakeSettings for Lv2Settings {
             .filter(|(v, c)| v.is_finite() && (*v - *c).abs() > 1e-5 * c.abs().max(1.0))
             .count();
         self.values.store_baked(baked.into_iter());
+        // One line for the host's log: the whole report (rounds, metrics, timings)
+        // is kilobytes of JSON that no log reader wants.
         eprintln!(
-            "faurge-lv2: bake applied ({} parameters, IR {}): {}",
+            "faurge-lv2: bake applied ({} parameters, IR {}, S_C {:.3} in round {})",
             summary.params_set,
             if ir.is_some() { "new" } else { "unchanged" },
-            serde_json::to_string(&result.report).unwrap_or_default()
+            result.report.best().map_or(f32::NAN, |r| r.similarity),
+            result.report.best_round
         );
         Ok(summary)
     }
