@@ -273,6 +273,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     // Before any thread starts: it sets TMPDIR for this process and the helper.
     let _session = signals::install();
+    quiet_handled_panics();
     match cli.command {
         Command::Fix {
             input,
@@ -485,6 +486,19 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Keeps the panic message of the helper client's accept thread off stderr:
+/// ipc-channel asserts on some malformed first messages on the socket, the client
+/// catches that and reports a handshake error, so the message would only say
+/// "panicked" about something handled. Every other panic is printed as before.
+fn quiet_handled_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() != Some("faurge-helper-accept") {
+            default(info);
+        }
+    }));
 }
 
 /// Writes `audio` to `path` as WAV, creating the parent folder if needed; whole or

@@ -410,6 +410,8 @@ fn a_384_khz_file_renders_at_its_own_rate() {
 
 /// Runs `cmd` to the end; returns its exit code and its peak resident memory, bytes
 /// (`wait4`'s `ru_maxrss` for that one process).
+// Reaped by `wait4` below, which also returns its resource usage.
+#[allow(clippy::zombie_processes)]
 fn run_measuring_memory(cmd: &mut Command) -> (i32, u64) {
     let child = cmd
         .stdout(Stdio::null())
@@ -423,30 +425,13 @@ fn run_measuring_memory(cmd: &mut Command) -> (i32, u64) {
     (libc::WEXITSTATUS(status), usage.ru_maxrss as u64 * 1024)
 }
 
-/// Writes `seconds` of a 16-bit mono 48 kHz sine sweep to `path`, a second at a time.
-fn write_long_wav(path: &Path, seconds: u32) {
-    let mut w =
-        faurge_io::stream::Writer::create(path, 48_000, 1, faurge_io::WavFormat::Int16).unwrap();
-    let mut phase = 0.0f32;
-    for _ in 0..seconds {
-        let second: Vec<f32> = (0..48_000)
-            .map(|i| {
-                phase += 0.01 + i as f32 * 1e-6;
-                phase.sin() * 0.25
-            })
-            .collect();
-        w.write(&[second], 48_000).unwrap();
-    }
-    w.finish().unwrap();
-}
-
 #[test]
 fn a_long_file_renders_in_bounded_memory() {
     // 10 minutes of 48 kHz mono: 115 MB as f32. Held whole (the file, a working
     // copy, the output) that was over 300 MB; streamed it is a few chunks.
     let tmp = tempfile::tempdir().unwrap();
     let long = tmp.path().join("long.wav");
-    write_long_wav(&long, 600);
+    std::fs::write(&long, wav_bytes(48_000, 1, 600 * 48_000)).unwrap();
     let out = tmp.path().join("out.wav");
     let (code, peak) = run_measuring_memory(
         faurge()
@@ -459,8 +444,8 @@ fn a_long_file_renders_in_bounded_memory() {
     );
     assert_eq!(code, 0);
     assert!(peak < 80 << 20, "peak memory {} MiB", peak >> 20);
-    let h = faurge_io::stream::Reader::open(&out).unwrap().header();
-    assert_eq!((h.sample_rate, h.frames), (48_000, Some(600 * 48_000)));
+    let a = faurge_io::read(&out).unwrap();
+    assert_eq!((a.sample_rate, a.frames()), (48_000, 600 * 48_000));
 }
 
 /// A file whose rate is resampled on the way in and out renders, in pieces, to
@@ -610,6 +595,7 @@ fn garbage_on_the_helper_socket_is_a_quick_clear_error() {
         let e = stderr(&o);
         assert_eq!(o.status.code(), Some(1), "{payload}: {e}");
         assert!(e.contains("The helper did not start"), "{payload}: {e}");
+        assert!(!e.contains("panicked"), "{payload}: {e}");
         assert!(
             t.elapsed() < Duration::from_secs(5),
             "{payload}: took {:?}",
@@ -708,4 +694,39 @@ fn a_hostile_non_english_prompt_is_echoed_clean_and_short_and_said_not_understoo
     assert!(e.contains("more characters)"), "{e}");
     assert!(e.contains("did not understand"), "{e}");
     assert!(faurge_io::read(&out).is_ok());
+}
+
+#[test]
+fn no_path_of_the_build_machine_is_compiled_into_the_programs_data() {
+    // The checkout's bundle/models used to be compiled in (env!("CARGO_MANIFEST_DIR")),
+    // so a user's error named the build machine's folder. The data section (.rodata)
+    // holds what the program can print or open; DWARF line tables, kept for
+    // backtraces, are not looked at.
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let needle = checkout.to_str().unwrap().as_bytes();
+    let tmp = tempfile::tempdir().unwrap();
+    for exe in [
+        env!("CARGO_BIN_EXE_faurge"),
+        env!("CARGO_BIN_EXE_faurge-helper"),
+    ] {
+        let rodata = tmp.path().join("rodata");
+        let ok = Command::new("objcopy")
+            .args(["-O", "binary", "--only-section=.rodata", exe])
+            .arg(&rodata)
+            .status()
+            .expect("objcopy (binutils)")
+            .success();
+        assert!(ok);
+        let data = std::fs::read(&rodata).unwrap();
+        assert!(
+            data.len() > 100_000,
+            "{exe}: .rodata is {} bytes",
+            data.len()
+        );
+        assert!(
+            !data.windows(needle.len()).any(|w| w == needle),
+            "{exe} holds \"{}\"",
+            checkout.display()
+        );
+    }
 }
