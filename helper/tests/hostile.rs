@@ -167,7 +167,10 @@ fn outputs_are_renamed_into_place_so_a_file_linked_to_the_old_output_keeps_its_c
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(std::fs::read(&keep).unwrap(), b"the old take");
+    assert!(
+        std::fs::read(&keep).unwrap() == b"the old take",
+        "the old output's other link was written through"
+    );
     assert!(faurge_io::read(&out).is_ok());
     // The file has the old output's permissions, not a temporary file's 0600.
     use std::os::unix::fs::PermissionsExt;
@@ -443,6 +446,7 @@ fn a_long_file_renders_in_bounded_memory() {
             .arg(&out),
     );
     assert_eq!(code, 0);
+    eprintln!("peak memory of a 10-minute render: {} MiB", peak >> 20);
     assert!(peak < 80 << 20, "peak memory {} MiB", peak >> 20);
     let a = faurge_io::read(&out).unwrap();
     assert_eq!((a.sample_rate, a.frames()), (48_000, 600 * 48_000));
