@@ -334,6 +334,33 @@ fn sigint_and_sigterm_during_helper_start_up_stop_the_helper_and_leave_no_socket
     }
 }
 
+#[test]
+fn sigterm_while_an_output_is_written_leaves_neither_it_nor_its_temporary_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.wav");
+    std::fs::write(&input, wav_bytes(96_000, 2, 96_000 * 120)).unwrap();
+    let outdir = tmp.path().join("out");
+    std::fs::create_dir(&outdir).unwrap();
+    let mut child = faurge()
+        .arg("render")
+        .arg(&input)
+        .args(["--preset", "warm-radio", "-o"])
+        .arg(outdir.join("out.wav"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the temporary output", Duration::from_secs(20), || {
+        std::fs::read_dir(&outdir).unwrap().count() > 0
+    });
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let left: Vec<_> = std::fs::read_dir(&outdir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 // ---- 3. Header sanity ---------------------------------------------------------
 
 #[test]
