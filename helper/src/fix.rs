@@ -98,7 +98,7 @@ pub fn bake(audio: &Audio, goal: &Goal, opts: &HelperOptions) -> Result<BakeResu
         options.max_rounds = r;
     }
     if let Some(path) = &goal.reference {
-        let r = crate::read_audio(path)?;
+        let r = crate::render::read_head(path, MAX_SNAPSHOT_SECONDS)?;
         let refs: Vec<&[f32]> = snapshot(&r);
         options.reference = Some(
             ReferenceAudio::new(r.sample_rate, &refs)

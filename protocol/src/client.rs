@@ -338,20 +338,31 @@ impl fmt::Debug for HelperClient {
 /// leads its own process group (see [`HelperClient::spawn`]).
 static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
-fn set_running(pid: u32, running: bool) {
+/// Takes `pid` off [`RUNNING`] (it was reaped).
+fn unlist(pid: u32) {
     if let Ok(mut v) = RUNNING.lock() {
         v.retain(|p| *p != pid);
-        if running {
-            v.push(pid);
-        }
     }
+}
+
+/// Starts `command` and lists it in [`RUNNING`] under one lock, so that
+/// [`kill_running_helpers`], called at any moment, either waits for the listing
+/// or finds the helper: none starts unlisted.
+fn spawn_registered(command: &mut Command) -> io::Result<Child> {
+    let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+    let child = command.spawn()?;
+    running.push(child.id());
+    Ok(child)
 }
 
 /// Kills every helper this process started and has not reaped, with whatever
 /// they started in turn (their process groups), without waiting. For a program
 /// that is about to exit on a signal: its `HelperClient`s will never be dropped.
 pub fn kill_running_helpers() {
-    let pids = RUNNING.lock().map(|v| v.clone()).unwrap_or_default();
+    let pids = RUNNING
+        .lock()
+        .map(|v| v.clone())
+        .unwrap_or_else(|p| p.into_inner().clone());
     for pid in pids {
         kill_group(pid);
     }
@@ -377,12 +388,12 @@ fn kill_and_reap(child: &mut Child) -> Option<ExitStatus> {
     // outlive it, even when the helper itself has already exited.
     kill_group(child.id());
     if let Ok(Some(s)) = child.try_wait() {
-        set_running(child.id(), false);
+        unlist(child.id());
         return Some(s);
     }
     let _ = child.kill();
     let status = child.wait().ok();
-    set_running(child.id(), false);
+    unlist(child.id());
     status
 }
 
@@ -393,7 +404,7 @@ fn reap_within(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
         match child.try_wait() {
             Ok(Some(s)) => {
                 kill_group(child.id());
-                set_running(child.id(), false);
+                unlist(child.id());
                 return Some(s);
             }
             Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
@@ -425,20 +436,19 @@ impl HelperClient {
         // terminal's Ctrl-C goes to the program that started it, which stops it.
         #[cfg(unix)]
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let mut child = command
+        command
             .args(&cmd.args)
             .arg("--ipc")
             .arg(&name)
             .envs(cmd.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| ClientError::HelperMissing {
+            .stderr(Stdio::piped());
+        let mut child =
+            spawn_registered(&mut command).map_err(|source| ClientError::HelperMissing {
                 program: cmd.program.clone(),
                 source,
             })?;
-        set_running(child.id(), true);
         let mut stderr = match child.stderr.take() {
             Some(pipe) => StderrTail::start(pipe),
             None => StderrTail::start(io::empty()),
@@ -494,7 +504,7 @@ impl HelperClient {
             if let Ok(Some(status)) = child.try_wait() {
                 // Whatever it started goes with it.
                 kill_group(child.id());
-                set_running(child.id(), false);
+                unlist(child.id());
                 unblock_and_join(acceptor);
                 return Err(ClientError::HelperExited {
                     status,
@@ -583,7 +593,7 @@ impl HelperClient {
             Some(Ok(Some(s))) => {
                 if let Some(c) = self.child.take() {
                     kill_group(c.id());
-                    set_running(c.id(), false);
+                    unlist(c.id());
                 }
                 self.exit = Some(s);
                 self.stderr.finish();
