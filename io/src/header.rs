@@ -118,8 +118,32 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// RIFF/WAVE: walks the chunks after `RIFF<size>WAVE` for `fmt ` and `data`.
+/// Bytes before the audio searched for a second `fmt ` tag.
+const FMT_SCAN_BYTES: u64 = 4 << 20;
+
+/// RIFF/WAVE: [`wav_chunks`], accepted only when the bytes before the audio hold
+/// exactly one `fmt ` tag. The decoder walks the chunks its own way (a `LIST` whose
+/// length disagrees with its contents leaves it elsewhere than this walk), and takes
+/// its rate from the first `fmt ` it meets, panicking on 0 Hz; with one tag in the
+/// header there is only one `fmt ` it can meet there.
 fn wav(r: &mut (impl Read + Seek), len: u64) -> std::io::Result<Option<Header>> {
+    let Some((header, audio_at)) = wav_chunks(r, len)? else {
+        return Ok(None);
+    };
+    let end = audio_at.unwrap_or(len).min(FMT_SCAN_BYTES);
+    r.seek(SeekFrom::Start(12))?;
+    let mut bytes = Vec::new();
+    r.take(end.saturating_sub(12)).read_to_end(&mut bytes)?;
+    let tags = bytes.windows(4).filter(|w| w == b"fmt ").count();
+    Ok((tags == 1).then_some(header))
+}
+
+/// Walks the chunks after `RIFF<size>WAVE` for `fmt ` and `data`; returns the
+/// header and where the audio starts (when a `data` chunk was found).
+fn wav_chunks(
+    r: &mut (impl Read + Seek),
+    len: u64,
+) -> std::io::Result<Option<(Header, Option<u64>)>> {
     let mut head = [0u8; 8];
     if read_full(r, &mut head)? < 8 || &head[4..] != b"WAVE" {
         return Ok(None);
@@ -137,7 +161,9 @@ fn wav(r: &mut (impl Read + Seek), len: u64) -> std::io::Result<Option<Header>> 
         match &chunk[..4] {
             b"fmt " => {
                 let mut f = [0u8; 16];
-                if size < 16 || read_full(r, &mut f)? < 16 {
+                // The decoder takes its rate from the first `fmt ` and panics on 0 Hz
+                // before it sees a second one: a file with two is not followed.
+                if fmt.is_some() || size < 16 || read_full(r, &mut f)? < 16 {
                     return Ok(None);
                 }
                 let channels = u16::from_le_bytes([f[2], f[3]]);
@@ -153,11 +179,14 @@ fn wav(r: &mut (impl Read + Seek), len: u64) -> std::io::Result<Option<Header>> 
                 // A streamed WAV may say 0 or 0xFFFFFFFF: what the file holds counts.
                 let bytes = size.min(len.saturating_sub(body));
                 let frames = (block_align > 0).then(|| bytes / u64::from(block_align));
-                return Ok(Some(Header {
-                    sample_rate,
-                    channels,
-                    frames,
-                }));
+                return Ok(Some((
+                    Header {
+                        sample_rate,
+                        channels,
+                        frames,
+                    },
+                    Some(body),
+                )));
             }
             _ => {}
         }
@@ -169,10 +198,15 @@ fn wav(r: &mut (impl Read + Seek), len: u64) -> std::io::Result<Option<Header>> 
         r.seek(SeekFrom::Start(pos))?;
     }
     // A `fmt ` without a `data` chunk still says the rate and channels.
-    Ok(fmt.map(|(channels, sample_rate, _)| Header {
-        sample_rate,
-        channels,
-        frames: None,
+    Ok(fmt.map(|(channels, sample_rate, _)| {
+        (
+            Header {
+                sample_rate,
+                channels,
+                frames: None,
+            },
+            None,
+        )
     }))
 }
 

@@ -139,7 +139,11 @@ impl Reader {
             reason,
         };
         loop {
-            let packet = match self.format.next_packet() {
+            let format = &mut self.format;
+            let next =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| format.next_packet()))
+                    .map_err(|_| decode_err("the decoder failed reading a packet".into()))?;
+            let packet = match next {
                 Ok(p) => p,
                 Err(SymphoniaError::IoError(e))
                     if e.kind() == std::io::ErrorKind::UnexpectedEof =>
