@@ -1,8 +1,9 @@
 //! Runs a fuzz target on stable Rust for a bounded time: every file of its corpus
 //! folder as it is, then mutations of them (bit flips, byte and integer
 //! replacements with edge values, truncation, duplication, splicing), from a fixed
-//! seed so a run can be repeated. A panic stops the run; the input that caused it
-//! is written to `target/fuzz-findings/` (add it to the corpus once fixed).
+//! seed so a run can be repeated. A panic stops the run, also (for the targets
+//! that ask) one the code under test caught itself; the input that caused it is
+//! written to `target/fuzz-findings/` (add it to the corpus once fixed).
 //!
 //! `FAURGE_FUZZ_SECONDS` sets the time per target (default 3 s, what CI runs);
 //! `FAURGE_FUZZ_SEED` the seed.
@@ -120,6 +121,24 @@ fn corpus(name: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
+thread_local! {
+    /// Panics on this thread since the last input, caught or not.
+    static PANICS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Installs (once) a panic hook that counts panics per thread, then reports them
+/// as the default hook does.
+fn count_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.with(|p| p.set(p.get() + 1));
+            default(info);
+        }));
+    });
+}
+
 /// What one run did.
 pub struct Stats {
     /// Inputs tried (the corpus included).
@@ -129,8 +148,13 @@ pub struct Stats {
 }
 
 /// Runs `target` on the corpus of `name`, then on mutations, for the time budget.
-/// Panics (naming the saved input) when `target` panics.
-pub fn fuzz(name: &str, target: impl Fn(&[u8]) + std::panic::RefUnwindSafe) -> Stats {
+/// Panics (naming the saved input) when `target` panics, and, with
+/// `caught_count`, also when a panic was caught inside it.
+pub fn fuzz(
+    name: &str,
+    caught_count: bool,
+    target: impl Fn(&[u8]) + std::panic::RefUnwindSafe,
+) -> Stats {
     let seconds: f64 = std::env::var("FAURGE_FUZZ_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -145,9 +169,14 @@ pub fn fuzz(name: &str, target: impl Fn(&[u8]) + std::panic::RefUnwindSafe) -> S
     let started = Instant::now();
     let mut rng = Rng(seed | 1);
     let mut runs = 0u64;
+    count_panics();
     let mut try_one = |input: &[u8]| {
         runs += 1;
-        if std::panic::catch_unwind(|| target(input)).is_err() {
+        PANICS.with(|p| p.set(0));
+        let unwound = std::panic::catch_unwind(|| target(input)).is_err();
+        // A panic the code under test caught itself (a decoder guarded with
+        // `catch_unwind`) is a finding too: the guard is a last resort.
+        if unwound || (caught_count && PANICS.with(|p| p.get()) > 0) {
             let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fuzz-findings");
             let _ = std::fs::create_dir_all(&dir);
             let file = dir.join(format!("{name}-{runs}"));

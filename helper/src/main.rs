@@ -488,14 +488,19 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// Keeps the panic message of the helper client's accept thread off stderr:
-/// ipc-channel asserts on some malformed first messages on the socket, the client
-/// catches that and reports a handshake error, so the message would only say
-/// "panicked" about something handled. Every other panic is printed as before.
+/// Keeps the messages of panics that are caught and reported off stderr: the
+/// helper client's accept thread (ipc-channel asserts on some malformed first
+/// messages; the client reports a handshake error) and the audio decoder's (see
+/// below). Every other panic is printed as before.
 fn quiet_handled_panics() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if std::thread::current().name() != Some("faurge-helper-accept") {
+        // faurge_io runs every symphonia call under `catch_unwind` and reports a
+        // decode error naming the file: the panic's own message is noise too.
+        let in_decoder = info
+            .location()
+            .is_some_and(|l| l.file().contains("/symphonia-"));
+        if std::thread::current().name() != Some("faurge-helper-accept") && !in_decoder {
             default(info);
         }
     }));

@@ -418,6 +418,26 @@ fn absurd_headers_are_refused_before_decoding_in_every_command() {
 }
 
 #[test]
+fn headers_the_fuzzer_found_are_clean_errors_without_a_panic_message() {
+    // A 0 Hz RIFF one byte into the file (symphonia's probe scans for it), two fmt
+    // chunks, and a LIST chunk that puts symphonia's walk past the data header
+    // onto a 0 Hz fmt: each made symphonia panic.
+    for name in [
+        "riff_at_offset_1_zero_rate.wav",
+        "two_fmt_chunks_first_zero_rate.wav",
+        "list_length_desync_second_fmt.wav",
+        "list_odd_length_desync_fmt_in_data.wav",
+    ] {
+        let o = faurge()
+            .arg("measure")
+            .arg(repo("fuzz/corpus/wav").join(name))
+            .output()
+            .unwrap();
+        refused(&o, "Could not decode");
+    }
+}
+
+#[test]
 fn a_384_khz_file_renders_at_its_own_rate() {
     let tmp = tempfile::tempdir().unwrap();
     let f = tmp.path().join("hi.wav");
