@@ -10,7 +10,6 @@ use anyhow::{bail, Context, Result};
 use faurge_dsp::state::DspState;
 use faurge_io::Audio;
 use faurge_protocol::client::{HelperClient, HelperCommand, DEFAULT_HANDSHAKE_TIMEOUT};
-use faurge_protocol::locate;
 use faurge_protocol::{BakeOptions, BakeRequest, BakeResult, Progress, ReferenceAudio, Stage};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -52,37 +51,14 @@ pub struct Goal {
     pub reference_only: bool,
 }
 
-fn dev_models_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../bundle/models")
-}
-
 /// Spawns the helper with the options.
 fn spawn(opts: &HelperOptions) -> Result<HelperClient> {
     let exe_dir = std::env::current_exe()
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_default();
-    let helper = match &opts.helper {
-        Some(p) => p.clone(),
-        None => locate::find_helper(Some(&exe_dir)).with_context(|| {
-            format!(
-                "The helper ({}) was not found next to this program, in ${}, or on PATH. Build it with `cargo build --release -p faurge-helper` or pass --helper.",
-                locate::HELPER_NAME,
-                locate::HELPER_ENV
-            )
-        })?,
-    };
-    let models = match &opts.models {
-        Some(p) => p.clone(),
-        None => locate::find_models(Some(&exe_dir))
-            .or_else(|| Some(dev_models_dir()).filter(|d| d.is_dir()))
-            .with_context(|| {
-                format!(
-                    "No models folder found (${}, next to this program, or bundle/models in the checkout). Pass --models DIR.",
-                    locate::MODELS_ENV
-                )
-            })?,
-    };
+    let helper = crate::config::helper(opts.helper.as_deref(), &exe_dir)?;
+    let models = crate::config::models(opts.models.as_deref(), &exe_dir)?;
     let mut cmd = HelperCommand::new(helper).arg("--models").arg(models);
     if let Some(b) = &opts.memory_budget {
         cmd = cmd.arg("--memory-budget").arg(b);
@@ -122,7 +98,7 @@ pub fn bake(audio: &Audio, goal: &Goal, opts: &HelperOptions) -> Result<BakeResu
         options.max_rounds = r;
     }
     if let Some(path) = &goal.reference {
-        let r = crate::read_audio(path)?;
+        let r = crate::render::read_head(path, MAX_SNAPSHOT_SECONDS)?;
         let refs: Vec<&[f32]> = snapshot(&r);
         options.reference = Some(
             ReferenceAudio::new(r.sample_rate, &refs)

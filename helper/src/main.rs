@@ -3,19 +3,42 @@
 //! `Chain` the plugin runs; `measure` and `degrade` use the shared metrics and the
 //! degradation suite.
 
+/// `eprintln!` that never panics: a closed or full stderr (`faurge fix … 2>&1 |
+/// head -1`) loses the message, not the job. Defined before the modules so that
+/// every module of the CLI uses it instead of std's (textual scope).
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `println!` that never panics on a closed stdout (`faurge measure x | head`).
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+mod checks;
+mod config;
 mod fix;
+mod paths;
 mod plot;
+mod render;
+mod signals;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use faurge_dsp::analysis;
-use faurge_dsp::chain::{Chain, ChainConfig};
 use faurge_dsp::degrade::DegradationChain;
 use faurge_dsp::presets::{self, PRESETS};
 use faurge_dsp::state::DspState;
 use faurge_io::{Audio, WavFormat};
+use paths::Named;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -217,24 +240,40 @@ impl From<Format> for WavFormat {
     }
 }
 
-/// What `fix` and `bake` share: reads `input`, resamples it to the helper's working
-/// rate, bakes it through the helper process and prints the summary. Returns the
-/// file as read, the resampled audio and the result.
+/// Seconds of a file read for a bake: the helper is sent at most the first 60 s
+/// (and analyses the loudest 10 s of them); the rest is only rendered.
+const BAKE_SECONDS: usize = 60;
+
+/// What `fix` and `bake` share: reads the start of `input`, resamples it to the
+/// helper's working rate, bakes it through the helper process and prints the
+/// summary. Returns the resampled audio and the result.
 fn bake_file(
     input: &Path,
     goal: &GoalArgs,
     helper: &HelperArgs,
-) -> Result<(Audio, Audio, faurge_protocol::BakeResult)> {
+) -> Result<(Audio, faurge_protocol::BakeResult)> {
     let goal = goal.goal()?;
-    let audio = read_audio(input)?;
-    let work = audio.resampled(work_rate(&audio))?;
+    let audio = render::read_head(input, BAKE_SECONDS)?;
+    checks::long_enough(&audio, "The input", input)?;
+    if let Some(r) = &goal.reference {
+        checks::long_enough(&render::read_head(r, BAKE_SECONDS)?, "The reference", r)?;
+    }
+    let work = audio.resampled(work_rate(audio.sample_rate))?;
+    drop(audio);
     let result = fix::bake(&work, &goal, &helper.options())?;
-    fix::print_summary(&result);
-    Ok((audio, work, result))
+    fix::print_summary(&checks::for_display(&result));
+    if let Some(note) = checks::not_understood(&result) {
+        eprintln!("{note}");
+    }
+    Ok((work, result))
 }
 
 fn main() -> Result<()> {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    // Before any thread starts: it sets TMPDIR for this process and the helper.
+    let _session = signals::install();
+    quiet_handled_panics();
+    match cli.command {
         Command::Fix {
             input,
             output,
@@ -243,7 +282,33 @@ fn main() -> Result<()> {
             report,
             format,
         } => {
-            let (audio, work, result) = bake_file(&input, &goal, &helper)?;
+            let png = report.as_deref().map(paths::report_png);
+            let mut inputs = vec![Named {
+                role: "the input",
+                path: &input,
+            }];
+            if let Some(r) = &goal.reference {
+                inputs.push(Named {
+                    role: "the --reference file",
+                    path: r,
+                });
+            }
+            let mut outputs = vec![Named {
+                role: "-o",
+                path: &output,
+            }];
+            if let (Some(r), Some(p)) = (&report, &png) {
+                outputs.push(Named {
+                    role: "--report",
+                    path: r,
+                });
+                outputs.push(Named {
+                    role: "the report's plot",
+                    path: p,
+                });
+            }
+            paths::check_distinct(&inputs, &outputs)?;
+            let (work, result) = bake_file(&input, &goal, &helper)?;
             let ir = result
                 .ir_samples()
                 .map_err(|e| anyhow::anyhow!("{e}"))
@@ -251,8 +316,14 @@ fn main() -> Result<()> {
             let ir_audio = (!ir.is_empty())
                 .then(|| Audio::new(work.sample_rate, vec![ir]))
                 .transpose()?;
-            let rendered = render(&audio, &result.dsp_state, ir_audio.as_ref())?;
-            write_audio(&output, &rendered, format.into())?;
+            render::render_file(
+                &input,
+                &output,
+                &result.dsp_state,
+                ir_audio.as_ref(),
+                format.into(),
+                work_rate,
+            )?;
             if let Some(path) = report {
                 write_report(&path, &result, work.sample_rate)?;
             }
@@ -264,13 +335,28 @@ fn main() -> Result<()> {
             goal,
             helper,
         } => {
-            let (_, work, result) = bake_file(&input, &goal, &helper)?;
+            let files =
+                ["dsp_state.json", "ir.wav", "report.json", "report.png"].map(|f| out.join(f));
+            let outputs = files.each_ref().map(|p| Named {
+                role: "the bake's output",
+                path: p,
+            });
+            let mut inputs = vec![Named {
+                role: "the input",
+                path: &input,
+            }];
+            if let Some(r) = &goal.reference {
+                inputs.push(Named {
+                    role: "the --reference file",
+                    path: r,
+                });
+            }
+            paths::check_distinct(&inputs, &outputs)?;
+            let (work, result) = bake_file(&input, &goal, &helper)?;
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("Could not create the folder \"{}\"", out.display()))?;
-            std::fs::write(
-                out.join("dsp_state.json"),
-                serde_json::to_string_pretty(&result.dsp_state)?,
-            )?;
+            let state = serde_json::to_string_pretty(&result.dsp_state)?;
+            paths::write_atomically(&files[0], |tmp| Ok(std::fs::write(tmp, &state)?))?;
             let ir = result
                 .ir_samples()
                 .map_err(|e| anyhow::anyhow!("{e}"))
@@ -298,6 +384,27 @@ fn main() -> Result<()> {
             format,
             dump_state,
         } => {
+            let mut inputs = vec![Named {
+                role: "the input",
+                path: &input,
+            }];
+            if let Some(s) = &state {
+                inputs.push(Named {
+                    role: "the --state file",
+                    path: s,
+                });
+            }
+            if let Some(i) = &ir {
+                inputs.push(Named {
+                    role: "the --ir file",
+                    path: i,
+                });
+            }
+            let outputs = [Named {
+                role: "-o",
+                path: &output,
+            }];
+            paths::check_distinct(&inputs, &outputs)?;
             let mut dsp_state = match (preset, state) {
                 (Some(name), _) => preset_state(&name)?,
                 (None, Some(path)) => read_state(&path)?,
@@ -307,23 +414,30 @@ fn main() -> Result<()> {
                 dsp_state.convolver.enabled = true;
                 dsp_state.convolver.mix = ir_mix;
             }
-            let audio = read_audio(&input)?;
+            // The input's errors first; it is read again, in pieces, below.
+            render::open(&input)?;
             let mut ir_audio = ir.as_deref().map(read_audio).transpose()?;
             if let Some(ir) = ir_audio.as_mut().filter(|_| !ir_raw) {
                 normalize_energy(&mut ir.channels)
                     .context("The impulse response is silent or not finite; it cannot be used")?;
             }
-            let rendered = render(&audio, &dsp_state, ir_audio.as_ref())?;
-            write_audio(&output, &rendered, format.into())?;
+            let r = render::render_file(
+                &input,
+                &output,
+                &dsp_state,
+                ir_audio.as_ref(),
+                format.into(),
+                work_rate,
+            )?;
             if dump_state {
                 println!("{}", serde_json::to_string_pretty(&dsp_state)?);
             }
             eprintln!(
                 "Rendered \"{}\" ({:.2} s, {} Hz, {} ch) to \"{}\"",
                 input.display(),
-                audio.duration_s(),
-                audio.sample_rate,
-                audio.num_channels(),
+                r.frames as f64 / f64::from(r.sample_rate),
+                r.sample_rate,
+                r.channels,
                 output.display()
             );
         }
@@ -344,6 +458,16 @@ fn main() -> Result<()> {
             seed,
             verbose,
         } => {
+            paths::check_distinct(
+                &[Named {
+                    role: "the input",
+                    path: &input,
+                }],
+                &[Named {
+                    role: "-o",
+                    path: &output,
+                }],
+            )?;
             let mut audio = read_audio(&input)?;
             let chain = DegradationChain::random_subset(&mut ChaCha8Rng::seed_from_u64(seed));
             chain
@@ -363,14 +487,33 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// Writes `audio` to `path` as WAV, creating the parent folder if needed.
+/// Keeps the messages of panics that are caught and reported off stderr: the
+/// helper client's accept thread (ipc-channel asserts on some malformed first
+/// messages; the client reports a handshake error) and the audio decoder's (see
+/// below). Every other panic is printed as before.
+fn quiet_handled_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        // faurge_io runs every symphonia call under `catch_unwind` and reports a
+        // decode error naming the file: the panic's own message is noise too.
+        let in_decoder = info
+            .location()
+            .is_some_and(|l| l.file().contains("/symphonia-"));
+        if std::thread::current().name() != Some("faurge-helper-accept") && !in_decoder {
+            default(info);
+        }
+    }));
+}
+
+/// Writes `audio` to `path` as WAV, creating the parent folder if needed; whole or
+/// not at all ([`paths::write_atomically`]).
 fn write_audio(path: &Path, audio: &Audio, format: WavFormat) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("Could not create the folder \"{}\"", dir.display()))?;
-    }
-    faurge_io::write_wav(path, audio, format)?;
-    Ok(())
+    paths::write_atomically(path, |tmp| {
+        let file = std::fs::File::create(tmp)
+            .with_context(|| format!("Could not write \"{}\"", path.display()))?;
+        faurge_io::write_wav_to(std::io::BufWriter::new(file), path, audio, format)?;
+        Ok(())
+    })
 }
 
 /// Scales `channels` together so the loudest channel has unit energy
@@ -425,12 +568,9 @@ fn read_state(path: &Path) -> Result<DspState> {
         .with_context(|| format!("\"{}\" is not a valid DspState", path.display()))
 }
 
-/// Writes the report JSON to `path` and the PNG beside it (`.png`).
+/// Writes the report JSON to `path` and the PNG beside it ([`paths::report_png`]),
+/// each whole or not at all.
 fn write_report(path: &Path, result: &faurge_protocol::BakeResult, sample_rate: u32) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("Could not create the folder \"{}\"", dir.display()))?;
-    }
     let json = serde_json::json!({
         "dsp_state": result.dsp_state,
         "report": result.report,
@@ -439,21 +579,25 @@ fn write_report(path: &Path, result: &faurge_protocol::BakeResult, sample_rate: 
             "samples": ir.samples.len() / 4,
         })),
     });
-    std::fs::write(path, serde_json::to_string_pretty(&json)?)
-        .with_context(|| format!("Could not write \"{}\"", path.display()))?;
-    let png = path.with_extension("png");
-    plot::write_png(&png, result, sample_rate)?;
+    let text = serde_json::to_string_pretty(&json)?;
+    paths::write_atomically(path, |tmp| {
+        std::fs::write(tmp, &text)
+            .with_context(|| format!("Could not write \"{}\"", path.display()))
+    })?;
+    let png = paths::report_png(path);
+    paths::write_atomically(&png, |tmp| plot::write_png(tmp, result, sample_rate))?;
     eprintln!("Report: \"{}\" and \"{}\"", path.display(), png.display());
     Ok(())
 }
 
-/// The rate a file is baked and rendered at: its own, or
-/// [`LOW_RATE_PROCESSING_HZ`] below [`LOW_RATE_BELOW_HZ`].
-fn work_rate(audio: &Audio) -> u32 {
-    if (audio.sample_rate as f32) < LOW_RATE_BELOW_HZ {
+/// The rate a file is baked and rendered at: its own (the chain runs at every rate
+/// `faurge_io` reads, 8 to 768 kHz), or [`LOW_RATE_PROCESSING_HZ`] below
+/// [`LOW_RATE_BELOW_HZ`].
+fn work_rate(sample_rate: u32) -> u32 {
+    if (sample_rate as f32) < LOW_RATE_BELOW_HZ {
         LOW_RATE_PROCESSING_HZ
     } else {
-        audio.sample_rate
+        sample_rate
     }
 }
 
@@ -466,35 +610,3 @@ const LOW_RATE_PROCESSING_HZ: u32 = 48_000;
 /// 48 kHz, and a bake at the file's own low rate would hand back an EQ whose upper
 /// bands sit above its Nyquist frequency.
 const LOW_RATE_BELOW_HZ: f32 = 22_050.0;
-
-/// Renders `audio` through a fresh [`Chain`] set to `state`, with `ir` (resampled
-/// to the working rate, level as given) loaded before the first sample. The output has the
-/// input's rate and length. Files below [`LOW_RATE_BELOW_HZ`] are
-/// processed at [`LOW_RATE_PROCESSING_HZ`] and resampled back.
-fn render(audio: &Audio, state: &DspState, ir: Option<&Audio>) -> Result<Audio> {
-    state.validate().context("The settings are out of range")?;
-    let work_rate = work_rate(audio);
-    let work = audio.resampled(work_rate)?;
-    let mut chain = Chain::new(ChainConfig::new(work_rate as f32, audio.num_channels()))?;
-    chain.snap_to_state(state);
-    if let Some(ir) = ir {
-        let ir = ir.resampled(work_rate)?;
-        let refs: Vec<&[f32]> = ir.channels.iter().map(Vec::as_slice).collect();
-        let kernel = chain
-            .kernel_builder()
-            .build(&refs)
-            .context("Could not prepare the impulse response")?;
-        if chain.replace_ir(kernel).is_err() {
-            bail!("The impulse response was prepared for another chain");
-        }
-    }
-    let mut out = work.channels;
-    let mut refs: Vec<&mut [f32]> = out.iter_mut().map(Vec::as_mut_slice).collect();
-    // The chain cuts any length into its own steps, exactly as it does host blocks.
-    chain.process(&mut refs);
-    let mut out = Audio::new(work_rate, out)?.resampled(audio.sample_rate)?;
-    for c in &mut out.channels {
-        c.resize(audio.frames(), 0.0);
-    }
-    Ok(out)
-}

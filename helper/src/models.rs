@@ -233,10 +233,18 @@ pub struct ModelSet {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ModelError> {
-    std::fs::read(path).map_err(|source| ModelError::Io {
+    let err = |source| ModelError::Io {
         path: path.to_owned(),
         source,
-    })
+    };
+    // A device or a pipe (a link to /dev/zero, say) would be read forever.
+    if !std::fs::metadata(path).map_err(err)?.is_file() {
+        return Err(err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
+    }
+    std::fs::read(path).map_err(err)
 }
 
 /// Lower-case hex sha256 of `bytes`.
@@ -269,12 +277,34 @@ impl ModelSet {
                 manifest.format
             )));
         }
+        // Every file is named inside the folder: a manifest that points at
+        // `/dev/zero` or `../../somewhere` is not a models folder.
+        let inside = |file: &str| {
+            let mut parts = Path::new(file).components();
+            matches!(
+                (parts.next(), parts.next()),
+                (Some(std::path::Component::Normal(_)), None)
+            )
+        };
         for kind in ModelKind::ALL {
             let entry = manifest
                 .models
                 .get(kind.key())
                 .ok_or_else(|| bad(format!("no entry for the {} model", kind.key())))?;
+            if !inside(&entry.file) {
+                return Err(bad(format!(
+                    "the {} model's file \"{}\" is not a file name in the models folder",
+                    kind.key(),
+                    entry.file
+                )));
+            }
             verify(&dir.join(&entry.file), &entry.sha256)?;
+        }
+        if !inside(&manifest.tokenizer.file) {
+            return Err(bad(format!(
+                "the tokenizer's file \"{}\" is not a file name in the models folder",
+                manifest.tokenizer.file
+            )));
         }
         let tok_path = dir.join(&manifest.tokenizer.file);
         let tok_bytes = verify(&tok_path, &manifest.tokenizer.sha256)?;

@@ -7,17 +7,15 @@
 //! an audio thread.
 
 use std::fs::File;
+use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 
 use rubato::{FftFixedIn, Resampler};
-use symphonia::core::audio::SampleBuffer;
-use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_NULL};
-use symphonia::core::errors::Error as SymphoniaError;
-use symphonia::core::formats::FormatOptions;
-use symphonia::core::io::MediaSourceStream;
-use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
+use symphonia::core::io::MediaSource;
 use thiserror::Error;
+
+pub mod header;
+pub mod stream;
 
 /// The short licensed clips shipped in the repository's `examples/` folder
 /// (attribution in `examples/LICENSES.md`), as absolute paths of this checkout,
@@ -74,6 +72,15 @@ pub enum IoError {
         /// The file.
         path: PathBuf,
         /// What the decoder said.
+        reason: String,
+    },
+    /// The file's header states something Faurge does not read (a sample rate, a
+    /// channel count or a length out of range); nothing was decoded.
+    #[error("\"{path}\" cannot be read: {reason}")]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// What the header says and what is accepted.
         reason: String,
     },
     /// The file decoded to no samples.
@@ -165,85 +172,54 @@ impl Audio {
 
 /// Reads a WAV or FLAC file into planar `f32`.
 ///
+/// The header is checked first ([`header::Header::check`]: 8 to 768 kHz, 1 to 32
+/// channels, at most [`header::MAX_SAMPLES`] samples), so a hostile header is
+/// refused before the decoder sees it or anything is allocated.
+///
 /// # Errors
-/// [`IoError::Open`] if the file cannot be opened, [`IoError::Decode`] if it is
-/// not decodable audio, [`IoError::Empty`] if it holds no samples.
+/// [`IoError::Open`] if the file cannot be opened, [`IoError::Unsupported`] if
+/// its header is out of range, [`IoError::Decode`] if it is not decodable audio,
+/// [`IoError::Empty`] if it holds no samples.
 pub fn read(path: impl AsRef<Path>) -> Result<Audio, IoError> {
     let path = path.as_ref();
-    let decode_err = |reason: String| IoError::Decode {
-        path: path.to_owned(),
-        reason,
-    };
     let file = File::open(path).map_err(|source| IoError::Open {
         path: path.to_owned(),
         source,
     })?;
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
-    let mut hint = Hint::new();
-    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
-        hint.with_extension(ext);
+    read_source(Box::new(file), path)
+}
+
+/// [`read`] on bytes in memory; `name` is used in errors and its extension as a
+/// hint to the decoder. For tests and fuzzing.
+///
+/// # Errors
+/// As [`read`], except [`IoError::Open`].
+pub fn read_bytes(bytes: Vec<u8>, name: &Path) -> Result<Audio, IoError> {
+    read_source(Box::new(std::io::Cursor::new(bytes)), name)
+}
+
+/// Checks the header of `source`, then decodes it whole (at most
+/// [`header::MAX_SAMPLES`] samples).
+fn read_source(source: Box<dyn MediaSource>, path: &Path) -> Result<Audio, IoError> {
+    let mut reader = stream::Reader::new(source, path)?;
+    let h = reader.header();
+    if let Some(frames) = h.frames {
+        header::check_samples(path, frames, h.channels.into())?;
     }
-    let probed = symphonia::default::get_probe()
-        .format(
-            &hint,
-            mss,
-            &FormatOptions::default(),
-            &MetadataOptions::default(),
-        )
-        .map_err(|e| decode_err(e.to_string()))?;
-    let mut format = probed.format;
-    let track = format
-        .tracks()
-        .iter()
-        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
-        .ok_or_else(|| decode_err("no audio track".into()))?;
-    let track_id = track.id;
-    let mut decoder = symphonia::default::get_codecs()
-        .make(&track.codec_params, &DecoderOptions::default())
-        .map_err(|e| decode_err(e.to_string()))?;
-    let mut sample_rate = track.codec_params.sample_rate.unwrap_or(0);
-    let mut channels: Vec<Vec<f32>> = Vec::new();
-    let mut interleaved: Option<SampleBuffer<f32>> = None;
-    loop {
-        let packet = match format.next_packet() {
-            Ok(p) => p,
-            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                break
-            }
-            Err(e) => return Err(decode_err(e.to_string())),
-        };
-        if packet.track_id() != track_id {
-            continue;
-        }
-        let decoded = match decoder.decode(&packet) {
-            Ok(d) => d,
-            // A corrupt packet is skipped, as players do; a broken stream ends below.
-            Err(SymphoniaError::DecodeError(_)) => continue,
-            Err(e) => return Err(decode_err(e.to_string())),
-        };
-        let spec = *decoded.spec();
-        sample_rate = spec.rate;
-        let n_ch = spec.channels.count();
-        if channels.is_empty() {
-            channels = vec![Vec::new(); n_ch];
-        }
-        let buf = match &mut interleaved {
-            Some(b) if b.capacity() >= decoded.capacity() * n_ch => b,
-            slot => slot.insert(SampleBuffer::new(decoded.capacity() as u64, spec)),
-        };
-        buf.copy_interleaved_ref(decoded);
-        for frame in buf.samples().chunks_exact(n_ch) {
-            for (c, s) in frame.iter().enumerate() {
-                channels[c].push(*s);
-            }
-        }
+    let mut channels: Vec<Vec<f32>> = vec![Vec::new(); reader.channels()];
+    // Streams whose header states no length are bounded as they decode.
+    while reader.read_into(&mut channels)? > 0 {
+        header::check_samples(path, channels[0].len() as u64, channels.len() as u64)?;
     }
     if channels.first().is_none_or(Vec::is_empty) {
         return Err(IoError::Empty {
             path: path.to_owned(),
         });
     }
-    Audio::new(sample_rate, channels).map_err(|e| decode_err(e.to_string()))
+    Audio::new(reader.sample_rate(), channels).map_err(|e| IoError::Decode {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 /// Writes `audio` as a WAV file in `format`.
@@ -253,6 +229,24 @@ pub fn read(path: impl AsRef<Path>) -> Result<Audio, IoError> {
 /// cannot be created or written.
 pub fn write_wav(path: impl AsRef<Path>, audio: &Audio, format: WavFormat) -> Result<(), IoError> {
     let path = path.as_ref();
+    let file = File::create(path).map_err(|e| IoError::Write {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    write_wav_to(std::io::BufWriter::new(file), path, audio, format)
+}
+
+/// [`write_wav`] into any seekable writer (a temporary file, memory); `path`
+/// names it in errors.
+///
+/// # Errors
+/// As [`write_wav`].
+pub fn write_wav_to<W: Write + Seek>(
+    writer: W,
+    path: &Path,
+    audio: &Audio,
+    format: WavFormat,
+) -> Result<(), IoError> {
     let audio = Audio::new(audio.sample_rate, audio.channels.clone())?;
     let write_err = |e: hound::Error| IoError::Write {
         path: path.to_owned(),
@@ -269,7 +263,7 @@ pub fn write_wav(path: impl AsRef<Path>, audio: &Audio, format: WavFormat) -> Re
         bits_per_sample: bits,
         sample_format,
     };
-    let mut w = hound::WavWriter::create(path, spec).map_err(write_err)?;
+    let mut w = hound::WavWriter::new(writer, spec).map_err(write_err)?;
     let full_scale = ((1i64 << (bits - 1)) - 1) as f32;
     for i in 0..audio.frames() {
         for ch in &audio.channels {
@@ -303,12 +297,7 @@ pub fn resample(channels: &[Vec<f32>], from: u32, to: u32) -> Result<Vec<Vec<f32
     }
     let len = channels[0].len();
     let out_len = (len as u64 * u64::from(to) + u64::from(from) / 2) / u64::from(from);
-    // rubato's FFT resampler works in frames of `from / gcd` input samples. With one
-    // sub-chunk and an even number of those frames per chunk its internal FFT sizes
-    // are even, so its reported delay is exact; with odd sizes the output would be
-    // half a sample late (measured: a 1 kHz sine at 48 -> 16 kHz off by 0.065).
-    let step = (from / gcd(from, to)) as usize;
-    let chunk = 2 * step * 1024usize.div_ceil(2 * step);
+    let (chunk, _) = resampler_chunk(from, to);
     let mut r = FftFixedIn::<f32>::new(from as usize, to as usize, chunk, 1, channels.len())
         .map_err(|e| fail(e.to_string()))?;
     let delay = r.output_delay();
@@ -340,6 +329,17 @@ pub fn resample(channels: &[Vec<f32>], from: u32, to: u32) -> Result<Vec<Vec<f32
         o.truncate(out_len as usize);
     }
     Ok(out)
+}
+
+/// The input chunk of rubato's FFT resampler for `from` → `to`, and its step.
+///
+/// rubato's FFT resampler works in frames of `from / gcd` input samples. With one
+/// sub-chunk and an even number of those frames per chunk its internal FFT sizes
+/// are even, so its reported delay is exact; with odd sizes the output would be
+/// half a sample late (measured: a 1 kHz sine at 48 -> 16 kHz off by 0.065).
+pub(crate) fn resampler_chunk(from: u32, to: u32) -> (usize, usize) {
+    let step = (from / gcd(from, to)) as usize;
+    (2 * step * 1024usize.div_ceil(2 * step), step)
 }
 
 /// Greatest common divisor (Euclid).

@@ -314,6 +314,7 @@ impl BakeSettings for Lv2Settings {
                 report.rounds.len(),
                 report.total_ms
             ),
+            format!("verdict: {}", report.verdict),
             format!(
                 "impulse response: {}",
                 if ir.is_some() { "new" } else { "unchanged" }
@@ -328,6 +329,15 @@ impl BakeSettings for Lv2Settings {
         if let Ok(mut g) = self.summary.lock() {
             *g = lines;
         }
+        // One line for the host's log: the whole report (rounds, metrics, timings)
+        // is kilobytes of JSON that no log reader wants.
+        eprintln!(
+            "faurge-lv2: bake applied ({} parameters, IR {}, S_C {:.3} in round {})",
+            summary.params_set,
+            if ir.is_some() { "new" } else { "unchanged" },
+            result.report.best().map_or(f32::NAN, |r| r.similarity),
+            result.report.best_round
+        );
         Ok(summary)
     }
 }

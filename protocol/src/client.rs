@@ -177,12 +177,36 @@ pub enum ClientError {
     },
 }
 
+/// Most characters of the helper's stderr quoted in an error.
+const STDERR_QUOTE_CHARS: usize = 600;
+
 fn tail(stderr_tail: &str) -> String {
     let t = stderr_tail.trim();
     if t.is_empty() {
-        String::new()
+        return String::new();
+    }
+    let total = t.chars().count();
+    let unreadable = t
+        .chars()
+        .filter(|c| {
+            *c == char::REPLACEMENT_CHARACTER || (c.is_control() && !matches!(c, '\n' | '\t'))
+        })
+        .count();
+    // Not text: a program that is not the helper, or a crash dump. Its bytes in a
+    // message would only garble the terminal.
+    if unreadable * 10 > total {
+        return "; it wrote binary data to stderr (not shown)".into();
+    }
+    let clean: String = t
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .collect();
+    let n = clean.chars().count();
+    if n > STDERR_QUOTE_CHARS {
+        let end: String = clean.chars().skip(n - STDERR_QUOTE_CHARS).collect();
+        format!("; its stderr ends with: …{end}")
     } else {
-        format!("; its stderr ends with: {t}")
+        format!("; its stderr ends with: {clean}")
     }
 }
 
@@ -310,13 +334,67 @@ impl fmt::Debug for HelperClient {
     }
 }
 
-/// Kills (if still running) and reaps `child`.
+/// Process ids of the helpers this process started and has not reaped yet; each
+/// leads its own process group (see [`HelperClient::spawn`]).
+static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Takes `pid` off [`RUNNING`] (it was reaped).
+fn unlist(pid: u32) {
+    if let Ok(mut v) = RUNNING.lock() {
+        v.retain(|p| *p != pid);
+    }
+}
+
+/// Starts `command` and lists it in [`RUNNING`] under one lock, so that
+/// [`kill_running_helpers`], called at any moment, either waits for the listing
+/// or finds the helper: none starts unlisted.
+fn spawn_registered(command: &mut Command) -> io::Result<Child> {
+    let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+    let child = command.spawn()?;
+    running.push(child.id());
+    Ok(child)
+}
+
+/// Kills every helper this process started and has not reaped, with whatever
+/// they started in turn (their process groups), without waiting. For a program
+/// that is about to exit on a signal: its `HelperClient`s will never be dropped.
+pub fn kill_running_helpers() {
+    let pids = RUNNING
+        .lock()
+        .map(|v| v.clone())
+        .unwrap_or_else(|p| p.into_inner().clone());
+    for pid in pids {
+        kill_group(pid);
+    }
+}
+
+/// SIGKILL to the process group `pid` leads (the helper and anything it started).
+fn kill_group(pid: u32) {
+    #[cfg(unix)]
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: kill(2) with a negative pid signals that process group; no memory
+        // is touched. A group that no longer exists gives ESRCH, which is fine.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
+}
+
+/// Kills (if still running) and reaps `child`, and whatever it started.
 fn kill_and_reap(child: &mut Child) -> Option<ExitStatus> {
+    // Its group first: a helper's own children (a wrapper script's, say) must not
+    // outlive it, even when the helper itself has already exited.
+    kill_group(child.id());
     if let Ok(Some(s)) = child.try_wait() {
+        unlist(child.id());
         return Some(s);
     }
     let _ = child.kill();
-    child.wait().ok()
+    let status = child.wait().ok();
+    unlist(child.id());
+    status
 }
 
 /// Waits up to `grace` for `child` to exit by itself, then kills it; always reaps.
@@ -324,7 +402,11 @@ fn reap_within(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + grace;
     loop {
         match child.try_wait() {
-            Ok(Some(s)) => return Some(s),
+            Ok(Some(s)) => {
+                kill_group(child.id());
+                unlist(child.id());
+                return Some(s);
+            }
             Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
             _ => return kill_and_reap(child),
         }
@@ -349,16 +431,21 @@ impl HelperClient {
     ) -> Result<(HelperClient, Hello), ClientError> {
         let (server, name) =
             IpcOneShotServer::<Bootstrap>::new().map_err(|e| ClientError::Ipc(e.to_string()))?;
-        let mut child = Command::new(&cmd.program)
+        let mut command = Command::new(&cmd.program);
+        // Its own process group: stopping it stops whatever it started too, and a
+        // terminal's Ctrl-C goes to the program that started it, which stops it.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        command
             .args(&cmd.args)
             .arg("--ipc")
             .arg(&name)
             .envs(cmd.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| ClientError::HelperMissing {
+            .stderr(Stdio::piped());
+        let mut child =
+            spawn_registered(&mut command).map_err(|source| ClientError::HelperMissing {
                 program: cmd.program.clone(),
                 source,
             })?;
@@ -373,7 +460,18 @@ impl HelperClient {
         let acceptor = thread::Builder::new()
             .name("faurge-helper-accept".into())
             .spawn(move || {
-                let _ = tx.send(server.accept());
+                // ipc-channel asserts on some malformed first messages (a process
+                // other than the helper that connected and wrote garbage): that is
+                // a failed handshake, not a reason to leave the caller waiting.
+                let accepted =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| server.accept()))
+                        .unwrap_or_else(|_| {
+                            Err(IpcError::Io(io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                "the first message on the socket was malformed",
+                            )))
+                        });
+                let _ = tx.send(accepted);
             })
             .map_err(|e| ClientError::Ipc(e.to_string()));
         let acceptor = match acceptor {
@@ -404,6 +502,9 @@ impl HelperClient {
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
             if let Ok(Some(status)) = child.try_wait() {
+                // Whatever it started goes with it.
+                kill_group(child.id());
+                unlist(child.id());
                 unblock_and_join(acceptor);
                 return Err(ClientError::HelperExited {
                     status,
@@ -430,6 +531,12 @@ impl HelperClient {
                         detail: e.to_string(),
                         stderr_tail,
                     },
+                    (IpcError::Io(e), _) if e.kind() == io::ErrorKind::InvalidData => {
+                        ClientError::Handshake {
+                            detail: e.to_string(),
+                            stderr_tail,
+                        }
+                    }
                     (_, Some(status)) => ClientError::HelperExited {
                         status,
                         stderr_tail,
@@ -484,8 +591,11 @@ impl HelperClient {
         match self.child.as_mut().map(Child::try_wait) {
             Some(Ok(None)) => true,
             Some(Ok(Some(s))) => {
+                if let Some(c) = self.child.take() {
+                    kill_group(c.id());
+                    unlist(c.id());
+                }
                 self.exit = Some(s);
-                self.child = None;
                 self.stderr.finish();
                 false
             }
@@ -570,10 +680,18 @@ impl HelperClient {
                 self.reap_now();
                 return Err(ClientError::Timeout { id, after: timeout });
             }
-            match self
-                .replies
-                .try_recv_timeout(POLL_SLICE.min(timeout - elapsed))
-            {
+            let slice = POLL_SLICE.min(timeout - elapsed);
+            // A malformed fragment makes ipc-channel assert; that is a protocol error.
+            let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.replies.try_recv_timeout(slice)
+            }));
+            let Ok(reply) = reply else {
+                self.reap_now();
+                return Err(ClientError::Protocol {
+                    detail: "a malformed message on the socket".into(),
+                });
+            };
+            match reply {
                 Ok(Reply::Progress(p)) if p.id == id => on_progress(&p),
                 Ok(Reply::Result(r)) if r.id == id => return Ok(r),
                 Ok(Reply::Error(e)) if e.id == Some(id) || e.id.is_none() => {

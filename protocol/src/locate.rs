@@ -102,13 +102,30 @@ pub fn models_candidates(dir: Option<&Path>) -> Vec<PathBuf> {
     out
 }
 
-/// The first existing helper binary for a program in `dir`.
+/// A non-empty environment variable, as a path.
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The helper binary for a program in `dir`: `$FAURGE_HELPER` when set, whether or
+/// not it exists (what the user named wins, or fails naming itself: it is never
+/// skipped for another helper), else the first existing candidate.
 pub fn find_helper(dir: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = env_path(HELPER_ENV) {
+        return Some(p);
+    }
     helper_candidates(dir).into_iter().find(|p| p.is_file())
 }
 
-/// The first existing models folder (one with a `manifest.json`) for a program in `dir`.
+/// The models folder for a program in `dir`: `$FAURGE_MODELS` when set, whether or
+/// not it holds models (the helper then reports that folder's problem), else the
+/// first existing folder with a `manifest.json`.
 pub fn find_models(dir: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = env_path(MODELS_ENV) {
+        return Some(p);
+    }
     models_candidates(dir)
         .into_iter()
         .find(|p| p.join("manifest.json").is_file())
