@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use faurge_dataset::generate::{self, BuildConfig, SAMPLE_RATE};
+use faurge_dataset::generate::{self, BuildConfig};
 use faurge_dataset::sources::{parse_speaker, scan, split_of, Split};
 use faurge_dsp::analysis::ltas::{ltas_band_edges_hz, ltas_bands_below};
 use faurge_vocabulary::{Vocabulary, PAD_ID, UNK_ID};

@@ -1,6 +1,5 @@
 //! Held-out damage implementations: one per family, used only by the evaluation,
-//! so its figures measure generalisation to damage the models never trained on
-//! (issue 12, item 4).
+//! so its figures measure generalisation to damage the models never trained on.
 //!
 //! `faurge-dataset` builds its training data from
 //! [`faurge_dataset::damage::Registry::training`]; these implementations live in
@@ -40,7 +39,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-/// The kinds the evaluation reports, in the order of issue 12's table (clicks at
+/// The kinds the evaluation reports, in the order of the evaluation's table (clicks at
 /// regular intervals, hard clipping, low-frequency boom, comb filtering,
 /// broadband noise, sibilant resonance, thin, muddy) followed by hum, soft
 /// clipping, room, band limit and recorded noise.

@@ -1,4 +1,4 @@
-//! The `faurge` binary used carelessly or with hostile input (issue 15): outputs
+//! The `faurge` binary used carelessly or with hostile input: outputs
 //! that name inputs, closed pipes, signals, files with absurd headers, explicit
 //! configuration that is wrong, and processes that pretend to be the helper. Real
 //! binaries, real files, real signals.

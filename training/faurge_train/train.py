@@ -1,7 +1,7 @@
 """Trains the encoder, Fabian, Ursula and Genesis on a ``faurge-dataset`` folder and
 exports ONNX (opset 18, the exporter's native one; the issue asks ≥ 17). Usage::
 
-    python -m faurge_train.train --data ../target/dataset --out runs/dev [--epochs 20] [--ship ../bundle/models]
+    python -m faurge_train.train --data ../target/dataset --out runs/dev [--epochs 8] [--ship ../bundle/models]
 
 Writes ``encoder_text.onnx``, ``encoder_audio.onnx``, ``fabian.onnx``,
 ``ursula.onnx``, ``genesis.onnx``, ``weights.pt`` and ``report.json`` (losses,
@@ -451,7 +451,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--flag-balance", action=argparse.BooleanOptionalAction, default=True,
                     help="weight the requires_genesis BCE by negatives/positives of the train split")

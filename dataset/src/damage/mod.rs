@@ -1,4 +1,6 @@
-//! Randomised damage families for training data closer to real microphones (issue 12, item 4).
+//! Randomised damage families for training data closer to real microphones. One
+//! implementation of each family is kept out of training, for the evaluation
+//! (`eval/src/heldout.rs`).
 //!
 //! A **family** ([`Family`]) is one physical cause: the room, a short reflection
 //! (comb), the microphone's tone, noise, clicks, clipping. A family has several
