@@ -61,6 +61,8 @@ fn result(id: u64, ir: &[f32]) -> BakeResult {
                 understood: String::new(),
                 anchor: true,
                 edits: vec![],
+                intent: String::new(),
+                unsupported: vec![],
             },
             rounds: vec![],
             best_round: 1,
@@ -73,6 +75,10 @@ fn result(id: u64, ir: &[f32]) -> BakeResult {
             input_metrics: None,
             output_metrics: None,
             input_similarity: 0.0,
+            goals: vec![],
+            restoration: vec![],
+            applied: true,
+            verdict: String::new(),
         },
     }
 }

@@ -45,6 +45,8 @@ fn sample_report() -> BakeReport {
                 from: "warmm".into(),
                 to: "warm".into(),
             }],
+            intent: "warmer +1, loudness kept".into(),
+            unsupported: vec!["sparkly".into()],
         },
         rounds: (1..=2)
             .map(|round| RoundReport {
@@ -56,6 +58,7 @@ fn sample_report() -> BakeReport {
                 fabian_gap_db: 3.0 / round as f32,
                 blueprint_distance_db: 1.0 / round as f32,
                 requires_genesis: round == 2,
+                goals_met: round,
                 dsp_state: state,
                 ir_params: vec![0.1, 0.2, 0.3],
                 timings_ms: vec![
@@ -85,6 +88,24 @@ fn sample_report() -> BakeReport {
             zcr_hz: 1600.0,
         }),
         input_similarity: 0.4,
+        goals: vec![GoalReport {
+            quantity: "warmth".into(),
+            kind: "exactly".into(),
+            target: 11.0,
+            input: Some(8.0),
+            output: Some(10.9),
+            unit: "dB".into(),
+            met: true,
+            because: vec!["warmer +1".into()],
+        }],
+        restoration: vec![RestorationNote {
+            stage: "noise reduction".into(),
+            found: "noise floor -44 dBFS".into(),
+            done: "floor now -52 dBFS".into(),
+            enabled: true,
+        }],
+        applied: true,
+        verdict: "Understood: warmer +1. Met: warmth 8.0 → 10.9 dB.".into(),
     }
 }
 
