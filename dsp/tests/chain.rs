@@ -193,13 +193,17 @@ fn silence_gives_exact_silence_and_no_denormals() {
 }
 
 #[test]
-fn default_chain_is_bit_transparent_and_reports_zero_latency() {
+fn default_chain_is_a_pure_delay_of_its_reported_latency() {
     let speech = speech_48k();
     let mut chain = Chain::new(ChainConfig::new(48_000.0, 1)).unwrap();
     let mut x = speech.clone();
     chain.process(&mut [&mut x]);
-    assert_eq!(chain.latency_samples(), 0);
-    let max_err = x
+    // The restoration section's constant lookahead, whatever is switched on.
+    let latency = chain.latency_samples();
+    assert_eq!(latency, faurge_dsp::restore::latency_samples(48_000.0));
+    assert!((300..500).contains(&latency), "{latency} samples at 48 kHz");
+    assert!(x[..latency].iter().all(|&v| v == 0.0), "output before the latency");
+    let max_err = x[latency..]
         .iter()
         .zip(&speech)
         .map(|(a, b)| (a - b).abs())

@@ -68,8 +68,10 @@ fn a_small_evaluation_reports_every_figure_in_range() {
     assert_eq!(untouched, judged, "the untouched baseline is judged on the same expectations");
     count("/prompts/auto_eq");
     count("/prompts/monotone");
-    let within = num("/prompts/loudness_within_1lu");
-    assert!((0.0..=1.0).contains(&within), "{within}");
+    let (_, loud) = count("/prompts/loudness_within_1lu");
+    assert_eq!(loud, num("/prompts/bakes") as u64, "every bake's loudness is judged");
+    let lu = num("/prompts/loudness_mean_error_lu");
+    assert!(lu.is_finite() && (0.0..10.0).contains(&lu), "{lu}");
     let [mean_ms, max_ms] = [num("/prompts/bake_ms/0"), num("/prompts/bake_ms/1")];
     assert!(mean_ms > 0.0 && mean_ms <= max_ms, "{mean_ms} {max_ms}");
     let rounds = num("/prompts/mean_rounds");

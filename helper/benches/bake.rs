@@ -138,7 +138,7 @@ fn request(id: u64, sr: u32, audio: &[f32], rounds: u32) -> BakeRequest {
         DspState::default(),
         BakeOptions {
             max_rounds: rounds,
-            threshold: 1.0,
+            threshold: Some(1.0),
             ..BakeOptions::default()
         },
     )

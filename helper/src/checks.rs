@@ -57,11 +57,16 @@ pub fn for_display(result: &BakeResult) -> BakeResult {
     r
 }
 
-/// When the sanitizer replaced a non-empty prompt with the anchor prompt: a line
-/// saying that the prompt was not understood, and what was used instead.
+/// When the sanitizer replaced a non-empty prompt with the anchor prompt and it was
+/// not one of the vague requests it knows ("fix my mic"): a line saying that the
+/// prompt was not understood, and what was used instead.
 pub fn not_understood(result: &BakeResult) -> Option<String> {
     let p = &result.report.prompt;
-    (p.anchor && !p.original.trim().is_empty()).then(|| {
+    let known = faurge_vocabulary::sanitizer::Sanitizer::embedded().ok();
+    let vague = p.edits.iter().any(|e| {
+        e.kind == faurge_protocol::EditKind::Vague && known.as_ref().is_some_and(|s| s.is_vague_prompt(&e.from))
+    });
+    (p.anchor && !vague && !p.original.trim().is_empty()).then(|| {
         format!(
             "Faurge did not understand a sound to aim for in \"{}\" (it understands English \
              words such as warm, boomy, bright, radio); it used \"{}\" instead.",

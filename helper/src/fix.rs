@@ -92,7 +92,7 @@ pub fn bake(audio: &Audio, goal: &Goal, opts: &HelperOptions) -> Result<BakeResu
     let mut client = spawn(opts)?;
     let mut options = BakeOptions::default();
     if let Some(t) = goal.threshold {
-        options.threshold = t;
+        options.threshold = Some(t);
     }
     if let Some(r) = goal.max_rounds {
         options.max_rounds = r;

@@ -71,7 +71,8 @@ fn consume(channels: &mut [Vec<f32>], n: usize) {
 
 /// Renders `input` through a fresh [`Chain`] set to `state` (with `ir`, resampled to
 /// the working rate, level as given) into the WAV file `output` (written whole or
-/// not at all), at `work_rate(input rate)`.
+/// not at all), at `work_rate(input rate)`, with the chain's latency removed (the
+/// output lines up with the input and has its length).
 ///
 /// # Errors
 /// Reading, settings out of range, an unusable IR, writing.
@@ -101,6 +102,10 @@ pub fn render_file(
             bail!("The impulse response was prepared for another chain");
         }
     }
+    // The chain's constant latency (the restoration section's lookahead), removed
+    // so the output lines up with the input sample for sample.
+    let latency = chain.latency_samples();
+    let mut skip = latency;
     let mut down = StreamResampler::new(rate, work, n_ch)?;
     let mut up = StreamResampler::new(work, rate, n_ch)?;
     let mut read = vec![Vec::new(); n_ch];
@@ -135,8 +140,23 @@ pub fn render_file(
             };
             let mut refs: Vec<&mut [f32]> = working.iter_mut().map(|c| &mut c[..n]).collect();
             chain.process(&mut refs);
-            let done: Vec<Vec<f32>> = working.iter().map(|c| c[..n].to_vec()).collect();
+            let mut done: Vec<Vec<f32>> = working.iter().map(|c| c[..n].to_vec()).collect();
             consume(&mut working, n);
+            if ended {
+                // The chain's last `latency` frames are still inside it: flush them.
+                let mut tail = vec![vec![0.0f32; latency]; n_ch];
+                let mut refs: Vec<&mut [f32]> = tail.iter_mut().map(Vec::as_mut_slice).collect();
+                chain.process(&mut refs);
+                for (d, t) in done.iter_mut().zip(tail) {
+                    d.extend(t);
+                }
+            }
+            // The chain's first `latency` frames come before the input's first.
+            let drop = skip.min(done[0].len());
+            if drop > 0 {
+                consume(&mut done, drop);
+                skip -= drop;
+            }
             up.process(&done, &mut out)?;
             if ended {
                 up.finish(&mut out)?;

@@ -62,12 +62,13 @@ fn a_bake_on_real_speech_returns_a_valid_state_a_finite_ir_and_ordered_progress(
     let mut seen: Vec<Progress> = Vec::new();
     let opts = BakeOptions {
         max_rounds: 3,
-        threshold: 1.0, // never reached: every round runs
+        threshold: Some(1.0), // never reached: every round runs
         ..BakeOptions::default()
     };
     let result = client
         .bake(
-            request(7, "warm radio voice", opts),
+            // A room is asked for, so the bake returns an impulse response.
+            request(7, "warm radio voice with some reverb", opts),
             TIMEOUT,
             |p| seen.push(p.clone()),
             &AtomicBool::new(false),
@@ -103,16 +104,9 @@ fn a_bake_on_real_speech_returns_a_valid_state_a_finite_ir_and_ordered_progress(
     assert_eq!(r.rounds.len(), 3);
     assert!(!r.converged);
     assert!((1..=3).contains(&r.best_round));
-    // The returned round is the one measured closest to round 1's blueprint.
-    let best = r
-        .rounds
-        .iter()
-        .map(|x| x.blueprint_distance_db)
-        .fold(f32::MAX, f32::min);
-    assert_eq!(
-        r.rounds[r.best_round as usize - 1].blueprint_distance_db,
-        best
-    );
+    // The returned round is one that meets the most goals.
+    let most = r.rounds.iter().map(|x| x.goals_met).max().unwrap_or(0);
+    assert_eq!(r.rounds[r.best_round as usize - 1].goals_met, most);
     assert!(r
         .rounds
         .iter()
@@ -154,7 +148,7 @@ fn cancel_stops_a_bake_and_the_helper_serves_the_next_one() {
     let cancel = AtomicBool::new(false);
     let opts = BakeOptions {
         max_rounds: 16,
-        threshold: 1.0,
+        threshold: Some(1.0),
         ..BakeOptions::default()
     };
     let err = client
@@ -229,7 +223,7 @@ fn kill_9_mid_bake_is_reported_and_a_new_helper_bakes() {
     let pid = client.pid().expect("pid");
     let opts = BakeOptions {
         max_rounds: 16,
-        threshold: 1.0,
+        threshold: Some(1.0),
         ..BakeOptions::default()
     };
     let mut killed = false;
@@ -285,7 +279,7 @@ fn a_frozen_helper_times_out_and_is_reaped() {
                 "thin",
                 BakeOptions {
                     max_rounds: 16,
-                    threshold: 1.0,
+                    threshold: Some(1.0),
                     ..BakeOptions::default()
                 },
             ),
@@ -375,7 +369,7 @@ fn a_tight_memory_budget_swaps_models_and_stays_within_it() {
                 "less boomy",
                 BakeOptions {
                     max_rounds: 2,
-                    threshold: 1.0,
+                    threshold: Some(1.0),
                     ..BakeOptions::default()
                 },
             ),
@@ -400,7 +394,7 @@ fn both_reflections_share_round_one_and_differ_in_how_they_move_the_targets() {
     let mut bake = |reflection| {
         let opts = BakeOptions {
             max_rounds: 2,
-            threshold: 1.0,
+            threshold: Some(1.0),
             reflection,
             ..BakeOptions::default()
         };
@@ -425,7 +419,8 @@ fn both_reflections_share_round_one_and_differ_in_how_they_move_the_targets() {
     );
     assert_eq!(measured.rounds[0].dsp_state, fabian.rounds[0].dsp_state);
     // Measured: the loudness and dynamics targets stay the blueprint's, the LTAS
-    // target moves by the render's residual. Fabian: his reading moves all three.
+    // target moves by the render's residual. Fabian: his reading moves the LTAS
+    // target; loudness is measured, not predicted, in both.
     assert_eq!(
         measured.rounds[1].target_lufs,
         measured.rounds[0].target_lufs
@@ -435,7 +430,7 @@ fn both_reflections_share_round_one_and_differ_in_how_they_move_the_targets() {
         measured.rounds[1].target_ltas_db,
         measured.rounds[0].target_ltas_db
     );
-    assert_ne!(fabian.rounds[1].target_lufs, fabian.rounds[0].target_lufs);
+    assert_eq!(fabian.rounds[1].target_lufs, fabian.rounds[0].target_lufs);
     assert_ne!(
         fabian.rounds[1].target_ltas_db,
         measured.rounds[1].target_ltas_db

@@ -485,7 +485,7 @@ impl BakeEngine for StagedEngine {
                 round: 1,
                 max_rounds: req.options.max_rounds,
                 similarity: None,
-                threshold: req.options.threshold,
+                threshold: req.options.threshold.unwrap_or(0.5),
             });
             thread::sleep(self.pause);
         }
@@ -505,7 +505,7 @@ impl BakeEngine for StagedEngine {
                 },
                 rounds: vec![],
                 best_round: 1,
-                threshold: req.options.threshold,
+                threshold: req.options.threshold.unwrap_or(0.5),
                 converged: false,
                 peak_memory_bytes: 0,
                 memory_budget_bytes: 0,

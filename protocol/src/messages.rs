@@ -26,11 +26,11 @@ pub const MAX_CHANNELS: u16 = 2;
 pub const MAX_DURATION_S: u32 = 120;
 /// Most reflection rounds a request may ask for.
 pub const MAX_ROUNDS: u32 = 32;
-/// Default similarity threshold: not a number, meaning "the threshold the shipped
-/// models were calibrated with" (their manifest's `calibration.s_c_threshold`, where
+/// Default similarity threshold: none, meaning "the threshold the shipped models
+/// were calibrated with" (their manifest's `calibration.s_c_threshold`, where
 /// fulfilling and not fulfilling a prompt separate best on held-out data). A
 /// request may set a number in −1..=1 instead.
-pub const DEFAULT_THRESHOLD: f32 = f32::NAN;
+pub const DEFAULT_THRESHOLD: Option<f32> = None;
 /// Default round limit (`docs/SPEC.md`).
 pub const DEFAULT_MAX_ROUNDS: u32 = 4;
 
@@ -82,9 +82,9 @@ pub struct BakeRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BakeOptions {
     /// Stop when the similarity `S_C` reaches this (−1..=1) and every measurable
-    /// goal of the prompt is met; NaN ([`DEFAULT_THRESHOLD`]): the models' calibrated
-    /// threshold.
-    pub threshold: f32,
+    /// goal of the prompt is met; `None` ([`DEFAULT_THRESHOLD`]): the models'
+    /// calibrated threshold.
+    pub threshold: Option<f32>,
     /// Round limit, `1..=MAX_ROUNDS`.
     pub max_rounds: u32,
     /// A reference recording whose audio embedding is the target (with or instead of text).
@@ -273,16 +273,15 @@ impl ReferenceAudio {
 }
 
 impl BakeOptions {
-    /// Checks the threshold (NaN for the calibrated one, else −1..=1), the round
+    /// Checks the threshold (`None` for the calibrated one, else −1..=1), the round
     /// limit (`1..=MAX_ROUNDS`) and the reference, if any.
     ///
     /// # Errors
     /// [`ProtocolError::Option`] or the reference's audio error.
     pub fn validate(&self) -> Result<(), ProtocolError> {
-        if !(self.threshold.is_nan() || (-1.0..=1.0).contains(&self.threshold)) {
+        if let Some(t) = self.threshold.filter(|t| !(t.is_finite() && (-1.0..=1.0).contains(t))) {
             return Err(ProtocolError::Option(format!(
-                "threshold is {}, but a cosine similarity threshold must be between -1 and 1 (or left out for the models' calibrated one)",
-                self.threshold
+                "threshold is {t}, but a cosine similarity threshold must be between -1 and 1 (or left out for the models' calibrated one)"
             )));
         }
         if !(1..=MAX_ROUNDS).contains(&self.max_rounds) {

@@ -33,7 +33,9 @@ pub struct BakeReport {
     pub input_metrics: Option<MetricsSummary>,
     /// Measurements of the best round's shadow bake.
     pub output_metrics: Option<MetricsSummary>,
-    /// S_C of the unprocessed snapshot (the starting point the rounds improve on).
+    /// Cosine of the prompt's (or reference's) embedding and the unprocessed
+    /// snapshot's: how much it already sounds like the target. The rounds' S_C is
+    /// directional (it scores the change a render makes), so it is 0 for the input.
     #[serde(default)]
     pub input_similarity: f32,
     /// The measurable goals the prompt set for this input, and how the result did.

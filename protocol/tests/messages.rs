@@ -318,7 +318,7 @@ fn inconsistent_sizes_are_typed_errors_not_panics() {
     );
 
     let mut req = short_request(1);
-    req.options.threshold = f32::NAN;
+    req.options.threshold = Some(f32::NAN);
     assert!(matches!(req.validate(), Err(ProtocolError::Option(_))));
     let mut req = short_request(1);
     req.options.max_rounds = 0;

@@ -139,11 +139,18 @@ pub struct Goal {
 }
 
 impl Goal {
-    /// Whether `output` meets the goal: `Exactly` within `margin`; `AtLeast`/`AtMost`
-    /// up to `margin`.
+    /// Whether `output` meets the goal: `Exactly` within `margin` and, when it asks
+    /// for a change of at least `margin`, moved the asked way by at least `margin`
+    /// (so "a touch warmer" is not met by a change too small to hear);
+    /// `AtLeast`/`AtMost` up to `margin`.
     pub fn met_by(&self, output: f32, margin: f32) -> bool {
         match self.kind {
-            GoalKind::Exactly => (output - self.value).abs() <= margin,
+            GoalKind::Exactly => {
+                (output - self.value).abs() <= margin
+                    && self.input.is_none_or(|i| {
+                        self.change.abs() < margin || (output - i) * self.change.signum() >= margin
+                    })
+            }
             GoalKind::AtLeast => output >= self.value - margin,
             GoalKind::AtMost => output <= self.value + margin,
         }

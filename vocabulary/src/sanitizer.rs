@@ -489,6 +489,13 @@ fn join_adjectives(adjectives: &[String]) -> String {
 }
 
 impl Sanitizer {
+    /// Whether `text` is one of the vocabulary's vague prompts ("fix my mic", "make
+    /// it sound good"): a request Faurge understands as a repair, unlike a prompt it
+    /// could not read at all.
+    pub fn is_vague_prompt(&self, text: &str) -> bool {
+        self.vague_prompts.contains(&crate::words(text).join(" "))
+    }
+
     /// A sanitizer over `vocabulary` with the shipped extras ([`EMBEDDED_EXTRAS`]).
     ///
     /// # Panics

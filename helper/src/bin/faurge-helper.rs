@@ -175,7 +175,7 @@ impl BakeEngine for Engine {
         if self.threshold.is_some() || self.max_rounds.is_some() {
             let mut req = req.clone();
             if let Some(t) = self.threshold {
-                req.options.threshold = t;
+                req.options.threshold = Some(t);
             }
             if let Some(r) = self.max_rounds {
                 req.options.max_rounds = r;

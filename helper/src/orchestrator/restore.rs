@@ -232,7 +232,7 @@ mod tests {
         let r = Reader::embedded().unwrap();
         let vague = prompt == "fix my mic";
         let intent = r.read(prompt, vague);
-        let measured = Measured { snr_db: Some(m.snr_db), clicks_per_s: Some(m.clicks_per_second), clipped_fraction: Some(m.clipped_fraction), ..Measured::default() };
+        let measured = Measured { balances: vec![("sibilance".into(), m.sibilance_db)], crest_db: Some(15.0), snr_db: Some(m.snr_db), clicks_per_s: Some(m.clicks_per_second), clipped_fraction: Some(m.clipped_fraction), ..Measured::default() };
         let goals = intent.goals(r.table(), &measured);
         Decision::decide(m, &intent, &goals, None, Some(-30.0))
     }

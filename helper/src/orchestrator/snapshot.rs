@@ -3,7 +3,7 @@
 //! sibilance), the values of the descriptor table's quantities, and whether there
 //! is enough speech to judge at all.
 
-use faurge_dsp::analysis::loudness::active_speech_level;
+use faurge_dsp::analysis::loudness::{active_speech_level, integrated_lufs};
 use faurge_dsp::analysis::ltas::{ltas_band_centers_hz, LTAS_BANDS};
 use faurge_dsp::analysis::restoration::{restoration_metrics, RestorationMetrics};
 use faurge_vocabulary::descriptors::Descriptors;
@@ -32,8 +32,13 @@ pub struct Snapshot {
     pub speech_s: f32,
     /// P.56 active speech level, dBFS (mean square over the active samples).
     pub speech_level_db: Option<f32>,
-    /// The quantities of the descriptor table on the input.
+    /// The quantities of the descriptor table on the input (its loudness that of
+    /// the whole snapshot).
     pub measured: Measured,
+    /// Loudness of the whole snapshot minus that of the analysed excerpt, LU: what a
+    /// render's loudness measured on the excerpt is corrected by, so the trim lands
+    /// the whole file on its target (the excerpt keeps the loudest seconds).
+    pub lufs_offset: f32,
 }
 
 /// The quantities of `table` measured on a render: balances of `ltas_db` within the
@@ -65,6 +70,11 @@ impl Snapshot {
     /// A message when the audio cannot be analysed (an unsupported rate).
     pub fn measure(channels: &[&[f32]], sample_rate: u32, table: &Descriptors) -> Result<Snapshot, String> {
         let input = InputFeatures::measure(channels, sample_rate)?;
+        let full = integrated_lufs(&[&crate::features::mono(channels)], sample_rate as f32);
+        let lufs_offset = match full {
+            Some(f) if input.lufs > SILENT_LUFS => f - input.lufs,
+            _ => 0.0,
+        };
         let sr = ANALYSIS_RATE as f32;
         let restoration = restoration_metrics(&[&input.audio], sr);
         let active = active_speech_level(&[&input.audio], sr);
@@ -73,11 +83,12 @@ impl Snapshot {
             table,
             &input.ltas_db,
             &input.ltas_mask,
-            input.lufs,
+            input.lufs + lufs_offset,
             input.dynamics[0],
             Some(&restoration),
         );
         Ok(Snapshot {
+            lufs_offset,
             speech_level_db: active.map(|a| a.level_db),
             speech_s,
             restoration,

@@ -29,7 +29,7 @@ use faurge_editor_tests::{
 /// The standalone's window title.
 const TITLE: &str = "Faurge";
 /// What the test types into the prompt field.
-const PROMPT: &str = "warm radio voice";
+const PROMPT: &str = "warm radio voice with some reverb";
 
 /// Largest per-channel difference for a pixel to count as a marker colour (covers
 /// the core of an anti-aliased 2 px line, not its blended edges).
