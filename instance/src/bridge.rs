@@ -6,7 +6,8 @@
 //! the bridge polls it every [`POLL_INTERVAL`], and for each new request:
 //!
 //! 1. copies the snapshot ring ([`SessionSide::snapshot`]), waiting up to
-//!    [`INPUT_WAIT`] for [`MIN_SNAPSHOT_S`] of input,
+//!    [`INPUT_WAIT`] for [`WANTED_SNAPSHOT_S`] of input while input keeps arriving
+//!    (at least [`MIN_SNAPSHOT_S`]),
 //! 2. spawns the helper if none is running (lazily; see [`BridgeConfig::helper`]),
 //! 3. sends a `BakeRequest` with the prompt and the current `DspState`
 //!    ([`BakeSettings`]),
@@ -51,6 +52,14 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 pub const DEFAULT_BAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Shortest snapshot worth sending, seconds.
 pub const MIN_SNAPSHOT_S: f32 = 0.5;
+/// Snapshot length a bake waits for while input keeps arriving (up to [`INPUT_WAIT`],
+/// and at most what the ring holds), seconds. The helper judges a voice only from
+/// 1.5 s of active speech (`faurge_helper::orchestrator::snapshot::MIN_SPEECH_S`) and
+/// otherwise changes nothing: a bake requested as input starts (a Bake trigger on from
+/// the first block, as in the LV2 filter-chain example) must not go out with the first
+/// [`MIN_SNAPSHOT_S`] of it. A host that stops feeding audio (offline, paused) gets
+/// its bake with what was recorded, from [`MIN_SNAPSHOT_S`] on, without the wait.
+pub const WANTED_SNAPSHOT_S: f32 = 3.0;
 /// The prompt sent when the user typed none: the helper's sanitizer reads it as
 /// vague and uses its anchor prompt (a clear, professional broadcast vocal).
 pub const DEFAULT_PROMPT: &str = "fix my mic";
@@ -544,7 +553,9 @@ impl Worker {
             s.started += 1;
         });
         let waited = std::time::Instant::now();
+        let mut last_frames = None;
         let (snapshot, frames) = loop {
+            let ring = self.session.snapshot_ring();
             let snapshot = match self.session.snapshot() {
                 Ok(s) => s,
                 Err(e) => {
@@ -552,8 +563,19 @@ impl Worker {
                 }
             };
             let frames = snapshot.channels.first().map_or(0, Vec::len);
-            let enough = (frames as f32) >= MIN_SNAPSHOT_S * snapshot.sample_rate;
-            if enough || waited.elapsed() >= INPUT_WAIT || self.cancel.load(Ordering::Acquire) {
+            let rate = snapshot.sample_rate;
+            let minimum = (frames as f32) >= MIN_SNAPSHOT_S * rate;
+            // Enough to judge a voice: the wanted length, or a full ring.
+            let capacity = ring.map_or(frames, |r| r.capacity());
+            let wanted = (frames as f32) >= (WANTED_SNAPSHOT_S * rate).min(capacity as f32);
+            // No new input since the last look: the host is not feeding audio now.
+            let stalled = last_frames == Some(frames);
+            last_frames = Some(frames);
+            if wanted
+                || (minimum && stalled)
+                || waited.elapsed() >= INPUT_WAIT
+                || self.cancel.load(Ordering::Acquire)
+            {
                 break (snapshot, frames);
             }
             thread::sleep(POLL_INTERVAL * 5);

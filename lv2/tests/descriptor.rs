@@ -12,7 +12,7 @@ use std::ffi::CStr;
 use std::ptr;
 
 use assert_no_alloc::assert_no_alloc;
-use common::{chain_render, error_db, state_of, SETTINGS, VCTK};
+use common::{chain_latency, chain_render, delayed, error_db, state_of, SETTINGS, VCTK};
 use faurge_dsp::chain::{Chain, ChainConfig};
 use faurge_lv2::lv2_descriptor;
 use faurge_lv2::ports::{Variant, FIRST_AUDIO_PORT, GAIN_REDUCTION_PORT, LATENCY_PORT, NUM_PARAMS};
@@ -214,7 +214,12 @@ fn output_equals_the_chain_at_any_block_size() {
             let err = error_db(&out, &reference);
             println!("{variant:?} block case {case}: {err:.1} dB against the Chain");
             assert!(err <= -120.0, "{variant:?} case {case}: {err:.1} dB");
-            assert_eq!(*host.latency, 0.0);
+            let latency = chain_latency(48_000.0, variant.channels());
+            assert!(latency > 0, "the restoration section delays the signal");
+            assert_eq!(
+                *host.latency, latency as f32,
+                "the latency port is the chain's"
+            );
         }
     }
 }
@@ -450,14 +455,20 @@ fn bypass_fades_to_the_dry_input_without_a_jump() {
         "before the switch: processed"
     );
     let fade = 480; // 10 ms at 48 kHz
+                    // The dry path is the input delayed by the chain's latency, so bypassed audio stays
+                    // aligned with processed audio (and the reported latency stays true).
+    let latency = chain_latency(48_000.0, 1);
+    assert_eq!(*host.latency, latency as f32);
+    let dry = delayed(&input[0], latency);
+    assert!(half > latency);
     assert_eq!(
         out[half + fade + 2..],
-        input[0][half + fade + 2..],
-        "after the 10 ms fade: the dry input"
+        dry[half + fade + 2..],
+        "after the 10 ms fade: the dry input, delayed by the latency"
     );
     // During the fade every sample lies between the processed and the dry output.
     for i in half..half + fade {
-        let (w, d, o) = (processed[0][i], input[0][i], out[i]);
+        let (w, d, o) = (processed[0][i], dry[i], out[i]);
         assert!(
             o >= w.min(d) - 1e-6 && o <= w.max(d) + 1e-6,
             "sample {i}: {o} outside [{w}, {d}]"
@@ -475,7 +486,7 @@ fn meters_report_latency_and_gain_reduction() {
         ("cmp_rat", 10.0),
     ]));
     host.process(&input, || 4800);
-    assert_eq!(*host.latency, 0.0);
+    assert_eq!(*host.latency, chain_latency(48_000.0, 1) as f32);
     let gr = *host.gain_reduction;
     assert!(
         gr > 1.0 && gr <= 60.0,

@@ -19,8 +19,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    bundle_root, chain_render, error_db, have_tool, read_wav, state_of, write_f32_wav, TempDir,
-    VCTK,
+    bundle_root, chain_latency, chain_render, delayed, error_db, have_tool, read_wav, state_of,
+    write_f32_wav, TempDir, VCTK,
 };
 use rustfft::num_complex::Complex;
 use rustfft::FftPlanner;
@@ -420,7 +420,9 @@ fn faurge_mic_in_a_headless_pipewire_matches_the_offline_render() {
     let Some((got, ref_start, len)) = passed else {
         panic!("the capture is {errors:.1?} dB from the offline render in every attempt");
     };
-    let dry = vec![input[ref_start..ref_start + len].to_vec()];
+    // The dry input as it lines up with the output: delayed by the chain's latency.
+    let delayed_input = delayed(&input, chain_latency(RATE as f32, 1));
+    let dry = vec![delayed_input[ref_start..ref_start + len].to_vec()];
     assert!(
         error_db(&got, &dry) > -20.0,
         "the shipped control values did not change the sound"
@@ -744,11 +746,15 @@ fn bake_while_playing(
         ));
     }
     // Where the last 3 s of speech landed: the baked output is still that speech, so it
-    // correlates with the input; any frame dropped or added on the way moves it.
+    // correlates with the input; any frame dropped or added on the way moves it. `lag`
+    // is measured against the offline render, which (like the plugin's output) is the
+    // input delayed by the chain's constant latency: so is the dry input here.
+    let latency = chain_latency(RATE as f32, 1);
+    let delayed_input = delayed(input, latency);
     let tail = input.len() - post - 3 * second;
     let window = &recorded[(tail as isize + lag - second as isize).max(0) as usize
         ..((tail as isize + lag) as usize + 4 * second).min(recorded.len())];
-    let tail_lag = align(window, &input[tail..tail + 3 * second])
+    let tail_lag = align(window, &delayed_input[tail..tail + 3 * second])
         + (tail as isize + lag - second as isize).max(0)
         - tail as isize;
     // The baked filters move the correlation peak by their group delay (a few frames);
@@ -762,7 +768,7 @@ fn bake_while_playing(
     let got = &recorded[rec_start..rec_start + len];
     let (want, dry) = (
         &reference[ref_start..ref_start + len],
-        &input[ref_start..ref_start + len],
+        &delayed_input[ref_start..ref_start + len],
     );
     let window = RATE as usize / 50;
     for (k, (g, d)) in got.chunks(window).zip(dry.chunks(window)).enumerate() {

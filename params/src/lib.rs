@@ -319,7 +319,7 @@ pub const PARAMS: &[ParamSpec] = &[
     switch("dclp_on", "De-clip Enable",      "De-clip",    Switch,      false,                                                      DeclipEnabled),
     switch("dclk_on", "De-click Enable",     "De-click",   Switch,      false,                                                      DeclickEnabled),
     float("dclk_sen","De-click Sensitivity", "De-click",   Unit::Percent, (MIN_DECLICK_SENSITIVITY_PCT, MAX_DECLICK_SENSITIVITY_PCT), DEFAULT_DECLICK_SENSITIVITY_PCT, Linear, DeclickSensitivity),
-    switch("nr_on",  "Noise Reduction Enable", "Noise Reduction", Switch, false,                                                    DenoiseEnabled),
+    switch("nrd_on", "Noise Reduction Enable", "Noise Reduction", Switch, false,                                                    DenoiseEnabled),
     float("nr_red",  "Noise Reduction",      "Noise Reduction", Unit::Db, (MIN_DENOISE_REDUCTION_DB, MAX_DENOISE_REDUCTION_DB), DEFAULT_DENOISE_REDUCTION_DB, Linear, DenoiseReduction),
     float("nr_thr",  "Noise Threshold",      "Noise Reduction", Unit::Db, (MIN_DENOISE_THRESHOLD_DB, MAX_DENOISE_THRESHOLD_DB), DEFAULT_DENOISE_THRESHOLD_DB, Linear, DenoiseThreshold),
     switch("exp_on", "Expander Enable",      "Expander",   Switch,      false,                                                      ExpanderEnabled),
@@ -564,7 +564,20 @@ mod tests {
                 & !(1 << 31)
         };
         let hashes: HashSet<u32> = PARAMS.iter().map(|p| hash(p.id)).collect();
+        let colliding: Vec<(&str, &str)> = PARAMS
+            .iter()
+            .enumerate()
+            .flat_map(|(i, a)| PARAMS[i + 1..].iter().map(move |b| (a.id, b.id)))
+            .filter(|(a, b)| hash(a) == hash(b))
+            .collect();
+        assert!(
+            colliding.is_empty(),
+            "ids with the same hash: {colliding:?}"
+        );
         assert_eq!(hashes.len(), PARAMS.len());
+        // "nr_on" hashed like "p4_on", hence the noise reduction switch is "nrd_on".
+        assert_eq!(hash("nr_on"), hash("p4_on"));
+        assert!(find("nr_on").is_none() && find("nrd_on").is_some());
     }
 
     /// Ids are stored in users' sessions: this list may only grow.
@@ -577,7 +590,7 @@ mod tests {
             "p4_hz", "p4_db", "p4_q", "hs_on", "hs_hz", "hs_db", "hs_q", "lp_on", "lp_hz", "lp_q",
             "cmp_on", "cmp_thr", "cmp_rat", "cmp_knee", "cmp_att", "cmp_rel", "cmp_mkp", "ir_on",
             "ir_mix", "out_trim", "bypass", "bake", "autobake", "dclp_on", "dclk_on", "dclk_sen",
-            "nr_on", "nr_red", "nr_thr", "exp_on", "exp_thr", "exp_rat", "exp_rng", "exp_att",
+            "nrd_on", "nr_red", "nr_thr", "exp_on", "exp_thr", "exp_rat", "exp_rng", "exp_att",
             "exp_rel", "dess_on", "dess_hz", "dess_thr", "dess_rng",
         ];
         assert_eq!(ids, expected);

@@ -182,6 +182,9 @@ impl Plugin for Faurge {
                 // Only a rate outside 1–768 kHz gets here (no host runs one). Refusing
                 // would silence the track: the audio passes through unprocessed instead.
                 nice_warn!("Faurge passes audio through unprocessed: {e}");
+                // Pass-through adds no delay: the previous session's latency (the
+                // chain's, at another rate) must not stay reported.
+                context.set_latency_samples(0);
                 self.end_session();
             }
         }

@@ -36,6 +36,30 @@ fn speech(rate: u32, seconds: f32, channels: usize) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// The chain's processing latency at `rate` Hz for `channels` channels, samples (the
+/// restoration section's constant lookahead, whatever is switched on).
+fn chain_latency(rate: f32, channels: usize) -> usize {
+    let latency = Chain::new(ChainConfig::new(rate, channels))
+        .unwrap()
+        .latency_samples();
+    assert_eq!(latency, faurge_dsp::restore::latency_samples(rate));
+    latency
+}
+
+/// `x` (`[channel][frame]`) delayed by `latency` frames, zeros first, same length: the
+/// dry input as it lines up with the chain's output.
+fn delayed(x: &[Vec<f32>], latency: usize) -> Vec<Vec<f32>> {
+    x.iter()
+        .map(|c| {
+            let mut out = vec![0.0; c.len()];
+            if latency < c.len() {
+                out[latency..].copy_from_slice(&c[..c.len() - latency]);
+            }
+            out
+        })
+        .collect()
+}
+
 /// Sets parameter `id` to the plain value `plain` the way a host does (through
 /// nice-plug's internal setter; tests only).
 fn set(params: &FaurgeParams, id: &str, plain: f32) {
@@ -162,17 +186,30 @@ fn bypass_is_exact_and_cross_fades_without_clicks() {
     set(&params, "p1_db", 12.0);
     set(&params, "bypass", 1.0);
     let mut processor = Processor::new(48_000.0, 2, &params, &session).unwrap();
+    // Bypassed output stays aligned with processed output: the dry path is delayed by
+    // the chain's latency, which the plugin reports to the host.
+    let latency = chain_latency(48_000.0, 2);
+    assert!(latency > 0);
+    assert_eq!(processor.latency_samples(), latency);
     let input = speech(48_000, 0.5, 2);
-    assert_eq!(run(&mut processor, &params, &session, &input, 100), input);
+    let n = input[0].len();
+    assert_eq!(
+        run(&mut processor, &params, &session, &input, 100),
+        delayed(&input, latency),
+        "bypassed: exactly the input, delayed by the latency"
+    );
     set(&params, "bypass", 0.0);
     let out = run(&mut processor, &params, &session, &input, 100);
-    // 10 ms fade: no sample-to-sample jump bigger than the input's own.
+    // 10 ms fade: no sample-to-sample jump bigger than the dry signal's own at the
+    // same frames (the input played twice, delayed by the latency).
+    let twice: Vec<Vec<f32>> = input.iter().map(|c| [&c[..], &c[..]].concat()).collect();
+    let dry = delayed(&twice, latency);
     let max_step = |x: &[f32]| {
         x.windows(2)
             .map(|w| (w[1] - w[0]).abs())
             .fold(0.0f32, f32::max)
     };
-    assert!(max_step(&out[0][..960]) < 4.0 * max_step(&input[0][..960]) + 1e-3);
+    assert!(max_step(&out[0][..960]) < 4.0 * max_step(&dry[0][n..n + 960]) + 1e-3);
 }
 
 #[test]
@@ -183,11 +220,12 @@ fn a_new_ir_cross_fades_in_while_running() {
     let mut processor = Processor::new(48_000.0, 2, &params, &session).unwrap();
     let input = speech(48_000, 1.0, 2);
     let dry = run(&mut processor, &params, &session, &input, 256);
-    // No IR yet: the convolver passes the signal (unit impulse).
+    // No IR yet: the convolver passes the signal (unit impulse); the chain delays it
+    // by its latency.
     let diff = dry
         .iter()
         .flatten()
-        .zip(input.iter().flatten())
+        .zip(delayed(&input, chain_latency(48_000.0, 2)).iter().flatten())
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
     assert!(diff < 1e-5, "{diff}");

@@ -69,6 +69,27 @@ pub fn chain_render(rate: f32, state: &DspState, input: &[Vec<f32>]) -> Vec<Vec<
     out
 }
 
+/// The chain's processing latency at `rate` Hz for `channels` channels, samples: the
+/// restoration section's constant lookahead, whatever is switched on. The plugin's
+/// `latency` port must report it, and every `Chain` render is delayed by it.
+pub fn chain_latency(rate: f32, channels: usize) -> usize {
+    let latency = Chain::new(ChainConfig::new(rate, channels))
+        .expect("chain")
+        .latency_samples();
+    assert_eq!(latency, faurge_dsp::restore::latency_samples(rate));
+    latency
+}
+
+/// `x` delayed by `latency` samples (zeros first), same length: the dry input as it
+/// lines up with the chain's output.
+pub fn delayed(x: &[f32], latency: usize) -> Vec<f32> {
+    let mut out = vec![0.0; x.len()];
+    if latency < x.len() {
+        out[latency..].copy_from_slice(&x[..x.len() - latency]);
+    }
+    out
+}
+
 /// Difference of `out` against `reference` in dB: 20·log10(rms(out − ref) / rms(ref)),
 /// over all channels; −∞ (as -999) when identical.
 pub fn error_db(out: &[Vec<f32>], reference: &[Vec<f32>]) -> f64 {

@@ -151,6 +151,19 @@ fn reference(
     out
 }
 
+/// `audio` delayed by `n` frames (zeros first), at its own length: what a plugin
+/// with `n` samples of latency passes through.
+fn delayed(audio: &[Vec<f32>], n: usize) -> Vec<Vec<f32>> {
+    audio
+        .iter()
+        .map(|c| {
+            let mut d = vec![0.0; n.min(c.len())];
+            d.extend_from_slice(&c[..c.len() - n.min(c.len())]);
+            d
+        })
+        .collect()
+}
+
 fn max_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter()
@@ -230,13 +243,14 @@ fn descriptor_ports_parameters_and_latency() {
         "{configs:?}"
     );
 
-    // 8 bands (HP/LP without gain), 7 compressor, 2 IR, trim, bypass, bake, auto-bake.
+    // 8 bands (HP/LP without gain), 7 compressor, 2 IR, trim, bypass, bake, auto-bake,
+    // 12 restoration (de-clip, de-click, noise reduction, expander), 4 de-esser.
     let params = p.params().to_vec();
-    assert_eq!(params.len(), 43);
+    assert_eq!(params.len(), 59);
     let mut names: Vec<&str> = params.iter().map(|q| q.name.as_str()).collect();
     names.sort_unstable();
     names.dedup();
-    assert_eq!(names.len(), 43, "parameter names are unique");
+    assert_eq!(names.len(), 59, "parameter names are unique");
     use clack_extensions::params::ParamInfoFlags as F;
     for q in &params {
         assert!(
@@ -485,10 +499,12 @@ fn bypass_passes_input_through_unchanged() {
     let mut p = configured(&values, None);
     let input = speech(48_000, 0.5, 2);
     let mut active = p.activate(48_000.0, 480).unwrap();
+    let latency = p.latency() as usize;
     let out = p.process(&mut active, &input, fixed(480), &[]).audio;
     assert_eq!(
-        out, input,
-        "bypassed output must equal the input bit for bit"
+        out,
+        delayed(&input, latency),
+        "bypassed output must equal the input bit for bit, delayed by the reported latency"
     );
     // Turning bypass off mid-run cross-fades to the processed signal.
     let out = p
@@ -499,7 +515,9 @@ fn bypass_passes_input_through_unchanged() {
             &[p.change(12_000, "Bypass", 0.0)],
         )
         .audio;
-    assert_eq!(out[0][..12_000], input[0][..12_000]);
+    // Still bypassed up to the switch: the input delayed by the latency (each
+    // `process` call starts processing afresh, which resets the dry delay line).
+    assert_eq!(out[0][..12_000], delayed(&input, latency)[0][..12_000]);
     let want = reference(48_000.0, &expected_state(VOCAL), None, &input);
     // The chain kept running while bypassed, so after the 10 ms fade the output is
     // exactly the processed signal.
@@ -668,6 +686,7 @@ fn reactivation_at_every_host_rate_and_odd_rates_pass_through() {
         let input = speech(48_000, 0.05, 2);
         let out = p.process(&mut active, &input, fixed(512), &[]).audio;
         assert_eq!(out, input, "{odd} Hz: not passed through unchanged");
+        assert_eq!(p.latency(), 0, "{odd} Hz: pass-through reports no latency");
         p.deactivate(active);
     }
     let mut active = p
@@ -713,9 +732,10 @@ fn instances_are_independent() {
         max_abs_diff(&out_a, &out_b) > 1e-3,
         "instance b picked up instance a's settings"
     );
-    // Defaults are transparent.
+    // Defaults are transparent (a pure delay of the reported latency).
+    let latency = b.latency() as usize;
     assert!(
-        max_abs_diff(&out_b, &input) <= TOLERANCE,
+        max_abs_diff(&out_b, &delayed(&input, latency)) <= TOLERANCE,
         "the default settings must be transparent"
     );
     a.deactivate(aa);
