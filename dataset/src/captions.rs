@@ -56,7 +56,10 @@ pub fn normalized(text: &str) -> String {
 
 /// Every prompt of the held-out evaluation set (prompts and triples), normalized.
 pub fn held_out() -> BTreeSet<String> {
-    let f: PromptFile = toml::from_str(HELD_OUT).unwrap_or(PromptFile { prompt: Vec::new(), triple: Vec::new() });
+    let f: PromptFile = toml::from_str(HELD_OUT).unwrap_or(PromptFile {
+        prompt: Vec::new(),
+        triple: Vec::new(),
+    });
     let mut s: BTreeSet<String> = f.prompt.iter().map(|p| normalized(&p.text)).collect();
     for t in &f.triple {
         for p in [&t.low, &t.mid, &t.high] {
@@ -68,7 +71,10 @@ pub fn held_out() -> BTreeSet<String> {
 
 /// The hand-written paraphrases (training only).
 pub fn paraphrases() -> Vec<String> {
-    let f: PromptFile = toml::from_str(PARAPHRASES).unwrap_or(PromptFile { prompt: Vec::new(), triple: Vec::new() });
+    let f: PromptFile = toml::from_str(PARAPHRASES).unwrap_or(PromptFile {
+        prompt: Vec::new(),
+        triple: Vec::new(),
+    });
     f.prompt.into_iter().map(|p| p.text).collect()
 }
 
@@ -116,14 +122,58 @@ fn pick<'a, T>(rng: &mut impl Rng, v: &'a [T]) -> &'a T {
 /// "reduce the".
 fn noun_like(form: &str) -> bool {
     const NOUNS: &[&str] = &[
-        "air", "body", "bass", "boom", "mud", "presence", "reverb", "room", "noise", "hiss", "hum", "clicks",
-        "sibilance", "compression", "punch", "edge", "bite", "space", "echo", "rumble", "sparkle", "brilliance",
-        "clarity", "definition", "buzz", "static", "crackle", "pops", "distortion", "clipping", "ambience",
-        "proximity", "plosives", "esses", "honk", "verb", "volume", "treble", "low end", "top end", "highs", "lows",
-        "low mids", "upper mids", "sub", "bottom end", "high end",
+        "air",
+        "body",
+        "bass",
+        "boom",
+        "mud",
+        "presence",
+        "reverb",
+        "room",
+        "noise",
+        "hiss",
+        "hum",
+        "clicks",
+        "sibilance",
+        "compression",
+        "punch",
+        "edge",
+        "bite",
+        "space",
+        "echo",
+        "rumble",
+        "sparkle",
+        "brilliance",
+        "clarity",
+        "definition",
+        "buzz",
+        "static",
+        "crackle",
+        "pops",
+        "distortion",
+        "clipping",
+        "ambience",
+        "proximity",
+        "plosives",
+        "esses",
+        "honk",
+        "verb",
+        "volume",
+        "treble",
+        "low end",
+        "top end",
+        "highs",
+        "lows",
+        "low mids",
+        "upper mids",
+        "sub",
+        "bottom end",
+        "high end",
     ];
     NOUNS.contains(&form)
-        || ["ness", "th", "ance", "ence", "ity", "ion", "iness"].iter().any(|s| form.ends_with(s) && form.len() > 4)
+        || ["ness", "th", "ance", "ence", "ity", "ion", "iness"]
+            .iter()
+            .any(|s| form.ends_with(s) && form.len() > 4)
 }
 
 impl Grammar {
@@ -140,7 +190,12 @@ impl Grammar {
             .filter(|d| !d.internal && !d.is_combination() && d.supported_positive)
             .cloned()
             .collect();
-        let combinations = table.descriptors.iter().filter(|d| !d.internal && d.is_combination()).cloned().collect();
+        let combinations = table
+            .descriptors
+            .iter()
+            .filter(|d| !d.internal && d.is_combination())
+            .cloned()
+            .collect();
         let mut g = Grammar {
             vocabulary: vocabulary.clone(),
             reader,
@@ -172,22 +227,48 @@ impl Grammar {
     pub fn read(&self, text: &str, paraphrase: bool) -> Option<Caption> {
         let s = self.sanitizer.sanitize(text);
         let intent = self.reader.read(&s.understood, s.anchor);
-        if intent.terms.is_empty() && !intent.repair && matches!(intent.loudness, faurge_vocabulary::intent::LoudnessGoal::Keep) {
+        if intent.terms.is_empty()
+            && !intent.repair
+            && matches!(
+                intent.loudness,
+                faurge_vocabulary::intent::LoudnessGoal::Keep
+            )
+        {
             return None;
         }
-        Some(Caption { text: text.to_owned(), understood: s.understood, intent, paraphrase })
+        Some(Caption {
+            text: text.to_owned(),
+            understood: s.understood,
+            intent,
+            paraphrase,
+        })
     }
 
     /// Draws one caption of kind `plan`; with probability `p_paraphrase` a
     /// hand-written paraphrase instead. `allow` filters the single descriptors the
     /// grammar may use (the caller may leave out what its targets cannot render).
-    pub fn draw(&self, rng: &mut impl Rng, plan: Plan, p_paraphrase: f64, allow: &dyn Fn(&Descriptor) -> bool) -> Caption {
+    pub fn draw(
+        &self,
+        rng: &mut impl Rng,
+        plan: Plan,
+        p_paraphrase: f64,
+        allow: &dyn Fn(&Descriptor) -> bool,
+    ) -> Caption {
         if !self.paraphrases.is_empty() && rng.gen_bool(p_paraphrase) {
             let fitting: Vec<&Caption> = self
                 .paraphrases
                 .iter()
-                .filter(|c| (plan == Plan::Repair) == (c.intent.repair && c.intent.terms.is_empty()))
-                .filter(|c| c.intent.terms.iter().all(|t| self.reader.table().descriptor(&t.descriptor).is_some_and(allow)))
+                .filter(|c| {
+                    (plan == Plan::Repair) == (c.intent.repair && c.intent.terms.is_empty())
+                })
+                .filter(|c| {
+                    c.intent.terms.iter().all(|t| {
+                        self.reader
+                            .table()
+                            .descriptor(&t.descriptor)
+                            .is_some_and(allow)
+                    })
+                })
                 .collect();
             if let Some(c) = fitting.choose(rng) {
                 return (*c).clone();
@@ -198,27 +279,53 @@ impl Grammar {
             if self.held_out.contains(&normalized(&text)) {
                 continue;
             }
-            let Some(c) = self.read(&text, false) else { continue };
-            let read: BTreeSet<&str> = c.intent.said.iter().map(|t| t.descriptor.as_str()).collect();
+            let Some(c) = self.read(&text, false) else {
+                continue;
+            };
+            let read: BTreeSet<&str> = c
+                .intent
+                .said
+                .iter()
+                .map(|t| t.descriptor.as_str())
+                .collect();
             if planned.iter().all(|p| read.contains(p.as_str()))
                 && c.intent.unsupported.is_empty()
-                && c.intent.terms.iter().all(|t| self.reader.table().descriptor(&t.descriptor).is_some_and(allow))
+                && c.intent.terms.iter().all(|t| {
+                    self.reader
+                        .table()
+                        .descriptor(&t.descriptor)
+                        .is_some_and(allow)
+                })
             {
                 return c;
             }
         }
         // The anchor always reads (a vague prompt).
-        self.read(&self.vocabulary.vague_prompts[0], false).expect("a vague prompt reads as a repair")
+        self.read(&self.vocabulary.vague_prompts[0], false)
+            .expect("a vague prompt reads as a repair")
     }
 
     /// Writes a plan as text; returns the text and the descriptor words it plans.
-    fn compose(&self, rng: &mut impl Rng, plan: Plan, allow: &dyn Fn(&Descriptor) -> bool) -> (String, Vec<String>) {
+    fn compose(
+        &self,
+        rng: &mut impl Rng,
+        plan: Plan,
+        allow: &dyn Fn(&Descriptor) -> bool,
+    ) -> (String, Vec<String>) {
         let singles: Vec<&Descriptor> = self.singles.iter().filter(|d| allow(d)).collect();
         let mut planned = Vec::new();
         let repair_text = || -> Vec<&str> {
             vec![
-                "fix my mic", "fix it", "clean it up", "fix the audio", "repair this", "clean this up",
-                "make it sound better", "improve it", "sort out my mic", "restore it",
+                "fix my mic",
+                "fix it",
+                "clean it up",
+                "fix the audio",
+                "repair this",
+                "clean this up",
+                "make it sound better",
+                "improve it",
+                "sort out my mic",
+                "restore it",
             ]
         };
         if plan == Plan::Repair {
@@ -226,7 +333,11 @@ impl Grammar {
             let text = match r {
                 0 => pick(rng, &self.vocabulary.vague_prompts).clone(),
                 1 => pick(rng, &repair_text()).to_string(),
-                _ => format!("{} {}", pick(rng, &["please", "can you", "just", "hey,"]), pick(rng, &repair_text())),
+                _ => format!(
+                    "{} {}",
+                    pick(rng, &["please", "can you", "just", "hey,"]),
+                    pick(rng, &repair_text())
+                ),
             };
             return (text, planned);
         }
@@ -241,7 +352,10 @@ impl Grammar {
             // A combination now and then, at most one per caption.
             if k == 0 && !self.combinations.is_empty() && rng.gen_bool(0.2) {
                 let d = pick(rng, &self.combinations);
-                if d.terms.iter().all(|(w, _)| self.reader.table().descriptor(w).is_some_and(allow)) {
+                if d.terms
+                    .iter()
+                    .all(|(w, _)| self.reader.table().descriptor(w).is_some_and(allow))
+                {
                     let form = pick(rng, &d.all_forms().collect::<Vec<_>>()).to_string();
                     let text = match rng.gen_range(0..6) {
                         0 => format!("a {form} voice"),
@@ -303,8 +417,18 @@ impl Grammar {
     /// One descriptor as a phrase: direction, intensity and form drawn at random.
     fn term_text(&self, rng: &mut impl Rng, d: &Descriptor) -> String {
         let r = &self.reader.table().reading;
-        let soft: Vec<&str> = r.intensity.iter().filter(|(_, x)| *x < 1.0).map(|(w, _)| w.as_str()).collect();
-        let strong: Vec<&str> = r.intensity.iter().filter(|(_, x)| *x > 1.0).map(|(w, _)| w.as_str()).collect();
+        let soft: Vec<&str> = r
+            .intensity
+            .iter()
+            .filter(|(_, x)| *x < 1.0)
+            .map(|(w, _)| w.as_str())
+            .collect();
+        let strong: Vec<&str> = r
+            .intensity
+            .iter()
+            .filter(|(_, x)| *x > 1.0)
+            .map(|(w, _)| w.as_str())
+            .collect();
         let intensity = |rng: &mut dyn rand::RngCore| -> String {
             match rng.gen_range(0..4) {
                 0 => format!("{} ", soft.choose(rng).copied().unwrap_or("")),
@@ -312,7 +436,10 @@ impl Grammar {
                 _ => String::new(),
             }
         };
-        let plain: Vec<&str> = d.all_forms().filter(|f| !d.comparative.iter().any(|c| c == f)).collect();
+        let plain: Vec<&str> = d
+            .all_forms()
+            .filter(|f| !d.comparative.iter().any(|c| c == f))
+            .collect();
         let nouns: Vec<&str> = plain.iter().copied().filter(|f| noun_like(f)).collect();
         let form = pick(rng, &plain).to_string();
         let noun = nouns.choose(rng).map_or(form.clone(), |s| s.to_string());
@@ -322,17 +449,51 @@ impl Grammar {
             .quantity(d.quantity.as_deref().unwrap_or(""))
             .is_some_and(|q| q.kind == QuantityKind::Balance);
         // Object words (band names) need a direction word.
-        let choice = if d.object { rng.gen_range(0..2) } else { rng.gen_range(0..8) };
+        let choice = if d.object {
+            rng.gen_range(0..2)
+        } else {
+            rng.gen_range(0..8)
+        };
         match choice {
             0 => format!("{}more {noun}", intensity(rng)),
             1 => format!("{}less {noun}", intensity(rng)),
-            2 if !d.comparative.is_empty() => format!("{}{}", intensity(rng), pick(rng, &d.comparative)),
-            3 => format!("{} the {noun}", pick(rng, &["reduce", "tame", "cut", "remove", "tone down", "take out"])),
-            4 => format!("{} {noun}", pick(rng, &["add some", "add a bit of", "boost the", "a touch more", "bring out the", "give it more"])),
-            5 if d.defect => format!("{}{form}", pick(rng, &["too ", "it's too ", "way too ", "it sounds ", ""])),
+            2 if !d.comparative.is_empty() => {
+                format!("{}{}", intensity(rng), pick(rng, &d.comparative))
+            }
+            3 => format!(
+                "{} the {noun}",
+                pick(
+                    rng,
+                    &["reduce", "tame", "cut", "remove", "tone down", "take out"]
+                )
+            ),
+            4 => format!(
+                "{} {noun}",
+                pick(
+                    rng,
+                    &[
+                        "add some",
+                        "add a bit of",
+                        "boost the",
+                        "a touch more",
+                        "bring out the",
+                        "give it more"
+                    ]
+                )
+            ),
+            5 if d.defect => format!(
+                "{}{form}",
+                pick(rng, &["too ", "it's too ", "way too ", "it sounds ", ""])
+            ),
             5 => format!("not too {form}"),
-            6 if balance || !d.defect => format!("{}{form}", pick(rng, &["", "very ", "slightly ", "really ", "a bit "])),
-            _ => format!("{} {noun}", pick(rng, &["no", "without the", "less of the", "a little less"])),
+            6 if balance || !d.defect => format!(
+                "{}{form}",
+                pick(rng, &["", "very ", "slightly ", "really ", "a bit "])
+            ),
+            _ => format!(
+                "{} {noun}",
+                pick(rng, &["no", "without the", "less of the", "a little less"])
+            ),
         }
     }
 }
@@ -350,13 +511,35 @@ mod tests {
         let held = held_out();
         let mut distinct = BTreeSet::new();
         for i in 0..3000 {
-            let plan = [Plan::Repair, Plan::Descriptors, Plan::Descriptors, Plan::RepairAnd][i % 4];
+            let plan = [
+                Plan::Repair,
+                Plan::Descriptors,
+                Plan::Descriptors,
+                Plan::RepairAnd,
+            ][i % 4];
             let c = g.draw(&mut rng, plan, 0.1, &|_| true);
-            assert!(!held.contains(&normalized(&c.text)), "{:?} is a held-out prompt", c.text);
-            assert!(c.intent.repair || !c.intent.terms.is_empty() || !matches!(c.intent.loudness, faurge_vocabulary::intent::LoudnessGoal::Keep), "{:?}", c.text);
+            assert!(
+                !held.contains(&normalized(&c.text)),
+                "{:?} is a held-out prompt",
+                c.text
+            );
+            assert!(
+                c.intent.repair
+                    || !c.intent.terms.is_empty()
+                    || !matches!(
+                        c.intent.loudness,
+                        faurge_vocabulary::intent::LoudnessGoal::Keep
+                    ),
+                "{:?}",
+                c.text
+            );
             distinct.insert(c.text);
         }
-        assert!(distinct.len() > 1500, "only {} distinct captions", distinct.len());
+        assert!(
+            distinct.len() > 1500,
+            "only {} distinct captions",
+            distinct.len()
+        );
     }
 
     #[test]
@@ -366,9 +549,16 @@ mod tests {
         let all = paraphrases();
         assert!(all.len() >= 80);
         for p in &all {
-            assert!(!held.contains(&normalized(p)), "paraphrase {p:?} is in eval/prompts.toml");
+            assert!(
+                !held.contains(&normalized(p)),
+                "paraphrase {p:?} is in eval/prompts.toml"
+            );
         }
         let g = Grammar::new(&Vocabulary::embedded().unwrap());
-        assert_eq!(g.paraphrase_captions().len(), all.len(), "every paraphrase reads to something");
+        assert_eq!(
+            g.paraphrase_captions().len(),
+            all.len(),
+            "every paraphrase reads to something"
+        );
     }
 }

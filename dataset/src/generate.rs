@@ -23,7 +23,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, BooleanArray, FixedSizeListArray, Float32Array, Int32Array, RecordBatch, StringArray};
+use arrow_array::{
+    ArrayRef, BooleanArray, FixedSizeListArray, Float32Array, Int32Array, RecordBatch, StringArray,
+};
 use arrow_schema::{DataType, Field, Schema};
 use faurge_dsp::analysis::{self, ltas, mel, LTAS_BANDS, MEL_BANDS, SPECTRUM_BANDS};
 use faurge_vocabulary::intent::Intent;
@@ -259,7 +261,11 @@ fn load_clip(clip: &SpeechClip) -> Result<Loaded, BuildError> {
             .next()
             .unwrap_or_default()
     };
-    Ok(Loaded { audio, source_sample_rate: sr, bandwidth_hz })
+    Ok(Loaded {
+        audio,
+        source_sample_rate: sr,
+        bandwidth_hz,
+    })
 }
 
 /// A `crop`-sample window of `audio`: up to 8 random starts, the first whose RMS
@@ -271,7 +277,11 @@ pub fn crop(audio: &[f32], crop: usize, rng: &mut impl Rng) -> Vec<f32> {
         return v;
     }
     let rms_db = |s: usize| {
-        let ms = audio[s..s + crop].iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / crop as f64;
+        let ms = audio[s..s + crop]
+            .iter()
+            .map(|&v| f64::from(v) * f64::from(v))
+            .sum::<f64>()
+            / crop as f64;
         10.0 * ms.max(1e-20).log10()
     };
     let mut best = (f64::NEG_INFINITY, 0);
@@ -290,7 +300,10 @@ pub fn crop(audio: &[f32], crop: usize, rng: &mut impl Rng) -> Vec<f32> {
 }
 
 fn band_mask(edges: &[f32], bandwidth_hz: f32) -> Vec<f32> {
-    edges.windows(2).map(|w| if w[1] <= bandwidth_hz { 1.0 } else { 0.0 }).collect()
+    edges
+        .windows(2)
+        .map(|w| if w[1] <= bandwidth_hz { 1.0 } else { 0.0 })
+        .collect()
 }
 
 /// A per-row RNG seed: sha256 of the build seed, the clip and the variant.
@@ -302,7 +315,10 @@ fn row_seed(seed: u64, clip: &SpeechClip, variant: usize) -> u64 {
 }
 
 fn tokens(t: &Tokenizer, text: &str) -> Vec<i32> {
-    t.encode(text, MAX_TOKENS).into_iter().map(|v| v as i32).collect()
+    t.encode(text, MAX_TOKENS)
+        .into_iter()
+        .map(|v| v as i32)
+        .collect()
 }
 
 /// A row with the audio it was measured from (mono, [`SAMPLE_RATE`], the crop length).
@@ -320,10 +336,15 @@ pub struct RenderedRow {
 
 /// The families a caption asks to remove ("less noisy", "no clicks"): those steps
 /// are left out of the audio the prompt acts on.
-fn removed_families(table: &faurge_vocabulary::descriptors::Descriptors, intent: &Intent) -> Vec<Family> {
+fn removed_families(
+    table: &faurge_vocabulary::descriptors::Descriptors,
+    intent: &Intent,
+) -> Vec<Family> {
     let mut v = Vec::new();
     for t in intent.terms.iter().filter(|t| t.intensity < 0.0) {
-        let Some(d) = table.descriptor(&t.descriptor) else { continue };
+        let Some(d) = table.descriptor(&t.descriptor) else {
+            continue;
+        };
         // A term asking less of a fault removes that fault's family.
         let q = d.quantity.as_deref().unwrap_or("");
         let f = match (q, d.sign) {
@@ -337,7 +358,13 @@ fn removed_families(table: &faurge_vocabulary::descriptors::Descriptors, intent:
         }
     }
     // "cleaner": a positive request for a higher speech-to-noise ratio.
-    if intent.terms.iter().any(|t| t.intensity > 0.0 && table.descriptor(&t.descriptor).and_then(|d| d.quantity.as_deref()) == Some("noise")) {
+    if intent.terms.iter().any(|t| {
+        t.intensity > 0.0
+            && table
+                .descriptor(&t.descriptor)
+                .and_then(|d| d.quantity.as_deref())
+                == Some("noise")
+    }) {
         v.push(Family::Noise);
     }
     v
@@ -353,13 +380,27 @@ struct Ctx<'a> {
     seed: u64,
 }
 
-fn apply_steps(ctx: &Ctx, steps: &[Step], audio: &mut Vec<f32>) -> Result<Vec<Applied>, BuildError> {
+fn apply_steps(
+    ctx: &Ctx,
+    steps: &[Step],
+    audio: &mut Vec<f32>,
+) -> Result<Vec<Applied>, BuildError> {
     ctx.registry
-        .apply_steps(steps, &mut [&mut audio[..]], SAMPLE_RATE as f32, ctx.recordings)
+        .apply_steps(
+            steps,
+            &mut [&mut audio[..]],
+            SAMPLE_RATE as f32,
+            ctx.recordings,
+        )
         .map_err(|e| BuildError::Damage(e.to_string()))
 }
 
-fn make_rendered_row(ctx: &Ctx, clip: &SpeechClip, loaded: &Loaded, variant: usize) -> Result<RenderedRow, BuildError> {
+fn make_rendered_row(
+    ctx: &Ctx,
+    clip: &SpeechClip,
+    loaded: &Loaded,
+    variant: usize,
+) -> Result<RenderedRow, BuildError> {
     let sr = SAMPLE_RATE as f32;
     let table = &ctx.grammar.reader().table().clone();
     let mut rng = ChaCha8Rng::seed_from_u64(row_seed(ctx.seed, clip, variant));
@@ -378,7 +419,11 @@ fn make_rendered_row(ctx: &Ctx, clip: &SpeechClip, loaded: &Loaded, variant: usi
     let intent = caption.intent.clone();
 
     let clean = crop(&loaded.audio, ctx.crop, &mut rng);
-    let damaged = rng.gen_bool(if plan == Plan::Descriptors { P_DAMAGED_DESCRIPTORS } else { P_DAMAGED_REPAIR });
+    let damaged = rng.gen_bool(if plan == Plan::Descriptors {
+        P_DAMAGED_DESCRIPTORS
+    } else {
+        P_DAMAGED_REPAIR
+    });
     let steps: Vec<Step> = if damaged {
         let mut r = ChaCha8Rng::seed_from_u64(rng.gen());
         ctx.registry.draw_combination(&mut r, sr, ctx.recordings, 1)
@@ -393,7 +438,11 @@ fn make_rendered_row(ctx: &Ctx, clip: &SpeechClip, loaded: &Loaded, variant: usi
     let base = if intent.repair {
         clean.clone()
     } else if steps.iter().any(|s| removed.contains(&s.kind.family())) {
-        let kept: Vec<Step> = steps.iter().filter(|s| !removed.contains(&s.kind.family())).cloned().collect();
+        let kept: Vec<Step> = steps
+            .iter()
+            .filter(|s| !removed.contains(&s.kind.family()))
+            .cloned()
+            .collect();
         let mut b = clean.clone();
         apply_steps(ctx, &kept, &mut b)?;
         b
@@ -401,22 +450,42 @@ fn make_rendered_row(ctx: &Ctx, clip: &SpeechClip, loaded: &Loaded, variant: usi
         input.clone()
     };
     let im = analysis::measure(&[&input], sr);
-    let rirs: Vec<Vec<f32>> = ctx.recordings.rirs().iter().map(|r| r.samples.clone()).collect();
+    let rirs: Vec<Vec<f32>> = ctx
+        .recordings
+        .rirs()
+        .iter()
+        .map(|r| r.samples.clone())
+        .collect();
     let bw = loaded.bandwidth_hz;
-    let (target, recipe): (Vec<f32>, Recipe) = render_intent(table, &intent, &base, sr, bw, im.lufs, &rirs, &mut rng);
+    let (target, recipe): (Vec<f32>, Recipe) =
+        render_intent(table, &intent, &base, sr, bw, im.lufs, &rirs, &mut rng);
 
     let present: Vec<Family> = steps.iter().map(|s| s.kind.family()).collect();
-    let damage_mask: Vec<f32> = DAMAGE_FAMILIES.iter().map(|f| if present.contains(f) { 1.0 } else { 0.0 }).collect();
+    let damage_mask: Vec<f32> = DAMAGE_FAMILIES
+        .iter()
+        .map(|f| if present.contains(f) { 1.0 } else { 0.0 })
+        .collect();
     let restore_mask: Vec<f32> = DAMAGE_FAMILIES
         .iter()
-        .map(|f| if present.contains(f) && (intent.repair || removed.contains(f)) { 1.0 } else { 0.0 })
+        .map(|f| {
+            if present.contains(f) && (intent.repair || removed.contains(f)) {
+                1.0
+            } else {
+                0.0
+            }
+        })
         .collect();
-    let ltas_mask: Vec<f32> = ltas::ltas_bands_below(bw).iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
+    let ltas_mask: Vec<f32> = ltas::ltas_bands_below(bw)
+        .iter()
+        .map(|&b| if b { 1.0 } else { 0.0 })
+        .collect();
     let spectrum_mask = band_mask(&ltas::spectrum_band_edges_hz(), bw);
     let tm = analysis::measure(&[&target], sr);
     let t_ltas = ltas::ltas_with_bandwidth(&[&target], sr, bw);
     let i_ltas = ltas::ltas_with_bandwidth(&[&input], sr, bw);
-    let delta_ltas: Vec<f32> = (0..LTAS_BANDS).map(|b| (t_ltas[b] - i_ltas[b]) * ltas_mask[b]).collect();
+    let delta_ltas: Vec<f32> = (0..LTAS_BANDS)
+        .map(|b| (t_ltas[b] - i_ltas[b]) * ltas_mask[b])
+        .collect();
     let row = Row {
         id: format!("{}/{}#{variant}", clip.corpus, clip.name),
         split: clip.split(),
@@ -437,10 +506,18 @@ fn make_rendered_row(ctx: &Ctx, clip: &SpeechClip, loaded: &Loaded, variant: usi
         repair: intent.repair,
         relative: intent.is_relative(),
         damage_json: serde_json::to_string(&applied).unwrap_or_default(),
-        damage_labels: applied.iter().map(|a| a.label.as_str()).collect::<Vec<_>>().join("; "),
+        damage_labels: applied
+            .iter()
+            .map(|a| a.label.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
         damage_mask,
         restore_mask,
-        goals_met: if recipe.goals.is_empty() { 1.0 } else { recipe.met as f32 / recipe.goals.len() as f32 },
+        goals_met: if recipe.goals.is_empty() {
+            1.0
+        } else {
+            recipe.met as f32 / recipe.goals.len() as f32
+        },
         target_room_db: recipe.room.map_or(-100.0, |(_, r)| r),
         recipe_json: serde_json::to_string(&recipe).unwrap_or_default(),
         target_ltas: t_ltas.to_vec(),
@@ -455,13 +532,21 @@ fn make_rendered_row(ctx: &Ctx, clip: &SpeechClip, loaded: &Loaded, variant: usi
         requires_genesis: im.requires_genesis(),
         delta_ltas,
         delta_lufs: tm.t_lufs() - im.t_lufs(),
-        delta_dyn: vec![tm.dynamics[0] - im.dynamics[0], tm.dynamics[1] - im.dynamics[1]],
+        delta_dyn: vec![
+            tm.dynamics[0] - im.dynamics[0],
+            tm.dynamics[1] - im.dynamics[1],
+        ],
         input_spectrum: analysis::ltas::spectrum_db(&[&input], sr).to_vec(),
         target_spectrum: analysis::ltas::spectrum_db(&[&target], sr).to_vec(),
         input_mel: mel::log_mel(&[&input], sr),
         target_mel: mel::log_mel(&[&target], sr),
     };
-    Ok(RenderedRow { row, clean, input, target })
+    Ok(RenderedRow {
+        row,
+        clean,
+        input,
+        target,
+    })
 }
 
 /// A 64-band `T_LTAS` (dB) and its 0/1 band mask.
@@ -475,10 +560,20 @@ pub const TOKENIZER_SAMPLE: usize = 20_000;
 /// grammar's own words: its templates and intensity words), plus loudness numbers.
 pub fn build_tokenizer(vocabulary: &Vocabulary, grammar: &Grammar) -> Tokenizer {
     let mut texts: Vec<String> = vocabulary.tokenizer().words;
-    texts.extend(grammar.paraphrase_captions().iter().map(|c| c.understood.clone()));
+    texts.extend(
+        grammar
+            .paraphrase_captions()
+            .iter()
+            .map(|c| c.understood.clone()),
+    );
     let mut rng = ChaCha8Rng::seed_from_u64(0x70CE);
     for k in 0..TOKENIZER_SAMPLE {
-        let plan = [Plan::Repair, Plan::Descriptors, Plan::RepairAnd, Plan::Descriptors][k % 4];
+        let plan = [
+            Plan::Repair,
+            Plan::Descriptors,
+            Plan::RepairAnd,
+            Plan::Descriptors,
+        ][k % 4];
         texts.push(grammar.draw(&mut rng, plan, 0.0, &|_| true).understood);
     }
     for l in -40..=-6 {
@@ -519,7 +614,8 @@ impl RowSource {
             speech.truncate(n);
         }
         speech.retain(|c| split.is_none_or(|s| c.split() == s));
-        let recordings = Recordings::load(&config.data, SAMPLE_RATE, Pool::Training).map_err(|e| BuildError::Damage(e.to_string()))?;
+        let recordings = Recordings::load(&config.data, SAMPLE_RATE, Pool::Training)
+            .map_err(|e| BuildError::Damage(e.to_string()))?;
         let grammar = Grammar::new(&config.vocabulary);
         let tokenizer = build_tokenizer(&config.vocabulary, &grammar);
         Ok(RowSource {
@@ -567,7 +663,9 @@ impl RowSource {
             seed: self.seed,
         };
         let loaded = load_clip(clip)?;
-        (0..self.rows_per_clip).map(|v| make_rendered_row(&ctx, clip, &loaded, v)).collect()
+        (0..self.rows_per_clip)
+            .map(|v| make_rendered_row(&ctx, clip, &loaded, v))
+            .collect()
     }
 
     /// `T_LTAS` of the whole clean clip `index` (not a crop) at [`SAMPLE_RATE`],
@@ -580,8 +678,12 @@ impl RowSource {
             return Ok(None);
         };
         let loaded = load_clip(clip)?;
-        let l = ltas::ltas_with_bandwidth(&[&loaded.audio], SAMPLE_RATE as f32, loaded.bandwidth_hz);
-        let m = ltas::ltas_bands_below(loaded.bandwidth_hz).iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
+        let l =
+            ltas::ltas_with_bandwidth(&[&loaded.audio], SAMPLE_RATE as f32, loaded.bandwidth_hz);
+        let m = ltas::ltas_bands_below(loaded.bandwidth_hz)
+            .iter()
+            .map(|&b| if b { 1.0 } else { 0.0 })
+            .collect();
         Ok(Some((l.to_vec(), m)))
     }
 }
@@ -596,9 +698,16 @@ pub fn build_rows(config: &BuildConfig) -> Result<(Vec<Row>, Tokenizer), BuildEr
     let source = RowSource::new(config, None)?;
     let per_clip: Result<Vec<Vec<Row>>, BuildError> = (0..source.clips().len())
         .into_par_iter()
-        .map(|i| source.clip_rows(i).map(|rows| rows.into_iter().map(|r| r.row).collect()))
+        .map(|i| {
+            source
+                .clip_rows(i)
+                .map(|rows| rows.into_iter().map(|r| r.row).collect())
+        })
         .collect();
-    Ok((per_clip?.into_iter().flatten().collect(), source.tokenizer.clone()))
+    Ok((
+        per_clip?.into_iter().flatten().collect(),
+        source.tokenizer.clone(),
+    ))
 }
 
 fn fixed_list(rows: &[&Row], width: usize, get: impl Fn(&Row) -> &[f32]) -> ArrayRef {
@@ -608,7 +717,12 @@ fn fixed_list(rows: &[&Row], width: usize, get: impl Fn(&Row) -> &[f32]) -> Arra
         values.extend((0..width).map(|i| v.get(i).copied().unwrap_or(0.0)));
     }
     let field = Arc::new(Field::new("item", DataType::Float32, false));
-    Arc::new(FixedSizeListArray::new(field, width as i32, Arc::new(Float32Array::from(values)), None))
+    Arc::new(FixedSizeListArray::new(
+        field,
+        width as i32,
+        Arc::new(Float32Array::from(values)),
+        None,
+    ))
 }
 
 fn fixed_list_i32(rows: &[&Row], width: usize, get: impl Fn(&Row) -> &[i32]) -> ArrayRef {
@@ -618,7 +732,12 @@ fn fixed_list_i32(rows: &[&Row], width: usize, get: impl Fn(&Row) -> &[i32]) -> 
         values.extend((0..width).map(|i| v.get(i).copied().unwrap_or(0)));
     }
     let field = Arc::new(Field::new("item", DataType::Int32, false));
-    Arc::new(FixedSizeListArray::new(field, width as i32, Arc::new(Int32Array::from(values)), None))
+    Arc::new(FixedSizeListArray::new(
+        field,
+        width as i32,
+        Arc::new(Int32Array::from(values)),
+        None,
+    ))
 }
 
 /// The rows as one Arrow record batch. Fixed-size vectors are
@@ -627,10 +746,26 @@ fn fixed_list_i32(rows: &[&Row], width: usize, get: impl Fn(&Row) -> &[i32]) -> 
 /// # Errors
 /// Only if the columns are inconsistent (a bug).
 pub fn to_batch(rows: &[&Row], mel_frames: usize) -> Result<RecordBatch, arrow_schema::ArrowError> {
-    let s = |f: fn(&Row) -> &str| -> ArrayRef { Arc::new(StringArray::from(rows.iter().map(|r| f(r)).collect::<Vec<_>>())) };
-    let f = |g: fn(&Row) -> f32| -> ArrayRef { Arc::new(Float32Array::from(rows.iter().map(|r| g(r)).collect::<Vec<_>>())) };
-    let i = |g: fn(&Row) -> i32| -> ArrayRef { Arc::new(Int32Array::from(rows.iter().map(|r| g(r)).collect::<Vec<_>>())) };
-    let b = |g: fn(&Row) -> bool| -> ArrayRef { Arc::new(BooleanArray::from(rows.iter().map(|r| g(r)).collect::<Vec<_>>())) };
+    let s = |f: fn(&Row) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from(
+            rows.iter().map(|r| f(r)).collect::<Vec<_>>(),
+        ))
+    };
+    let f = |g: fn(&Row) -> f32| -> ArrayRef {
+        Arc::new(Float32Array::from(
+            rows.iter().map(|r| g(r)).collect::<Vec<_>>(),
+        ))
+    };
+    let i = |g: fn(&Row) -> i32| -> ArrayRef {
+        Arc::new(Int32Array::from(
+            rows.iter().map(|r| g(r)).collect::<Vec<_>>(),
+        ))
+    };
+    let b = |g: fn(&Row) -> bool| -> ArrayRef {
+        Arc::new(BooleanArray::from(
+            rows.iter().map(|r| g(r)).collect::<Vec<_>>(),
+        ))
+    };
     let mel_len = mel_frames * MEL_BANDS;
     let intent_len = rows.first().map_or(0, |r| r.intent_vector.len());
     let cols: Vec<(&str, ArrayRef)> = vec![
@@ -643,43 +778,77 @@ pub fn to_batch(rows: &[&Row], mel_frames: usize) -> Result<RecordBatch, arrow_s
         ("sample_rate", i(|_| SAMPLE_RATE as i32)),
         ("bandwidth_hz", f(|r| r.bandwidth_hz)),
         ("ltas_mask", fixed_list(rows, LTAS_BANDS, |r| &r.ltas_mask)),
-        ("spectrum_mask", fixed_list(rows, SPECTRUM_BANDS, |r| &r.spectrum_mask)),
+        (
+            "spectrum_mask",
+            fixed_list(rows, SPECTRUM_BANDS, |r| &r.spectrum_mask),
+        ),
         ("caption", s(|r| &r.caption)),
         ("understood", s(|r| &r.understood)),
-        ("caption_tokens", fixed_list_i32(rows, MAX_TOKENS, |r| &r.caption_tokens)),
+        (
+            "caption_tokens",
+            fixed_list_i32(rows, MAX_TOKENS, |r| &r.caption_tokens),
+        ),
         ("paraphrase", b(|r| r.paraphrase)),
         ("intent_json", s(|r| &r.intent_json)),
-        ("intent_vector", fixed_list(rows, intent_len, |r| &r.intent_vector)),
+        (
+            "intent_vector",
+            fixed_list(rows, intent_len, |r| &r.intent_vector),
+        ),
         ("intent_summary", s(|r| &r.intent_summary)),
         ("repair", b(|r| r.repair)),
         ("relative", b(|r| r.relative)),
         ("damage_json", s(|r| &r.damage_json)),
         ("damage_labels", s(|r| &r.damage_labels)),
-        ("damage_mask", fixed_list(rows, DAMAGE_FAMILIES.len(), |r| &r.damage_mask)),
-        ("restore_mask", fixed_list(rows, DAMAGE_FAMILIES.len(), |r| &r.restore_mask)),
+        (
+            "damage_mask",
+            fixed_list(rows, DAMAGE_FAMILIES.len(), |r| &r.damage_mask),
+        ),
+        (
+            "restore_mask",
+            fixed_list(rows, DAMAGE_FAMILIES.len(), |r| &r.restore_mask),
+        ),
         ("recipe_json", s(|r| &r.recipe_json)),
         ("goals_met", f(|r| r.goals_met)),
         ("target_room_db", f(|r| r.target_room_db)),
-        ("target_ltas", fixed_list(rows, LTAS_BANDS, |r| &r.target_ltas)),
+        (
+            "target_ltas",
+            fixed_list(rows, LTAS_BANDS, |r| &r.target_ltas),
+        ),
         ("target_lufs", f(|r| r.target_lufs)),
         ("target_dyn", fixed_list(rows, 2, |r| &r.target_dyn)),
         ("target_purity", f(|r| r.target_purity)),
-        ("input_ltas", fixed_list(rows, LTAS_BANDS, |r| &r.input_ltas)),
+        (
+            "input_ltas",
+            fixed_list(rows, LTAS_BANDS, |r| &r.input_ltas),
+        ),
         ("input_lufs", f(|r| r.input_lufs)),
         ("input_dyn", fixed_list(rows, 2, |r| &r.input_dyn)),
         ("input_purity", f(|r| r.input_purity)),
         ("input_snr_db", f(|r| r.input_snr_db)),
         ("requires_genesis", b(|r| r.requires_genesis)),
-        ("delta_ltas", fixed_list(rows, LTAS_BANDS, |r| &r.delta_ltas)),
+        (
+            "delta_ltas",
+            fixed_list(rows, LTAS_BANDS, |r| &r.delta_ltas),
+        ),
         ("delta_lufs", f(|r| r.delta_lufs)),
         ("delta_dyn", fixed_list(rows, 2, |r| &r.delta_dyn)),
-        ("input_spectrum", fixed_list(rows, SPECTRUM_BANDS, |r| &r.input_spectrum)),
-        ("target_spectrum", fixed_list(rows, SPECTRUM_BANDS, |r| &r.target_spectrum)),
+        (
+            "input_spectrum",
+            fixed_list(rows, SPECTRUM_BANDS, |r| &r.input_spectrum),
+        ),
+        (
+            "target_spectrum",
+            fixed_list(rows, SPECTRUM_BANDS, |r| &r.target_spectrum),
+        ),
         ("mel_frames", i(|r| (r.input_mel.len() / MEL_BANDS) as i32)),
         ("input_mel", fixed_list(rows, mel_len, |r| &r.input_mel)),
         ("target_mel", fixed_list(rows, mel_len, |r| &r.target_mel)),
     ];
-    let schema = Schema::new(cols.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), false)).collect::<Vec<_>>());
+    let schema = Schema::new(
+        cols.iter()
+            .map(|(n, a)| Field::new(*n, a.data_type().clone(), false))
+            .collect::<Vec<_>>(),
+    );
     RecordBatch::try_new(Arc::new(schema), cols.into_iter().map(|(_, a)| a).collect())
 }
 
@@ -699,7 +868,12 @@ fn hex(b: &[u8]) -> String {
 /// Text-only captions for the text encoder's intent probe: `n` more captions drawn
 /// like the rows' (plans in the rows' proportions), each with its understood text,
 /// token ids and intent vector.
-fn text_captions(grammar: &Grammar, tokenizer: &Tokenizer, seed: u64, n: usize) -> Vec<serde_json::Value> {
+fn text_captions(
+    grammar: &Grammar,
+    tokenizer: &Tokenizer,
+    seed: u64,
+    n: usize,
+) -> Vec<serde_json::Value> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7E47);
     let table = grammar.reader().table();
     (0..n)
@@ -738,7 +912,10 @@ pub const TEXT_CAPTIONS: usize = 40_000;
 pub fn build(config: &BuildConfig) -> Result<Summary, BuildError> {
     let (rows, tokenizer) = build_rows(config)?;
     std::fs::create_dir_all(&config.out).map_err(|e| write_err(&config.out, e))?;
-    let mel_frames = mel::mel_frame_count((config.crop_s * SAMPLE_RATE as f32).round() as usize, SAMPLE_RATE as f32);
+    let mel_frames = mel::mel_frame_count(
+        (config.crop_s * SAMPLE_RATE as f32).round() as usize,
+        SAMPLE_RATE as f32,
+    );
     let mut files = Vec::new();
     let mut counts = Vec::new();
     let mut speakers = Vec::new();
@@ -756,8 +933,12 @@ pub fn build(config: &BuildConfig) -> Result<Summary, BuildError> {
         let path = config.out.join(&name);
         let batch = to_batch(&part, mel_frames).map_err(|e| write_err(&path, e))?;
         let file = std::fs::File::create(&path).map_err(|e| write_err(&path, e))?;
-        let props = WriterProperties::builder().set_max_row_group_size(256).set_created_by("faurge-dataset".into()).build();
-        let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| write_err(&path, e))?;
+        let props = WriterProperties::builder()
+            .set_max_row_group_size(256)
+            .set_created_by("faurge-dataset".into())
+            .build();
+        let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props))
+            .map_err(|e| write_err(&path, e))?;
         w.write(&batch).map_err(|e| write_err(&path, e))?;
         w.close().map_err(|e| write_err(&path, e))?;
         files.push((name, sha256_file(&path)?));
@@ -768,8 +949,14 @@ pub fn build(config: &BuildConfig) -> Result<Summary, BuildError> {
     };
     let grammar = Grammar::new(&config.vocabulary);
     let captions = text_captions(&grammar, &tokenizer, config.seed, TEXT_CAPTIONS);
-    w("captions.json", &serde_json::to_string(&captions).unwrap_or_default())?;
-    files.push(("captions.json".into(), sha256_file(&config.out.join("captions.json"))?));
+    w(
+        "captions.json",
+        &serde_json::to_string(&captions).unwrap_or_default(),
+    )?;
+    files.push((
+        "captions.json".into(),
+        sha256_file(&config.out.join("captions.json"))?,
+    ));
     files.sort();
     let sums: String = files.iter().map(|(n, h)| format!("{h}  {n}\n")).collect();
     let content_hash = hex(&Sha256::digest(sums.as_bytes()));
@@ -794,7 +981,15 @@ pub fn build(config: &BuildConfig) -> Result<Summary, BuildError> {
     distinct.sort_unstable();
     distinct.dedup();
     let goals_met = rows.iter().map(|r| r.goals_met).sum::<f32>() / rows.len().max(1) as f32;
-    let summary = Summary { content_hash, rows: counts, speakers, mel_frames, distinct_captions: distinct.len(), goals_met, files };
+    let summary = Summary {
+        content_hash,
+        rows: counts,
+        speakers,
+        mel_frames,
+        distinct_captions: distinct.len(),
+        goals_met,
+        files,
+    };
     w(
         "manifest.json",
         &serde_json::to_string_pretty(&serde_json::json!({
@@ -822,12 +1017,19 @@ pub fn build(config: &BuildConfig) -> Result<Summary, BuildError> {
 ///
 /// # Errors
 /// [`BuildError`] for missing speech or an unreadable clip.
-pub fn reference_balances(data: &Path, vocabulary: &Vocabulary) -> Result<Vec<(String, f32, usize)>, BuildError> {
+pub fn reference_balances(
+    data: &Path,
+    vocabulary: &Vocabulary,
+) -> Result<Vec<(String, f32, usize)>, BuildError> {
     let sources = scan(data);
     if sources.speech.is_empty() {
         return Err(BuildError::NoSpeech(data.display().to_string()));
     }
-    let clips: Vec<&SpeechClip> = sources.speech.iter().filter(|c| c.split() == Split::Train).collect();
+    let clips: Vec<&SpeechClip> = sources
+        .speech
+        .iter()
+        .filter(|c| c.split() == Split::Train)
+        .collect();
     let table = &vocabulary.descriptors;
     let centers = ltas::ltas_band_centers_hz();
     let per_clip: Result<Vec<Vec<(String, f32)>>, BuildError> = clips
@@ -836,7 +1038,10 @@ pub fn reference_balances(data: &Path, vocabulary: &Vocabulary) -> Result<Vec<(S
             let l = load_clip(clip)?;
             let lt = ltas::ltas_with_bandwidth(&[&l.audio], SAMPLE_RATE as f32, l.bandwidth_hz);
             let valid = ltas::ltas_bands_below(l.bandwidth_hz);
-            Ok(faurge_vocabulary::intent::Measured::from_ltas(table, &lt, &centers, &valid).balances)
+            Ok(
+                faurge_vocabulary::intent::Measured::from_ltas(table, &lt, &centers, &valid)
+                    .balances,
+            )
         })
         .collect();
     let per_clip = per_clip?;
@@ -845,9 +1050,16 @@ pub fn reference_balances(data: &Path, vocabulary: &Vocabulary) -> Result<Vec<(S
         .iter()
         .filter(|q| q.kind == faurge_vocabulary::descriptors::QuantityKind::Balance)
         .map(|q| {
-            let mut v: Vec<f32> = per_clip.iter().filter_map(|m| m.iter().find(|(id, _)| *id == q.id).map(|(_, x)| *x)).collect();
+            let mut v: Vec<f32> = per_clip
+                .iter()
+                .filter_map(|m| m.iter().find(|(id, _)| *id == q.id).map(|(_, x)| *x))
+                .collect();
             v.sort_by(f32::total_cmp);
-            let median = if v.is_empty() { f32::NAN } else { v[v.len() / 2] };
+            let median = if v.is_empty() {
+                f32::NAN
+            } else {
+                v[v.len() / 2]
+            };
             (q.id.clone(), median, v.len())
         })
         .collect())

@@ -95,8 +95,14 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Balances { data } => {
             let v = Vocabulary::embedded()?;
-            for (id, median, n) in generate::reference_balances(&data, &v).context("Could not measure the balances")? {
-                let now = v.descriptors.quantity(&id).and_then(|q| q.reference).unwrap_or(f32::NAN);
+            for (id, median, n) in
+                generate::reference_balances(&data, &v).context("Could not measure the balances")?
+            {
+                let now = v
+                    .descriptors
+                    .quantity(&id)
+                    .and_then(|q| q.reference)
+                    .unwrap_or(f32::NAN);
                 println!("{id:12} median {median:+6.1} dB over {n:3} clips (table: {now:+.1})");
             }
         }

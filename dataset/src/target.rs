@@ -18,11 +18,15 @@
 
 use faurge_dsp::analysis::dynamics::t_dyn;
 use faurge_dsp::analysis::loudness::integrated_lufs;
-use faurge_dsp::analysis::ltas::{ltas_band_centers_hz, ltas_bands_below, ltas_with_bandwidth, LTAS_BANDS};
+use faurge_dsp::analysis::ltas::{
+    ltas_band_centers_hz, ltas_bands_below, ltas_with_bandwidth, LTAS_BANDS,
+};
 use faurge_dsp::chain::{Chain, ChainConfig};
 use faurge_dsp::fit::{fit_band_limits, fit_gains, FitBand, GENERIC_BANDS};
 use faurge_dsp::ir::{reverberant_to_direct_db, DIRECT_WINDOW_S};
-use faurge_dsp::state::{db_to_gain, DspState, MAX_MAKEUP_DB, MAX_TRIM_DB, MIN_MAKEUP_DB, MIN_TRIM_DB};
+use faurge_dsp::state::{
+    db_to_gain, DspState, MAX_MAKEUP_DB, MAX_TRIM_DB, MIN_MAKEUP_DB, MIN_TRIM_DB,
+};
 use faurge_vocabulary::descriptors::{Descriptors, QuantityKind};
 use faurge_vocabulary::ground::balance_curve;
 use faurge_vocabulary::intent::{Goal, GoalKind, Intent, Measured};
@@ -49,7 +53,12 @@ pub struct Recipe {
 
 /// The balances, crest factor and loudness of `audio` (mono, `sample_rate`, band
 /// limited to `bandwidth_hz`), as the intent's goals need them.
-pub fn measure(table: &Descriptors, audio: &[f32], sample_rate: f32, bandwidth_hz: f32) -> (Measured, [f32; LTAS_BANDS], [bool; LTAS_BANDS]) {
+pub fn measure(
+    table: &Descriptors,
+    audio: &[f32],
+    sample_rate: f32,
+    bandwidth_hz: f32,
+) -> (Measured, [f32; LTAS_BANDS], [bool; LTAS_BANDS]) {
     let ltas = ltas_with_bandwidth(&[audio], sample_rate, bandwidth_hz);
     let valid = ltas_bands_below(bandwidth_hz);
     let mut m = Measured::from_ltas(table, &ltas, &ltas_band_centers_hz(), &valid);
@@ -82,7 +91,8 @@ pub fn room_ir(rir: &[f32], rdr_db: f32, sample_rate: f32) -> Vec<f32> {
         .enumerate()
         .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
         .map_or(0, |(i, _)| i);
-    let start = (peak + (DIRECT_WINDOW_S * f64::from(sample_rate)).round() as usize + 1).min(rir.len());
+    let start =
+        (peak + (DIRECT_WINDOW_S * f64::from(sample_rate)).round() as usize + 1).min(rir.len());
     let tail = &rir[start..];
     let e: f64 = tail.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
     let mut ir = vec![0.0f32; 1 + (start - peak) + tail.len()];
@@ -128,7 +138,10 @@ pub fn render_intent(
 
     // 1. Dynamics first (compression also tilts the long-term spectrum, which the
     //    spectral passes then correct): compression toward a lower crest factor.
-    if let Some(g) = goals.iter().find(|g| g.quantity == "dynamics" && g.change < -0.3) {
+    if let Some(g) = goals
+        .iter()
+        .find(|g| g.quantity == "dynamics" && g.change < -0.3)
+    {
         let after_eq = render(base, &state, None, sample_rate);
         let crest0 = t_dyn(&[&after_eq], sample_rate)[0];
         let level = integrated_lufs(&[&after_eq], sample_rate).unwrap_or(-30.0);
@@ -160,11 +173,21 @@ pub fn render_intent(
     // 2. Spectrum, rendered with the compressor in place.
     let balance_goals: Vec<&Goal> = goals
         .iter()
-        .filter(|g| table.quantity(&g.quantity).is_some_and(|q| q.kind == QuantityKind::Balance))
+        .filter(|g| {
+            table
+                .quantity(&g.quantity)
+                .is_some_and(|q| q.kind == QuantityKind::Balance)
+        })
         .collect();
     let bands: Vec<FitBand> = GENERIC_BANDS
         .iter()
-        .map(|&(i, f, q)| (i, f * 2f32.powf(rng.gen_range(-0.4..0.4)), q * rng.gen_range(0.8..1.25)))
+        .map(|&(i, f, q)| {
+            (
+                i,
+                f * 2f32.powf(rng.gen_range(-0.4..0.4)),
+                q * rng.gen_range(0.8..1.25),
+            )
+        })
         .collect();
     if balance_goals.iter().any(|g| g.change.abs() > 1e-3) {
         let owned: Vec<Goal> = balance_goals.iter().map(|g| (*g).clone()).collect();
@@ -174,7 +197,10 @@ pub fn render_intent(
             for b in eq.bands.iter_mut() {
                 b.enabled = false;
             }
-            if owned.iter().any(|g| (g.quantity == "low_cut" || g.quantity == "high_cut") && g.change < -1.0) {
+            if owned
+                .iter()
+                .any(|g| (g.quantity == "low_cut" || g.quantity == "high_cut") && g.change < -1.0)
+            {
                 fit_band_limits(&mut eq, &want, &weight, 250.0, 4000.0, sample_rate);
             }
             fit_gains(&mut eq, &bands, &want, &weight, sample_rate);
@@ -191,7 +217,10 @@ pub fn render_intent(
                     let q = table.quantity(&g.quantity)?;
                     let got = now.value(&q.id, q.kind)? - measured.value(&q.id, q.kind)?;
                     let miss = g.change - got;
-                    (miss.abs() > BALANCE_TOLERANCE_DB).then(|| Goal { change: miss, ..g.clone() })
+                    (miss.abs() > BALANCE_TOLERANCE_DB).then(|| Goal {
+                        change: miss,
+                        ..g.clone()
+                    })
                 })
                 .collect();
             if residual.is_empty() {
@@ -207,7 +236,10 @@ pub fn render_intent(
     // 3. Room.
     let mut room = None;
     let mut ir: Option<Vec<f32>> = None;
-    if let Some(g) = goals.iter().find(|g| g.quantity == "room" && g.kind == GoalKind::Exactly) {
+    if let Some(g) = goals
+        .iter()
+        .find(|g| g.quantity == "room" && g.kind == GoalKind::Exactly)
+    {
         if !rirs.is_empty() {
             let k = rng.gen_range(0..rirs.len());
             let h = room_ir(&rirs[k], g.value, sample_rate);
@@ -221,11 +253,18 @@ pub fn render_intent(
 
     // 4. Loudness.
     let mut out = render(base, &state, ir.as_deref(), sample_rate);
-    if let (Some(g), Some(now)) = (goals.iter().find(|g| g.quantity == "loudness"), integrated_lufs(&[&out], sample_rate)) {
+    if let (Some(g), Some(now)) = (
+        goals.iter().find(|g| g.quantity == "loudness"),
+        integrated_lufs(&[&out], sample_rate),
+    ) {
         let need = g.value - now;
         let trim = need.clamp(MIN_TRIM_DB, MAX_TRIM_DB);
         // What the trim cannot reach, a compressor's makeup gain carries.
-        let makeup = if state.compressor.enabled { (need - trim).clamp(MIN_MAKEUP_DB, MAX_MAKEUP_DB) } else { 0.0 };
+        let makeup = if state.compressor.enabled {
+            (need - trim).clamp(MIN_MAKEUP_DB, MAX_MAKEUP_DB)
+        } else {
+            0.0
+        };
         let gain = db_to_gain(trim + makeup);
         out.iter_mut().for_each(|v| *v *= gain);
         state.output_trim_db = trim;
@@ -237,14 +276,26 @@ pub fn render_intent(
     let met = goals
         .iter()
         .filter(|g| {
-            let Some(q) = table.quantity(&g.quantity) else { return false };
+            let Some(q) = table.quantity(&g.quantity) else {
+                return false;
+            };
             match q.kind {
                 QuantityKind::Room => room.is_some() == (g.kind == GoalKind::Exactly),
-                _ => after.value(&q.id, q.kind).is_some_and(|v| g.met_by(v, q.margin)),
+                _ => after
+                    .value(&q.id, q.kind)
+                    .is_some_and(|v| g.met_by(v, q.margin)),
             }
         })
         .count();
-    (out, Recipe { state, room, goals, met })
+    (
+        out,
+        Recipe {
+            state,
+            room,
+            goals,
+            met,
+        },
+    )
 }
 
 #[cfg(test)]
@@ -255,10 +306,16 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     fn speech() -> (Vec<f32>, f32) {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/clean_vctk_p236_023.wav");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/clean_vctk_p236_023.wav"
+        );
         let a = faurge_io::read(std::path::Path::new(path)).expect("the shipped clean example");
         let mono = a.to_mono();
-        (mono[..(3 * a.sample_rate) as usize].to_vec(), a.sample_rate as f32)
+        (
+            mono[..(3 * a.sample_rate) as usize].to_vec(),
+            a.sample_rate as f32,
+        )
     }
 
     #[test]
@@ -267,12 +324,34 @@ mod tests {
         let t = r.table();
         let (audio, fs) = speech();
         let mut rng = ChaCha8Rng::seed_from_u64(5);
-        for prompt in ["a touch warmer", "much less boomy", "brighter but less sibilant", "punchy podcast", "telephone", "more reverb", "quieter"] {
+        for prompt in [
+            "a touch warmer",
+            "much less boomy",
+            "brighter but less sibilant",
+            "punchy podcast",
+            "telephone",
+            "more reverb",
+            "quieter",
+        ] {
             let intent = r.read(prompt, false);
             let lufs = integrated_lufs(&[&audio], fs);
-            let (out, recipe) = render_intent(t, &intent, &audio, fs, 20_000.0, lufs, &[room_test_rir(fs)], &mut rng);
+            let (out, recipe) = render_intent(
+                t,
+                &intent,
+                &audio,
+                fs,
+                20_000.0,
+                lufs,
+                &[room_test_rir(fs)],
+                &mut rng,
+            );
             assert!(out.iter().all(|v| v.is_finite()));
-            assert_eq!(recipe.met, recipe.goals.len(), "{prompt}: {:#?}", recipe.goals);
+            assert_eq!(
+                recipe.met,
+                recipe.goals.len(),
+                "{prompt}: {:#?}",
+                recipe.goals
+            );
         }
     }
 

@@ -138,12 +138,28 @@ fn tiny_build_is_deterministic_and_masked() {
             );
         }
         assert!(!r.caption.is_empty() && !r.intent_summary.is_empty());
-        assert!(r.caption_tokens.iter().any(|&t| t > 1), "{:?} has known tokens", r.understood);
-        assert_eq!(r.caption_tokens, tokenizer.encode(&r.understood, generate::MAX_TOKENS).iter().map(|&v| v as i32).collect::<Vec<_>>());
+        assert!(
+            r.caption_tokens.iter().any(|&t| t > 1),
+            "{:?} has known tokens",
+            r.understood
+        );
+        assert_eq!(
+            r.caption_tokens,
+            tokenizer
+                .encode(&r.understood, generate::MAX_TOKENS)
+                .iter()
+                .map(|&v| v as i32)
+                .collect::<Vec<_>>()
+        );
         assert!((0.0..=1.0).contains(&r.input_purity));
         assert!((0.0..=1.0).contains(&r.goals_met));
         // A damaged input lists its damage; a clean one has none.
-        assert_eq!(r.damage_mask.iter().any(|&m| m > 0.0), r.damage_json != "[]", "{}", r.damage_json);
+        assert_eq!(
+            r.damage_mask.iter().any(|&m| m > 0.0),
+            r.damage_json != "[]",
+            "{}",
+            r.damage_json
+        );
         // Restoration targets only what is present.
         for (d, m) in r.damage_mask.iter().zip(&r.restore_mask) {
             assert!(m <= d);
@@ -200,8 +216,15 @@ fn the_descriptor_references_match_clean_speech() {
     };
     let v = faurge_vocabulary::Vocabulary::embedded().unwrap();
     for (id, median, n) in faurge_dataset::generate::reference_balances(&data, &v).unwrap() {
-        let table = v.descriptors.quantity(&id).and_then(|q| q.reference).unwrap();
+        let table = v
+            .descriptors
+            .quantity(&id)
+            .and_then(|q| q.reference)
+            .unwrap();
         assert!(n > 0, "{id}: no clip measurable");
-        assert!((median - table).abs() <= 0.5, "{id}: clean speech measures {median:+.1} dB, the table says {table:+.1}");
+        assert!(
+            (median - table).abs() <= 0.5,
+            "{id}: clean speech measures {median:+.1} dB, the table says {table:+.1}"
+        );
     }
 }

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use faurge_dataset::generate::{build_rows, BuildConfig, RowSource, SAMPLE_RATE};
 use faurge_dataset::sources::Split;
-use faurge_vocabulary::Vocabulary;
 use faurge_dsp::analysis::{ltas, mel};
+use faurge_vocabulary::Vocabulary;
 
 #[test]
 fn row_source_regenerates_the_built_rows_with_their_audio() {

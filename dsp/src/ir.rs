@@ -435,7 +435,8 @@ pub fn reverberant_to_direct_db(ir: &[f32], sample_rate: f32) -> Option<f32> {
         .enumerate()
         .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
         .map(|(i, _)| i)?;
-    let split = (peak + (DIRECT_WINDOW_S * f64::from(sample_rate)).round() as usize + 1).min(ir.len());
+    let split =
+        (peak + (DIRECT_WINDOW_S * f64::from(sample_rate)).round() as usize + 1).min(ir.len());
     let energy = |s: &[f32]| s.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
     let direct = energy(&ir[..split]);
     if direct <= 0.0 {

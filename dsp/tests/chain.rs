@@ -202,7 +202,10 @@ fn default_chain_is_a_pure_delay_of_its_reported_latency() {
     let latency = chain.latency_samples();
     assert_eq!(latency, faurge_dsp::restore::latency_samples(48_000.0));
     assert!((300..500).contains(&latency), "{latency} samples at 48 kHz");
-    assert!(x[..latency].iter().all(|&v| v == 0.0), "output before the latency");
+    assert!(
+        x[..latency].iter().all(|&v| v == 0.0),
+        "output before the latency"
+    );
     let max_err = x[latency..]
         .iter()
         .zip(&speech)

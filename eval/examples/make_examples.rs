@@ -24,10 +24,29 @@ fn main() -> anyhow::Result<()> {
     ] {
         let mut audio = clean.to_mono();
         let applied = if held_out {
-            apply_heldout(kind, strength, &mut [&mut audio[..]], rate as f32, seed, &none)?
+            apply_heldout(
+                kind,
+                strength,
+                &mut [&mut audio[..]],
+                rate as f32,
+                seed,
+                &none,
+            )?
         } else {
-            let imp = training.for_kind(kind).into_iter().next().ok_or_else(|| anyhow::anyhow!("no training implementation of {kind:?}"))?;
-            apply_damage(imp, kind, strength, &mut [&mut audio[..]], rate as f32, seed, &Recordings::none(Pool::Training, rate))?
+            let imp = training
+                .for_kind(kind)
+                .into_iter()
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("no training implementation of {kind:?}"))?;
+            apply_damage(
+                imp,
+                kind,
+                strength,
+                &mut [&mut audio[..]],
+                rate as f32,
+                seed,
+                &Recordings::none(Pool::Training, rate),
+            )?
         };
         let path = root.join(format!("examples/{name}_vctk_p236_023.wav"));
         faurge_io::write_wav(&path, &Audio::new(rate, vec![audio])?, WavFormat::Int16)?;

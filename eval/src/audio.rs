@@ -9,7 +9,9 @@ use faurge_dataset::generate::{crop, SAMPLE_RATE};
 use faurge_dataset::sources::{scan, Split};
 use faurge_dsp::analysis::dynamics::t_dyn;
 use faurge_dsp::analysis::loudness::integrated_lufs;
-use faurge_dsp::analysis::ltas::{effective_bandwidth_hz, ltas_with_bandwidth, ltas_bands_below, LTAS_BANDS};
+use faurge_dsp::analysis::ltas::{
+    effective_bandwidth_hz, ltas_bands_below, ltas_with_bandwidth, LTAS_BANDS,
+};
 use faurge_dsp::analysis::restoration::restoration_metrics;
 use faurge_dsp::chain::{Chain, ChainConfig};
 use faurge_protocol::BakeResult;
@@ -40,9 +42,16 @@ pub struct Clip {
 /// # Errors
 /// No speech of the test split under `data`, or an unreadable file.
 pub fn test_clips(data: &Path, n: usize, crop_s: f32, seed: u64) -> Result<Vec<Clip>> {
-    let mut speech: Vec<_> = scan(data).speech.into_iter().filter(|c| c.split() == Split::Test).collect();
+    let mut speech: Vec<_> = scan(data)
+        .speech
+        .into_iter()
+        .filter(|c| c.split() == Split::Test)
+        .collect();
     if speech.is_empty() {
-        bail!("Could not find test-split speech under \"{}\"", data.display());
+        bail!(
+            "Could not find test-split speech under \"{}\"",
+            data.display()
+        );
     }
     // Full-band (VCTK) first: their top octave can be judged.
     speech.sort_by_key(|c| (c.corpus != "vctk", c.name.clone()));
@@ -56,16 +65,25 @@ pub fn test_clips(data: &Path, n: usize, crop_s: f32, seed: u64) -> Result<Vec<C
         if !seen.insert(c.speaker.clone()) {
             continue;
         }
-        let a = faurge_io::read(&c.path).with_context(|| format!("Could not read \"{}\"", c.path.display()))?;
+        let a = faurge_io::read(&c.path)
+            .with_context(|| format!("Could not read \"{}\"", c.path.display()))?;
         let mono = a.to_mono();
-        let bw = effective_bandwidth_hz(&[&mono], a.sample_rate as f32).min(a.sample_rate as f32 / 2.0);
+        let bw =
+            effective_bandwidth_hz(&[&mono], a.sample_rate as f32).min(a.sample_rate as f32 / 2.0);
         let at48 = if a.sample_rate == SAMPLE_RATE {
             mono
         } else {
-            faurge_io::resample(&[mono], a.sample_rate, SAMPLE_RATE)?.into_iter().next().unwrap_or_default()
+            faurge_io::resample(&[mono], a.sample_rate, SAMPLE_RATE)?
+                .into_iter()
+                .next()
+                .unwrap_or_default()
         };
         let len = (crop_s * RATE) as usize;
-        out.push(Clip { id: format!("{}/{}", c.corpus, c.name), audio: crop(&at48, len, &mut rng), bandwidth_hz: bw });
+        out.push(Clip {
+            id: format!("{}/{}", c.corpus, c.name),
+            audio: crop(&at48, len, &mut rng),
+            bandwidth_hz: bw,
+        });
     }
     Ok(out)
 }
@@ -81,7 +99,10 @@ pub fn render(audio: &[f32], result: &BakeResult) -> Result<Vec<f32>> {
         let at48 = if ir.sample_rate == SAMPLE_RATE {
             samples
         } else {
-            faurge_io::resample(&[samples], ir.sample_rate, SAMPLE_RATE)?.into_iter().next().unwrap_or_default()
+            faurge_io::resample(&[samples], ir.sample_rate, SAMPLE_RATE)?
+                .into_iter()
+                .next()
+                .unwrap_or_default()
         };
         let kernel = chain.kernel_builder().build(&[&at48])?;
         let _ = chain.replace_ir(kernel);
@@ -95,7 +116,9 @@ pub fn render(audio: &[f32], result: &BakeResult) -> Result<Vec<f32>> {
 
 /// ISO 266 one-third-octave centre frequencies from 50 Hz to 16 kHz.
 pub fn third_octave_centers() -> Vec<f32> {
-    (-13..=12).map(|k| 1000.0 * 2f32.powf(k as f32 / 3.0)).collect()
+    (-13..=12)
+        .map(|k| 1000.0 * 2f32.powf(k as f32 / 3.0))
+        .collect()
 }
 
 /// Level of every 1/3-octave band (50 Hz – 16 kHz) of `audio`, dB re the mean power
@@ -106,7 +129,9 @@ pub fn third_octave_db(audio: &[f32], bandwidth_hz: f32) -> Vec<Option<f32>> {
     let centers = third_octave_centers();
     let mut planner = RealFftPlanner::<f32>::new();
     let fft = planner.plan_fft_forward(N);
-    let window: Vec<f32> = (0..N).map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / N as f32).cos()).collect();
+    let window: Vec<f32> = (0..N)
+        .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / N as f32).cos())
+        .collect();
     let mut psd = vec![0.0f64; N / 2 + 1];
     let mut frames = 0;
     let mut buf = fft.make_input_vec();
@@ -132,22 +157,34 @@ pub fn third_octave_db(audio: &[f32], bandwidth_hz: f32) -> Vec<Option<f32>> {
             if hi > bandwidth_hz || frames == 0 {
                 return None;
             }
-            let p: f64 = psd.iter().enumerate().filter(|(k, _)| {
-                let f = *k as f32 * bin_hz;
-                f >= lo && f < hi
-            }).map(|(_, v)| v).sum();
+            let p: f64 = psd
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| {
+                    let f = *k as f32 * bin_hz;
+                    f >= lo && f < hi
+                })
+                .map(|(_, v)| v)
+                .sum();
             Some(p.max(1e-30))
         })
         .collect();
     let valid: Vec<f64> = bands.iter().flatten().copied().collect();
     let mean = valid.iter().sum::<f64>() / valid.len().max(1) as f64;
-    bands.into_iter().map(|b| b.map(|p| (10.0 * (p / mean.max(1e-30)).log10()) as f32)).collect()
+    bands
+        .into_iter()
+        .map(|b| b.map(|p| (10.0 * (p / mean.max(1e-30)).log10()) as f32))
+        .collect()
 }
 
 /// The level-normalised 1/3-octave distance of two spectra ([`third_octave_db`]): the
 /// RMS of their difference over the bands both have, after removing its mean, dB.
 pub fn spectral_distance_db(a: &[Option<f32>], b: &[Option<f32>]) -> f64 {
-    let d: Vec<f64> = a.iter().zip(b).filter_map(|(x, y)| Some(f64::from((*x)?) - f64::from((*y)?))).collect();
+    let d: Vec<f64> = a
+        .iter()
+        .zip(b)
+        .filter_map(|(x, y)| Some(f64::from((*x)?) - f64::from((*y)?)))
+        .collect();
     if d.is_empty() {
         return 0.0;
     }
@@ -205,7 +242,11 @@ mod tests {
     #[test]
     fn snr_against_the_reference_reads_added_noise() {
         let reference: Vec<f32> = (0..48_000).map(|i| (i as f32 * 0.05).sin()).collect();
-        let noisy: Vec<f32> = reference.iter().enumerate().map(|(i, &v)| 0.5 * v + 0.05 * ((i * 7919 % 1000) as f32 / 500.0 - 1.0)).collect();
+        let noisy: Vec<f32> = reference
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| 0.5 * v + 0.05 * ((i * 7919 % 1000) as f32 / 500.0 - 1.0))
+            .collect();
         let snr = snr_vs_reference_db(&reference, &noisy);
         assert!((10.0..25.0).contains(&snr), "{snr}");
         assert!(snr_vs_reference_db(&reference, &reference) > 100.0);
@@ -213,10 +254,20 @@ mod tests {
 
     #[test]
     fn third_octaves_of_a_tone_peak_at_its_band() {
-        let tone: Vec<f32> = (0..48_000).map(|i| (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / RATE).sin()).collect();
+        let tone: Vec<f32> = (0..48_000)
+            .map(|i| (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / RATE).sin())
+            .collect();
         let t = third_octave_db(&tone, 20_000.0);
-        let k = third_octave_centers().iter().position(|&c| (c - 1000.0).abs() < 1.0).unwrap();
-        let top = t.iter().enumerate().max_by(|a, b| a.1.unwrap_or(-999.0).total_cmp(&b.1.unwrap_or(-999.0))).unwrap().0;
+        let k = third_octave_centers()
+            .iter()
+            .position(|&c| (c - 1000.0).abs() < 1.0)
+            .unwrap();
+        let top = t
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.unwrap_or(-999.0).total_cmp(&b.1.unwrap_or(-999.0)))
+            .unwrap()
+            .0;
         assert_eq!(top, k);
         assert!(third_octave_db(&tone, 8000.0).last().unwrap().is_none());
     }

@@ -54,7 +54,9 @@ use faurge_vocabulary::descriptors::Descriptors;
 use faurge_vocabulary::intent::{Measured, Reader};
 use serde::Serialize;
 
-use crate::audio::{quantities, render, snr_vs_reference_db, spectral_distance_db, third_octave_db, Clip, RATE};
+use crate::audio::{
+    quantities, render, snr_vs_reference_db, spectral_distance_db, third_octave_db, Clip, RATE,
+};
 use crate::heldout::{apply_eval, EvalDamage, Seen, EVAL_KINDS};
 use crate::prompts::{fulfils, Expect};
 
@@ -88,9 +90,23 @@ pub const PROMPT_DAMAGE_STRENGTH: f32 = 0.4;
 /// Strength of the damage in the repair and reference parts.
 pub const REPAIR_DAMAGE_STRENGTH: f32 = 0.6;
 /// The damage kinds of the prompt part's damaged clips, in turn.
-pub const PROMPT_DAMAGES: [Kind; 6] = [Kind::Noise, Kind::Boom, Kind::Muddy, Kind::Sibilant, Kind::Thin, Kind::Comb];
+pub const PROMPT_DAMAGES: [Kind; 6] = [
+    Kind::Noise,
+    Kind::Boom,
+    Kind::Muddy,
+    Kind::Sibilant,
+    Kind::Thin,
+    Kind::Comb,
+];
 /// Kinds whose damage is a linear filter (an EQ and an IR can undo them in principle).
-pub const LINEAR_KINDS: [Kind; 6] = [Kind::Boom, Kind::Comb, Kind::Sibilant, Kind::Thin, Kind::Muddy, Kind::BandLimit];
+pub const LINEAR_KINDS: [Kind; 6] = [
+    Kind::Boom,
+    Kind::Comb,
+    Kind::Sibilant,
+    Kind::Thin,
+    Kind::Muddy,
+    Kind::BandLimit,
+];
 
 const USAGE: &str = "Usage: cargo xtask eval [--data ../shared/data] [--models bundle/models] [--out target/eval] [--clips N] [--crop-s SECONDS] [--prompts N] [--seed S] [--max-rounds N] [--reflection measured|fabian] [--parts prompts,repair,reference] [--python PATH] [--record]
   --clips: held-out clips per part (default 12); --prompts: use only the first N prompts of eval/prompts.toml;
@@ -132,10 +148,22 @@ struct Baked {
 }
 
 fn request(prompt: &str, audio: &[f32], options: &BakeOptions) -> Result<BakeRequest> {
-    Ok(BakeRequest::new(1, prompt, SAMPLE_RATE, &[audio], faurge_protocol::DspState::default(), options.clone())?)
+    Ok(BakeRequest::new(
+        1,
+        prompt,
+        SAMPLE_RATE,
+        &[audio],
+        faurge_protocol::DspState::default(),
+        options.clone(),
+    )?)
 }
 
-fn bake(orch: &mut Orchestrator, prompt: &str, audio: &[f32], options: &BakeOptions) -> Result<Baked> {
+fn bake(
+    orch: &mut Orchestrator,
+    prompt: &str,
+    audio: &[f32],
+    options: &BakeOptions,
+) -> Result<Baked> {
     let req = request(prompt, audio, options)?;
     let t = Instant::now();
     let result = orch
@@ -173,7 +201,13 @@ pub fn auc(pos: &[f32], neg: &[f32]) -> f64 {
     let mut wins = 0.0;
     for &p in pos {
         for &n in neg {
-            wins += if p > n { 1.0 } else if p == n { 0.5 } else { 0.0 };
+            wins += if p > n {
+                1.0
+            } else if p == n {
+                0.5
+            } else {
+                0.0
+            };
         }
     }
     wins / (pos.len() * neg.len()) as f64
@@ -330,13 +364,18 @@ pub struct EvalReport {
 /// where it is valid): the generic auto-EQ's reference.
 fn average_speech_ltas(data: &Path) -> Result<([f32; LTAS_BANDS], [f32; LTAS_BANDS])> {
     let clips = faurge_dataset::sources::scan(data).speech;
-    let train: Vec<_> = clips.iter().filter(|c| c.split() == faurge_dataset::sources::Split::Train).take(60).collect();
+    let train: Vec<_> = clips
+        .iter()
+        .filter(|c| c.split() == faurge_dataset::sources::Split::Train)
+        .take(60)
+        .collect();
     let mut sum = [0.0f64; LTAS_BANDS];
     let mut n = [0usize; LTAS_BANDS];
     for c in train {
         let a = faurge_io::read(&c.path)?;
         let mono = a.to_mono();
-        let bw = faurge_dsp::analysis::ltas::effective_bandwidth_hz(&[&mono], a.sample_rate as f32).min(a.sample_rate as f32 / 2.0);
+        let bw = faurge_dsp::analysis::ltas::effective_bandwidth_hz(&[&mono], a.sample_rate as f32)
+            .min(a.sample_rate as f32 / 2.0);
         let l = ltas_with_bandwidth(&[&mono], a.sample_rate as f32, bw);
         for (b, ok) in ltas_bands_below(bw).iter().enumerate() {
             if *ok {
@@ -345,28 +384,61 @@ fn average_speech_ltas(data: &Path) -> Result<([f32; LTAS_BANDS], [f32; LTAS_BAN
             }
         }
     }
-    let avg = std::array::from_fn(|b| if n[b] > 0 { (sum[b] / n[b] as f64) as f32 } else { -100.0 });
+    let avg = std::array::from_fn(|b| {
+        if n[b] > 0 {
+            (sum[b] / n[b] as f64) as f32
+        } else {
+            -100.0
+        }
+    });
     let w = std::array::from_fn(|b| if n[b] > 0 { 1.0 } else { 0.0 });
     Ok((avg, w))
 }
 
 /// The generic auto-EQ's render of `audio`.
-fn auto_eq(audio: &[f32], bandwidth_hz: f32, reference: &([f32; LTAS_BANDS], [f32; LTAS_BANDS])) -> Result<Vec<f32>> {
+fn auto_eq(
+    audio: &[f32],
+    bandwidth_hz: f32,
+    reference: &([f32; LTAS_BANDS], [f32; LTAS_BANDS]),
+) -> Result<Vec<f32>> {
     let l = ltas_with_bandwidth(&[audio], RATE, bandwidth_hz);
     let valid = ltas_bands_below(bandwidth_hz);
-    let w: Vec<f32> = (0..LTAS_BANDS).map(|b| if valid[b] { reference.1[b] } else { 0.0 }).collect();
+    let w: Vec<f32> = (0..LTAS_BANDS)
+        .map(|b| if valid[b] { reference.1[b] } else { 0.0 })
+        .collect();
     let state = auto_eq_state(&l, &reference.0, &w, RATE);
-    shadow_bake(audio, &state, None).map_err(anyhow::Error::msg).map(|mut v| {
-        // The chain's latency does not matter for long-term spectra; keep the length.
-        v.truncate(audio.len());
-        v
-    })
+    shadow_bake(audio, &state, None)
+        .map_err(anyhow::Error::msg)
+        .map(|mut v| {
+            // The chain's latency does not matter for long-term spectra; keep the length.
+            v.truncate(audio.len());
+            v
+        })
 }
 
-fn damaged(clip: &Clip, kind: Kind, seen: Seen, strength: f32, seed: u64, recordings: &(Recordings, Recordings)) -> Result<Vec<f32>> {
+fn damaged(
+    clip: &Clip,
+    kind: Kind,
+    seen: Seen,
+    strength: f32,
+    seed: u64,
+    recordings: &(Recordings, Recordings),
+) -> Result<Vec<f32>> {
     let mut a = clip.audio.clone();
-    let rec = if seen == Seen::HeldOut { &recordings.1 } else { &recordings.0 };
-    apply_eval(EvalDamage::Kind(kind), seen, strength, &mut [&mut a[..]], RATE, seed, rec)?;
+    let rec = if seen == Seen::HeldOut {
+        &recordings.1
+    } else {
+        &recordings.0
+    };
+    apply_eval(
+        EvalDamage::Kind(kind),
+        seen,
+        strength,
+        &mut [&mut a[..]],
+        RATE,
+        seed,
+        rec,
+    )?;
     Ok(a)
 }
 
@@ -387,23 +459,56 @@ fn progress(on: bool, msg: &str) {
 ///
 /// # Errors
 /// A failing bake, render or damage.
-pub fn evaluate_prompts(orch: &mut Orchestrator, table: &Descriptors, clips: &[Clip], config: &EvalConfig, recordings: &(Recordings, Recordings), reference: &([f32; LTAS_BANDS], [f32; LTAS_BANDS])) -> Result<PromptFigures> {
+pub fn evaluate_prompts(
+    orch: &mut Orchestrator,
+    table: &Descriptors,
+    clips: &[Clip],
+    config: &EvalConfig,
+    recordings: &(Recordings, Recordings),
+    reference: &([f32; LTAS_BANDS], [f32; LTAS_BANDS]),
+) -> Result<PromptFigures> {
     let (mut cases, triples) = prompts::load()?;
     if let Some(n) = config.max_prompts {
         cases.truncate(n);
     }
     let reader = Reader::embedded()?;
     let sanitizer = faurge_vocabulary::sanitizer::Sanitizer::embedded()?;
-    let mut f = PromptFigures { s_c_threshold: orch.default_threshold(), ..PromptFigures::default() };
+    let mut f = PromptFigures {
+        s_c_threshold: orch.default_threshold(),
+        ..PromptFigures::default()
+    };
     let (mut pos, mut neg, mut neg_other) = (Vec::new(), Vec::new(), Vec::new());
     let mut loud_err = Vec::new();
     let (mut ms, mut rounds, mut conv) = (Vec::new(), Vec::new(), Vec::new());
     for (ci, clip) in clips.iter().enumerate() {
         let clean = ci % 2 == 0;
         let kind = PROMPT_DAMAGES[(ci / 2) % PROMPT_DAMAGES.len()];
-        let input = if clean { clip.audio.clone() } else { damaged(clip, kind, Seen::HeldOut, PROMPT_DAMAGE_STRENGTH, config.seed ^ ci as u64, recordings)? };
-        let condition = if clean { "clean".to_owned() } else { format!("damaged ({})", kind.label()) };
-        progress(config.progress, &format!("prompts: clip {}/{} {} {condition}", ci + 1, clips.len(), clip.id));
+        let input = if clean {
+            clip.audio.clone()
+        } else {
+            damaged(
+                clip,
+                kind,
+                Seen::HeldOut,
+                PROMPT_DAMAGE_STRENGTH,
+                config.seed ^ ci as u64,
+                recordings,
+            )?
+        };
+        let condition = if clean {
+            "clean".to_owned()
+        } else {
+            format!("damaged ({})", kind.label())
+        };
+        progress(
+            config.progress,
+            &format!(
+                "prompts: clip {}/{} {} {condition}",
+                ci + 1,
+                clips.len(),
+                clip.id
+            ),
+        );
         let m_in = quantities(table, &input, clip.bandwidth_hz);
         let e_in = orch.embed_audio(&input)?;
         let untouched_spectrum = third_octave_db(&input, clip.bandwidth_hz);
@@ -423,20 +528,35 @@ pub fn evaluate_prompts(orch: &mut Orchestrator, table: &Descriptors, clips: &[C
             for e in &case.expect {
                 if *e == Expect::Repair {
                     if !clean {
-                        let ok = spectral_distance_db(&third_octave_db(&b.render, clip.bandwidth_hz), &clean_spectrum) < spectral_distance_db(&untouched_spectrum, &clean_spectrum);
+                        let ok = spectral_distance_db(
+                            &third_octave_db(&b.render, clip.bandwidth_hz),
+                            &clean_spectrum,
+                        ) < spectral_distance_db(&untouched_spectrum, &clean_spectrum);
                         f.repair.add(ok);
                         all &= ok;
                         judged = true;
                     }
                     continue;
                 }
-                let Some(ok) = fulfils(table, e, &goals, &m_in, &m_out, room) else { continue };
+                let Some(ok) = fulfils(table, e, &goals, &m_in, &m_out, room) else {
+                    continue;
+                };
                 all &= ok;
                 judged = true;
                 f.direction.add(ok);
-                f.per_quantity.entry(e.quantity().to_owned()).or_default().add(ok);
+                f.per_quantity
+                    .entry(e.quantity().to_owned())
+                    .or_default()
+                    .add(ok);
                 f.per_kind.entry(case.kind.clone()).or_default().add(ok);
-                f.per_condition.entry(if clean { "clean".into() } else { "damaged".into() }).or_default().add(ok);
+                f.per_condition
+                    .entry(if clean {
+                        "clean".into()
+                    } else {
+                        "damaged".into()
+                    })
+                    .or_default()
+                    .add(ok);
                 f.per_prompt.entry(case.text.clone()).or_default().add(ok);
                 if let Some(u) = fulfils(table, e, &goals, &m_in, &m_in, None) {
                     f.untouched.add(u);
@@ -457,7 +577,11 @@ pub fn evaluate_prompts(orch: &mut Orchestrator, table: &Descriptors, clips: &[C
             let s_c = directional_similarity(&e_text, &e_out, &e_in);
             // Only results something was measured on are labelled.
             if judged {
-                if all { pos.push(s_c) } else { neg.push(s_c) }
+                if all {
+                    pos.push(s_c)
+                } else {
+                    neg.push(s_c)
+                }
             }
             ms.push(b.ms);
             rounds.push(b.result.report.rounds.len() as f64);
@@ -468,11 +592,19 @@ pub fn evaluate_prompts(orch: &mut Orchestrator, table: &Descriptors, clips: &[C
         // Every result against the next prompt whose expectations differ: labelled by
         // measuring that prompt's expectations on it.
         for (k, m_out, room, e_out) in &results {
-            let Some(other) = (1..cases.len()).map(|d| (k + d) % cases.len()).find(|&j| cases[j].expect != cases[*k].expect && !cases[j].expect.contains(&Expect::Repair)) else { continue };
+            let Some(other) = (1..cases.len()).map(|d| (k + d) % cases.len()).find(|&j| {
+                cases[j].expect != cases[*k].expect && !cases[j].expect.contains(&Expect::Repair)
+            }) else {
+                continue;
+            };
             let case = &cases[other];
             let s = sanitizer.sanitize(&case.text);
             let goals = reader.read(&s.understood, s.anchor).goals(table, &m_in);
-            let judged: Vec<bool> = case.expect.iter().filter_map(|e| fulfils(table, e, &goals, &m_in, m_out, *room)).collect();
+            let judged: Vec<bool> = case
+                .expect
+                .iter()
+                .filter_map(|e| fulfils(table, e, &goals, &m_in, m_out, *room))
+                .collect();
             if judged.is_empty() {
                 continue;
             }
@@ -492,13 +624,19 @@ pub fn evaluate_prompts(orch: &mut Orchestrator, table: &Descriptors, clips: &[C
                 for p in [&t.low, &t.mid, &t.high] {
                     let b = bake(orch, p, &input, &config.options)?;
                     let m_out = quantities(table, &b.render, clip.bandwidth_hz);
-                    match (prompts::value(table, &t.quantity, &m_in, None), prompts::value(table, &t.quantity, &m_out, None)) {
-                        (Some(i), Some(o)) => changes.push(if t.direction == "+" { o - i } else { i - o }),
+                    match (
+                        prompts::value(table, &t.quantity, &m_in, None),
+                        prompts::value(table, &t.quantity, &m_out, None),
+                    ) {
+                        (Some(i), Some(o)) => {
+                            changes.push(if t.direction == "+" { o - i } else { i - o })
+                        }
                         _ => break,
                     }
                 }
                 if changes.len() == 3 {
-                    f.monotone.add(changes[0] < changes[1] && changes[1] < changes[2]);
+                    f.monotone
+                        .add(changes[0] < changes[1] && changes[1] < changes[2]);
                 }
             }
         }
@@ -507,8 +645,14 @@ pub fn evaluate_prompts(orch: &mut Orchestrator, table: &Descriptors, clips: &[C
     f.s_c_auc = auc(&pos, &neg);
     f.s_c_auc_other_prompts = auc(&pos, &neg_other);
     let th = f.s_c_threshold;
-    f.s_c_rates = [share(pos.iter().map(|&s| s >= th)), share(neg.iter().map(|&s| s >= th))];
-    f.bake_ms = [ms.iter().sum::<f64>() / ms.len().max(1) as f64, ms.iter().copied().fold(0.0, f64::max)];
+    f.s_c_rates = [
+        share(pos.iter().map(|&s| s >= th)),
+        share(neg.iter().map(|&s| s >= th)),
+    ];
+    f.bake_ms = [
+        ms.iter().sum::<f64>() / ms.len().max(1) as f64,
+        ms.iter().copied().fold(0.0, f64::max),
+    ];
     f.mean_rounds = rounds.iter().sum::<f64>() / rounds.len().max(1) as f64;
     f.converged = share(conv);
     Ok(f)
@@ -518,35 +662,61 @@ pub fn evaluate_prompts(orch: &mut Orchestrator, table: &Descriptors, clips: &[C
 ///
 /// # Errors
 /// A failing bake, render, damage or Python run.
-pub fn evaluate_repair(orch: &mut Orchestrator, clips: &[Clip], config: &EvalConfig, recordings: &(Recordings, Recordings), reference: &([f32; LTAS_BANDS], [f32; LTAS_BANDS])) -> Result<RepairFigures> {
+pub fn evaluate_repair(
+    orch: &mut Orchestrator,
+    clips: &[Clip],
+    config: &EvalConfig,
+    recordings: &(Recordings, Recordings),
+    reference: &([f32; LTAS_BANDS], [f32; LTAS_BANDS]),
+) -> Result<RepairFigures> {
     let mut f = RepairFigures::default();
     let mut sums: BTreeMap<(String, bool), [f64; 3]> = BTreeMap::new();
     let mut noise_snr = [Vec::new(), Vec::new()];
     let mut jobs = Vec::new();
     let tmp = config.out.join("audio");
-    std::fs::create_dir_all(&tmp).with_context(|| format!("Could not create \"{}\"", tmp.display()))?;
+    std::fs::create_dir_all(&tmp)
+        .with_context(|| format!("Could not create \"{}\"", tmp.display()))?;
     let write = |name: &str, audio: &[f32]| -> Result<PathBuf> {
         let p = tmp.join(name);
         wav(&p, audio)?;
         Ok(p)
     };
     for (ci, clip) in clips.iter().enumerate() {
-        progress(config.progress, &format!("repair: clip {}/{} {}", ci + 1, clips.len(), clip.id));
+        progress(
+            config.progress,
+            &format!("repair: clip {}/{} {}", ci + 1, clips.len(), clip.id),
+        );
         let clean_spec = third_octave_db(&clip.audio, clip.bandwidth_hz);
         for (ki, kind) in EVAL_KINDS.iter().enumerate() {
             for seen in [Seen::HeldOut, Seen::Training] {
                 let seed = config.seed ^ ((ci as u64) << 8) ^ ki as u64;
-                let Ok(input) = damaged(clip, *kind, seen, REPAIR_DAMAGE_STRENGTH, seed, recordings) else { continue };
+                let Ok(input) =
+                    damaged(clip, *kind, seen, REPAIR_DAMAGE_STRENGTH, seed, recordings)
+                else {
+                    continue;
+                };
                 let b = bake(orch, "fix my mic", &input, &config.options)?;
                 f.bakes += 1;
-                let before = spectral_distance_db(&third_octave_db(&input, clip.bandwidth_hz), &clean_spec);
-                let after = spectral_distance_db(&third_octave_db(&b.render, clip.bandwidth_hz), &clean_spec);
+                let before =
+                    spectral_distance_db(&third_octave_db(&input, clip.bandwidth_hz), &clean_spec);
+                let after = spectral_distance_db(
+                    &third_octave_db(&b.render, clip.bandwidth_hz),
+                    &clean_spec,
+                );
                 let auto = if seen == Seen::HeldOut {
-                    spectral_distance_db(&third_octave_db(&auto_eq(&input, clip.bandwidth_hz, reference)?, clip.bandwidth_hz), &clean_spec)
+                    spectral_distance_db(
+                        &third_octave_db(
+                            &auto_eq(&input, clip.bandwidth_hz, reference)?,
+                            clip.bandwidth_hz,
+                        ),
+                        &clean_spec,
+                    )
                 } else {
                     0.0
                 };
-                let e = sums.entry((kind.label().to_owned(), seen == Seen::HeldOut)).or_default();
+                let e = sums
+                    .entry((kind.label().to_owned(), seen == Seen::HeldOut))
+                    .or_default();
                 e[0] += before;
                 e[1] += after;
                 e[2] += auto;
@@ -555,7 +725,9 @@ pub fn evaluate_repair(orch: &mut Orchestrator, clips: &[Clip], config: &EvalCon
                         noise_snr[0].push(snr_vs_reference_db(&clip.audio, &input));
                         noise_snr[1].push(snr_vs_reference_db(&clip.audio, &b.render));
                     }
-                    if matches!(kind, Kind::Noise | Kind::PeriodicClicks | Kind::HardClip) && config.python.is_some() {
+                    if matches!(kind, Kind::Noise | Kind::PeriodicClicks | Kind::HardClip)
+                        && config.python.is_some()
+                    {
                         let c = write(&format!("{ci}_clean.wav"), &clip.audio)?;
                         let i = write(&format!("{ci}_{}_in.wav", kind.label()), &input)?;
                         let o = write(&format!("{ci}_{}_fixed.wav", kind.label()), &b.render)?;
@@ -568,18 +740,28 @@ pub fn evaluate_repair(orch: &mut Orchestrator, clips: &[Clip], config: &EvalCon
         // Clean input: "fix my mic" should change almost nothing.
         let b = bake(orch, "fix my mic", &clip.audio, &config.options)?;
         f.bakes += 1;
-        let change = spectral_distance_db(&third_octave_db(&b.render, clip.bandwidth_hz), &clean_spec);
+        let change =
+            spectral_distance_db(&third_octave_db(&b.render, clip.bandwidth_hz), &clean_spec);
         f.clean_change_db[0] += change / clips.len() as f64;
         f.clean_change_db[1] = f.clean_change_db[1].max(change);
         let r = &b.result.dsp_state;
-        f.clean_restoration_on.add(r.restoration.denoise.enabled || r.restoration.declick.enabled || r.restoration.declip.enabled || r.restoration.expander.enabled || r.deesser.enabled);
+        f.clean_restoration_on.add(
+            r.restoration.denoise.enabled
+                || r.restoration.declick.enabled
+                || r.restoration.declip.enabled
+                || r.restoration.expander.enabled
+                || r.deesser.enabled,
+        );
     }
     let (mut all, mut lin) = ([0.0f64; 2], [0.0f64; 2]);
     for ((kind, held), s) in &sums {
         let ratio = if s[0] > 0.0 { s[1] / s[0] } else { f64::NAN };
         if *held {
             f.ratio.insert(kind.clone(), ratio);
-            f.ratio_auto_eq.insert(kind.clone(), if s[0] > 0.0 { s[2] / s[0] } else { f64::NAN });
+            f.ratio_auto_eq.insert(
+                kind.clone(),
+                if s[0] > 0.0 { s[2] / s[0] } else { f64::NAN },
+            );
             all[0] += s[0];
             all[1] += s[1];
             if LINEAR_KINDS.iter().any(|k| k.label() == kind) {
@@ -601,7 +783,10 @@ pub fn evaluate_repair(orch: &mut Orchestrator, clips: &[Clip], config: &EvalCon
             Ok(results) => {
                 let (mut p, mut s) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
                 for (k, r) in results.iter().enumerate() {
-                    if let (Some(pe), Some(st)) = (r.get("pesq").and_then(|v| v.as_f64()), r.get("stoi").and_then(|v| v.as_f64())) {
+                    if let (Some(pe), Some(st)) = (
+                        r.get("pesq").and_then(|v| v.as_f64()),
+                        r.get("stoi").and_then(|v| v.as_f64()),
+                    ) {
                         p[k % 2].push(pe);
                         s[k % 2].push(st);
                     } else if let Some(e) = r.get("error").and_then(|v| v.as_str()) {
@@ -623,26 +808,52 @@ pub fn evaluate_repair(orch: &mut Orchestrator, clips: &[Clip], config: &EvalCon
 ///
 /// # Errors
 /// A failing bake, render, damage or Python run.
-pub fn evaluate_reference(orch: &mut Orchestrator, clips: &[Clip], config: &EvalConfig, recordings: &(Recordings, Recordings)) -> Result<ReferenceFigures> {
+pub fn evaluate_reference(
+    orch: &mut Orchestrator,
+    clips: &[Clip],
+    config: &EvalConfig,
+    recordings: &(Recordings, Recordings),
+) -> Result<ReferenceFigures> {
     let mut f = ReferenceFigures::default();
-    let kinds = [Kind::PeriodicClicks, Kind::HardClip, Kind::Boom, Kind::Comb, Kind::Noise, Kind::Sibilant, Kind::Thin, Kind::Muddy];
+    let kinds = [
+        Kind::PeriodicClicks,
+        Kind::HardClip,
+        Kind::Boom,
+        Kind::Comb,
+        Kind::Noise,
+        Kind::Sibilant,
+        Kind::Thin,
+        Kind::Muddy,
+    ];
     let tmp = config.out.join("audio");
     std::fs::create_dir_all(&tmp)?;
     let mut sums = [[0.0f64; 3]; 2]; // [all, linear] × [before, faurge, matchering]
     let mut jobs = Vec::new();
     let mut pending = Vec::new();
     for (ci, clip) in clips.iter().enumerate() {
-        progress(config.progress, &format!("reference: clip {}/{} {}", ci + 1, clips.len(), clip.id));
+        progress(
+            config.progress,
+            &format!("reference: clip {}/{} {}", ci + 1, clips.len(), clip.id),
+        );
         let clean_spec = third_octave_db(&clip.audio, clip.bandwidth_hz);
         for (ki, kind) in kinds.iter().enumerate() {
-            let input = damaged(clip, *kind, Seen::HeldOut, REPAIR_DAMAGE_STRENGTH, config.seed ^ ((ci as u64) << 8) ^ ki as u64, recordings)?;
+            let input = damaged(
+                clip,
+                *kind,
+                Seen::HeldOut,
+                REPAIR_DAMAGE_STRENGTH,
+                config.seed ^ ((ci as u64) << 8) ^ ki as u64,
+                recordings,
+            )?;
             let mut options = config.options.clone();
             options.reference = Some(ReferenceAudio::new(SAMPLE_RATE, &[&clip.audio])?);
             options.reference_only = true;
             let b = bake(orch, "", &input, &options)?;
             f.bakes += 1;
-            let before = spectral_distance_db(&third_octave_db(&input, clip.bandwidth_hz), &clean_spec);
-            let after = spectral_distance_db(&third_octave_db(&b.render, clip.bandwidth_hz), &clean_spec);
+            let before =
+                spectral_distance_db(&third_octave_db(&input, clip.bandwidth_hz), &clean_spec);
+            let after =
+                spectral_distance_db(&third_octave_db(&b.render, clip.bandwidth_hz), &clean_spec);
             let linear = LINEAR_KINDS.contains(kind);
             for (slot, on) in [(0, true), (1, linear)] {
                 if on {
@@ -656,7 +867,9 @@ pub fn evaluate_reference(orch: &mut Orchestrator, clips: &[Clip], config: &Eval
                 let o = tmp.join(format!("ref_{ci}_{}_matchering.wav", kind.label()));
                 wav(&t, &input)?;
                 wav(&r, &clip.audio)?;
-                jobs.push(serde_json::json!({"job": "matchering", "target": t, "reference": r, "out": o}));
+                jobs.push(
+                    serde_json::json!({"job": "matchering", "target": t, "reference": r, "out": o}),
+                );
                 pending.push((o, clean_spec.clone(), clip.bandwidth_hz, linear));
             }
         }
@@ -678,7 +891,11 @@ pub fn evaluate_reference(orch: &mut Orchestrator, clips: &[Clip], config: &Eval
                     }
                     let a = faurge_io::read(path)?;
                     let mono = a.to_mono();
-                    let at48 = if a.sample_rate == SAMPLE_RATE { mono } else { faurge_io::resample(&[mono], a.sample_rate, SAMPLE_RATE)?.remove(0) };
+                    let at48 = if a.sample_rate == SAMPLE_RATE {
+                        mono
+                    } else {
+                        faurge_io::resample(&[mono], a.sample_rate, SAMPLE_RATE)?.remove(0)
+                    };
                     let d = spectral_distance_db(&third_octave_db(&at48, *bw), spec);
                     m[0] += d;
                     if *linear {
@@ -699,38 +916,107 @@ pub fn evaluate_reference(orch: &mut Orchestrator, clips: &[Clip], config: &Eval
 }
 
 /// The bars of the issues, met or missed.
-pub fn bars(p: Option<&PromptFigures>, r: Option<&RepairFigures>, refm: Option<&ReferenceFigures>) -> Vec<Bar> {
+pub fn bars(
+    p: Option<&PromptFigures>,
+    r: Option<&RepairFigures>,
+    refm: Option<&ReferenceFigures>,
+) -> Vec<Bar> {
     let mut v = Vec::new();
     let mut bar = |name: String, value: f64, rule: &'static str, b: f64| {
-        let met = if rule == "≥" { value >= b } else { value <= b };
-        v.push(Bar { name, value, rule, bar: b, met });
+        let met = if rule == "≥" {
+            value >= b
+        } else {
+            value <= b
+        };
+        v.push(Bar {
+            name,
+            value,
+            rule,
+            bar: b,
+            met,
+        });
     };
     if let Some(p) = p {
-        bar("direction accuracy, all".into(), p.direction.rate(), "≥", BAR_DIRECTION);
+        bar(
+            "direction accuracy, all".into(),
+            p.direction.rate(),
+            "≥",
+            BAR_DIRECTION,
+        );
         for (q, c) in &p.per_quantity {
-            bar(format!("direction accuracy, {q}"), c.rate(), "≥", BAR_DIRECTION_EACH);
+            bar(
+                format!("direction accuracy, {q}"),
+                c.rate(),
+                "≥",
+                BAR_DIRECTION_EACH,
+            );
         }
-        bar("intensity triples in order".into(), p.monotone.rate(), "≥", BAR_MONOTONE);
-        bar("bakes within 1 LU of the loudness target".into(), p.loudness_within_1lu.rate(), "≥", BAR_LOUDNESS);
+        bar(
+            "intensity triples in order".into(),
+            p.monotone.rate(),
+            "≥",
+            BAR_MONOTONE,
+        );
+        bar(
+            "bakes within 1 LU of the loudness target".into(),
+            p.loudness_within_1lu.rate(),
+            "≥",
+            BAR_LOUDNESS,
+        );
         bar("S_C ROC AUC".into(), p.s_c_auc, "≥", BAR_SC_AUC);
         bar("mean bake time, ms".into(), p.bake_ms[0], "≤", BAR_BAKE_MS);
     }
     if let Some(r) = r {
         for (k, x) in &r.ratio {
-            bar(format!("fix my mic, {k}: error / untouched"), *x, "≤", BAR_REPAIR_EACH);
+            bar(
+                format!("fix my mic, {k}: error / untouched"),
+                *x,
+                "≤",
+                BAR_REPAIR_EACH,
+            );
         }
-        bar("fix my mic, all kinds".into(), r.ratio_all, "≤", BAR_REPAIR_ALL);
-        bar("fix my mic, linear kinds".into(), r.ratio_linear, "≤", BAR_REPAIR_LINEAR);
-        bar("noise: SNR improvement, dB".into(), r.noise_snr_db[1] - r.noise_snr_db[0], "≥", BAR_NOISE_SNR_DB);
+        bar(
+            "fix my mic, all kinds".into(),
+            r.ratio_all,
+            "≤",
+            BAR_REPAIR_ALL,
+        );
+        bar(
+            "fix my mic, linear kinds".into(),
+            r.ratio_linear,
+            "≤",
+            BAR_REPAIR_LINEAR,
+        );
+        bar(
+            "noise: SNR improvement, dB".into(),
+            r.noise_snr_db[1] - r.noise_snr_db[0],
+            "≥",
+            BAR_NOISE_SNR_DB,
+        );
         if r.pesq[0].is_finite() {
-            bar("PESQ gain (noise, clicks, clipping)".into(), r.pesq[1] - r.pesq[0], "≥", BAR_PESQ_GAIN);
+            bar(
+                "PESQ gain (noise, clicks, clipping)".into(),
+                r.pesq[1] - r.pesq[0],
+                "≥",
+                BAR_PESQ_GAIN,
+            );
             bar("STOI change".into(), r.stoi[1] - r.stoi[0], "≥", 0.0);
         }
-        bar("clean input: spectral change, dB RMS (mean)".into(), r.clean_change_db[0], "≤", BAR_CLEAN_CHANGE_DB);
+        bar(
+            "clean input: spectral change, dB RMS (mean)".into(),
+            r.clean_change_db[0],
+            "≤",
+            BAR_CLEAN_CHANGE_DB,
+        );
     }
     if let Some(f) = refm {
         if f.matchering.is_finite() {
-            bar("reference: error / before, Faurge minus matchering".into(), f.faurge - f.matchering, "≤", 0.0);
+            bar(
+                "reference: error / before, Faurge minus matchering".into(),
+                f.faurge - f.matchering,
+                "≤",
+                0.0,
+            );
         }
     }
     v
@@ -742,10 +1028,19 @@ pub fn bars(p: Option<&PromptFigures>, r: Option<&RepairFigures>, refm: Option<&
 /// Unreadable models or data, or a failing part.
 pub fn evaluate(config: &EvalConfig) -> Result<EvalReport> {
     let t0 = Instant::now();
-    let set = ModelSet::open(&config.models).with_context(|| format!("Could not open the models in \"{}\"", config.models.display()))?;
+    let set = ModelSet::open(&config.models).with_context(|| {
+        format!(
+            "Could not open the models in \"{}\"",
+            config.models.display()
+        )
+    })?;
     let manifest_sha = set.manifest_sha256().to_owned();
     let runtime = Runtime::start(Backend::Tract, 1).context("Could not start the tract backend")?;
-    let mut orch = Orchestrator::new(ModelManager::new(runtime, set, DEFAULT_BUDGET_BYTES).context("Could not set up the model manager")?).map_err(anyhow::Error::msg)?;
+    let mut orch = Orchestrator::new(
+        ModelManager::new(runtime, set, DEFAULT_BUDGET_BYTES)
+            .context("Could not set up the model manager")?,
+    )
+    .map_err(anyhow::Error::msg)?;
     let table = Reader::embedded()?.table().clone();
     let clips = audio::test_clips(&config.data, config.clips, config.crop_s, config.seed)?;
     let recordings = (
@@ -754,9 +1049,34 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalReport> {
     );
     let reference = average_speech_ltas(&config.data)?;
     let want = |p: &str| config.parts.iter().any(|x| x == p);
-    let prompts = if want("prompts") { Some(evaluate_prompts(&mut orch, &table, &clips, config, &recordings, &reference)?) } else { None };
-    let repair = if want("repair") { Some(evaluate_repair(&mut orch, &clips, config, &recordings, &reference)?) } else { None };
-    let reference_fig = if want("reference") { Some(evaluate_reference(&mut orch, &clips, config, &recordings)?) } else { None };
+    let prompts = if want("prompts") {
+        Some(evaluate_prompts(
+            &mut orch,
+            &table,
+            &clips,
+            config,
+            &recordings,
+            &reference,
+        )?)
+    } else {
+        None
+    };
+    let repair = if want("repair") {
+        Some(evaluate_repair(
+            &mut orch,
+            &clips,
+            config,
+            &recordings,
+            &reference,
+        )?)
+    } else {
+        None
+    };
+    let reference_fig = if want("reference") {
+        Some(evaluate_reference(&mut orch, &clips, config, &recordings)?)
+    } else {
+        None
+    };
     let bars = bars(prompts.as_ref(), repair.as_ref(), reference_fig.as_ref());
     Ok(EvalReport {
         provenance: serde_json::json!({
@@ -779,7 +1099,11 @@ pub fn evaluate(config: &EvalConfig) -> Result<EvalReport> {
 }
 
 fn fmt(v: f64) -> String {
-    if v.is_finite() { format!("{v:.3}") } else { "—".into() }
+    if v.is_finite() {
+        format!("{v:.3}")
+    } else {
+        "—".into()
+    }
 }
 
 /// The report as Markdown.
@@ -790,7 +1114,14 @@ pub fn markdown(r: &EvalReport) -> String {
         r.provenance["clips"].as_array().map_or(0, Vec::len), r.provenance["crop_s"], r.provenance["seed"], r.provenance["max_rounds"], r.seconds.round());
     s += "## Bars\n\n| bar | value | rule | met |\n|---|---|---|---|\n";
     for b in &r.bars {
-        s += &format!("| {} | {} | {} {} | {} |\n", b.name, fmt(b.value), b.rule, b.bar, if b.met { "met" } else { "**missed**" });
+        s += &format!(
+            "| {} | {} | {} {} | {} |\n",
+            b.name,
+            fmt(b.value),
+            b.rule,
+            b.bar,
+            if b.met { "met" } else { "**missed**" }
+        );
     }
     if let Some(p) = &r.prompts {
         s += &format!("\n## Prompts ({} bakes)\n\nDirection accuracy {} ({} of {}); untouched input {}; generic auto-EQ {}; repair prompts closer to the clean original {}.\n\n",
@@ -808,7 +1139,11 @@ pub fn markdown(r: &EvalReport) -> String {
         }
         s += &format!("\nIntensity triples in order: {} ({} of {}). Loudness: {} of bakes within 1 LU of the target, mean error {} LU. S_C: ROC AUC {} (against other prompts only {}); threshold {:.2}: {} of fulfilling results above it, {} of the others. Bakes: mean {:.0} ms, longest {:.0} ms, {:.2} rounds, {} stopped early.\n",
             fmt(p.monotone.rate()), p.monotone.passed, p.monotone.total, fmt(p.loudness_within_1lu.rate()), fmt(p.loudness_mean_error_lu), fmt(p.s_c_auc), fmt(p.s_c_auc_other_prompts), p.s_c_threshold, fmt(p.s_c_rates[0]), fmt(p.s_c_rates[1]), p.bake_ms[0], p.bake_ms[1], p.mean_rounds, fmt(p.converged));
-        let mut worst: Vec<(&String, &Count)> = p.per_prompt.iter().filter(|(_, c)| c.passed < c.total).collect();
+        let mut worst: Vec<(&String, &Count)> = p
+            .per_prompt
+            .iter()
+            .filter(|(_, c)| c.passed < c.total)
+            .collect();
         worst.sort_by(|a, b| a.1.rate().total_cmp(&b.1.rate()));
         if !worst.is_empty() {
             s += "\nPrompts most often missed:\n\n| prompt | fulfilled |\n|---|---|\n";
@@ -820,7 +1155,12 @@ pub fn markdown(r: &EvalReport) -> String {
     if let Some(rp) = &r.repair {
         s += &format!("\n## Fix my mic ({} bakes)\n\nSummed 1/3-octave distance to the clean original, after / untouched (held-out damage implementations; training implementations beside).\n\n| kind | Faurge | seen implementations | generic auto-EQ |\n|---|---|---|---|\n", rp.bakes);
         for (k, v) in &rp.ratio {
-            s += &format!("| {k} | {} | {} | {} |\n", fmt(*v), fmt(*rp.ratio_seen.get(k).unwrap_or(&f64::NAN)), fmt(*rp.ratio_auto_eq.get(k).unwrap_or(&f64::NAN)));
+            s += &format!(
+                "| {k} | {} | {} | {} |\n",
+                fmt(*v),
+                fmt(*rp.ratio_seen.get(k).unwrap_or(&f64::NAN)),
+                fmt(*rp.ratio_auto_eq.get(k).unwrap_or(&f64::NAN))
+            );
         }
         s += &format!("| all | {} | | |\n| linear | {} | | |\n\nNoise: SNR against the clean original {} → {} dB. PESQ {} → {}, STOI {} → {}{}. Clean input: spectral change {} dB RMS (largest {}), restoration switched on for {} of {} clips.\n",
             fmt(rp.ratio_all), fmt(rp.ratio_linear), fmt(rp.noise_snr_db[0]), fmt(rp.noise_snr_db[1]), fmt(rp.pesq[0]), fmt(rp.pesq[1]), fmt(rp.stoi[0]), fmt(rp.stoi[1]),
@@ -839,11 +1179,14 @@ pub fn markdown(r: &EvalReport) -> String {
 /// # Errors
 /// Unwritable `out`.
 pub fn write(report: &EvalReport, out: &Path) -> Result<(PathBuf, PathBuf)> {
-    std::fs::create_dir_all(out).with_context(|| format!("Could not create \"{}\"", out.display()))?;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("Could not create \"{}\"", out.display()))?;
     let json = out.join("eval.json");
     let md = out.join("eval.md");
-    std::fs::write(&json, serde_json::to_string_pretty(report)?).with_context(|| format!("Could not write \"{}\"", json.display()))?;
-    std::fs::write(&md, markdown(report)).with_context(|| format!("Could not write \"{}\"", md.display()))?;
+    std::fs::write(&json, serde_json::to_string_pretty(report)?)
+        .with_context(|| format!("Could not write \"{}\"", json.display()))?;
+    std::fs::write(&md, markdown(report))
+        .with_context(|| format!("Could not write \"{}\"", md.display()))?;
     Ok((json, md))
 }
 
@@ -854,7 +1197,9 @@ pub fn write(report: &EvalReport, out: &Path) -> Result<(PathBuf, PathBuf)> {
 /// An unreadable or unwritable manifest.
 pub fn record(report: &EvalReport, models: &Path) -> Result<PathBuf> {
     let path = models.join("manifest.json");
-    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("Could not read \"{}\"", path.display()))?)?;
+    let mut m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(&path).with_context(|| format!("Could not read \"{}\"", path.display()))?,
+    )?;
     let fig = serde_json::json!({
         "prompts": report.prompts,
         "repair": report.repair,
@@ -863,7 +1208,8 @@ pub fn record(report: &EvalReport, models: &Path) -> Result<PathBuf> {
         "provenance": report.provenance,
     });
     m["evaluation"]["rendered"] = fig;
-    std::fs::write(&path, serde_json::to_string_pretty(&m)? + "\n").with_context(|| format!("Could not write \"{}\"", path.display()))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&m)? + "\n")
+        .with_context(|| format!("Could not write \"{}\"", path.display()))?;
     Ok(path)
 }
 
@@ -889,7 +1235,11 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
     let mut record_figures = false;
     let mut it = args.iter();
     while let Some(&a) = it.next() {
-        let mut value = || it.next().copied().with_context(|| format!("{a} needs a value\n{USAGE}"));
+        let mut value = || {
+            it.next()
+                .copied()
+                .with_context(|| format!("{a} needs a value\n{USAGE}"))
+        };
         let num_err = |v: &str| format!("Could not read {a} \"{v}\" as a number\n{USAGE}");
         match a {
             "--data" => config.data = value()?.into(),
@@ -932,14 +1282,23 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
     config.models = root.join(&config.models);
     config.out = root.join(&config.out);
     config.python = config.python.map(|p| root.join(p)).filter(|p| p.exists());
-    eprintln!("Evaluating \"{}\" on {} held-out clips of \"{}\" (parts: {})", config.models.display(), config.clips, config.data.display(), config.parts.join(", "));
+    eprintln!(
+        "Evaluating \"{}\" on {} held-out clips of \"{}\" (parts: {})",
+        config.models.display(),
+        config.clips,
+        config.data.display(),
+        config.parts.join(", ")
+    );
     let report = evaluate(&config)?;
     let (json, md) = write(&report, &config.out)?;
     println!("{}", markdown(&report));
     eprintln!("Wrote \"{}\" and \"{}\"", json.display(), md.display());
     if record_figures {
         let path = record(&report, &config.models)?;
-        eprintln!("Recorded the figures in \"{}\" (evaluation.rendered)", path.display());
+        eprintln!(
+            "Recorded the figures in \"{}\" (evaluation.rendered)",
+            path.display()
+        );
     }
     Ok(())
 }
@@ -958,7 +1317,13 @@ mod tests {
 
     #[test]
     fn bars_compare_the_right_way() {
-        let mut r = RepairFigures { ratio_all: 0.65, ratio_linear: 0.7, noise_snr_db: [5.0, 16.0], clean_change_db: [0.5, 0.9], ..RepairFigures::default() };
+        let mut r = RepairFigures {
+            ratio_all: 0.65,
+            ratio_linear: 0.7,
+            noise_snr_db: [5.0, 16.0],
+            clean_change_db: [0.5, 0.9],
+            ..RepairFigures::default()
+        };
         r.ratio.insert("boom".into(), 0.5);
         r.pesq = [f64::NAN; 2];
         let b = bars(None, Some(&r), None);

@@ -38,7 +38,11 @@ impl Expect {
             return Some(Expect::Repair);
         }
         if let Some(v) = s.strip_prefix("loudness=") {
-            return if v == "in" { Some(Expect::LoudnessKept) } else { v.parse().ok().map(Expect::Loudness) };
+            return if v == "in" {
+                Some(Expect::LoudnessKept)
+            } else {
+                v.parse().ok().map(Expect::Loudness)
+            };
         }
         if let Some(q) = s.strip_suffix('+') {
             return Some(Expect::Up(q.to_owned()));
@@ -104,9 +108,20 @@ pub fn load() -> anyhow::Result<(Vec<Case>, Vec<Triple>)> {
         let expect = r
             .expect
             .iter()
-            .map(|e| Expect::parse(e).ok_or_else(|| anyhow::anyhow!("prompts.toml: \"{e}\" of \"{}\" is not an expectation", r.text)))
+            .map(|e| {
+                Expect::parse(e).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "prompts.toml: \"{e}\" of \"{}\" is not an expectation",
+                        r.text
+                    )
+                })
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        cases.push(Case { text: r.text, kind: r.kind, expect });
+        cases.push(Case {
+            text: r.text,
+            kind: r.kind,
+            expect,
+        });
     }
     Ok((cases, f.triple))
 }
@@ -130,7 +145,14 @@ pub fn value(table: &Descriptors, q: &str, m: &Measured, room_db: Option<f32>) -
 /// Margins: the descriptor table's `margin` of the quantity (1 dB for balances and
 /// crest factor, 3 dB for the room and SNR, 1 LU loudness); for clicks and clipping a
 /// fall by at least half, unless the input had none to speak of.
-pub fn fulfils(table: &Descriptors, e: &Expect, goals: &[Goal], input: &Measured, output: &Measured, room_db: Option<f32>) -> Option<bool> {
+pub fn fulfils(
+    table: &Descriptors,
+    e: &Expect,
+    goals: &[Goal],
+    input: &Measured,
+    output: &Measured,
+    room_db: Option<f32>,
+) -> Option<bool> {
     match e {
         Expect::Repair => None,
         Expect::Loudness(t) => Some((output.lufs? - t).abs() <= LOUDNESS_TOLERANCE_LU),
@@ -145,12 +167,28 @@ pub fn fulfils(table: &Descriptors, e: &Expect, goals: &[Goal], input: &Measured
                     Some(added == up)
                 }
                 QuantityKind::Clicks | QuantityKind::Clipping => {
-                    let (i, o) = (value(table, q, input, None)?, value(table, q, output, None)?);
-                    let negligible = if quantity.kind == QuantityKind::Clicks { 0.1 } else { 1e-4 };
-                    Some(if up { o > i } else if i < negligible { o <= negligible.max(i) } else { o <= i * (1.0 - margin) })
+                    let (i, o) = (
+                        value(table, q, input, None)?,
+                        value(table, q, output, None)?,
+                    );
+                    let negligible = if quantity.kind == QuantityKind::Clicks {
+                        0.1
+                    } else {
+                        1e-4
+                    };
+                    Some(if up {
+                        o > i
+                    } else if i < negligible {
+                        o <= negligible.max(i)
+                    } else {
+                        o <= i * (1.0 - margin)
+                    })
                 }
                 _ => {
-                    let (i, o) = (value(table, q, input, None)?, value(table, q, output, None)?);
+                    let (i, o) = (
+                        value(table, q, input, None)?,
+                        value(table, q, output, None)?,
+                    );
                     // An absolute goal the input already meets asks for no change.
                     if let Some(g) = goals.iter().find(|g| g.quantity == *q) {
                         let satisfied = match g.kind {
@@ -167,7 +205,11 @@ pub fn fulfils(table: &Descriptors, e: &Expect, goals: &[Goal], input: &Measured
                         return Some(o >= i - margin);
                     }
                     let moved = o - i;
-                    Some(if up { moved >= margin } else { moved <= -margin })
+                    Some(if up {
+                        moved >= margin
+                    } else {
+                        moved <= -margin
+                    })
                 }
             }
         }
@@ -184,7 +226,16 @@ mod tests {
         let (cases, triples) = load().unwrap();
         assert!(cases.len() >= 150, "{}", cases.len());
         assert!(triples.len() >= 10);
-        for kind in ["single", "comparative", "negation", "intensity", "combination", "slang", "typo", "vague"] {
+        for kind in [
+            "single",
+            "comparative",
+            "negation",
+            "intensity",
+            "combination",
+            "slang",
+            "typo",
+            "vague",
+        ] {
             assert!(cases.iter().any(|c| c.kind == kind), "no {kind} prompts");
         }
     }
@@ -193,20 +244,94 @@ mod tests {
     fn expectations_are_judged_with_margins() {
         let r = Reader::embedded().unwrap();
         let t = r.table();
-        let input = Measured { balances: vec![("warmth".into(), 10.0)], lufs: Some(-20.0), ..Measured::default() };
+        let input = Measured {
+            balances: vec![("warmth".into(), 10.0)],
+            lufs: Some(-20.0),
+            ..Measured::default()
+        };
         let goals = r.read("warmer", false).goals(t, &input);
-        let out = |w: f32, l: f32| Measured { balances: vec![("warmth".into(), w)], lufs: Some(l), ..Measured::default() };
+        let out = |w: f32, l: f32| Measured {
+            balances: vec![("warmth".into(), w)],
+            lufs: Some(l),
+            ..Measured::default()
+        };
         let up = Expect::Up("warmth".into());
-        assert_eq!(fulfils(t, &up, &goals, &input, &out(11.2, -20.0), None), Some(true));
-        assert_eq!(fulfils(t, &up, &goals, &input, &out(10.5, -20.0), None), Some(false));
-        assert_eq!(fulfils(t, &Expect::LoudnessKept, &goals, &input, &out(10.0, -20.8), None), Some(true));
-        assert_eq!(fulfils(t, &Expect::Loudness(-16.0), &goals, &input, &out(10.0, -20.0), None), Some(false));
-        assert_eq!(fulfils(t, &Expect::Up("air".into()), &goals, &input, &out(10.0, -20.0), None), None);
+        assert_eq!(
+            fulfils(t, &up, &goals, &input, &out(11.2, -20.0), None),
+            Some(true)
+        );
+        assert_eq!(
+            fulfils(t, &up, &goals, &input, &out(10.5, -20.0), None),
+            Some(false)
+        );
+        assert_eq!(
+            fulfils(
+                t,
+                &Expect::LoudnessKept,
+                &goals,
+                &input,
+                &out(10.0, -20.8),
+                None
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            fulfils(
+                t,
+                &Expect::Loudness(-16.0),
+                &goals,
+                &input,
+                &out(10.0, -20.0),
+                None
+            ),
+            Some(false)
+        );
+        assert_eq!(
+            fulfils(
+                t,
+                &Expect::Up("air".into()),
+                &goals,
+                &input,
+                &out(10.0, -20.0),
+                None
+            ),
+            None
+        );
         // An absolute goal the input already meets.
-        let warm = Measured { balances: vec![("warmth".into(), 30.0)], lufs: Some(-20.0), ..Measured::default() };
+        let warm = Measured {
+            balances: vec![("warmth".into(), 30.0)],
+            lufs: Some(-20.0),
+            ..Measured::default()
+        };
         let g = r.read("a warm voice", false).goals(t, &warm);
-        assert_eq!(fulfils(t, &up, &g, &warm, &Measured { balances: vec![("warmth".into(), 30.2)], ..warm.clone() }, None), Some(true));
-        assert_eq!(fulfils(t, &Expect::Up("room".into()), &[], &input, &input, Some(-12.0)), Some(true));
-        assert_eq!(fulfils(t, &Expect::Down("room".into()), &[], &input, &input, None), Some(true));
+        assert_eq!(
+            fulfils(
+                t,
+                &up,
+                &g,
+                &warm,
+                &Measured {
+                    balances: vec![("warmth".into(), 30.2)],
+                    ..warm.clone()
+                },
+                None
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            fulfils(
+                t,
+                &Expect::Up("room".into()),
+                &[],
+                &input,
+                &input,
+                Some(-12.0)
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            fulfils(t, &Expect::Down("room".into()), &[], &input, &input, None),
+            Some(true)
+        );
     }
 }

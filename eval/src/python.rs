@@ -30,11 +30,20 @@ pub fn run(python: &Path, jobs: &[serde_json::Value]) -> Result<Vec<serde_json::
         .write_all(serde_json::to_string(jobs)?.as_bytes())?;
     let out = child.wait_with_output()?;
     if !out.status.success() {
-        bail!("\"{}\" failed: {}", python.display(), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "\"{}\" failed: {}",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
-    let v: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).context("the Python measurements printed no JSON")?;
+    let v: Vec<serde_json::Value> =
+        serde_json::from_slice(&out.stdout).context("the Python measurements printed no JSON")?;
     if v.len() != jobs.len() {
-        bail!("the Python measurements returned {} results for {} jobs", v.len(), jobs.len());
+        bail!(
+            "the Python measurements returned {} results for {} jobs",
+            v.len(),
+            jobs.len()
+        );
     }
     Ok(v)
 }

@@ -21,7 +21,11 @@ const PROMPTS: usize = 10;
 fn a_small_evaluation_reports_every_figure_in_range() {
     let shared = root().join("../shared/data");
     let real = shared.join("speech").is_dir();
-    let data = if real { shared } else { root().join("examples") };
+    let data = if real {
+        shared
+    } else {
+        root().join("examples")
+    };
     let out = std::env::temp_dir().join(format!("faurge-eval-smoke-{}", std::process::id()));
     let config = EvalConfig {
         data,
@@ -31,14 +35,18 @@ fn a_small_evaluation_reports_every_figure_in_range() {
         crop_s: 6.0,
         max_prompts: Some(PROMPTS),
         seed: 1,
-        options: BakeOptions { max_rounds: 2, ..BakeOptions::default() },
+        options: BakeOptions {
+            max_rounds: 2,
+            ..BakeOptions::default()
+        },
         parts: vec!["prompts".into(), "repair".into(), "reference".into()],
         python: None,
         progress: false,
     };
     let report = evaluate(&config).expect("the evaluation runs");
     let (json_path, md_path) = write(&report, &out).expect("report written");
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
     let md = std::fs::read_to_string(&md_path).unwrap();
     let num = |p: &str| -> f64 {
         json.pointer(p)
@@ -46,8 +54,14 @@ fn a_small_evaluation_reports_every_figure_in_range() {
             .unwrap_or_else(|| panic!("{p} missing or not a number in {json:#}"))
     };
     let count = |p: &str| -> (u64, u64) {
-        let passed = json.pointer(&format!("{p}/passed")).and_then(serde_json::Value::as_u64).unwrap();
-        let total = json.pointer(&format!("{p}/total")).and_then(serde_json::Value::as_u64).unwrap();
+        let passed = json
+            .pointer(&format!("{p}/passed"))
+            .and_then(serde_json::Value::as_u64)
+            .unwrap();
+        let total = json
+            .pointer(&format!("{p}/total"))
+            .and_then(serde_json::Value::as_u64)
+            .unwrap();
         assert!(passed <= total, "{p}: {passed} of {total}");
         (passed, total)
     };
@@ -63,13 +77,23 @@ fn a_small_evaluation_reports_every_figure_in_range() {
         .keys()
         .map(|q| count(&format!("/prompts/per_quantity/{q}")).1)
         .sum();
-    assert_eq!(per_quantity, judged, "each judged expectation belongs to one quantity");
+    assert_eq!(
+        per_quantity, judged,
+        "each judged expectation belongs to one quantity"
+    );
     let (_, untouched) = count("/prompts/untouched");
-    assert_eq!(untouched, judged, "the untouched baseline is judged on the same expectations");
+    assert_eq!(
+        untouched, judged,
+        "the untouched baseline is judged on the same expectations"
+    );
     count("/prompts/auto_eq");
     count("/prompts/monotone");
     let (_, loud) = count("/prompts/loudness_within_1lu");
-    assert_eq!(loud, num("/prompts/bakes") as u64, "every bake's loudness is judged");
+    assert_eq!(
+        loud,
+        num("/prompts/bakes") as u64,
+        "every bake's loudness is judged"
+    );
     let lu = num("/prompts/loudness_mean_error_lu");
     assert!(lu.is_finite() && (0.0..10.0).contains(&lu), "{lu}");
     let [mean_ms, max_ms] = [num("/prompts/bake_ms/0"), num("/prompts/bake_ms/1")];
@@ -89,13 +113,22 @@ fn a_small_evaluation_reports_every_figure_in_range() {
     if real {
         // Noise reduction must bring noisy speech closer to its clean original.
         let noise = num("/repair/ratio/noise");
-        assert!(noise < 1.0, "fix my mic left noisy speech as far from clean as it was ({noise})");
+        assert!(
+            noise < 1.0,
+            "fix my mic left noisy speech as far from clean as it was ({noise})"
+        );
         let [before, after] = [num("/repair/noise_snr_db/0"), num("/repair/noise_snr_db/1")];
-        assert!(after > before, "SNR against the clean original {before} → {after} dB");
+        assert!(
+            after > before,
+            "SNR against the clean original {before} → {after} dB"
+        );
     }
     // Reference matching: Faurge's figure is a ratio; matchering needs Python (off here).
     let faurge = num("/reference/faurge");
-    assert!(faurge.is_finite() && faurge > 0.0 && faurge < 5.0, "{faurge}");
+    assert!(
+        faurge.is_finite() && faurge > 0.0 && faurge < 5.0,
+        "{faurge}"
+    );
 
     // The bars: all there, each in the Markdown.
     let bars = json["bars"].as_array().expect("bars");
@@ -111,8 +144,11 @@ fn a_small_evaluation_reports_every_figure_in_range() {
     let shipped = root().join("bundle/models/manifest.json");
     std::fs::copy(&shipped, models.join("manifest.json")).unwrap();
     record(&report, &models).expect("figures recorded");
-    let before: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&shipped).unwrap()).unwrap();
-    let after: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(models.join("manifest.json")).unwrap()).unwrap();
+    let before: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&shipped).unwrap()).unwrap();
+    let after: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(models.join("manifest.json")).unwrap())
+            .unwrap();
     assert_eq!(after["evaluation"]["rendered"]["bars"], json["bars"]);
     assert_eq!(after["models"], before["models"]);
     assert_eq!(after["dataset"], before["dataset"]);

@@ -64,7 +64,8 @@ pub fn not_understood(result: &BakeResult) -> Option<String> {
     let p = &result.report.prompt;
     let known = faurge_vocabulary::sanitizer::Sanitizer::embedded().ok();
     let vague = p.edits.iter().any(|e| {
-        e.kind == faurge_protocol::EditKind::Vague && known.as_ref().is_some_and(|s| s.is_vague_prompt(&e.from))
+        e.kind == faurge_protocol::EditKind::Vague
+            && known.as_ref().is_some_and(|s| s.is_vague_prompt(&e.from))
     });
     (p.anchor && !vague && !p.original.trim().is_empty()).then(|| {
         format!(

@@ -23,7 +23,8 @@ fn faurge() -> Command {
 /// Speech-to-noise ratio of a file, dB (the restoration measurements).
 fn snr_db(p: &Path) -> f32 {
     let a = faurge_io::read(p).expect("audio");
-    faurge_dsp::analysis::restoration::restoration_metrics(&[&a.to_mono()], a.sample_rate as f32).snr_db
+    faurge_dsp::analysis::restoration::restoration_metrics(&[&a.to_mono()], a.sample_rate as f32)
+        .snr_db
 }
 
 /// LTAS shape error, dB: RMS over the 64 bands of the difference, its mean removed
@@ -71,12 +72,25 @@ fn fix_makes_the_shipped_example_measurably_better_and_writes_a_report() {
     let clean = repo("examples/clean_vctk_p236_023.wav");
     let degraded = repo("examples/degraded_vctk_p236_023.wav");
     let (snr_in, snr_out) = (snr_db(&degraded), snr_db(&out));
-    assert!(snr_out >= snr_in + 3.0, "speech-to-noise ratio {snr_in:.1} → {snr_out:.1} dB\n{stderr}");
+    assert!(
+        snr_out >= snr_in + 3.0,
+        "speech-to-noise ratio {snr_in:.1} → {snr_out:.1} dB\n{stderr}"
+    );
     let fixed = faurge_io::read(&out).expect("output");
-    let lufs = faurge_dsp::analysis::loudness::integrated_lufs(&[&fixed.to_mono()], fixed.sample_rate as f32).expect("loudness");
-    assert!((lufs + 18.0).abs() <= 1.0, "{lufs:.1} LUFS, the default target is -18");
+    let lufs = faurge_dsp::analysis::loudness::integrated_lufs(
+        &[&fixed.to_mono()],
+        fixed.sample_rate as f32,
+    )
+    .expect("loudness");
+    assert!(
+        (lufs + 18.0).abs() <= 1.0,
+        "{lufs:.1} LUFS, the default target is -18"
+    );
     let (before, after) = (ltas_error(&degraded, &clean), ltas_error(&out, &clean));
-    assert!(after <= before + 1.0, "LTAS error vs the clean original: degraded {before:.2} dB, fixed {after:.2} dB");
+    assert!(
+        after <= before + 1.0,
+        "LTAS error vs the clean original: degraded {before:.2} dB, fixed {after:.2} dB"
+    );
 
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
@@ -98,13 +112,23 @@ fn bake_writes_state_ir_and_report_that_render_reproduces() {
     // 10 s of speech at 16 kHz (the shipped LibriSpeech clip is too short to judge).
     let clean = faurge_io::read(repo("examples/clean_vctk_p236_023.wav")).expect("clip");
     let input = tmp.path().join("speech_16k.wav");
-    faurge_io::write_wav(&input, &clean.resampled(16_000).expect("resample"), faurge_io::WavFormat::Float32).expect("write");
+    faurge_io::write_wav(
+        &input,
+        &clean.resampled(16_000).expect("resample"),
+        faurge_io::WavFormat::Float32,
+    )
+    .expect("write");
     let o = faurge()
         .args(["bake"])
         .arg(&input)
         .arg("--out")
         .arg(&dir)
-        .args(["--prompt", "warm radio voice with some reverb", "--max-rounds", "2"])
+        .args([
+            "--prompt",
+            "warm radio voice with some reverb",
+            "--max-rounds",
+            "2",
+        ])
         .output()
         .expect("run");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

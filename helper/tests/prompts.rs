@@ -8,7 +8,9 @@ use std::process::Command;
 
 use faurge_dsp::analysis::dynamics::t_dyn;
 use faurge_dsp::analysis::loudness::integrated_lufs;
-use faurge_dsp::analysis::ltas::{effective_bandwidth_hz, ltas_band_centers_hz, ltas_bands_below, ltas_with_bandwidth};
+use faurge_dsp::analysis::ltas::{
+    effective_bandwidth_hz, ltas_band_centers_hz, ltas_bands_below, ltas_with_bandwidth,
+};
 use faurge_dsp::analysis::restoration::restoration_metrics;
 use faurge_vocabulary::descriptors::{Descriptors, QuantityKind};
 use faurge_vocabulary::intent::Measured;
@@ -29,9 +31,19 @@ fn faurge() -> Command {
 /// Runs `faurge fix IN --prompt P -o OUT` and returns OUT's path and the CLI's stderr.
 fn fix(input: &Path, prompt: &str, dir: &Path, name: &str) -> (PathBuf, String) {
     let out = dir.join(format!("{name}.wav"));
-    let o = faurge().arg("fix").arg(input).arg("-o").arg(&out).args(["--prompt", prompt]).output().expect("run faurge");
+    let o = faurge()
+        .arg("fix")
+        .arg(input)
+        .arg("-o")
+        .arg(&out)
+        .args(["--prompt", prompt])
+        .output()
+        .expect("run faurge");
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(o.status.success(), "faurge fix --prompt {prompt:?} failed: {stderr}");
+    assert!(
+        o.status.success(),
+        "faurge fix --prompt {prompt:?} failed: {stderr}"
+    );
     (out, stderr)
 }
 
@@ -55,7 +67,8 @@ fn measure(table: &Descriptors, path: &Path) -> Measured {
 
 fn value(table: &Descriptors, m: &Measured, q: &str) -> f32 {
     let kind = table.quantity(q).map_or(QuantityKind::Balance, |q| q.kind);
-    m.value(q, kind).unwrap_or_else(|| panic!("{q} not measurable"))
+    m.value(q, kind)
+        .unwrap_or_else(|| panic!("{q} not measurable"))
 }
 
 #[test]
@@ -68,27 +81,48 @@ fn prompts_move_the_sound_the_way_the_sentence_says() {
     let cases: [(&str, &[(&str, f32)], Option<f32>); 6] = [
         ("a touch warmer", &[("warmth", 1.0)], None),
         ("reduce the sibilance", &[("sibilance", -1.0)], None),
-        ("warmer but less boomy", &[("warmth", 1.0), ("boom", -1.0)], None),
-        ("brighter and less muddy", &[("brightness", 1.0), ("mud", -1.0)], None),
-        ("telephone voice", &[("low_cut", -1.0), ("high_cut", -1.0)], Some(-18.0)),
+        (
+            "warmer but less boomy",
+            &[("warmth", 1.0), ("boom", -1.0)],
+            None,
+        ),
+        (
+            "brighter and less muddy",
+            &[("brightness", 1.0), ("mud", -1.0)],
+            None,
+        ),
+        (
+            "telephone voice",
+            &[("low_cut", -1.0), ("high_cut", -1.0)],
+            Some(-18.0),
+        ),
         ("a loud, punchy voice", &[("dynamics", -1.0)], Some(-14.0)),
     ];
     let mut failures = Vec::new();
     for (k, (prompt, moves, lufs)) in cases.iter().enumerate() {
         let (out, stderr) = fix(&input, prompt, tmp.path(), &format!("p{k}"));
-        assert!(stderr.contains("Asked for:"), "the CLI shows what was understood: {stderr}");
+        assert!(
+            stderr.contains("Asked for:"),
+            "the CLI shows what was understood: {stderr}"
+        );
         let after = measure(&table, &out);
         for (q, dir) in moves.iter() {
             let margin = table.quantity(q).unwrap().margin;
             let moved = value(&table, &after, q) - value(&table, &before, q);
             if moved * dir < margin {
-                failures.push(format!("{prompt:?}: {q} moved {moved:+.2} (asked {})", if *dir > 0.0 { "up" } else { "down" }));
+                failures.push(format!(
+                    "{prompt:?}: {q} moved {moved:+.2} (asked {})",
+                    if *dir > 0.0 { "up" } else { "down" }
+                ));
             }
         }
         let (li, lo) = (before.lufs.unwrap(), after.lufs.unwrap());
         match lufs {
             Some(t) => assert!((lo - t).abs() <= 1.0, "{prompt:?}: {lo:.1} LUFS, asked {t}"),
-            None => assert!((lo - li).abs() <= 1.0, "{prompt:?}: a relative prompt keeps the loudness ({li:.1} → {lo:.1} LUFS)"),
+            None => assert!(
+                (lo - li).abs() <= 1.0,
+                "{prompt:?}: a relative prompt keeps the loudness ({li:.1} → {lo:.1} LUFS)"
+            ),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -101,7 +135,12 @@ fn spectral_distance(a: &Path, b: &Path) -> f32 {
     let lb = faurge_io::read(b).unwrap();
     let x = ltas_with_bandwidth(&[&la.to_mono()], la.sample_rate as f32, 20_000.0);
     let y = ltas_with_bandwidth(&[&lb.to_mono()], lb.sample_rate as f32, 20_000.0);
-    let d: Vec<f32> = x.iter().zip(&y).filter(|(p, q)| **p > -99.0 && **q > -99.0).map(|(p, q)| p - q).collect();
+    let d: Vec<f32> = x
+        .iter()
+        .zip(&y)
+        .filter(|(p, q)| **p > -99.0 && **q > -99.0)
+        .map(|(p, q)| p - q)
+        .collect();
     let m = d.iter().sum::<f32>() / d.len() as f32;
     (d.iter().map(|v| (v - m) * (v - m)).sum::<f32>() / d.len() as f32).sqrt()
 }
@@ -111,22 +150,38 @@ fn fix_my_mic_repairs_noise_clicks_and_clipping() {
     let table = Descriptors::embedded().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let clean = repo("examples/clean_vctk_p236_023.wav");
-    for (name, quantity) in [("noisy", "noise"), ("clicky", "clicks"), ("clipped", "clipping")] {
+    for (name, quantity) in [
+        ("noisy", "noise"),
+        ("clicky", "clicks"),
+        ("clipped", "clipping"),
+    ] {
         let input = repo(&format!("examples/{name}_vctk_p236_023.wav"));
         let (out, stderr) = fix(&input, "fix my mic", tmp.path(), name);
         let before = measure(&table, &input);
         let after = measure(&table, &out);
-        let (b, a) = (value(&table, &before, quantity), value(&table, &after, quantity));
+        let (b, a) = (
+            value(&table, &before, quantity),
+            value(&table, &after, quantity),
+        );
         match quantity {
             "noise" => assert!(a >= b + 6.0, "{name}: SNR {b:.1} → {a:.1} dB\n{stderr}"),
             _ => assert!(a <= 0.5 * b, "{name}: {quantity} {b:.4} → {a:.4}\n{stderr}"),
         }
-        let (d0, d1) = (spectral_distance(&input, &clean), spectral_distance(&out, &clean));
-        assert!(d1 < d0, "{name}: spectral distance to the clean original {d0:.2} → {d1:.2} dB");
+        let (d0, d1) = (
+            spectral_distance(&input, &clean),
+            spectral_distance(&out, &clean),
+        );
+        assert!(
+            d1 < d0,
+            "{name}: spectral distance to the clean original {d0:.2} → {d1:.2} dB"
+        );
     }
     // The clean recording: almost no change, no restoration.
     let (out, stderr) = fix(&clean, "fix my mic", tmp.path(), "clean");
     let d = spectral_distance(&out, &clean);
     assert!(d <= 1.0, "clean input changed by {d:.2} dB\n{stderr}");
-    assert!(stderr.contains("left off") || !stderr.contains("reduced"), "{stderr}");
+    assert!(
+        stderr.contains("left off") || !stderr.contains("reduced"),
+        "{stderr}"
+    );
 }

@@ -279,7 +279,10 @@ impl BakeOptions {
     /// # Errors
     /// [`ProtocolError::Option`] or the reference's audio error.
     pub fn validate(&self) -> Result<(), ProtocolError> {
-        if let Some(t) = self.threshold.filter(|t| !(t.is_finite() && (-1.0..=1.0).contains(t))) {
+        if let Some(t) = self
+            .threshold
+            .filter(|t| !(t.is_finite() && (-1.0..=1.0).contains(t)))
+        {
             return Err(ProtocolError::Option(format!(
                 "threshold is {t}, but a cosine similarity threshold must be between -1 and 1 (or left out for the models' calibrated one)"
             )));

@@ -194,7 +194,12 @@ impl Measured {
     /// The balances of every balance quantity of `table` measurable on `ltas_db`
     /// (64-band LTAS, band centres `centers_hz`, `valid[b]` false above the
     /// recording's bandwidth); the other fields empty for the caller to fill.
-    pub fn from_ltas(table: &Descriptors, ltas_db: &[f32], centers_hz: &[f32], valid: &[bool]) -> Measured {
+    pub fn from_ltas(
+        table: &Descriptors,
+        ltas_db: &[f32],
+        centers_hz: &[f32],
+        valid: &[bool],
+    ) -> Measured {
         Measured {
             balances: table
                 .quantities
@@ -767,16 +772,28 @@ impl Intent {
         let q = table.quantities.len();
         let mut v = vec![0.0f32; 2 * q + 4];
         for t in &self.terms {
-            let Some(d) = table.descriptor(&t.descriptor) else { continue };
-            let Some(i) = d.quantity.as_deref().and_then(|id| table.quantities.iter().position(|x| x.id == id)) else {
+            let Some(d) = table.descriptor(&t.descriptor) else {
                 continue;
             };
-            let slot = if t.mode == Mode::Relative { 2 * i } else { 2 * i + 1 };
+            let Some(i) = d
+                .quantity
+                .as_deref()
+                .and_then(|id| table.quantities.iter().position(|x| x.id == id))
+            else {
+                continue;
+            };
+            let slot = if t.mode == Mode::Relative {
+                2 * i
+            } else {
+                2 * i + 1
+            };
             v[slot] += f32::from(d.sign.unwrap_or(1)) * t.intensity;
         }
         match &self.loudness {
             LoudnessGoal::Keep => v[2 * q] = 1.0,
-            LoudnessGoal::Target { lufs, .. } => v[2 * q + 1] = (lufs - table.loudness.default_lufs) / 10.0,
+            LoudnessGoal::Target { lufs, .. } => {
+                v[2 * q + 1] = (lufs - table.loudness.default_lufs) / 10.0
+            }
             LoudnessGoal::Relative { lu } => v[2 * q + 2] = lu / 6.0,
         }
         v[2 * q + 3] = if self.repair { 1.0 } else { 0.0 };

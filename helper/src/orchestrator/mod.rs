@@ -53,9 +53,9 @@
 //! - Genesis runs once per bake (its inputs do not change between rounds); the room
 //!   level is the prompt's (no room unless one is asked for).
 
+mod render;
 mod restore;
 mod snapshot;
-mod render;
 mod targets;
 
 use render::Renders;
@@ -118,12 +118,22 @@ pub const ROOM_MIN_RT60_S: f32 = 0.4;
 ///
 /// # Errors
 /// A message when the chain or the IR kernel cannot be built.
-pub fn shadow_bake(audio: &[f32], state: &DspState, ir: Option<&[f32]>) -> Result<Vec<f32>, String> {
-    let mut chain = Chain::new(ChainConfig::new(ANALYSIS_RATE as f32, 1)).map_err(|e| e.to_string())?;
+pub fn shadow_bake(
+    audio: &[f32],
+    state: &DspState,
+    ir: Option<&[f32]>,
+) -> Result<Vec<f32>, String> {
+    let mut chain =
+        Chain::new(ChainConfig::new(ANALYSIS_RATE as f32, 1)).map_err(|e| e.to_string())?;
     chain.snap_to_state(state);
     if let Some(ir) = ir {
-        let kernel = chain.kernel_builder().build(&[ir]).map_err(|e| e.to_string())?;
-        chain.replace_ir(kernel).map_err(|_| "the convolver refused the IR".to_owned())?;
+        let kernel = chain
+            .kernel_builder()
+            .build(&[ir])
+            .map_err(|e| e.to_string())?;
+        chain
+            .replace_ir(kernel)
+            .map_err(|_| "the convolver refused the IR".to_owned())?;
     }
     let mut out = audio.to_vec();
     chain.process(&mut [&mut out[..]]);
@@ -131,14 +141,20 @@ pub fn shadow_bake(audio: &[f32], state: &DspState, ir: Option<&[f32]>) -> Resul
 }
 
 fn bake_error(kind: ErrorKind, message: impl Into<String>) -> BakeError {
-    BakeError { id: None, kind, message: message.into() }
+    BakeError {
+        id: None,
+        kind,
+        message: message.into(),
+    }
 }
 
 impl From<ManagerError> for BakeError {
     fn from(e: ManagerError) -> Self {
         let kind = match &e {
             ManagerError::BudgetTooSmall { .. } => ErrorKind::MemoryBudget,
-            ManagerError::Model(ModelError::Inference { .. } | ModelError::Output { .. }) => ErrorKind::Inference,
+            ManagerError::Model(ModelError::Inference { .. } | ModelError::Output { .. }) => {
+                ErrorKind::Inference
+            }
             ManagerError::Model(_) => ErrorKind::ModelLoad,
         };
         bake_error(kind, e.to_string())
@@ -146,7 +162,12 @@ impl From<ManagerError> for BakeError {
 }
 
 fn summary(ltas_db: &[f32], lufs: f32, dynamics: [f32; 2]) -> MetricsSummary {
-    MetricsSummary { ltas_db: ltas_db.to_vec(), lufs: Some(lufs), crest_db: dynamics[0], zcr_hz: dynamics[1] }
+    MetricsSummary {
+        ltas_db: ltas_db.to_vec(),
+        lufs: Some(lufs),
+        crest_db: dynamics[0],
+        zcr_hz: dynamics[1],
+    }
 }
 
 /// What the prompt was understood as.
@@ -215,7 +236,14 @@ struct Control<'a> {
 
 impl Control<'_> {
     fn stage(&mut self, stage: Stage, round: u32, similarity: Option<f32>) {
-        (self.progress)(Progress { id: self.id, stage, round, max_rounds: self.max_rounds, similarity, threshold: self.threshold });
+        (self.progress)(Progress {
+            id: self.id,
+            stage,
+            round,
+            max_rounds: self.max_rounds,
+            similarity,
+            threshold: self.threshold,
+        });
     }
 
     fn check(&self) -> Result<(), BakeError> {
@@ -249,7 +277,12 @@ fn goal_value(table: &Descriptors, g: &Goal, m: &Measured, room_db: Option<f32>)
 
 /// Whether each goal is met in `m`, and the summed shortfall of the unmet ones in
 /// units of their margins.
-fn judge(table: &Descriptors, goals: &[Goal], m: &Measured, room_db: Option<f32>) -> (Vec<bool>, f32) {
+fn judge(
+    table: &Descriptors,
+    goals: &[Goal],
+    m: &Measured,
+    room_db: Option<f32>,
+) -> (Vec<bool>, f32) {
     let mut short = 0.0;
     let met = goals
         .iter()
@@ -272,11 +305,19 @@ fn judge(table: &Descriptors, goals: &[Goal], m: &Measured, room_db: Option<f32>
 /// The round to return: most goals met, then the smallest shortfall, then the
 /// smallest distance to the blueprint; the earliest on a tie.
 fn choose(proposals: &[Proposal]) -> usize {
-    let key = |p: &Proposal| (p.met.iter().filter(|&&m| m).count(), -p.shortfall, -p.distance);
+    let key = |p: &Proposal| {
+        (
+            p.met.iter().filter(|&&m| m).count(),
+            -p.shortfall,
+            -p.distance,
+        )
+    };
     let mut best = 0;
     for (i, p) in proposals.iter().enumerate() {
         let (a, b) = (key(p), key(&proposals[best]));
-        if a.0 > b.0 || (a.0 == b.0 && (a.1 > b.1 + 1e-6 || ((a.1 - b.1).abs() <= 1e-6 && a.2 > b.2 + 1e-6))) {
+        if a.0 > b.0
+            || (a.0 == b.0 && (a.1 > b.1 + 1e-6 || ((a.1 - b.1).abs() <= 1e-6 && a.2 > b.2 + 1e-6)))
+        {
             best = i;
         }
     }
@@ -308,12 +349,21 @@ impl Orchestrator {
 
     /// A number from the models' manifest `calibration` section.
     fn calibration(&self, key: &str) -> Option<f32> {
-        self.models.set().manifest().extra.get("calibration")?.get(key)?.as_f64().map(|v| v as f32)
+        self.models
+            .set()
+            .manifest()
+            .extra
+            .get("calibration")?
+            .get(key)?
+            .as_f64()
+            .map(|v| v as f32)
     }
 
     /// The `S_C` threshold the loop stops at when a request does not set one.
     pub fn default_threshold(&self) -> f32 {
-        self.calibration("s_c_threshold").filter(|v| v.is_finite()).unwrap_or(FALLBACK_THRESHOLD)
+        self.calibration("s_c_threshold")
+            .filter(|v| v.is_finite())
+            .unwrap_or(FALLBACK_THRESHOLD)
     }
 
     /// `e_text` of a prompt as the loop encodes it (sanitized first).
@@ -323,7 +373,9 @@ impl Orchestrator {
     pub fn embed_prompt(&mut self, prompt: &str) -> Result<[f32; EMBED_DIM], BakeError> {
         let understood = self.sanitizer.sanitize(prompt).understood;
         let tokens = self.models.set().tokenize(&understood);
-        Ok(self.models.with(ModelKind::EncoderText, |m| m.encode_text(&tokens))?)
+        Ok(self
+            .models
+            .with(ModelKind::EncoderText, |m| m.encode_text(&tokens))?)
     }
 
     /// `e_audio` of mono audio at [`ANALYSIS_RATE`] as the loop encodes a render.
@@ -332,7 +384,9 @@ impl Orchestrator {
     /// [`BakeError`] from the audio encoder.
     pub fn embed_audio(&mut self, audio: &[f32]) -> Result<[f32; EMBED_DIM], BakeError> {
         let log_mel = faurge_dsp::analysis::mel::log_mel(&[audio], ANALYSIS_RATE as f32);
-        Ok(self.models.with(ModelKind::EncoderAudio, |m| m.encode_audio_input(&log_mel, audio))?)
+        Ok(self.models.with(ModelKind::EncoderAudio, |m| {
+            m.encode_audio_input(&log_mel, audio)
+        })?)
     }
 
     /// Phase 1: the sanitizer and the prompt reader.
@@ -343,7 +397,15 @@ impl Orchestrator {
             original: prompt.to_owned(),
             understood: s.understood.clone(),
             anchor: s.anchor,
-            edits: s.edits.iter().map(|e| PromptEdit { kind: e.kind, from: e.from.clone(), to: e.to.clone() }).collect(),
+            edits: s
+                .edits
+                .iter()
+                .map(|e| PromptEdit {
+                    kind: e.kind,
+                    from: e.from.clone(),
+                    to: e.to.clone(),
+                })
+                .collect(),
             intent: intent.summary(self.reader.table()),
             unsupported: intent.unsupported.clone(),
         };
@@ -352,26 +414,50 @@ impl Orchestrator {
 
     /// Phase 3: the embeddings of the understood prompt, the snapshot and a
     /// reference recording.
-    fn encode(&mut self, understood: &Understood, snap: &Snapshot, req: &BakeRequest) -> Result<Encoded, BakeError> {
+    fn encode(
+        &mut self,
+        understood: &Understood,
+        snap: &Snapshot,
+        req: &BakeRequest,
+    ) -> Result<Encoded, BakeError> {
         let tokens = self.models.set().tokenize(&understood.report.understood);
-        let e_text = self.models.with(ModelKind::EncoderText, |m| m.encode_text(&tokens))?;
-        let e_input = self.models.with(ModelKind::EncoderAudio, |m| m.encode_audio_input(&snap.input.log_mel, &snap.input.audio))?;
+        let e_text = self
+            .models
+            .with(ModelKind::EncoderText, |m| m.encode_text(&tokens))?;
+        let e_input = self.models.with(ModelKind::EncoderAudio, |m| {
+            m.encode_audio_input(&snap.input.log_mel, &snap.input.audio)
+        })?;
         let reference = match &req.options.reference {
             Some(r) => {
-                let ch = r.channels_f32().map_err(|e| bake_error(ErrorKind::BadRequest, e.to_string()))?;
+                let ch = r
+                    .channels_f32()
+                    .map_err(|e| bake_error(ErrorKind::BadRequest, e.to_string()))?;
                 let refs: Vec<&[f32]> = ch.iter().map(Vec::as_slice).collect();
-                let features = InputFeatures::measure(&refs, r.sample_rate).map_err(|e| bake_error(ErrorKind::BadRequest, e))?;
-                let e_ref = self.models.with(ModelKind::EncoderAudio, |m| m.encode_audio_input(&features.log_mel, &features.audio))?;
+                let features = InputFeatures::measure(&refs, r.sample_rate)
+                    .map_err(|e| bake_error(ErrorKind::BadRequest, e))?;
+                let e_ref = self.models.with(ModelKind::EncoderAudio, |m| {
+                    m.encode_audio_input(&features.log_mel, &features.audio)
+                })?;
                 Some((e_ref, features))
             }
             None => None,
         };
-        Ok(Encoded { e_text, e_input, reference })
+        Ok(Encoded {
+            e_text,
+            e_input,
+            reference,
+        })
     }
 
     /// Phase 4: Fabian's blueprint made to meet the goals, the restoration stages,
     /// the room and the compression.
-    fn plan(&mut self, understood: &Understood, snap: &Snapshot, enc: &Encoded, reference_only: bool) -> Result<Plan, BakeError> {
+    fn plan(
+        &mut self,
+        understood: &Understood,
+        snap: &Snapshot,
+        enc: &Encoded,
+        reference_only: bool,
+    ) -> Result<Plan, BakeError> {
         let table = self.reader.table().clone();
         let intent = &understood.intent;
         let input = &snap.input;
@@ -387,7 +473,9 @@ impl Orchestrator {
             }
             (None, _) => enc.e_text,
         };
-        let fabian = self.models.with(ModelKind::Fabian, |m| m.fabian(&e_target, &enc.e_input))?;
+        let fabian = self
+            .models
+            .with(ModelKind::Fabian, |m| m.fabian(&e_target, &enc.e_input))?;
         let mut goals = intent.goals(&table, &snap.measured);
         let target_lufs = intent.loudness.target_lufs(input.lufs + snap.lufs_offset);
         let mut blueprint = match &enc.reference {
@@ -395,51 +483,89 @@ impl Orchestrator {
             // (its spectrum where both recordings have content, its loudness and
             // crest factor).
             Some((_, r)) => Targets {
-                ltas_db: std::array::from_fn(|b| if mask[b] > 0.0 && r.ltas_mask[b] > 0.0 { r.ltas_db[b] } else { input.ltas_db[b] }),
+                ltas_db: std::array::from_fn(|b| {
+                    if mask[b] > 0.0 && r.ltas_mask[b] > 0.0 {
+                        r.ltas_db[b]
+                    } else {
+                        input.ltas_db[b]
+                    }
+                }),
                 lufs: r.lufs,
                 dynamics: r.dynamics,
             },
             None => Targets::of_input(input).integrate(&fabian, &mask),
         };
-        blueprint.lufs = if enc.reference.is_some() { blueprint.lufs } else { target_lufs };
+        blueprint.lufs = if enc.reference.is_some() {
+            blueprint.lufs
+        } else {
+            target_lufs
+        };
         blueprint.dynamics = input.dynamics;
         // A repair changes the tone only where Fabian's reading is beyond what the
         // model says of clean recordings; a prompt that asks for no balance changes
         // no tone at all.
-        let deadband = self.calibration("repair_deadband_db").unwrap_or(FALLBACK_DEADBAND_DB);
+        let deadband = self
+            .calibration("repair_deadband_db")
+            .unwrap_or(FALLBACK_DEADBAND_DB);
         let change = shape_rms_db(&blueprint.ltas_db, &input.ltas_db, &mask) as f32;
-        let asks_balance = goals
-            .iter()
-            .any(|g| table.quantity(&g.quantity).is_some_and(|q| q.kind == QuantityKind::Balance));
+        let asks_balance = goals.iter().any(|g| {
+            table
+                .quantity(&g.quantity)
+                .is_some_and(|q| q.kind == QuantityKind::Balance)
+        });
         let mut tone = true;
-        if enc.reference.is_none() && ((intent.repair && change < deadband) || (!intent.repair && !asks_balance)) {
+        if enc.reference.is_none()
+            && ((intent.repair && change < deadband) || (!intent.repair && !asks_balance))
+        {
             blueprint.ltas_db = input.ltas_db;
             tone = false;
         }
         // Relative terms of a repair act on the repaired sound: measure the goals there.
         if intent.repair && enc.reference.is_none() {
-            let repaired = snapshot::quantities(&table, &blueprint.ltas_db, &mask, input.lufs + snap.lufs_offset, input.dynamics[0], Some(&snap.restoration));
+            let repaired = snapshot::quantities(
+                &table,
+                &blueprint.ltas_db,
+                &mask,
+                input.lufs + snap.lufs_offset,
+                input.dynamics[0],
+                Some(&snap.restoration),
+            );
             goals = intent.goals(&table, &repaired);
             // Loudness stays relative to what the user recorded.
-            if let (Some(g), Some(l)) = (goals.iter_mut().find(|g| g.quantity == "loudness"), snap.measured.lufs) {
+            if let (Some(g), Some(l)) = (
+                goals.iter_mut().find(|g| g.quantity == "loudness"),
+                snap.measured.lufs,
+            ) {
                 g.input = Some(l);
                 g.change = g.value - l;
             }
         }
         // Make the blueprint meet every balance goal: what each still needs on the
         // blueprint, as the smallest smooth change of its spectrum.
-        let on_blueprint = snapshot::quantities(&table, &blueprint.ltas_db, &mask, input.lufs + snap.lufs_offset, input.dynamics[0], None);
+        let on_blueprint = snapshot::quantities(
+            &table,
+            &blueprint.ltas_db,
+            &mask,
+            input.lufs + snap.lufs_offset,
+            input.dynamics[0],
+            None,
+        );
         let needed: Vec<Goal> = goals
             .iter()
             .filter_map(|g| {
-                let q = table.quantity(&g.quantity).filter(|q| q.kind == QuantityKind::Balance)?;
+                let q = table
+                    .quantity(&g.quantity)
+                    .filter(|q| q.kind == QuantityKind::Balance)?;
                 let v = on_blueprint.value(&q.id, q.kind)?;
                 let need = match g.kind {
                     GoalKind::Exactly => g.value - v,
                     GoalKind::AtLeast => (g.value - v).max(0.0),
                     GoalKind::AtMost => (g.value - v).min(0.0),
                 };
-                Some(Goal { change: need, ..g.clone() })
+                Some(Goal {
+                    change: need,
+                    ..g.clone()
+                })
             })
             .collect();
         let curve = balance_curve(&table, &needed, &blueprint.ltas_db, &centers, &valid);
@@ -467,22 +593,53 @@ impl Orchestrator {
         if let Some((_, r)) = &enc.reference {
             if r.dynamics[0] < input.dynamics[0] - 1.0 {
                 let level = snap.speech_level_db.unwrap_or(input.lufs);
-                compressor = Some(CompressorState { enabled: true, threshold_db: (level - 6.0).clamp(-60.0, 0.0), ratio: 3.0, knee_db: 6.0, attack_ms: CREST_ATTACK_MS, release_ms: LOOP_RELEASE_MS, makeup_db: 0.0 });
+                compressor = Some(CompressorState {
+                    enabled: true,
+                    threshold_db: (level - 6.0).clamp(-60.0, 0.0),
+                    ratio: 3.0,
+                    knee_db: 6.0,
+                    attack_ms: CREST_ATTACK_MS,
+                    release_ms: LOOP_RELEASE_MS,
+                    makeup_db: 0.0,
+                });
             }
         }
-        let room = goals.iter().find(|g| g.quantity == "room" && g.kind == GoalKind::Exactly).map(|g| g.value);
-        let decision = Decision::decide(&snap.restoration, intent, &goals, Some(&fabian), snap.speech_level_db);
+        let room = goals
+            .iter()
+            .find(|g| g.quantity == "room" && g.kind == GoalKind::Exactly)
+            .map(|g| g.value);
+        let decision = Decision::decide(
+            &snap.restoration,
+            intent,
+            &goals,
+            Some(&fabian),
+            snap.speech_level_db,
+        );
         // Noise colours the spectrum Fabian reads: with the noise reduction on, a
         // repair's tone correction would EQ against the noise too, on top of removing
         // it (on the shipped noisy example: 1/3-octave distance to the clean original
         // 2.4 dB untouched, 0.7 dB denoised, 5.2 dB denoised and equalised). A repair
         // then leaves the tone alone unless the prompt asks for a balance.
-        if intent.repair && enc.reference.is_none() && decision.restoration.denoise.enabled && !asks_balance {
+        if intent.repair
+            && enc.reference.is_none()
+            && decision.restoration.denoise.enabled
+            && !asks_balance
+        {
             blueprint.ltas_db = input.ltas_db;
             tone = false;
         }
-        let requires_genesis = input.requires_genesis || fabian.genesis_logit > 0.0 || room.is_some();
-        Ok(Plan { goals, blueprint, decision, room, compressor, tone, requires_genesis, fabian })
+        let requires_genesis =
+            input.requires_genesis || fabian.genesis_logit > 0.0 || room.is_some();
+        Ok(Plan {
+            goals,
+            blueprint,
+            decision,
+            room,
+            compressor,
+            tone,
+            requires_genesis,
+            fabian,
+        })
     }
 
     /// One round: Ursula, Genesis (once), the shadow bake with the measured trim, the
@@ -512,7 +669,9 @@ impl Orchestrator {
         ctl.stage(Stage::Genesis, n, None);
         let t = Instant::now();
         if ir_cache.is_none() && plan.requires_genesis {
-            let p = self.models.with(ModelKind::Genesis, |m| m.genesis(&enc.e_text, &input.spectrum_db, &input.spectrum_mask))?;
+            let p = self.models.with(ModelKind::Genesis, |m| {
+                m.genesis(&enc.e_text, &input.spectrum_db, &input.spectrum_mask)
+            })?;
             let mut params = ir_params_from_genesis(&p);
             // The room is the prompt's: none unless asked for, at the asked level.
             match plan.room {
@@ -548,10 +707,15 @@ impl Orchestrator {
             None => state.compressor.enabled = false,
         }
         plan.decision.apply(&mut state);
-        let mut audio = renders.render(&input.audio, &state, ir).map_err(|e| bake_error(ErrorKind::Internal, e))?;
+        let mut audio = renders
+            .render(&input.audio, &state, ir)
+            .map_err(|e| bake_error(ErrorKind::Internal, e))?;
         // Loudness is measured, not predicted: the trim is a pure gain after
         // everything else, so it moves by exactly the measured miss.
-        if let Some(lufs) = faurge_dsp::analysis::loudness::integrated_lufs(&[&audio], ANALYSIS_RATE as f32).map(|l| l + snap.lufs_offset) {
+        if let Some(lufs) =
+            faurge_dsp::analysis::loudness::integrated_lufs(&[&audio], ANALYSIS_RATE as f32)
+                .map(|l| l + snap.lufs_offset)
+        {
             let trim = (state.output_trim_db + targets.lufs - lufs).clamp(MIN_TRIM_DB, MAX_TRIM_DB);
             let gain = db_to_gain(trim - state.output_trim_db);
             if gain.is_finite() && gain > 0.0 {
@@ -565,36 +729,68 @@ impl Orchestrator {
             Some((m, exact)) => (Some(m), exact),
             None => (None, true),
         };
-        let measured = snap.render_quantities(&table, &render, restored.as_ref().or(Some(&snap.restoration)));
+        let measured = snap.render_quantities(
+            &table,
+            &render,
+            restored.as_ref().or(Some(&snap.restoration)),
+        );
         let room_db = ir.and_then(|i| reverberant_to_direct_db(i, ANALYSIS_RATE as f32));
         timings.push((Stage::ShadowBake, t.elapsed().as_secs_f64() * 1e3));
         ctl.check()?;
 
         ctl.stage(Stage::Reflect, n, None);
         let t = Instant::now();
-        let e_out = self.models.with(ModelKind::EncoderAudio, |m| m.encode_audio_input(&render.log_mel, &audio))?;
+        let e_out = self.models.with(ModelKind::EncoderAudio, |m| {
+            m.encode_audio_input(&render.log_mel, &audio)
+        })?;
         let s_c = match &enc.reference {
             Some((e_ref, _)) => cosine(e_ref, &e_out),
             None => directional_similarity(&enc.e_text, &e_out, &enc.e_input),
         };
         let (met, shortfall) = judge(&table, &plan.goals, &measured, room_db);
-        let distance = shape_rms_db(&plan.blueprint.ltas_db, &render.ltas_db, &input.ltas_mask) as f32;
+        let distance =
+            shape_rms_db(&plan.blueprint.ltas_db, &render.ltas_db, &input.ltas_mask) as f32;
         timings.push((Stage::Reflect, t.elapsed().as_secs_f64() * 1e3));
-        Ok(Proposal { state, render, audio, measured, s_c, met, shortfall, distance, room_db, restored, restored_exact, e_out })
+        Ok(Proposal {
+            state,
+            render,
+            audio,
+            measured,
+            s_c,
+            met,
+            shortfall,
+            distance,
+            room_db,
+            restored,
+            restored_exact,
+            e_out,
+        })
     }
 
     /// Phase 6: the next round's targets, and the controllers' updates to `plan`.
-    fn reflect(&mut self, targets: &Targets, plan: &mut Plan, last: &Proposal, snap: &Snapshot, enc: &Encoded, reflection: Reflection, first: bool) -> Result<Targets, BakeError> {
+    fn reflect(
+        &mut self,
+        targets: &Targets,
+        plan: &mut Plan,
+        last: &Proposal,
+        snap: &Snapshot,
+        enc: &Encoded,
+        reflection: Reflection,
+        first: bool,
+    ) -> Result<Targets, BakeError> {
         let table = self.reader.table().clone();
         let mask = snap.input.ltas_mask;
         let valid: Vec<bool> = mask.iter().map(|&m| m > 0.0).collect();
         let mut next = match reflection {
             Reflection::Fabian => {
-                let reading = self.models.with(ModelKind::Fabian, |m| m.fabian(&enc.e_text, &last.e_out))?;
+                let reading = self
+                    .models
+                    .with(ModelKind::Fabian, |m| m.fabian(&enc.e_text, &last.e_out))?;
                 targets.integrate(&reading, &mask)
             }
             Reflection::Measured => {
-                let mut t = targets.integrate_residual(&plan.blueprint, &last.render.ltas_db, &mask);
+                let mut t =
+                    targets.integrate_residual(&plan.blueprint, &last.render.ltas_db, &mask);
                 // What the render still misses of each balance goal, measured there.
                 let short: Vec<Goal> = plan
                     .goals
@@ -603,7 +799,10 @@ impl Orchestrator {
                     .filter(|(_, &m)| !m)
                     .filter_map(|(g, _)| {
                         let v = goal_value(&table, g, &last.measured, last.room_db)?;
-                        Some(Goal { change: g.value - v, ..g.clone() })
+                        Some(Goal {
+                            change: g.value - v,
+                            ..g.clone()
+                        })
                     })
                     .collect();
                 let centers = faurge_dsp::analysis::ltas::ltas_band_centers_hz();
@@ -646,7 +845,13 @@ impl Orchestrator {
         untouched.lufs = Some(plan.blueprint.lufs);
         let (met, short) = judge(table, &plan.goals, &untouched, None);
         let n = |v: &[bool]| v.iter().filter(|&&m| m).count();
-        let tone_ok = !plan.tone || shape_rms_db(&plan.blueprint.ltas_db, &snap.input.ltas_db, &snap.input.ltas_mask) as f32 <= chosen.distance;
+        let tone_ok = !plan.tone
+            || shape_rms_db(
+                &plan.blueprint.ltas_db,
+                &snap.input.ltas_db,
+                &snap.input.ltas_mask,
+            ) as f32
+                <= chosen.distance;
         n(&met) >= n(&chosen.met) && short <= chosen.shortfall + 1e-3 && tone_ok
     }
 
@@ -657,11 +862,26 @@ impl Orchestrator {
     /// [`BakeError`] of kind `BadRequest` (audio the analysis cannot use),
     /// `Cancelled`, `Inference`/`ModelLoad`/`MemoryBudget` (from the models) or
     /// `Internal` (the chain rejected an IR).
-    pub fn bake(&mut self, req: &BakeRequest, progress: &mut dyn FnMut(Progress), cancel: &AtomicBool) -> Result<BakeResult, BakeError> {
+    pub fn bake(
+        &mut self,
+        req: &BakeRequest,
+        progress: &mut dyn FnMut(Progress),
+        cancel: &AtomicBool,
+    ) -> Result<BakeResult, BakeError> {
         let t_start = Instant::now();
-        let threshold = req.options.threshold.filter(|t| t.is_finite()).map_or_else(|| self.default_threshold(), |t| t.clamp(-1.0, 1.0));
+        let threshold = req
+            .options
+            .threshold
+            .filter(|t| t.is_finite())
+            .map_or_else(|| self.default_threshold(), |t| t.clamp(-1.0, 1.0));
         let max_rounds = req.options.max_rounds.clamp(1, 16);
-        let mut ctl = Control { progress, cancel, id: req.id, max_rounds, threshold };
+        let mut ctl = Control {
+            progress,
+            cancel,
+            id: req.id,
+            max_rounds,
+            threshold,
+        };
         self.models.reset_peak();
 
         ctl.stage(Stage::Sanitize, 0, None);
@@ -670,9 +890,12 @@ impl Orchestrator {
 
         ctl.stage(Stage::Encode, 1, None);
         let t = Instant::now();
-        let channels = req.channels_f32().map_err(|e| bake_error(ErrorKind::BadRequest, e.to_string()))?;
+        let channels = req
+            .channels_f32()
+            .map_err(|e| bake_error(ErrorKind::BadRequest, e.to_string()))?;
         let refs: Vec<&[f32]> = channels.iter().map(Vec::as_slice).collect();
-        let snap = Snapshot::measure(&refs, req.sample_rate, self.reader.table()).map_err(|e| bake_error(ErrorKind::BadRequest, e))?;
+        let snap = Snapshot::measure(&refs, req.sample_rate, self.reader.table())
+            .map_err(|e| bake_error(ErrorKind::BadRequest, e))?;
         if let Some(reason) = snap.unjudgeable() {
             return Ok(self.unchanged(req, understood, &snap, threshold, reason, t_start));
         }
@@ -699,15 +922,37 @@ impl Orchestrator {
         let mut targets = plan.blueprint.clone();
         let mut converged = false;
         for n in 1..=max_rounds {
-            let mut timings = if n == 1 { vec![(Stage::Encode, encode_ms), (Stage::Fabian, plan_ms)] } else { Vec::new() };
+            let mut timings = if n == 1 {
+                vec![(Stage::Encode, encode_ms), (Stage::Fabian, plan_ms)]
+            } else {
+                Vec::new()
+            };
             if n > 1 {
                 let t = Instant::now();
                 ctl.stage(Stage::Fabian, n, proposals.last().map(|p| p.s_c));
                 let last = proposals.last().expect("a round ran");
-                targets = self.reflect(&targets, &mut plan, last, &snap, &enc, req.options.reflection, n == 2)?;
+                targets = self.reflect(
+                    &targets,
+                    &mut plan,
+                    last,
+                    &snap,
+                    &enc,
+                    req.options.reflection,
+                    n == 2,
+                )?;
                 timings.push((Stage::Fabian, t.elapsed().as_secs_f64() * 1e3));
             }
-            let p = self.round(n, &targets, &plan, &snap, &enc, &mut ir_cache, &mut renders, &mut ctl, &mut timings)?;
+            let p = self.round(
+                n,
+                &targets,
+                &plan,
+                &snap,
+                &enc,
+                &mut ir_cache,
+                &mut renders,
+                &mut ctl,
+                &mut timings,
+            )?;
             let all_met = p.met.iter().all(|&m| m);
             rounds.push(RoundReport {
                 round: n,
@@ -715,7 +960,11 @@ impl Orchestrator {
                 target_lufs: targets.lufs,
                 target_dyn: targets.dynamics,
                 similarity: p.s_c,
-                fabian_gap_db: shape_rms_db(&plan.fabian.delta_ltas, &[0.0; LTAS_BANDS], &snap.input.ltas_mask) as f32,
+                fabian_gap_db: shape_rms_db(
+                    &plan.fabian.delta_ltas,
+                    &[0.0; LTAS_BANDS],
+                    &snap.input.ltas_mask,
+                ) as f32,
                 blueprint_distance_db: p.distance,
                 requires_genesis: plan.requires_genesis,
                 goals_met: p.met.iter().filter(|&&m| m).count() as u32,
@@ -733,7 +982,9 @@ impl Orchestrator {
             let s_c = p.s_c;
             // Another round cannot help when this one changed nothing, or met every
             // goal and moved S_C by less than MIN_PROGRESS.
-            let stalled = proposals.last().is_some_and(|q| q.state == p.state || (all_met && s_c - q.s_c < MIN_PROGRESS));
+            let stalled = proposals
+                .last()
+                .is_some_and(|q| q.state == p.state || (all_met && s_c - q.s_c < MIN_PROGRESS));
             proposals.push(p);
             if all_met && s_c >= threshold {
                 converged = true;
@@ -744,24 +995,36 @@ impl Orchestrator {
             }
             ctl.check()?;
         }
-        ctl.stage(Stage::Done, rounds.len() as u32, proposals.last().map(|p| p.s_c));
+        ctl.stage(
+            Stage::Done,
+            rounds.len() as u32,
+            proposals.last().map(|p| p.s_c),
+        );
         let best = choose(&proposals);
         if self.no_harm(&plan, &proposals[best], &snap) {
             let reason = "Leaving the sound as it is meets the prompt as well as any change the loop found, so only the level was set.".to_owned();
             let mut result = self.unchanged(req, understood, &snap, threshold, reason, t_start);
-            result.dsp_state.output_trim_db = (plan.blueprint.lufs - snap.input.lufs - snap.lufs_offset).clamp(MIN_TRIM_DB, MAX_TRIM_DB);
+            result.dsp_state.output_trim_db =
+                (plan.blueprint.lufs - snap.input.lufs - snap.lufs_offset)
+                    .clamp(MIN_TRIM_DB, MAX_TRIM_DB);
             result.report.applied = true;
             result.report.rounds = rounds;
             return Ok(result);
         }
         let chosen = &proposals[best];
-        let ir = ir_cache.as_ref().filter(|_| chosen.state.convolver.enabled).map(|(params, ir48)| {
-            if req.sample_rate == ANALYSIS_RATE {
-                IrAudio::new(ANALYSIS_RATE, ir48)
-            } else {
-                IrAudio::new(req.sample_rate, &synthesize_ir(params, req.sample_rate as f32))
-            }
-        });
+        let ir = ir_cache
+            .as_ref()
+            .filter(|_| chosen.state.convolver.enabled)
+            .map(|(params, ir48)| {
+                if req.sample_rate == ANALYSIS_RATE {
+                    IrAudio::new(ANALYSIS_RATE, ir48)
+                } else {
+                    IrAudio::new(
+                        req.sample_rate,
+                        &synthesize_ir(params, req.sample_rate as f32),
+                    )
+                }
+            });
         let table = self.reader.table().clone();
         let after = match (chosen.restored, chosen.restored_exact) {
             (Some(_), false) => Some(Renders::exact_metrics(&chosen.audio)),
@@ -785,8 +1048,16 @@ impl Orchestrator {
                 memory_budget_bytes: self.models.budget_bytes(),
                 backend: self.models.runtime().backend().name().to_owned(),
                 total_ms: t_start.elapsed().as_secs_f64() * 1e3,
-                input_metrics: Some(summary(&snap.input.ltas_db, snap.input.lufs + snap.lufs_offset, snap.input.dynamics)),
-                output_metrics: Some(summary(&chosen.render.ltas_db, chosen.render.lufs, chosen.render.dynamics)),
+                input_metrics: Some(summary(
+                    &snap.input.ltas_db,
+                    snap.input.lufs + snap.lufs_offset,
+                    snap.input.dynamics,
+                )),
+                output_metrics: Some(summary(
+                    &chosen.render.ltas_db,
+                    chosen.render.lufs,
+                    chosen.render.dynamics,
+                )),
                 input_similarity,
                 goals,
                 restoration: notes,
@@ -798,7 +1069,15 @@ impl Orchestrator {
 
     /// The result that changes nothing (the input's own state: every stage off, no
     /// IR), with `reason` as its verdict.
-    fn unchanged(&self, req: &BakeRequest, understood: Understood, snap: &Snapshot, threshold: f32, reason: String, t_start: Instant) -> BakeResult {
+    fn unchanged(
+        &self,
+        req: &BakeRequest,
+        understood: Understood,
+        snap: &Snapshot,
+        threshold: f32,
+        reason: String,
+        t_start: Instant,
+    ) -> BakeResult {
         let stats = self.models.stats();
         let mut state = DspState::default();
         for b in state.eq.bands.iter_mut() {
@@ -818,7 +1097,11 @@ impl Orchestrator {
                 memory_budget_bytes: self.models.budget_bytes(),
                 backend: self.models.runtime().backend().name().to_owned(),
                 total_ms: t_start.elapsed().as_secs_f64() * 1e3,
-                input_metrics: Some(summary(&snap.input.ltas_db, snap.input.lufs + snap.lufs_offset, snap.input.dynamics)),
+                input_metrics: Some(summary(
+                    &snap.input.ltas_db,
+                    snap.input.lufs + snap.lufs_offset,
+                    snap.input.dynamics,
+                )),
                 output_metrics: None,
                 input_similarity: 0.0,
                 goals: Vec::new(),
@@ -831,7 +1114,12 @@ impl Orchestrator {
 }
 
 /// The report's goal lines.
-fn goal_reports(table: &Descriptors, goals: &[Goal], m: &Measured, room_db: Option<f32>) -> Vec<GoalReport> {
+fn goal_reports(
+    table: &Descriptors,
+    goals: &[Goal],
+    m: &Measured,
+    room_db: Option<f32>,
+) -> Vec<GoalReport> {
     goals
         .iter()
         .map(|g| {
@@ -858,7 +1146,13 @@ fn goal_reports(table: &Descriptors, goals: &[Goal], m: &Measured, room_db: Opti
 }
 
 /// The outcome in words.
-fn verdict(understood: &Understood, goals: &[GoalReport], notes: &[faurge_protocol::RestorationNote], s_c: f32, threshold: f32) -> String {
+fn verdict(
+    understood: &Understood,
+    goals: &[GoalReport],
+    notes: &[faurge_protocol::RestorationNote],
+    s_c: f32,
+    threshold: f32,
+) -> String {
     let mut s = format!("Understood: {}.", understood.report.intent);
     let line = |g: &GoalReport| {
         let asked = match g.kind.as_str() {
@@ -867,7 +1161,10 @@ fn verdict(understood: &Understood, goals: &[GoalReport], notes: &[faurge_protoc
             _ => format!("{:.1}", g.target),
         };
         match (g.input, g.output) {
-            (Some(i), Some(o)) => format!("{} {:.1} → {:.1} {} (asked {asked})", g.quantity, i, o, g.unit),
+            (Some(i), Some(o)) => format!(
+                "{} {:.1} → {:.1} {} (asked {asked})",
+                g.quantity, i, o, g.unit
+            ),
             (_, Some(o)) => format!("{} {:.1} {} (asked {asked})", g.quantity, o, g.unit),
             _ => format!("{} not measurable here", g.quantity),
         }
@@ -898,7 +1195,9 @@ fn verdict(understood: &Understood, goals: &[GoalReport], notes: &[faurge_protoc
 
 fn capitalized(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map_or(String::new(), |f| f.to_uppercase().collect::<String>() + c.as_str())
+    c.next().map_or(String::new(), |f| {
+        f.to_uppercase().collect::<String>() + c.as_str()
+    })
 }
 
 #[cfg(test)]
@@ -908,7 +1207,12 @@ mod tests {
     fn proposal(met: &[bool], shortfall: f32, distance: f32) -> Proposal {
         Proposal {
             state: DspState::default(),
-            render: RenderFeatures { ltas_db: [0.0; LTAS_BANDS], lufs: -20.0, dynamics: [15.0, 2000.0], log_mel: Vec::new() },
+            render: RenderFeatures {
+                ltas_db: [0.0; LTAS_BANDS],
+                lufs: -20.0,
+                dynamics: [15.0, 2000.0],
+                log_mel: Vec::new(),
+            },
             audio: Vec::new(),
             measured: Measured::default(),
             s_c: 0.0,
@@ -924,7 +1228,11 @@ mod tests {
 
     #[test]
     fn the_chosen_round_meets_most_goals_then_misses_least_then_is_closest() {
-        let p = [proposal(&[true, false], 1.0, 0.5), proposal(&[true, true], 0.0, 3.0), proposal(&[true, true], 0.0, 2.0)];
+        let p = [
+            proposal(&[true, false], 1.0, 0.5),
+            proposal(&[true, true], 0.0, 3.0),
+            proposal(&[true, true], 0.0, 2.0),
+        ];
         assert_eq!(choose(&p), 2);
         let p = [proposal(&[false], 2.0, 0.1), proposal(&[false], 1.0, 4.0)];
         assert_eq!(choose(&p), 1);
@@ -936,13 +1244,25 @@ mod tests {
     fn goals_are_judged_within_their_margins() {
         let r = Reader::embedded().unwrap();
         let t = r.table();
-        let input = Measured { balances: vec![("warmth".into(), 10.0)], lufs: Some(-20.0), ..Measured::default() };
+        let input = Measured {
+            balances: vec![("warmth".into(), 10.0)],
+            lufs: Some(-20.0),
+            ..Measured::default()
+        };
         let goals = r.read("warmer", false).goals(t, &input);
-        let out = Measured { balances: vec![("warmth".into(), 12.5)], lufs: Some(-20.3), ..Measured::default() };
+        let out = Measured {
+            balances: vec![("warmth".into(), 12.5)],
+            lufs: Some(-20.3),
+            ..Measured::default()
+        };
         let (met, short) = judge(t, &goals, &out, None);
         assert_eq!(met, vec![true, true]);
         assert_eq!(short, 0.0);
-        let out = Measured { balances: vec![("warmth".into(), 10.5)], lufs: Some(-23.0), ..Measured::default() };
+        let out = Measured {
+            balances: vec![("warmth".into(), 10.5)],
+            lufs: Some(-23.0),
+            ..Measured::default()
+        };
         let (met, short) = judge(t, &goals, &out, None);
         assert_eq!(met, vec![false, false]);
         assert!((short - (1.5 + 2.0)).abs() < 1e-4, "{short}");

@@ -39,7 +39,12 @@ impl Renders {
     ///
     /// # Errors
     /// The chain's message when it rejects `ir`.
-    pub(super) fn render(&mut self, input: &[f32], state: &DspState, ir: Option<&[f32]>) -> Result<Vec<f32>, String> {
+    pub(super) fn render(
+        &mut self,
+        input: &[f32],
+        state: &DspState,
+        ir: Option<&[f32]>,
+    ) -> Result<Vec<f32>, String> {
         if !restoring(&state.restoration) {
             return shadow_bake(input, state, ir);
         }
@@ -65,7 +70,11 @@ impl Renders {
     /// restoration and de-esser setting has not been measured yet, else the figures
     /// of the round that measured it (`exact` says which). `None` when no
     /// restoration stage or de-esser is on.
-    pub(super) fn metrics(&mut self, audio: &[f32], state: &DspState) -> Option<(RestorationMetrics, bool)> {
+    pub(super) fn metrics(
+        &mut self,
+        audio: &[f32],
+        state: &DspState,
+    ) -> Option<(RestorationMetrics, bool)> {
         if !restoring(&state.restoration) && !state.deesser.enabled {
             return None;
         }
@@ -89,10 +98,11 @@ impl Renders {
 #[cfg(test)]
 mod tests {
     use super::*;
-    
+
     #[test]
     fn two_passes_measure_as_one() {
-        let a = faurge_io::read(std::path::Path::new(faurge_io::examples::VCTK_SPEECH)).expect("shipped clip");
+        let a = faurge_io::read(std::path::Path::new(faurge_io::examples::VCTK_SPEECH))
+            .expect("shipped clip");
         let rate = a.sample_rate as f32;
         assert_eq!(a.sample_rate, ANALYSIS_RATE);
         // The clip with a steady hiss under it, for the noise reduction to work on.
@@ -106,7 +116,10 @@ mod tests {
             .collect();
         // Room at the end for both renders' delay, so both hold all of the speech.
         let mut input = input;
-        input.extend(std::iter::repeat_n(0.0, 2 * faurge_dsp::restore::latency_samples(rate)));
+        input.extend(std::iter::repeat_n(
+            0.0,
+            2 * faurge_dsp::restore::latency_samples(rate),
+        ));
         let mut state = DspState::default();
         state.restoration.denoise.enabled = true;
         state.restoration.expander.enabled = true;
@@ -121,11 +134,21 @@ mod tests {
         assert_eq!(renders.render(&input, &state, None).unwrap(), two);
         // The two-pass render is the one-pass render, one latency later.
         let latency = faurge_dsp::restore::latency_samples(rate);
-        let worst = two[latency..].iter().zip(&one).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-        assert!(worst < 1e-5, "one-pass and two-pass renders differ by {worst}");
+        let worst = two[latency..]
+            .iter()
+            .zip(&one)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            worst < 1e-5,
+            "one-pass and two-pass renders differ by {worst}"
+        );
         assert!(two[..latency].iter().all(|&v| v == 0.0));
         // Without restoration it is the one-pass render itself.
         state.restoration = RestorationState::default();
-        assert_eq!(renders.render(&input, &state, None).unwrap(), shadow_bake(&input, &state, None).unwrap());
+        assert_eq!(
+            renders.render(&input, &state, None).unwrap(),
+            shadow_bake(&input, &state, None).unwrap()
+        );
     }
 }

@@ -47,7 +47,10 @@ pub struct Decision {
 }
 
 fn logit(f: Option<&FabianOutput>, family: &str) -> f32 {
-    let i = RESTORE_FAMILIES.iter().position(|&x| x == family).unwrap_or(0);
+    let i = RESTORE_FAMILIES
+        .iter()
+        .position(|&x| x == family)
+        .unwrap_or(0);
     f.map_or(0.0, |f| f.restore_logits[i])
 }
 
@@ -59,33 +62,44 @@ impl Decision {
     /// Decides the stages for `m` (the snapshot's restoration measurements), the
     /// intent and its goals, Fabian's round-1 output and the P.56 active speech level
     /// (`speech_level_db`, dBFS).
-    pub fn decide(m: &RestorationMetrics, intent: &Intent, goals: &[Goal], fabian: Option<&FabianOutput>, speech_level_db: Option<f32>) -> Decision {
+    pub fn decide(
+        m: &RestorationMetrics,
+        intent: &Intent,
+        goals: &[Goal],
+        fabian: Option<&FabianOutput>,
+        speech_level_db: Option<f32>,
+    ) -> Decision {
         let mut r = RestorationState::default();
         let mut d = DeEsserState::default();
         let repair = intent.repair;
 
         // Noise: asked for by name, or a repair of a noisy recording.
         let asked_noise = goal(goals, "noise");
-        let noisy = m.snr_db < REPAIR_SNR_DB && (m.snr_db < PLAIN_NOISE_SNR_DB || logit(fabian, "noise") > 0.0);
+        let noisy = m.snr_db < REPAIR_SNR_DB
+            && (m.snr_db < PLAIN_NOISE_SNR_DB || logit(fabian, "noise") > 0.0);
         if let Some(g) = asked_noise {
             r.denoise.enabled = true;
             let want = g.change.max(6.0) + 3.0;
             r.denoise.reduction_db = want.clamp(6.0, MAX_DENOISE_REDUCTION_DB);
         } else if repair && noisy {
             r.denoise.enabled = true;
-            r.denoise.reduction_db = (REPAIR_TARGET_SNR_DB - m.snr_db).clamp(REPAIR_REDUCTION_DB.0, REPAIR_REDUCTION_DB.1);
+            r.denoise.reduction_db = (REPAIR_TARGET_SNR_DB - m.snr_db)
+                .clamp(REPAIR_REDUCTION_DB.0, REPAIR_REDUCTION_DB.1);
         }
         // The floor between phrases: a gentle expander under the denoised floor.
         if r.denoise.enabled {
             r.expander.enabled = true;
-            r.expander.threshold_db = (m.noise_floor_dbfs - r.denoise.reduction_db + 10.0).clamp(-90.0, -20.0);
+            r.expander.threshold_db =
+                (m.noise_floor_dbfs - r.denoise.reduction_db + 10.0).clamp(-90.0, -20.0);
             r.expander.ratio = 2.0;
             r.expander.range_db = 10.0;
         }
         // "More dynamic": downward expansion raises the crest factor.
         if let Some(g) = goal(goals, "dynamics").filter(|g| g.change > 0.0) {
             r.expander.enabled = true;
-            r.expander.threshold_db = speech_level_db.map_or(-40.0, |l| l - 10.0).clamp(-90.0, -6.0);
+            r.expander.threshold_db = speech_level_db
+                .map_or(-40.0, |l| l - 10.0)
+                .clamp(-90.0, -6.0);
             r.expander.ratio = (1.0 + 0.5 * g.change).clamp(1.3, 4.0);
             r.expander.range_db = 18.0;
         }
@@ -97,7 +111,8 @@ impl Decision {
             r.declick.enabled = true;
         }
         let asked_clip = goal(goals, "clipping").is_some();
-        let clipped = m.clipped_runs >= REPAIR_CLIPPED_RUNS && m.clipped_fraction >= REPAIR_CLIPPED_FRACTION;
+        let clipped =
+            m.clipped_runs >= REPAIR_CLIPPED_RUNS && m.clipped_fraction >= REPAIR_CLIPPED_FRACTION;
         if asked_clip || (repair && clipped) {
             r.declip.enabled = true;
         }
@@ -105,13 +120,18 @@ impl Decision {
         // Sibilance: asked for ("less sibilant", "de-ess"), or a repair of harsh esses.
         let asked_sib = goal(goals, "sibilance").filter(|g| g.change < 0.0);
         let has_sibilants = m.sibilant_fraction > 0.0 && m.sibilant_band_dbfs > -100.0;
-        if has_sibilants && (asked_sib.is_some() || (repair && m.sibilance_db > REPAIR_SIBILANCE_DB)) {
+        if has_sibilants
+            && (asked_sib.is_some() || (repair && m.sibilance_db > REPAIR_SIBILANCE_DB))
+        {
             d.enabled = true;
             let units = asked_sib.map_or(1.0, |g| (-g.change / 3.0).max(0.5));
             d.range_db = (DEESS_DB_PER_UNIT * units).clamp(3.0, 18.0);
             d.threshold_db = (m.sibilant_band_dbfs - 2.0 * units).clamp(-60.0, 0.0);
         }
-        Decision { restoration: r, deesser: d }
+        Decision {
+            restoration: r,
+            deesser: d,
+        }
     }
 
     /// Puts the decision into `state`.
@@ -123,16 +143,26 @@ impl Decision {
     /// Whether any stage is on.
     pub fn any(&self) -> bool {
         let r = &self.restoration;
-        r.declip.enabled || r.declick.enabled || r.denoise.enabled || r.expander.enabled || self.deesser.enabled
+        r.declip.enabled
+            || r.declick.enabled
+            || r.denoise.enabled
+            || r.expander.enabled
+            || self.deesser.enabled
     }
 
     /// After a shadow bake: keeps only the stages that improved their own
     /// measurement (`before` the input, `after` the render), unless the prompt asked
     /// for them by name (`goals`). Returns the stages turned off.
-    pub fn verify(&mut self, before: &RestorationMetrics, after: &RestorationMetrics, goals: &[Goal]) -> Vec<&'static str> {
+    pub fn verify(
+        &mut self,
+        before: &RestorationMetrics,
+        after: &RestorationMetrics,
+        goals: &[Goal],
+    ) -> Vec<&'static str> {
         let mut off = Vec::new();
         let r = &mut self.restoration;
-        if r.denoise.enabled && goal(goals, "noise").is_none() && after.snr_db < before.snr_db + 3.0 {
+        if r.denoise.enabled && goal(goals, "noise").is_none() && after.snr_db < before.snr_db + 3.0
+        {
             r.denoise.enabled = false;
             r.expander.enabled &= goal(goals, "dynamics").is_some();
             off.push("noise reduction");
@@ -141,7 +171,10 @@ impl Decision {
             r.declick.enabled = false;
             off.push("de-clicker");
         }
-        if r.declip.enabled && goal(goals, "clipping").is_none() && after.clipped_runs >= before.clipped_runs {
+        if r.declip.enabled
+            && goal(goals, "clipping").is_none()
+            && after.clipped_runs >= before.clipped_runs
+        {
             r.declip.enabled = false;
             off.push("de-clipper");
         }
@@ -150,46 +183,81 @@ impl Decision {
 
     /// The report's notes: what each stage found (`before`), what was done, and the
     /// measured effect (`after`, the returned render's measurements).
-    pub fn notes(&self, before: &RestorationMetrics, after: Option<&RestorationMetrics>) -> Vec<faurge_protocol::RestorationNote> {
+    pub fn notes(
+        &self,
+        before: &RestorationMetrics,
+        after: Option<&RestorationMetrics>,
+    ) -> Vec<faurge_protocol::RestorationNote> {
         let r = &self.restoration;
-        let note = |stage: &str, found: String, enabled: bool, done: String| faurge_protocol::RestorationNote {
-            stage: stage.into(),
-            found,
-            done: if enabled { done } else { "left off".into() },
-            enabled,
+        let note = |stage: &str, found: String, enabled: bool, done: String| {
+            faurge_protocol::RestorationNote {
+                stage: stage.into(),
+                found,
+                done: if enabled { done } else { "left off".into() },
+                enabled,
+            }
         };
         let mut v = Vec::new();
         let floor_after = after.map(|a| a.noise_floor_dbfs);
         v.push(note(
             "noise reduction",
-            format!("noise floor {:.0} dBFS, speech {:.0} dB above it", before.noise_floor_dbfs, before.snr_db),
+            format!(
+                "noise floor {:.0} dBFS, speech {:.0} dB above it",
+                before.noise_floor_dbfs, before.snr_db
+            ),
             r.denoise.enabled,
             match floor_after {
-                Some(f) => format!("up to {:.0} dB of reduction: floor now {:.0} dBFS ({:.0} dB lower)", r.denoise.reduction_db, f, before.noise_floor_dbfs - f),
+                Some(f) => format!(
+                    "up to {:.0} dB of reduction: floor now {:.0} dBFS ({:.0} dB lower)",
+                    r.denoise.reduction_db,
+                    f,
+                    before.noise_floor_dbfs - f
+                ),
                 None => format!("up to {:.0} dB of reduction", r.denoise.reduction_db),
             },
         ));
         v.push(note(
             "expander",
-            format!("noise floor {:.0} dBFS between phrases", before.noise_floor_dbfs),
+            format!(
+                "noise floor {:.0} dBFS between phrases",
+                before.noise_floor_dbfs
+            ),
             r.expander.enabled,
-            format!("{:.1}:1 below {:.0} dBFS, at most {:.0} dB", r.expander.ratio, r.expander.threshold_db, r.expander.range_db),
+            format!(
+                "{:.1}:1 below {:.0} dBFS, at most {:.0} dB",
+                r.expander.ratio, r.expander.threshold_db, r.expander.range_db
+            ),
         ));
         v.push(note(
             "de-clicker",
-            format!("{} clicks ({:.1} per second)", before.clicks, before.clicks_per_second),
+            format!(
+                "{} clicks ({:.1} per second)",
+                before.clicks, before.clicks_per_second
+            ),
             r.declick.enabled,
             match after {
-                Some(a) => format!("{} repaired, {} left", before.clicks.saturating_sub(a.clicks), a.clicks),
+                Some(a) => format!(
+                    "{} repaired, {} left",
+                    before.clicks.saturating_sub(a.clicks),
+                    a.clicks
+                ),
                 None => "repairing detected clicks".into(),
             },
         ));
         v.push(note(
             "de-clipper",
-            format!("{} clipped runs ({:.3} % of samples)", before.clipped_runs, 100.0 * before.clipped_fraction),
+            format!(
+                "{} clipped runs ({:.3} % of samples)",
+                before.clipped_runs,
+                100.0 * before.clipped_fraction
+            ),
             r.declip.enabled,
             match after {
-                Some(a) => format!("{} runs reconstructed, {} left", before.clipped_runs.saturating_sub(a.clipped_runs), a.clipped_runs),
+                Some(a) => format!(
+                    "{} runs reconstructed, {} left",
+                    before.clipped_runs.saturating_sub(a.clipped_runs),
+                    a.clipped_runs
+                ),
                 None => "reconstructing clipped runs".into(),
             },
         ));
@@ -202,7 +270,12 @@ impl Decision {
             "de-esser",
             sib,
             self.deesser.enabled,
-            format!("up to {:.0} dB off the {:.1} kHz band above {:.0} dBFS", self.deesser.range_db, self.deesser.freq_hz / 1000.0, self.deesser.threshold_db),
+            format!(
+                "up to {:.0} dB off the {:.1} kHz band above {:.0} dBFS",
+                self.deesser.range_db,
+                self.deesser.freq_hz / 1000.0,
+                self.deesser.threshold_db
+            ),
         ));
         v
     }
@@ -232,7 +305,14 @@ mod tests {
         let r = Reader::embedded().unwrap();
         let vague = prompt == "fix my mic";
         let intent = r.read(prompt, vague);
-        let measured = Measured { balances: vec![("sibilance".into(), m.sibilance_db)], crest_db: Some(15.0), snr_db: Some(m.snr_db), clicks_per_s: Some(m.clicks_per_second), clipped_fraction: Some(m.clipped_fraction), ..Measured::default() };
+        let measured = Measured {
+            balances: vec![("sibilance".into(), m.sibilance_db)],
+            crest_db: Some(15.0),
+            snr_db: Some(m.snr_db),
+            clicks_per_s: Some(m.clicks_per_second),
+            clipped_fraction: Some(m.clipped_fraction),
+            ..Measured::default()
+        };
         let goals = intent.goals(r.table(), &measured);
         Decision::decide(m, &intent, &goals, None, Some(-30.0))
     }
@@ -250,13 +330,22 @@ mod tests {
         assert_eq!(d.restoration.denoise.reduction_db, REPAIR_REDUCTION_DB.1);
         // Noise alone: only the noise stages.
         let d = decide("fix my mic", &metrics(15.0, 0, 0));
-        assert!(d.restoration.denoise.enabled && !d.restoration.declick.enabled && !d.restoration.declip.enabled);
+        assert!(
+            d.restoration.denoise.enabled
+                && !d.restoration.declick.enabled
+                && !d.restoration.declip.enabled
+        );
     }
 
     #[test]
     fn stages_asked_for_by_name_go_on_whatever_the_measurements() {
         let clean = metrics(50.0, 0, 0);
-        assert!(decide("remove the noise", &clean).restoration.denoise.enabled);
+        assert!(
+            decide("remove the noise", &clean)
+                .restoration
+                .denoise
+                .enabled
+        );
         assert!(decide("no clicks", &clean).restoration.declick.enabled);
         assert!(decide("declip", &clean).restoration.declip.enabled);
         assert!(decide("less sibilant", &clean).deesser.enabled);

@@ -68,7 +68,11 @@ impl Snapshot {
     ///
     /// # Errors
     /// A message when the audio cannot be analysed (an unsupported rate).
-    pub fn measure(channels: &[&[f32]], sample_rate: u32, table: &Descriptors) -> Result<Snapshot, String> {
+    pub fn measure(
+        channels: &[&[f32]],
+        sample_rate: u32,
+        table: &Descriptors,
+    ) -> Result<Snapshot, String> {
         let input = InputFeatures::measure(channels, sample_rate)?;
         let full = integrated_lufs(&[&crate::features::mono(channels)], sample_rate as f32);
         let lufs_offset = match full {
@@ -122,7 +126,19 @@ impl Snapshot {
     }
 
     /// The quantities of a render of this snapshot (its bandwidth mask).
-    pub fn render_quantities(&self, table: &Descriptors, render: &RenderFeatures, restoration: Option<&RestorationMetrics>) -> Measured {
-        quantities(table, &render.ltas_db, &self.input.ltas_mask, render.lufs, render.dynamics[0], restoration)
+    pub fn render_quantities(
+        &self,
+        table: &Descriptors,
+        render: &RenderFeatures,
+        restoration: Option<&RestorationMetrics>,
+    ) -> Measured {
+        quantities(
+            table,
+            &render.ltas_db,
+            &self.input.ltas_mask,
+            render.lufs,
+            render.dynamics[0],
+            restoration,
+        )
     }
 }

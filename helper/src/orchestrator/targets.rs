@@ -6,7 +6,9 @@ use faurge_dsp::ir::{IrParams, IR_CURVE_POINTS};
 use faurge_dsp::state::{DspState, NUM_BANDS};
 
 use crate::features::{InputFeatures, ANALYSIS_RATE};
-use crate::models::{FabianOutput, EMBED_DIM, GENESIS_OUTPUTS, LTAS_BANDS, URSULA_INPUTS, URSULA_OUTPUTS};
+use crate::models::{
+    FabianOutput, EMBED_DIM, GENESIS_OUTPUTS, LTAS_BANDS, URSULA_INPUTS, URSULA_OUTPUTS,
+};
 
 /// Attack of the compressor the loop sets, ms (Ursula predicts the static curve;
 /// these time constants suit speech and are the presets' values).
@@ -337,6 +339,9 @@ mod tests {
         assert_eq!(cosine(&[0.0, 0.0], &[1.0, 0.0]), 0.0);
         // The change from before to after points along the text: 1; no change: 0.
         assert!((directional_similarity(&[1.0, 0.0], &[0.5, 0.5], &[0.0, 0.5]) - 1.0).abs() < 1e-6);
-        assert_eq!(directional_similarity(&[1.0, 0.0], &[0.3, 0.4], &[0.3, 0.4]), 0.0);
+        assert_eq!(
+            directional_similarity(&[1.0, 0.0], &[0.3, 0.4], &[0.3, 0.4]),
+            0.0
+        );
     }
 }

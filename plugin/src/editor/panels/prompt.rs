@@ -77,7 +77,10 @@ impl FaurgeApp {
         if self.understood.as_ref().is_none_or(|s| s.original != text) {
             let s = sanitizer.sanitize(text);
             // What the prompt asks for, as the helper's prompt reader reads it.
-            self.asked = self.reader.as_ref().map(|r| r.read(&s.understood, s.anchor).summary(r.table()));
+            self.asked = self
+                .reader
+                .as_ref()
+                .map(|r| r.read(&s.understood, s.anchor).summary(r.table()));
             self.understood = Some(s);
         }
         let Some(s) = &self.understood else {
