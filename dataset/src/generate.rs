@@ -380,6 +380,7 @@ struct Ctx<'a> {
     seed: u64,
 }
 
+#[allow(clippy::ptr_arg)] // the steps may lengthen the audio
 fn apply_steps(
     ctx: &Ctx,
     steps: &[Step],

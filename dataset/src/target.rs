@@ -111,6 +111,7 @@ pub fn room_ir(rir: &[f32], rdr_db: f32, sample_rate: f32) -> Vec<f32> {
 /// recorded, which for a repair is not the clean `base`'s). `rirs` are measured room
 /// responses at `sample_rate`; band frequencies, Q, the compressor ratio and the
 /// room are drawn from `rng`.
+#[allow(clippy::too_many_arguments)]
 pub fn render_intent(
     table: &Descriptors,
     intent: &Intent,

@@ -67,7 +67,7 @@ fn rnnoise() -> Method {
         let frame = nnnoiseless::DenoiseState::FRAME_SIZE;
         let mut st = nnnoiseless::DenoiseState::new();
         let mut padded: Vec<f32> = x.iter().map(|v| v * 32768.0).collect();
-        padded.extend(std::iter::repeat(0.0).take(2 * frame));
+        padded.extend(std::iter::repeat_n(0.0, 2 * frame));
         let mut out = vec![0.0f32; padded.len()];
         let t = Instant::now();
         for (o, i) in out.chunks_exact_mut(frame).zip(padded.chunks_exact(frame)) {
@@ -188,7 +188,7 @@ fn main() {
             let y: Vec<f32> = y[lag..]
                 .iter()
                 .copied()
-                .chain(std::iter::repeat(0.0).take(lag))
+                .chain(std::iter::repeat_n(0.0, lag))
                 .collect();
             let d = snr_db(&c.clean, &y) - snr_db(&c.clean, &c.noisy);
             dsnr[c.snr] += d;

@@ -97,6 +97,7 @@ fn all_on(seed: u64) -> (RestorationState, DeEsserState) {
 }
 
 /// The four standalone stages behind one interface.
+#[allow(clippy::large_enum_variant)] // a test helper, built a few times
 enum Stage {
     Repair(Repair),
     Denoise(Denoiser),
@@ -394,7 +395,7 @@ fn all_stages_on_and_neutral_delay_clean_speech_by_exactly_the_latency() {
     s.restoration.expander.range_db = 0.0;
     chain.snap_to_state(&s);
     let mut y = speech.clone();
-    y.extend(std::iter::repeat(0.0).take(lat));
+    y.extend(std::iter::repeat_n(0.0, lat));
     for b in y.chunks_mut(256) {
         chain.process(&mut [b]);
     }
@@ -437,7 +438,7 @@ fn restoration_off_is_the_old_chain_delayed_by_exactly_the_latency() {
     chain.snap_to_state(&state);
     let lat = chain.latency_samples();
     let mut y = speech.clone();
-    y.extend(std::iter::repeat(0.0).take(lat));
+    y.extend(std::iter::repeat_n(0.0, lat));
     for b in y.chunks_mut(256) {
         chain.process(&mut [b]);
     }
@@ -490,12 +491,14 @@ fn switching_stages_never_clicks() {
         ..ExpanderState::default()
     };
     variants.push(("expander", s));
-    let mut s = DspState::default();
-    s.deesser = DeEsserState {
-        enabled: true,
-        freq_hz: 2000.0,
-        threshold_db: -60.0,
-        range_db: 24.0,
+    let s = DspState {
+        deesser: DeEsserState {
+            enabled: true,
+            freq_hz: 2000.0,
+            threshold_db: -60.0,
+            range_db: 24.0,
+        },
+        ..DspState::default()
     };
     variants.push(("de-esser", s));
     let mut s = DspState::default();

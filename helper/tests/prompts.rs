@@ -78,7 +78,8 @@ fn prompts_move_the_sound_the_way_the_sentence_says() {
     let input = repo("examples/clean_vctk_p236_023.wav");
     let before = measure(&table, &input);
     // (prompt, [(quantity, +1 up / −1 down)], loudness target or None = kept)
-    let cases: [(&str, &[(&str, f32)], Option<f32>); 6] = [
+    type Case<'a> = (&'a str, &'a [(&'a str, f32)], Option<f32>);
+    let cases: [Case; 6] = [
         ("a touch warmer", &[("warmth", 1.0)], None),
         ("reduce the sibilance", &[("sibilance", -1.0)], None),
         (

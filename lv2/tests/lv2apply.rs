@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{
-    chain_render, error_db, have_tool, max_abs_diff, read_wav, run_lv2_tool, state_of,
-    write_f32_wav, TempDir, LIBRISPEECH, SETTINGS, SHARED_DATA, VCTK,
+    chain_render, error_db, have_tool, max_abs_diff, read_wav, run_lv2_tool, run_lv2_tool_with_log,
+    state_of, write_f32_wav, TempDir, LIBRISPEECH, SETTINGS, SHARED_DATA, VCTK,
 };
 use faurge_lv2::ports::Variant;
 use faurge_params::PARAMS;
@@ -265,7 +265,13 @@ fn a_bake_in_lv2apply_changes_the_output() {
         }
     }
     let t0 = std::time::Instant::now();
-    let log = run_lv2_tool(&mut cmd);
+    let (log, stderr) = run_lv2_tool_with_log(&mut cmd);
+    // The host's log gets a line per bake, not the report (kilobytes of JSON: it
+    // goes to report.json beside status.txt).
+    assert!(
+        !stderr.contains("\"rounds\"") && !stderr.contains("\"dsp_state\""),
+        "the bake's JSON report reached the host's log:\n{stderr}"
+    );
     let (_, output) = read_wav(&out);
     let reference = chain_render(rate as f32, &state_of(&[("bake", 1.0)]), &input);
     let head = (0.3 * rate as f32) as usize;

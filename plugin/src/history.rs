@@ -63,6 +63,7 @@ pub struct BakeEntry {
 
 /// A/B comparison state.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per instance, on the main thread
 enum Ab {
     /// Showing the current settings.
     A,

@@ -49,7 +49,7 @@ fn child(name: String) {
                 round: 0,
                 max_rounds: 0,
                 similarity: Some(checksum(&channels)),
-                threshold: Some(0.0),
+                threshold: 0.0,
             }))
             .unwrap();
     }

@@ -45,9 +45,7 @@ fn main() {
                 let g = goals.iter().find(|g| g.quantity == q);
                 match (v, g) {
                     ("in", Some(g)) => g.change.abs() < 0.5,
-                    (v, Some(g)) => v
-                        .parse::<f32>()
-                        .map_or(false, |v| (g.value - v).abs() < 0.5),
+                    (v, Some(g)) => v.parse::<f32>().is_ok_and(|v| (g.value - v).abs() < 0.5),
                     _ => false,
                 }
             } else {

@@ -358,7 +358,7 @@ impl Descriptors {
             if !qids.insert(q.id.as_str()) {
                 return bad(format!("quantity \"{}\" is defined twice", q.id));
             }
-            if !(q.margin > 0.0) {
+            if q.margin.is_nan() || q.margin <= 0.0 {
                 return bad(format!("quantity \"{}\" needs a positive margin", q.id));
             }
             if q.kind == QuantityKind::Balance {

@@ -201,7 +201,7 @@ fn run_detectors(views: &[&[f32]], sample_rate: f32) -> Repair {
     // Flush the lookahead with silence so damage at the very end is seen.
     let tail = r.latency_samples() + 1;
     for b in bufs.iter_mut() {
-        b.extend(std::iter::repeat(0.0).take(tail));
+        b.extend(std::iter::repeat_n(0.0, tail));
     }
     let mut slices: Vec<&mut [f32]> = bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
     r.process(&mut slices);

@@ -25,6 +25,9 @@
 //! Everything here works in `f64` on preallocated buffers: [`Lsar::new`] allocates for
 //! the largest gap and order, [`Lsar::solve`] never allocates.
 
+// Index loops here follow the formulas (matrix rows and columns, filter taps).
+#![allow(clippy::needless_range_loop)]
+
 /// Fits an AR(p) model to the autocorrelation `r[0..=p]` by the Levinson–Durbin
 /// recursion. Writes `a[1..=p]` into `a[1..]` (`a[0]` is set to 1) in the convention
 /// `x̂[n] = Σ a_k·x[n−k]`, using `tmp` (length ≥ `p + 1`) as scratch. Returns the
@@ -58,7 +61,7 @@ pub fn levinson(r: &[f64], a: &mut [f64], tmp: &mut [f64]) -> f64 {
             acc -= a[j] * r[i - j];
         }
         let k = acc / err;
-        if !(k.abs() < 1.0) {
+        if k.is_nan() || k.abs() >= 1.0 {
             break;
         }
         tmp[..i].copy_from_slice(&a[..i]);

@@ -25,6 +25,9 @@
 //! No latency. Realtime: [`DeEsser::new`] does not allocate; nothing does. Non-finite
 //! input never enters the detector or the filter state.
 
+// Index loops here follow the formulas (matrix rows and columns, filter taps).
+#![allow(clippy::needless_range_loop)]
+
 use super::{clamp_rate, FALLBACK_SAMPLE_RATE};
 use crate::biquad::{BiquadState, Coefficients};
 use crate::state::{

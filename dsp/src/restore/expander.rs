@@ -24,6 +24,9 @@
 //! allocate (it does not); `process`, `set_target`, `snap_to`, `reset` never allocate,
 //! lock or panic. Non-finite input never enters the detector.
 
+// Index loops here follow the formulas (matrix rows and columns, filter taps).
+#![allow(clippy::needless_range_loop)]
+
 use super::{clamp_rate, FALLBACK_SAMPLE_RATE};
 use crate::state::{
     ExpanderState, MAX_EXPANDER_ATTACK_MS, MAX_EXPANDER_RANGE_DB, MAX_EXPANDER_RATIO,

@@ -129,7 +129,7 @@ pub fn run_aligned(
     mut f: impl FnMut(&mut [f32]),
 ) -> Vec<f32> {
     let mut buf = x.to_vec();
-    buf.extend(std::iter::repeat(0.0).take(delay));
+    buf.extend(std::iter::repeat_n(0.0, delay));
     for b in buf.chunks_mut(block) {
         f(b);
     }

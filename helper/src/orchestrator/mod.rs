@@ -768,6 +768,7 @@ impl Orchestrator {
     }
 
     /// Phase 6: the next round's targets, and the controllers' updates to `plan`.
+    #[allow(clippy::too_many_arguments)]
     fn reflect(
         &mut self,
         targets: &Targets,

@@ -50,8 +50,10 @@ impl Renders {
         }
         let fresh = !matches!(&self.restored, Some((r, _)) if *r == state.restoration);
         if fresh {
-            let mut only = DspState::default();
-            only.restoration = state.restoration;
+            let mut only = DspState {
+                restoration: state.restoration,
+                ..DspState::default()
+            };
             only.eq.bands.iter_mut().for_each(|b| b.enabled = false);
             only.deesser.enabled = false;
             only.compressor.enabled = false;

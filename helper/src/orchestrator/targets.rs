@@ -83,9 +83,9 @@ impl Targets {
     /// `T_LTAS` plus `curve` (dB per band) in the bands of `mask`.
     pub fn shifted(&self, curve: &[f32], mask: &[f32; LTAS_BANDS]) -> Targets {
         let mut next = self.clone();
-        for b in 0..LTAS_BANDS {
-            if mask[b] > 0.0 {
-                next.ltas_db[b] += curve.get(b).copied().unwrap_or(0.0);
+        for (b, (t, m)) in next.ltas_db.iter_mut().zip(mask).enumerate() {
+            if *m > 0.0 {
+                *t += curve.get(b).copied().unwrap_or(0.0);
             }
         }
         next

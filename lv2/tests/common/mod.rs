@@ -188,6 +188,12 @@ pub fn have_tool(tool: &str, package: &str) -> bool {
 /// Runs `cmd` with `LV2_PATH` set to the bundle root; panics with its output if it
 /// fails. Returns stdout.
 pub fn run_lv2_tool(cmd: &mut Command) -> String {
+    run_lv2_tool_with_log(cmd).0
+}
+
+/// [`run_lv2_tool`], also returning what the tool (and the plugin in it) wrote to
+/// stderr: the host's log.
+pub fn run_lv2_tool_with_log(cmd: &mut Command) -> (String, String) {
     cmd.env("LV2_PATH", bundle_root());
     let out = cmd
         .output()
@@ -199,7 +205,10 @@ pub fn run_lv2_tool(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Writes `[channel][frame]` as a 32-bit float WAV.
