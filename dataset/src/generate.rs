@@ -898,7 +898,7 @@ fn text_captions(
         .collect()
 }
 
-/// Captions drawn for the text encoder beside the rows' ([`text_captions`]).
+/// Captions drawn for the text encoder beside the rows' (`text_captions`).
 pub const TEXT_CAPTIONS: usize = 40_000;
 
 /// Builds the dataset and writes, into `config.out`: `train.parquet`,

@@ -1217,7 +1217,7 @@ pub fn record(report: &EvalReport, models: &Path) -> Result<PathBuf> {
 /// workspace root; prints the Markdown report and writes `eval.json` / `eval.md`.
 ///
 /// # Errors
-/// Bad arguments or any failure of [`evaluate`] / [`write`].
+/// Bad arguments or any failure of [`evaluate`] / [`write()`].
 pub fn run(root: &Path, args: &[&str]) -> Result<()> {
     let mut config = EvalConfig {
         data: PathBuf::from("../shared/data"),

@@ -6,7 +6,7 @@
 //! find `x` (dB per band) minimising `‖D x‖² + λ‖x‖²` (`D`: first differences across
 //! neighbouring bands, so the curve is smooth in log frequency; `λ` keeps it small)
 //! subject to `balance_k(L + x) − balance_k(L) = r_k`. The constraints are linearised
-//! ([`Quantity::balance_gradient`]) and the solution refined by a few Newton steps on
+//! (`Quantity::balance_gradient`) and the solution refined by a few Newton steps on
 //! the exact balances. The closed form of each step is the minimum-norm solution
 //! `x = M⁻¹Gᵀ (G M⁻¹ Gᵀ)⁻¹ r` with `M = DᵀD + λI` (Lagrange multipliers).
 //!

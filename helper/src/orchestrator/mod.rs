@@ -8,9 +8,9 @@
 //! 2. **Measure** ([`Snapshot::measure`]): the networks' features, the restoration
 //!    measurements, the descriptor table's quantities, and whether there is speech
 //!    enough to judge; a snapshot that cannot be judged gets nothing, and says why.
-//! 3. **Encode** ([`Orchestrator::encode`]): `e_text` of the understood prompt,
+//! 3. **Encode** (`Orchestrator::encode`): `e_text` of the understood prompt,
 //!    `e_audio` of the snapshot (and of a reference recording).
-//! 4. **Plan** ([`Orchestrator::plan`]): **Fabian** reads `[e_text, e_audio]` and gives
+//! 4. **Plan** (`Orchestrator::plan`): **Fabian** reads `[e_text, e_audio]` and gives
 //!    ΔT and the restoration flags; the blueprint `T_1 = M_input + ΔT` is then made to
 //!    meet the prompt's measurable goals exactly (the smallest smooth change of the
 //!    target spectrum that moves every asked balance by the asked amount,
@@ -18,7 +18,7 @@
 //!    own measurements. The restoration stages are decided ([`Decision`]), the room
 //!    and the compression the prompt asks for are set, and `T_LUFS` comes from the
 //!    prompt (or the documented default).
-//! 5. **Rounds** ([`Orchestrator::round`]): **Ursula** maps `(T_n, M_input)` to EQ and
+//! 5. **Rounds** (`Orchestrator::round`): **Ursula** maps `(T_n, M_input)` to EQ and
 //!    compressor settings in one forward pass; **Genesis** maps `(e_text, spectrum)`
 //!    to IR parameters that `faurge_dsp::ir` synthesizes; the **shadow bake** renders
 //!    the snapshot through the same `Chain` the plugin runs; the output trim is set
@@ -26,12 +26,12 @@
 //!    measured against every goal and `S_C` is computed (the directional similarity
 //!    of the prompt with the change the render makes). The loop stops when every
 //!    goal is met and `S_C` reaches the threshold.
-//! 6. **Reflect** ([`Orchestrator::reflect`]): `T_(n+1) = T_n + (T_1 − M_n)` (the
+//! 6. **Reflect** (`Orchestrator::reflect`): `T_(n+1) = T_n + (T_1 − M_n)` (the
 //!    measured residual against the blueprint) plus the shortfall of every unmet
 //!    goal; the compressor/expander follow the crest-factor shortfall; after round
 //!    1, restoration stages that did not improve their own measurement go off.
 //!    `Reflection::Fabian` keeps the specification's integrator of Fabian's reading.
-//! 7. **Choose** ([`choose`]) and **do no harm** ([`Orchestrator::no_harm`]): the round
+//! 7. **Choose** (`choose`) and **do no harm** (`Orchestrator::no_harm`): the round
 //!    meeting the most goals (then the smallest shortfall, then closest to the
 //!    blueprint) is returned, unless doing nothing meets the goals as well, in which
 //!    case nothing but the loudness trim is applied.
