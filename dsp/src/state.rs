@@ -276,6 +276,13 @@ pub struct RestorationState {
     pub expander: ExpanderState,
 }
 
+impl RestorationState {
+    /// Whether any restoration stage is switched on.
+    pub fn any_enabled(&self) -> bool {
+        self.declip.enabled || self.declick.enabled || self.denoise.enabled || self.expander.enabled
+    }
+}
+
 /// Split-band de-esser after the EQ ([`crate::restore::deesser`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

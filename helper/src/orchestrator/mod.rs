@@ -477,7 +477,7 @@ impl Orchestrator {
             .models
             .with(ModelKind::Fabian, |m| m.fabian(&e_target, &enc.e_input))?;
         let mut goals = intent.goals(&table, &snap.measured);
-        let target_lufs = intent.loudness.target_lufs(input.lufs + snap.lufs_offset);
+        let target_lufs = intent.loudness.target_lufs(snap.lufs());
         let mut blueprint = match &enc.reference {
             // Prompt by example: the reference's own measurements are the targets
             // (its spectrum where both recordings have content, its loudness and
@@ -526,7 +526,7 @@ impl Orchestrator {
                 &table,
                 &blueprint.ltas_db,
                 &mask,
-                input.lufs + snap.lufs_offset,
+                snap.lufs(),
                 input.dynamics[0],
                 Some(&snap.restoration),
             );
@@ -546,7 +546,7 @@ impl Orchestrator {
             &table,
             &blueprint.ltas_db,
             &mask,
-            input.lufs + snap.lufs_offset,
+            snap.lufs(),
             input.dynamics[0],
             None,
         );
@@ -1006,8 +1006,7 @@ impl Orchestrator {
             let reason = "Leaving the sound as it is meets the prompt as well as any change the loop found, so only the level was set.".to_owned();
             let mut result = self.unchanged(req, understood, &snap, threshold, reason, t_start);
             result.dsp_state.output_trim_db =
-                (plan.blueprint.lufs - snap.input.lufs - snap.lufs_offset)
-                    .clamp(MIN_TRIM_DB, MAX_TRIM_DB);
+                (plan.blueprint.lufs - snap.lufs()).clamp(MIN_TRIM_DB, MAX_TRIM_DB);
             result.report.applied = true;
             result.report.rounds = rounds;
             return Ok(result);
@@ -1051,7 +1050,7 @@ impl Orchestrator {
                 total_ms: t_start.elapsed().as_secs_f64() * 1e3,
                 input_metrics: Some(summary(
                     &snap.input.ltas_db,
-                    snap.input.lufs + snap.lufs_offset,
+                    snap.lufs(),
                     snap.input.dynamics,
                 )),
                 output_metrics: Some(summary(
@@ -1100,7 +1099,7 @@ impl Orchestrator {
                 total_ms: t_start.elapsed().as_secs_f64() * 1e3,
                 input_metrics: Some(summary(
                     &snap.input.ltas_db,
-                    snap.input.lufs + snap.lufs_offset,
+                    snap.lufs(),
                     snap.input.dynamics,
                 )),
                 output_metrics: None,

@@ -28,11 +28,6 @@ pub(super) struct Renders {
     metrics: Option<((RestorationState, DeEsserState), RestorationMetrics)>,
 }
 
-/// Whether any restoration stage is on.
-fn restoring(r: &RestorationState) -> bool {
-    r.declip.enabled || r.declick.enabled || r.denoise.enabled || r.expander.enabled
-}
-
 impl Renders {
     /// `input` (mono, [`ANALYSIS_RATE`]) through the chain at `state`, with `ir` in
     /// the convolver: what `shadow_bake` returns, but for the extra latency.
@@ -45,7 +40,7 @@ impl Renders {
         state: &DspState,
         ir: Option<&[f32]>,
     ) -> Result<Vec<f32>, String> {
-        if !restoring(&state.restoration) {
+        if !state.restoration.any_enabled() {
             return shadow_bake(input, state, ir);
         }
         let fresh = !matches!(&self.restored, Some((r, _)) if *r == state.restoration);
@@ -77,7 +72,7 @@ impl Renders {
         audio: &[f32],
         state: &DspState,
     ) -> Option<(RestorationMetrics, bool)> {
-        if !restoring(&state.restoration) && !state.deesser.enabled {
+        if !state.restoration.any_enabled() && !state.deesser.enabled {
             return None;
         }
         let key = (state.restoration, state.deesser);

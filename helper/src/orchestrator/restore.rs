@@ -142,12 +142,7 @@ impl Decision {
 
     /// Whether any stage is on.
     pub fn any(&self) -> bool {
-        let r = &self.restoration;
-        r.declip.enabled
-            || r.declick.enabled
-            || r.denoise.enabled
-            || r.expander.enabled
-            || self.deesser.enabled
+        self.restoration.any_enabled() || self.deesser.enabled
     }
 
     /// After a shadow bake: keeps only the stages that improved their own

@@ -101,6 +101,12 @@ impl Snapshot {
         })
     }
 
+    /// Integrated loudness of the whole snapshot, LUFS (the analysed excerpt's plus
+    /// [`Snapshot::lufs_offset`]).
+    pub fn lufs(&self) -> f32 {
+        self.input.lufs + self.lufs_offset
+    }
+
     /// Why the snapshot cannot be judged (silence, too little speech, mostly noise),
     /// in words a user can act on; `None` when it can.
     pub fn unjudgeable(&self) -> Option<String> {
