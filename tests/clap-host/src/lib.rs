@@ -392,6 +392,11 @@ pub struct Active {
     pub max_frames: u32,
     /// Channels per port.
     pub channels: usize,
+    /// Whether [`Instance::process`] leaves processing started when it returns (as a
+    /// host playing a track does) instead of stopping it. CLAP plugins may clear their
+    /// memory on every `start_processing` (nice-plug calls `reset()` there), so a run
+    /// split into chunks that each start and stop processing is not continuous audio.
+    pub keep_processing: bool,
 }
 
 /// One plugin instance on the (test's) main thread.
@@ -718,6 +723,7 @@ impl Instance {
             sample_rate,
             max_frames,
             channels: self.channels,
+            keep_processing: false,
         })
     }
 
@@ -729,7 +735,8 @@ impl Instance {
     /// Processes `input` (`[channel][frame]`, the port's channel count) on a separate
     /// audio thread in blocks of the sizes `blocks` yields (each ≤ `max_frames`; the
     /// last block is cut to fit), with `changes` (sorted by frame) sent as CLAP
-    /// parameter events at their positions. Calls start/stop processing around the run.
+    /// parameter events at their positions. Starts processing if it is stopped, and
+    /// stops it at the end unless `active.keep_processing`.
     /// Meanwhile this (main) thread serves the plugin's main-thread callbacks every
     /// millisecond, as a host's main loop does: the plugin posts a task per parameter
     /// change, and a queue nobody drains overflows.
@@ -748,10 +755,12 @@ impl Instance {
         );
         let frames = input.first().map_or(0, Vec::len);
         let max = active.max_frames as usize;
+        let keep = active.keep_processing;
         let processor = &mut active.processor;
         let instance = &mut self.instance;
         let out = std::thread::scope(|s| {
-            let audio = s.spawn(move || run_blocks(processor, input, frames, max, blocks, changes));
+            let audio =
+                s.spawn(move || run_blocks(processor, input, frames, max, blocks, changes, keep));
             while !audio.is_finished() {
                 instance.call_on_main_thread_callback();
                 std::thread::sleep(Duration::from_millis(1));
@@ -770,6 +779,7 @@ fn run_blocks(
     max: usize,
     blocks: impl Iterator<Item = usize>,
     changes: &[ParamChange],
+    keep_processing: bool,
 ) -> RunOutput {
     let channels = input.len();
     let mut output = vec![vec![0.0f32; frames]; channels];
@@ -851,7 +861,9 @@ fn run_blocks(
         start += len;
         steady += len as u64;
     }
-    processor.ensure_processing_stopped();
+    if !keep_processing {
+        processor.ensure_processing_stopped();
+    }
     RunOutput {
         param_events,
         audio: output,
@@ -874,7 +886,10 @@ pub struct Looper {
 
 impl Looper {
     /// Loops `input` (`[channel][frame]`, the port's channel count, one period).
-    pub fn new(p: Instance, active: Active, input: Vec<Vec<f32>>) -> Looper {
+    /// Processing stays started from one [`Looper::run`] to the next, as while a host
+    /// plays.
+    pub fn new(p: Instance, mut active: Active, input: Vec<Vec<f32>>) -> Looper {
+        active.keep_processing = true;
         Looper {
             p,
             active,
