@@ -82,14 +82,20 @@ pub enum ChainError {
     IrLength(f32),
 }
 
-/// A per-sample linear ramp toward a target, used for the mix and the trim.
+/// A per-sample ramp toward a target: linear for the wet/dry mix, geometric (linear in
+/// dB) for the output trim, so a trim change moves evenly in loudness and never raises
+/// what a stage being switched on removes (see [`crate::fade`]).
 #[derive(Clone, Copy, Debug)]
 struct Ramp {
     value: f32,
     target: f32,
+    /// Added each sample (linear) or multiplied in (geometric).
     step: f32,
     steps_left: u32,
     glide_samples: u32,
+    /// Geometric: the value and the target are gains > 0, and the value moves by a
+    /// constant factor per sample.
+    geometric: bool,
 }
 
 impl Ramp {
@@ -100,6 +106,15 @@ impl Ramp {
             step: 0.0,
             steps_left: 0,
             glide_samples: glide_samples.max(1),
+            geometric: false,
+        }
+    }
+
+    /// A ramp of gains (> 0) that moves linearly in dB.
+    fn geometric(value: f32, glide_samples: u32) -> Self {
+        Ramp {
+            geometric: true,
+            ..Ramp::new(value, glide_samples)
         }
     }
 
@@ -107,12 +122,22 @@ impl Ramp {
         if target != self.target {
             self.target = target;
             self.steps_left = self.glide_samples;
-            self.step = (target - self.value) / self.glide_samples as f32;
+            let n = self.glide_samples as f32;
+            self.step = if self.geometric {
+                // Gains come from `db_to_gain` of a clamped trim, so both are > 0;
+                // the floor only keeps the ratio finite whatever happens.
+                (target.max(f32::MIN_POSITIVE) / self.value.max(f32::MIN_POSITIVE)).powf(1.0 / n)
+            } else {
+                (target - self.value) / n
+            };
         }
     }
 
     fn snap(&mut self, target: f32) {
-        *self = Ramp::new(target, self.glide_samples);
+        *self = Ramp {
+            geometric: self.geometric,
+            ..Ramp::new(target, self.glide_samples)
+        };
     }
 
     #[inline]
@@ -121,6 +146,8 @@ impl Ramp {
             self.steps_left -= 1;
             self.value = if self.steps_left == 0 {
                 self.target
+            } else if self.geometric {
+                self.value * self.step
             } else {
                 self.value + self.step
             };
@@ -184,7 +211,7 @@ impl Chain {
             convolver: Convolver::new(ConvolverConfig::new(sample_rate, channels, max_ir_seconds)),
             convolver_running: false,
             mix: Ramp::new(0.0, glide),
-            trim: Ramp::new(1.0, glide),
+            trim: Ramp::geometric(1.0, glide),
             dry: [[0.0; MAX_STEP_FRAMES]; MAX_CHANNELS],
         };
         chain.snap_to_state(&state);

@@ -22,15 +22,17 @@
 //! - a peaking or shelf band glides its gain to (or from) 0 dB, where the
 //!   cookbook design is exactly the identity; it stops costing anything once its
 //!   leftover filter memory has decayed below −180 dBFS ([`QUIET_STATE`]);
-//! - a high-pass or low-pass band cross-fades between filtered and dry signal
-//!   (per-sample linear ramp) and is skipped entirely once the fade reaches dry.
-//!   Gliding its cutoff to an extreme instead would still leave a phase shift and
-//!   an audible switch at the end.
+//! - a high-pass or low-pass band cross-fades between filtered and dry signal and
+//!   is skipped entirely once the fade reaches dry. Gliding its cutoff to an extreme
+//!   instead would still leave a phase shift and an audible switch at the end. The
+//!   fade moves the dry share in dB ([`crate::fade::blend_wet`]), so what the filter
+//!   removes never swells while the output trim rises beside it.
 //!
 //! A band whose output equals its input (disabled, or a peak/shelf at 0 dB) is
 //! bypassed once settled, so the default EQ costs nothing.
 
 use crate::biquad::{BiquadState, Coefficients, DENORMAL_FLUSH};
+use crate::fade::blend_wet;
 use crate::state::{
     effective_freq_hz, BandKind, EqBandState, EqState, MAX_GAIN_DB, MAX_Q, MIN_GAIN_DB, MIN_Q,
     NUM_BANDS,
@@ -87,7 +89,8 @@ struct GlideParams {
     gain_db: f64,
     /// Natural log of Q.
     ln_q: f64,
-    /// Wet proportion (HP/LP only, 1 for peaks/shelves): 0 = dry, 1 = filtered.
+    /// Fade position (HP/LP only, 1 for peaks/shelves): 0 = dry, 1 = filtered; the
+    /// wet proportion it gives is [`blend_wet`] of it.
     mix: f64,
 }
 
@@ -129,8 +132,9 @@ struct Band {
     to: Coefficients,
     /// `from != to`: the interpolating loop is needed this interval.
     interp: bool,
-    /// Mix at the start and the end of the current update interval (HP/LP),
-    /// interpolated sample by sample like the coefficients.
+    /// Wet proportion at the start and the end of the current update interval
+    /// (HP/LP; [`blend_wet`] of the fade position), interpolated sample by sample
+    /// like the coefficients.
     mix_from: f64,
     mix_to: f64,
     state: [BiquadState; MAX_CHANNELS],
@@ -167,8 +171,8 @@ impl Band {
     fn settle(&mut self, sample_rate: f64) {
         self.cur = self.goal;
         self.ticks_left = 0;
-        self.mix_from = self.cur.mix;
-        self.mix_to = self.cur.mix;
+        self.mix_from = blend_wet(self.cur.mix);
+        self.mix_to = self.mix_from;
         self.to = design_settled(self.kind, &self.target, sample_rate);
         self.from = self.to;
         self.interp = false;
@@ -245,7 +249,7 @@ impl Band {
                 self.to = self.design_current(sample_rate);
             }
         }
-        self.mix_to = self.cur.mix;
+        self.mix_to = blend_wet(self.cur.mix);
         self.interp = self.from != self.to;
         let ramping = self.ticks_left > 0 || self.interp || self.mix_from != self.mix_to;
 
@@ -406,8 +410,8 @@ impl Eq {
                 from: Coefficients::IDENTITY,
                 to: Coefficients::IDENTITY,
                 interp: false,
-                mix_from: goal.mix,
-                mix_to: goal.mix,
+                mix_from: blend_wet(goal.mix),
+                mix_to: blend_wet(goal.mix),
                 state: [BiquadState::default(); MAX_CHANNELS],
                 mode: Mode::Bypass,
                 needs_tick: false,

@@ -18,6 +18,7 @@ pub mod compressor;
 pub mod convolver;
 pub mod degrade;
 pub mod eq;
+pub mod fade;
 pub mod fit;
 pub mod ir;
 pub mod presets;

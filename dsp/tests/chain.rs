@@ -345,3 +345,49 @@ fn extreme_automation_every_block_stays_finite() {
     }
     assert!(l.iter().chain(&r).all(|s| s.is_finite()));
 }
+
+/// RMS of `x` in consecutive windows of `w` frames.
+fn windowed_rms(x: &[f32], w: usize) -> Vec<f32> {
+    x.chunks_exact(w)
+        .map(|c| (c.iter().map(|v| v * v).sum::<f32>() / w as f32).sqrt())
+        .collect()
+}
+
+/// A bake that switches a high- or low-pass on while it raises the output trim by
+/// 20 dB must not let what the filter removes swell on the way: the level of a tone
+/// in the new stopband never exceeds its level before the change by more than 1 dB.
+/// With the dry share and the trim both gliding linearly in amplitude it rose by 8.9 dB.
+#[test]
+fn switching_a_filter_on_while_the_trim_rises_never_swells_the_stopband() {
+    const RATE: f32 = 48_000.0;
+    for (band, cutoff, tone) in [(7usize, 1_000.0f32, 16_000.0f32), (0, 400.0, 40.0)] {
+        let mut chain = Chain::new(ChainConfig::new(RATE, 1)).unwrap();
+        let mut x: Vec<f32> = (0..(0.4 * RATE) as usize)
+            .map(|i| 0.05 * (std::f32::consts::TAU * tone * i as f32 / RATE).sin())
+            .collect();
+        let half = x.len() / 2;
+        let (first, second) = x.split_at_mut(half);
+        chain.process(&mut [first]);
+        let mut baked = DspState::default();
+        baked.eq.bands[band].enabled = true;
+        baked.eq.bands[band].freq_hz = cutoff;
+        baked.output_trim_db = 20.0;
+        chain.set_state(&baked);
+        chain.process(&mut [second]);
+        // 1 ms windows, from after the latency until the glide has long ended.
+        let w = (RATE / 1000.0) as usize;
+        let levels = windowed_rms(&x[chain.latency_samples()..], w);
+        let before = levels[(half / w) - 20];
+        let loudest = levels[half / w - 2..].iter().fold(0.0f32, |m, &v| m.max(v));
+        let after = *levels.last().unwrap();
+        assert!(
+            after < 0.5 * before,
+            "band {band}: the filter did not remove the tone ({after} vs {before})"
+        );
+        let rise_db = 20.0 * (loudest / before).log10();
+        assert!(
+            rise_db < 1.0,
+            "band {band}: the {tone} Hz tone swelled by {rise_db:.2} dB during the change"
+        );
+    }
+}

@@ -10,6 +10,7 @@ use std::f64::consts::PI;
 
 use faurge_dsp::biquad::Coefficients;
 use faurge_dsp::eq::{Eq, GLIDE_MS, UPDATE_INTERVAL};
+use faurge_dsp::fade::BLEND_RANGE_DB;
 use faurge_dsp::state::{
     effective_freq_hz, BandKind, EqBandState, EqState, MAX_FREQ_HZ, MAX_GAIN_DB, MAX_Q,
     MIN_FREQ_HZ, MIN_GAIN_DB, MIN_Q, NUM_BANDS,
@@ -629,7 +630,14 @@ fn high_pass_and_peak_fade_out_and_back_in_without_a_click() {
         }
         assert_eq!(changes, 2);
         // From just before the first change (the sine's own onset is not a glide).
-        let bound = max_step(&x) * 10f64.powf(max_gain / 20.0);
+        // The bound is the steepest step the loudest response passes, plus the
+        // fade's own slope: the wet share moves by at most R·ln10/20 per glide
+        // (fastest at its start, see faurge_dsp::fade) times |wet − dry|, which is
+        // at most 2 × the amplitude reaching the band.
+        let gain = 10f64.powf(max_gain / 20.0);
+        let glide_samples = f64::from(GLIDE_MS) * 1e-3 * sr64;
+        let fade_slope = BLEND_RANGE_DB * std::f64::consts::LN_10 / 20.0 / glide_samples;
+        let bound = max_step(&x) * gain + fade_slope * 2.0 * 0.5 * gain;
         let step = max_step(&y[seg - 8..]);
         assert!(
             step <= 1.05 * bound,

@@ -73,6 +73,7 @@ use realfft::num_complex::Complex32;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
 use super::{clamp_rate, Fade, FALLBACK_SAMPLE_RATE};
+use crate::fade::blend_wet;
 use crate::state::{
     DenoiseState, MAX_DENOISE_REDUCTION_DB, MAX_DENOISE_THRESHOLD_DB, MIN_DENOISE_REDUCTION_DB,
     MIN_DENOISE_THRESHOLD_DB,
@@ -517,7 +518,9 @@ impl Denoiser {
                 self.fill = self.n - self.hop;
                 self.emit = 0;
             }
-            let w = self.fade.next();
+            // The dry share fades in dB (crate::fade): the noise being removed never
+            // swells while a bake raises the trim beside it.
+            let w = blend_wet(f64::from(self.fade.next())) as f32;
             let e = self.emit;
             for (c, buf) in self.ch.iter().zip(channels.iter_mut()).take(n_ch) {
                 let dry = c.dry[e];
