@@ -528,3 +528,78 @@ fn switching_stages_never_clicks() {
         );
     }
 }
+
+/// Mean power of `x` over the 20 ms frames `frames` selects, dB.
+fn frames_power_db(x: &[f32], frame: usize, pick: &[bool]) -> f64 {
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    for (c, &p) in x.chunks_exact(frame).zip(pick) {
+        if p {
+            sum += c.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
+            n += c.len();
+        }
+    }
+    10.0 * (sum / n.max(1) as f64).log10()
+}
+
+/// The noise reduction on real speech under stationary pink noise (12 dB below the
+/// speech's RMS), fresh from construction as an offline render starts it: in the
+/// pauses (the 20 ms frames where the clean speech is quietest) the floor falls by at
+/// least 8 dB, within the first second as over the whole clip, while the speech
+/// frames lose at most 1.5 dB. Measured: 9.9 dB in the first second, 10.8 dB over the
+/// clip, speech −0.3 / −0.7 dB; before the tracker's start-up was fixed the first
+/// second's pauses fell by 3.1 dB.
+#[test]
+fn noise_reduction_lowers_the_floor_under_speech_from_the_first_second() {
+    use faurge_dsp::degrade::{colored_noise, NoiseColor};
+    const SR: f32 = 48_000.0;
+    let clean = speech_48k();
+    let rms = (clean.iter().map(|v| v * v).sum::<f32>() / clean.len() as f32).sqrt();
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let noise = colored_noise(NoiseColor::Pink, clean.len(), SR, &mut rng);
+    let noisy: Vec<f32> = clean
+        .iter()
+        .zip(&noise)
+        .map(|(s, n)| s + rms * db_to_gain(-12.0) * n)
+        .collect();
+    let mut d = Denoiser::new(SR, 1);
+    d.snap_to(&DenoiseState {
+        enabled: true,
+        reduction_db: 20.0,
+        threshold_db: 0.0,
+    });
+    let mut out = noisy.clone();
+    for block in out.chunks_mut(256) {
+        d.process(&mut [block]);
+    }
+    let out = &out[d.latency_samples()..];
+    let frame = (0.02 * SR) as usize;
+    let energy: Vec<f32> = clean
+        .chunks_exact(frame)
+        .map(|c| c.iter().map(|v| v * v).sum())
+        .collect();
+    let mut sorted = energy.clone();
+    sorted.sort_by(f32::total_cmp);
+    let (quiet, loud) = (sorted[sorted.len() * 15 / 100], sorted[sorted.len() / 2]);
+    let frames = out.len() / frame;
+    let first_s = (1.0 * SR) as usize / frame;
+    for (label, range) in [("first second", 0..first_s), ("whole clip", 0..frames)] {
+        let pick = |f: &dyn Fn(f32) -> bool| -> Vec<bool> {
+            (0..frames)
+                .map(|i| range.contains(&i) && f(energy[i]))
+                .collect()
+        };
+        let pauses = pick(&|e| e <= quiet);
+        assert!(
+            pauses.iter().filter(|&&p| p).count() >= 5,
+            "{label}: no pauses"
+        );
+        let fall = frames_power_db(&noisy, frame, &pauses) - frames_power_db(out, frame, &pauses);
+        assert!(fall >= 8.0, "{label}: the floor fell by only {fall:.1} dB");
+        let speech = pick(&|e| e >= loud);
+        if speech.iter().any(|&p| p) {
+            let lost =
+                frames_power_db(&noisy, frame, &speech) - frames_power_db(out, frame, &speech);
+            assert!(lost <= 1.5, "{label}: speech lost {lost:.1} dB");
+        }
+    }
+}
