@@ -78,6 +78,7 @@ fn render(audio: &[f32], state: &DspState, ir: Option<&[f32]>, sample_rate: f32)
             let _ = chain.replace_ir(k);
         }
     }
+    chain.warm_up(&[audio]);
     chain.process(&mut [&mut out[..]]);
     out
 }

@@ -42,6 +42,11 @@ pub const MAX_STEP_FRAMES: usize = 256;
 /// Glide time of the wet/dry mix and the output trim, ms.
 pub const MIX_GLIDE_MS: f32 = 20.0;
 
+/// Longest lead-in [`Chain::warm_up`] plays, seconds: several times the slowest
+/// envelope (the compressor's and the expander's release, the de-esser's) and long
+/// enough for the noise tracker to seed its minimum search.
+pub const WARM_UP_S: f32 = 0.5;
+
 /// Input samples are clamped to ±this before any processing (+60 dBFS): no real
 /// signal reaches it, and it keeps filter state far from overflow.
 pub const INPUT_LIMIT: f32 = 1000.0;
@@ -318,6 +323,34 @@ impl Chain {
     /// Current compressor gain reduction, dB ≥ 0, for meters.
     pub fn gain_reduction_db(&self) -> f32 {
         self.compressor.gain_reduction_db()
+    }
+
+    /// Brings a fresh chain into the state a running plugin would be in when `head`
+    /// (the first frames of an offline render's input, `[channel][frame]`) arrives:
+    /// plays up to [`WARM_UP_S`] of `head` mirrored in time (`head[k]`, …, `head[1]`;
+    /// continuous with `head[0]`, which comes next) and discards the output. Without
+    /// it a render of a recording that starts mid-phrase begins with every envelope at
+    /// rest: the compressor passed the first milliseconds with the full trim (a
+    /// full-scale spike that read as +9 dB of crest factor), the noise tracker began
+    /// from nothing. The chain's first [`Chain::latency_samples`] output frames after
+    /// it are the lead-in's last frames, which a latency-aligned render drops.
+    ///
+    /// For offline renders only: allocates (one buffer per channel).
+    pub fn warm_up(&mut self, head: &[&[f32]]) {
+        let n_ch = head.len().min(self.channels);
+        let Some(len) = head[..n_ch].iter().map(|c| c.len()).min() else {
+            return;
+        };
+        let lead = ((WARM_UP_S * self.sample_rate) as usize).min(len.saturating_sub(1));
+        if lead == 0 {
+            return;
+        }
+        let mut mirrored: Vec<Vec<f32>> = head[..n_ch]
+            .iter()
+            .map(|c| c[1..=lead].iter().rev().copied().collect())
+            .collect();
+        let mut refs: Vec<&mut [f32]> = mirrored.iter_mut().map(|c| &mut c[..]).collect();
+        self.process(&mut refs);
     }
 
     /// Clears all processing memory (filters, envelope, convolution history) and

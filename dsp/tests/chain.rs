@@ -391,3 +391,50 @@ fn switching_a_filter_on_while_the_trim_rises_never_swells_the_stopband() {
         );
     }
 }
+
+/// An offline render of a recording that starts mid-phrase, through a compressor and
+/// +12 dB of trim: warmed up, its first 5 ms are within 1 dB of what a chain that had
+/// been running all along (the whole recording rendered) plays there; cold, the
+/// compressor's envelope starts at rest and the first milliseconds pass with the
+/// whole trim (the spike that read as a crest factor 9 dB too high).
+#[test]
+fn a_warmed_up_render_starts_as_a_running_chain_plays() {
+    const RATE: f32 = 48_000.0;
+    let speech = speech_48k();
+    // Start just before the loudest sample, as a crop in the middle of a word does.
+    let loudest = speech
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+        .map(|(i, _)| i)
+        .unwrap();
+    let from = loudest.saturating_sub(24);
+    let mut state = DspState::default();
+    state.compressor.enabled = true;
+    state.compressor.threshold_db = -30.0;
+    state.compressor.ratio = 4.0;
+    state.output_trim_db = 12.0;
+    let render = |input: &[f32], warm: bool| {
+        let mut chain = Chain::new(ChainConfig::new(RATE, 1)).unwrap();
+        chain.snap_to_state(&state);
+        if warm {
+            chain.warm_up(&[input]);
+        }
+        let latency = chain.latency_samples();
+        let mut out = input.to_vec();
+        out.extend(std::iter::repeat_n(0.0, latency));
+        chain.process(&mut [&mut out[..]]);
+        out[latency..].to_vec()
+    };
+    let head = (0.005 * RATE) as usize;
+    let peak = |x: &[f32]| x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let running = peak(&render(&speech, true)[from..from + head]);
+    let warm = peak(&render(&speech[from..], true)[..head]);
+    let db = 20.0 * (warm / running).log10();
+    assert!(db.abs() < 1.0, "warmed up: {db:.2} dB from the running chain");
+    let cold = peak(&render(&speech[from..], false)[..head]);
+    assert!(
+        cold > 1.5 * running,
+        "the cold render should show the spike this guards against ({cold} vs {running})"
+    );
+}

@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use faurge_dsp::chain::{Chain, ChainConfig, MAX_STEP_FRAMES};
+use faurge_dsp::chain::{Chain, ChainConfig, MAX_STEP_FRAMES, WARM_UP_S};
 use faurge_dsp::state::DspState;
 use faurge_io::stream::{Reader, StreamResampler, Writer};
 use faurge_io::{Audio, WavFormat};
@@ -70,7 +70,8 @@ fn consume(channels: &mut [Vec<f32>], n: usize) {
 }
 
 /// Renders `input` through a fresh [`Chain`] set to `state` (with `ir`, resampled to
-/// the working rate, level as given) into the WAV file `output` (written whole or
+/// the working rate, level as given) and warmed up on the input's head
+/// ([`Chain::warm_up`]) into the WAV file `output` (written whole or
 /// not at all), at `work_rate(input rate)`, with the chain's latency removed (the
 /// output lines up with the input and has its length).
 ///
@@ -117,8 +118,15 @@ pub fn render_file(
     crate::paths::write_atomically(output, |tmp| {
         let mut w = Writer::create(tmp, rate, n_ch, format)?;
         let mut ended = false;
+        let mut warmed = false;
         while !ended {
-            while read[0].len() < CHUNK_FRAMES {
+            // The first chunk holds the warm-up's lead-in too.
+            let want = if warmed {
+                CHUNK_FRAMES
+            } else {
+                CHUNK_FRAMES.max((WARM_UP_S * rate as f32) as usize + 1)
+            };
+            while read[0].len() < want {
                 if reader.read_into(&mut read)? == 0 {
                     ended = true;
                     break;
@@ -138,6 +146,12 @@ pub fn render_file(
             } else {
                 working[0].len() / MAX_STEP_FRAMES * MAX_STEP_FRAMES
             };
+            if !warmed {
+                // Start in the state a running plugin would be in (Chain::warm_up).
+                let head: Vec<&[f32]> = working.iter().map(Vec::as_slice).collect();
+                chain.warm_up(&head);
+                warmed = true;
+            }
             let mut refs: Vec<&mut [f32]> = working.iter_mut().map(|c| &mut c[..n]).collect();
             chain.process(&mut refs);
             let mut done: Vec<Vec<f32>> = working.iter().map(|c| c[..n].to_vec()).collect();
