@@ -94,12 +94,12 @@ impl Decision {
             r.expander.ratio = 2.0;
             r.expander.range_db = 10.0;
         }
-        // "More dynamic": downward expansion raises the crest factor.
+        // "More dynamic": downward expansion among the voice's own levels raises the
+        // crest factor; this is the starting point, the loop measures the setting
+        // that reaches the goal (`crest_expander`).
         if let Some(g) = goal(goals, "dynamics").filter(|g| g.change > 0.0) {
             r.expander.enabled = true;
-            r.expander.threshold_db = speech_level_db
-                .map_or(-40.0, |l| l - 10.0)
-                .clamp(-90.0, -6.0);
+            r.expander.threshold_db = speech_level_db.map_or(-30.0, |l| l).clamp(-90.0, -6.0);
             r.expander.ratio = (1.0 + 0.5 * g.change).clamp(1.3, 4.0);
             r.expander.range_db = 18.0;
         }
