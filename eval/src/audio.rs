@@ -89,7 +89,8 @@ pub fn test_clips(data: &Path, n: usize, crop_s: f32, seed: u64) -> Result<Vec<C
 }
 
 /// Renders `audio` (mono, [`RATE`]) with a bake's result as the plugin would play it
-/// once settled: the state snapped, the IR installed; the chain's latency removed so
+/// once settled: the state snapped, the IR installed, the chain warmed up on the
+/// audio's head ([`faurge_dsp::chain::Chain::warm_up`]); the chain's latency removed so
 /// the render lines up with the input sample for sample.
 pub fn render(audio: &[f32], result: &BakeResult) -> Result<Vec<f32>> {
     let mut chain = Chain::new(ChainConfig::new(RATE, 1))?;
@@ -107,6 +108,7 @@ pub fn render(audio: &[f32], result: &BakeResult) -> Result<Vec<f32>> {
         let kernel = chain.kernel_builder().build(&[&at48])?;
         let _ = chain.replace_ir(kernel);
     }
+    chain.warm_up(&[audio]);
     let latency = chain.latency_samples();
     let mut out = audio.to_vec();
     out.extend(std::iter::repeat_n(0.0, latency));
@@ -192,6 +194,44 @@ pub fn spectral_distance_db(a: &[Option<f32>], b: &[Option<f32>]) -> f64 {
     (d.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / d.len() as f64).sqrt()
 }
 
+/// Speech-to-noise ratio of `out` as a noise reducer is rated (after the segmentation of
+/// ITU-T G.160, "Voice enhancement devices", §6.6: speech level from speech-active
+/// frames, noise level from speech pauses), dB. The frames (20 ms) are classified on
+/// the clean `reference` (same length, aligned): *active* where its energy is at or
+/// above its median frame energy, *pauses* where it is among its quietest 15 %. With
+/// `P_a`, `P_p` the mean powers of `out` over those frames, the figure is
+/// `10·log10((P_a − P_p) / P_p)`. Unlike [`snr_vs_reference_db`] it does not count an
+/// intended change of tone (EQ, the IR, a de-esser) as noise; it does count the
+/// noise a reducer leaves, and, through `P_a`, speech it removes. NaN for audio too
+/// short to segment.
+pub fn segmented_snr_db(reference: &[f32], out: &[f32]) -> f64 {
+    let frame = (0.02 * f64::from(RATE)) as usize;
+    let n = reference.len().min(out.len()) / frame;
+    if n < 10 {
+        return f64::NAN;
+    }
+    let power = |x: &[f32], i: usize| {
+        x[i * frame..(i + 1) * frame]
+            .iter()
+            .map(|&v| f64::from(v) * f64::from(v))
+            .sum::<f64>()
+            / frame as f64
+    };
+    let energy: Vec<f64> = (0..n).map(|i| power(reference, i)).collect();
+    let mut sorted = energy.clone();
+    sorted.sort_by(f64::total_cmp);
+    let (quiet, median) = (sorted[n * 15 / 100], sorted[n / 2]);
+    let mean_over = |pick: &dyn Fn(f64) -> bool| {
+        let v: Vec<f64> = (0..n)
+            .filter(|&i| pick(energy[i]))
+            .map(|i| power(out, i))
+            .collect();
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    };
+    let (active, pause) = (mean_over(&|e| e >= median), mean_over(&|e| e <= quiet));
+    10.0 * ((active - pause).max(1e-20) / pause.max(1e-20)).log10()
+}
+
 /// SNR of `out` against the clean `reference` (same length, aligned), dB: the
 /// reference scaled by the least-squares gain is the signal, the rest is noise and
 /// distortion.
@@ -237,6 +277,40 @@ mod tests {
         assert!(spectral_distance_db(&a, &b).abs() < 1e-9);
         let c = vec![Some(1.0), Some(-1.0), Some(0.0)];
         assert!((spectral_distance_db(&c, &[Some(0.0), Some(0.0), None]) - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn segmented_snr_reads_the_noise_in_the_pauses_and_ignores_gain() {
+        // A "voice" that talks for 0.3 s and pauses for 0.2 s, with steady noise 20 dB
+        // below its level.
+        let reference: Vec<f32> = (0..96_000)
+            .map(|i| {
+                let on = (i % 24_000) < 14_400;
+                if on {
+                    0.5 * (i as f32 * 0.05).sin()
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let noise = |i: usize| 0.0354 * 3f32.sqrt() * ((i * 7919 % 1000) as f32 / 500.0 - 1.0);
+        let noisy: Vec<f32> = reference
+            .iter()
+            .enumerate()
+            .map(|(i, r)| r + noise(i))
+            .collect();
+        let seg = segmented_snr_db(&reference, &noisy);
+        assert!((seg - 20.0).abs() < 1.0, "{seg}");
+        let louder: Vec<f32> = noisy.iter().map(|v| 2.0 * v).collect();
+        assert!((segmented_snr_db(&reference, &louder) - seg).abs() < 1e-6);
+        let reduced: Vec<f32> = reference
+            .iter()
+            .enumerate()
+            .map(|(i, r)| r + 0.1 * noise(i))
+            .collect();
+        let better = segmented_snr_db(&reference, &reduced);
+        assert!((better - seg - 20.0).abs() < 1.0, "{better} vs {seg}");
+        assert!(segmented_snr_db(&reference[..100], &noisy[..100]).is_nan());
     }
 
     #[test]

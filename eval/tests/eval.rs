@@ -122,6 +122,14 @@ fn a_small_evaluation_reports_every_figure_in_range() {
             after > before,
             "SNR against the clean original {before} → {after} dB"
         );
+        let [before, after] = [
+            num("/repair/noise_segmented_snr_db/0"),
+            num("/repair/noise_segmented_snr_db/1"),
+        ];
+        assert!(
+            after > before + 3.0,
+            "speech against pauses {before} → {after} dB"
+        );
     }
     // Reference matching: Faurge's figure is a ratio; matchering needs Python (off here).
     let faurge = num("/reference/faurge");
