@@ -127,6 +127,30 @@ pub const ROOM_PREDELAY_MS: f32 = 12.0;
 /// Shortest reverberation time of a room the loop adds, s.
 pub const ROOM_MIN_RT60_S: f32 = 0.4;
 
+/// `eq` with its peak and shelf gains refitted (frequencies, Q, high- and low-pass
+/// kept) so that its response adds to its own the shape `blueprint − rendered`
+/// (LTAS, dB, over the bands where `mask > 0`, up to a constant): the measured
+/// correction of one round ([`faurge_dsp::fit::fit_gains`]).
+pub fn refit_eq(
+    eq: &faurge_dsp::state::EqState,
+    blueprint: &[f32; LTAS_BANDS],
+    rendered: &[f32; LTAS_BANDS],
+    mask: &[f32; LTAS_BANDS],
+) -> faurge_dsp::state::EqState {
+    use faurge_dsp::fit::{fit_gains, response_db, FitBand};
+    let rate = ANALYSIS_RATE as f32;
+    let now = response_db(eq, rate);
+    let want: Vec<f32> = (0..LTAS_BANDS)
+        .map(|b| now[b] as f32 + blueprint[b] - rendered[b])
+        .collect();
+    let bands: Vec<FitBand> = (1..faurge_dsp::state::NUM_BANDS - 1)
+        .map(|i| (i, eq.bands[i].freq_hz, eq.bands[i].q))
+        .collect();
+    let mut out = *eq;
+    fit_gains(&mut out, &bands, &want, mask, rate);
+    out
+}
+
 /// The compressor for a crest-factor goal of `target_db` on `audio` (mono,
 /// [`ANALYSIS_RATE`], active speech level `level_db` dBFS): [`CREST_RATIO`],
 /// [`CREST_ATTACK_MS`], and of the thresholds [`CREST_THRESHOLDS_DB`] about the
@@ -743,6 +767,7 @@ impl Orchestrator {
         enc: &Encoded,
         ir_cache: &mut Option<(IrParams, Vec<f32>)>,
         renders: &mut Renders,
+        last: Option<&Proposal>,
         ctl: &mut Control,
         timings: &mut Vec<(Stage, f64)>,
     ) -> Result<Proposal, BakeError> {
@@ -789,6 +814,17 @@ impl Orchestrator {
             for b in state.eq.bands.iter_mut() {
                 b.enabled = false;
             }
+        } else if let Some(last) = last {
+            // From the second round the EQ is corrected by measurement: the last
+            // round's EQ, its gains refitted to add what its render still missed of
+            // the blueprint (Ursula maps targets to settings in one pass, and its
+            // misses repeat from round to round).
+            state.eq = refit_eq(
+                &last.state.eq,
+                &plan.blueprint.ltas_db,
+                &last.render.ltas_db,
+                &input.ltas_mask,
+            );
         }
         match plan.compressor {
             Some(c) => state.compressor = c,
@@ -1038,6 +1074,7 @@ impl Orchestrator {
                 &enc,
                 &mut ir_cache,
                 &mut renders,
+                proposals.last(),
                 &mut ctl,
                 &mut timings,
             )?;
