@@ -720,6 +720,26 @@ impl Orchestrator {
             Some(&fabian),
             snap.speech_level_db,
         );
+        // The noise reduction works on what the de-clipper and de-clicker leave, and
+        // clipping's distortion fills the gaps between harmonics like noise: Fabian
+        // flagged noise on the shipped clipped example (no noise added; its floor read
+        // 22 dB under the voice, as the clean original's does) and the noise
+        // reduction then moved it further from the original. With repair stages on,
+        // the noise reduction is decided again from the floor measured after them,
+        // by that measurement alone (Fabian read the damaged input).
+        let r = decision.restoration;
+        if r.declip.enabled || r.declick.enabled {
+            let mut repair_only = DspState::default();
+            repair_only.restoration.declip = r.declip;
+            repair_only.restoration.declick = r.declick;
+            if let Ok(repaired) = shadow_bake(&input.audio, &repair_only, None) {
+                let after = Renders::exact_metrics(&repaired);
+                let mut seen = snap.restoration;
+                seen.noise_floor_dbfs = after.noise_floor_dbfs;
+                seen.snr_db = after.snr_db;
+                decision = Decision::decide(&seen, intent, &goals, None, snap.speech_level_db);
+            }
+        }
         // "More dynamic": the expander that reaches the crest factor, measured.
         if let Some(g) = goals
             .iter()
