@@ -431,7 +431,10 @@ fn a_warmed_up_render_starts_as_a_running_chain_plays() {
     let running = peak(&render(&speech, true)[from..from + head]);
     let warm = peak(&render(&speech[from..], true)[..head]);
     let db = 20.0 * (warm / running).log10();
-    assert!(db.abs() < 1.0, "warmed up: {db:.2} dB from the running chain");
+    assert!(
+        db.abs() < 1.0,
+        "warmed up: {db:.2} dB from the running chain"
+    );
     let cold = peak(&render(&speech[from..], false)[..head]);
     assert!(
         cold > 1.5 * running,

@@ -713,13 +713,18 @@ impl Orchestrator {
             .iter()
             .find(|g| g.quantity == "room" && g.kind == GoalKind::Exactly)
             .map(|g| g.value);
-        let mut decision = Decision::decide(
-            &snap.restoration,
-            intent,
-            &goals,
-            Some(&fabian),
-            snap.speech_level_db,
-        );
+        // A repair judges the noise by two floors: the tracker's (between harmonics,
+        // no pauses needed) and the quietest frames' (the speech pauses). A room's
+        // reverberation fills the gaps between harmonics like noise but dies away in
+        // the pauses: the tracker read a reverberant clip 13 dB under its voice, the
+        // noise reduction then went on and moved it further from the dry original
+        // (1/3-octave distance 5.5 → 6.2 dB). The higher of the two SNRs decides.
+        let pauses_snr =
+            faurge_dsp::analysis::purity::purity(&[&input.audio], ANALYSIS_RATE as f32).snr_db;
+        let mut seen = snap.restoration;
+        seen.snr_db = seen.snr_db.max(pauses_snr);
+        let mut decision =
+            Decision::decide(&seen, intent, &goals, Some(&fabian), snap.speech_level_db);
         // The noise reduction works on what the de-clipper and de-clicker leave, and
         // clipping's distortion fills the gaps between harmonics like noise: Fabian
         // flagged noise on the shipped clipped example (no noise added; its floor read
@@ -734,9 +739,8 @@ impl Orchestrator {
             repair_only.restoration.declick = r.declick;
             if let Ok(repaired) = shadow_bake(&input.audio, &repair_only, None) {
                 let after = Renders::exact_metrics(&repaired);
-                let mut seen = snap.restoration;
                 seen.noise_floor_dbfs = after.noise_floor_dbfs;
-                seen.snr_db = after.snr_db;
+                seen.snr_db = after.snr_db.max(pauses_snr);
                 decision = Decision::decide(&seen, intent, &goals, None, snap.speech_level_db);
             }
         }
