@@ -154,7 +154,7 @@ pub fn refit_eq(
 /// The compressor for a crest-factor goal of `target_db` on `audio` (mono,
 /// [`ANALYSIS_RATE`], active speech level `level_db` dBFS): [`CREST_RATIO`],
 /// [`CREST_ATTACK_MS`], and of the thresholds [`CREST_THRESHOLDS_DB`] about the
-/// level the one whose render comes closest to the target ([`closest_crest`]).
+/// level the one whose render comes closest to the target (see `closest_crest`).
 /// Measured, not set by a rule: the crest factor is not monotone in the threshold
 /// (deep compression lifts the body toward the onsets it cannot catch), measured on
 /// held-out speech as 11.5, 12.4 and 12.6 dB at 4:1 with thresholds 3, 9 and 18 dB
