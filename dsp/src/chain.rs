@@ -47,6 +47,15 @@ pub const MIX_GLIDE_MS: f32 = 20.0;
 /// enough for the noise tracker to seed its minimum search.
 pub const WARM_UP_S: f32 = 0.5;
 
+/// The lead-in [`Chain::warm_up`] plays before one channel's `head` at `sample_rate`
+/// Hz: up to [`WARM_UP_S`] of it mirrored in time, `head[k]`, …, `head[1]`
+/// (continuous with `head[0]`; empty for fewer than 2 frames). For anything that
+/// warms up a processor of its own the same way.
+pub fn lead_in(head: &[f32], sample_rate: f32) -> impl Iterator<Item = f32> + '_ {
+    let lead = ((WARM_UP_S * sample_rate) as usize).min(head.len().saturating_sub(1));
+    head.get(1..=lead).unwrap_or(&[]).iter().rev().copied()
+}
+
 /// Input samples are clamped to ±this before any processing (+60 dBFS): no real
 /// signal reaches it, and it keeps filter state far from overflow.
 pub const INPUT_LIMIT: f32 = 1000.0;
@@ -341,14 +350,13 @@ impl Chain {
         let Some(len) = head[..n_ch].iter().map(|c| c.len()).min() else {
             return;
         };
-        let lead = ((WARM_UP_S * self.sample_rate) as usize).min(len.saturating_sub(1));
-        if lead == 0 {
-            return;
-        }
         let mut mirrored: Vec<Vec<f32>> = head[..n_ch]
             .iter()
-            .map(|c| c[1..=lead].iter().rev().copied().collect())
+            .map(|c| lead_in(&c[..len], self.sample_rate).collect())
             .collect();
+        if mirrored[0].is_empty() {
+            return;
+        }
         let mut refs: Vec<&mut [f32]> = mirrored.iter_mut().map(|c| &mut c[..]).collect();
         self.process(&mut refs);
     }

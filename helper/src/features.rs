@@ -40,6 +40,9 @@ pub struct InputFeatures {
     pub purity: f32,
     /// `requires_genesis` measured on the input.
     pub requires_genesis: bool,
+    /// SNR from the speech pauses (the quietest frames), dB:
+    /// [`faurge_dsp::analysis::purity::Purity::snr_db`].
+    pub pauses_snr_db: f32,
     /// The 256-band spectrum, dB.
     pub spectrum_db: [f32; SPECTRUM_BANDS],
     /// Log-mel `[frames, 64]`, row-major.
@@ -128,6 +131,7 @@ impl InputFeatures {
             dynamics: m.dynamics,
             purity: m.purity.input_purity,
             requires_genesis: m.requires_genesis(),
+            pauses_snr_db: m.purity.snr_db,
             spectrum_db: ltas::spectrum_db(&[&audio], sr),
             log_mel: mel::log_mel(&[&audio], sr),
             audio,

@@ -212,13 +212,13 @@ fn closest_crest<S: Copy, P: FnMut(&mut [f32])>(
     if audio.len() < 2 {
         return candidates[0];
     }
-    let lead = ((faurge_dsp::chain::WARM_UP_S * rate) as usize).min(audio.len() - 1);
     let mut best = (f32::INFINITY, candidates[0]);
-    let mut out = Vec::with_capacity(lead + audio.len());
+    let mut out = Vec::new();
     for c in candidates {
         let mut process = make(c);
         out.clear();
-        out.extend(audio[1..=lead].iter().rev());
+        out.extend(faurge_dsp::chain::lead_in(audio, rate));
+        let lead = out.len();
         out.extend_from_slice(audio);
         process(&mut out[..]);
         let miss = (t_dyn(&[&out[lead..]], rate)[0] - target_db).abs();
@@ -719,8 +719,7 @@ impl Orchestrator {
         // the pauses: the tracker read a reverberant clip 13 dB under its voice, the
         // noise reduction then went on and moved it further from the dry original
         // (1/3-octave distance 5.5 → 6.2 dB). The higher of the two SNRs decides.
-        let pauses_snr =
-            faurge_dsp::analysis::purity::purity(&[&input.audio], ANALYSIS_RATE as f32).snr_db;
+        let pauses_snr = input.pauses_snr_db;
         let mut seen = snap.restoration;
         seen.snr_db = seen.snr_db.max(pauses_snr);
         let mut decision =
