@@ -59,7 +59,7 @@ use crate::audio::{
     quantities, render, segmented_snr_db, snr_vs_reference_db, spectral_distance_db,
     third_octave_db, Clip, RATE,
 };
-use crate::heldout::{apply_eval, EvalDamage, Seen, EVAL_KINDS};
+use crate::heldout::{apply_eval, EvalDamage, Seen, EVAL_KINDS, TABLE_KINDS};
 use crate::prompts::{fulfils, Expect};
 
 /// Bar (issue: the sentence decides the sound): direction accuracy overall.
@@ -827,16 +827,6 @@ pub fn evaluate_reference(
     recordings: &(Recordings, Recordings),
 ) -> Result<ReferenceFigures> {
     let mut f = ReferenceFigures::default();
-    let kinds = [
-        Kind::PeriodicClicks,
-        Kind::HardClip,
-        Kind::Boom,
-        Kind::Comb,
-        Kind::Noise,
-        Kind::Sibilant,
-        Kind::Thin,
-        Kind::Muddy,
-    ];
     let tmp = config.out.join("audio");
     std::fs::create_dir_all(&tmp)?;
     let mut sums = [[0.0f64; 3]; 2]; // [all, linear] × [before, faurge, matchering]
@@ -848,7 +838,7 @@ pub fn evaluate_reference(
             &format!("reference: clip {}/{} {}", ci + 1, clips.len(), clip.id),
         );
         let clean_spec = third_octave_db(&clip.audio, clip.bandwidth_hz);
-        for (ki, kind) in kinds.iter().enumerate() {
+        for (ki, kind) in TABLE_KINDS.iter().enumerate() {
             let input = damaged(
                 clip,
                 *kind,
