@@ -281,6 +281,23 @@ pub struct PromptFigures {
     pub converged: f64,
     /// Expectations judged per prompt, for the worst prompts table.
     pub per_prompt: BTreeMap<String, Count>,
+    /// Every expectation a result missed, for finding why a quantity's figure is low.
+    pub misses: Vec<PromptMiss>,
+}
+
+/// One expectation a prompt's result did not meet.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PromptMiss {
+    /// The prompt as typed.
+    pub prompt: String,
+    /// Index of the held-out clip.
+    pub clip: usize,
+    /// "clean" or "damaged (kind)".
+    pub condition: String,
+    /// The expectation, as written in `eval/prompts.toml`.
+    pub expect: String,
+    /// The quantity measured on the input and on the result (NaN: not measurable).
+    pub value: [f32; 2],
 }
 
 /// The repair part's figures.
@@ -317,6 +334,25 @@ pub struct RepairFigures {
     pub clean_restoration_on: Count,
     /// Bakes run.
     pub bakes: usize,
+    /// Every damaged bake, for finding which clip and decision moved a kind's figure.
+    pub per_bake: Vec<RepairBake>,
+}
+
+/// One "fix my mic" bake of the repair part.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RepairBake {
+    /// Index of the held-out clip.
+    pub clip: usize,
+    /// Kind of damage ([`Kind::label`]).
+    pub kind: String,
+    /// Held-out damage implementation (false: the training one).
+    pub held_out: bool,
+    /// Distance to the clean original, untouched and fixed, dB.
+    pub distance_db: [f64; 2],
+    /// The report's verdict in words.
+    pub verdict: String,
+    /// What each restoration stage found in the snapshot ("stage: found").
+    pub found: Vec<String>,
 }
 
 /// The reference part's figures.
@@ -551,6 +587,18 @@ pub fn evaluate_prompts(
                 };
                 all &= ok;
                 judged = true;
+                if !ok {
+                    let v = |m: &Measured, r| {
+                        prompts::value(table, e.quantity(), m, r).unwrap_or(f32::NAN)
+                    };
+                    f.misses.push(PromptMiss {
+                        prompt: case.text.clone(),
+                        clip: ci,
+                        condition: condition.clone(),
+                        expect: format!("{e:?}"),
+                        value: [v(&m_in, None), v(&m_out, room)],
+                    });
+                }
                 f.direction.add(ok);
                 f.per_quantity
                     .entry(e.quantity().to_owned())
@@ -729,6 +777,20 @@ pub fn evaluate_repair(
                 e[0] += before;
                 e[1] += after;
                 e[2] += auto;
+                f.per_bake.push(RepairBake {
+                    clip: ci,
+                    kind: kind.label().to_owned(),
+                    held_out: seen == Seen::HeldOut,
+                    distance_db: [before, after],
+                    verdict: b.result.report.verdict.clone(),
+                    found: b
+                        .result
+                        .report
+                        .restoration
+                        .iter()
+                        .map(|n| format!("{}: {}", n.stage, n.found))
+                        .collect(),
+                });
                 if seen == Seen::HeldOut {
                     if *kind == Kind::Noise {
                         noise_snr[0].push(snr_vs_reference_db(&clip.audio, &input));
@@ -1244,6 +1306,10 @@ pub fn run(root: &Path, args: &[&str]) -> Result<()> {
         };
         let num_err = |v: &str| format!("Could not read {a} \"{v}\" as a number\n{USAGE}");
         match a {
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
             "--data" => config.data = value()?.into(),
             "--models" => config.models = value()?.into(),
             "--out" => config.out = value()?.into(),
