@@ -81,7 +81,7 @@ enum Command {
         /// Input WAV or FLAC file (mono or stereo).
         input: PathBuf,
         /// Folder for the results (created).
-        #[arg(long)]
+        #[arg(short, long)]
         out: PathBuf,
         #[command(flatten)]
         goal: GoalArgs,
@@ -122,7 +122,9 @@ enum Command {
     },
     /// List the presets.
     Presets,
-    /// Print a file's measurements (LTAS, loudness, dynamics, purity) as JSON.
+    /// Print a file's measurements as JSON: `metrics` (LTAS, loudness, dynamics,
+    /// purity) and `restoration` (noise floor, clicks, clipping, sibilance: what a
+    /// repair decides from).
     Measure {
         /// Input WAV or FLAC file.
         input: PathBuf,
@@ -449,8 +451,12 @@ fn main() -> Result<()> {
         Command::Measure { input } => {
             let audio = read_audio(&input)?;
             let refs: Vec<&[f32]> = audio.channels.iter().map(Vec::as_slice).collect();
-            let m = analysis::measure(&refs, audio.sample_rate as f32);
-            println!("{}", serde_json::to_string_pretty(&m)?);
+            let sr = audio.sample_rate as f32;
+            let out = serde_json::json!({
+                "metrics": analysis::measure(&refs, sr),
+                "restoration": analysis::restoration::restoration_metrics(&refs, sr),
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
         }
         Command::Degrade {
             input,

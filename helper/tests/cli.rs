@@ -207,8 +207,20 @@ fn degrade_is_deterministic_for_a_seed_and_measure_reports_it() {
     assert!(clean.status.success() && broken.status.success());
     let clean: serde_json::Value = serde_json::from_slice(&clean.stdout).unwrap();
     let broken: serde_json::Value = serde_json::from_slice(&broken.stdout).unwrap();
-    assert_eq!(clean["ltas"].as_array().unwrap().len(), 64);
-    let purity = |v: &serde_json::Value| v["purity"]["input_purity"].as_f64().unwrap();
+    assert_eq!(clean["metrics"]["ltas"].as_array().unwrap().len(), 64);
+    // What the repair decides from, measured on both.
+    let restoration = |v: &serde_json::Value| {
+        let r = &v["restoration"];
+        [
+            "snr_db",
+            "clicks_per_second",
+            "clipped_fraction",
+            "sibilance_db",
+        ]
+        .map(|k| r[k].as_f64().unwrap_or_else(|| panic!("{k} missing: {v}")))
+    };
+    assert_ne!(restoration(&clean), restoration(&broken));
+    let purity = |v: &serde_json::Value| v["metrics"]["purity"]["input_purity"].as_f64().unwrap();
     assert!(
         purity(&broken) < purity(&clean),
         "degradation did not lower purity"
