@@ -144,7 +144,8 @@ pub fn value(table: &Descriptors, q: &str, m: &Measured, room_db: Option<f32>) -
 ///
 /// Margins: the descriptor table's `margin` of the quantity (1 dB for balances and
 /// crest factor, 3 dB for the room and SNR, 1 LU loudness); for clicks and clipping a
-/// fall by at least half, unless the input had none to speak of.
+/// fall by at least half, unless the input had none to speak of (clicks: at or under
+/// the table's `reference`, the detector's rate on clean speech; clipping: 10⁻⁴).
 pub fn fulfils(
     table: &Descriptors,
     e: &Expect,
@@ -171,14 +172,15 @@ pub fn fulfils(
                         value(table, q, input, None)?,
                         value(table, q, output, None)?,
                     );
+                    // Clicks: the detector's rate on clean speech is no clicks.
                     let negligible = if quantity.kind == QuantityKind::Clicks {
-                        0.1
+                        quantity.reference.unwrap_or(0.0)
                     } else {
                         1e-4
                     };
                     Some(if up {
                         o > i
-                    } else if i < negligible {
+                    } else if i <= negligible {
                         o <= negligible.max(i)
                     } else {
                         o <= i * (1.0 - margin)
@@ -238,6 +240,26 @@ mod tests {
         ] {
             assert!(cases.iter().any(|c| c.kind == kind), "no {kind} prompts");
         }
+    }
+
+    #[test]
+    fn clicks_at_the_clean_speech_rate_count_as_none() {
+        let r = Reader::embedded().unwrap();
+        let t = r.table();
+        let clean_rate = t.quantity("clicks").unwrap().reference.unwrap();
+        let rate = |c: f32| Measured {
+            clicks_per_s: Some(c),
+            ..Measured::default()
+        };
+        let down = Expect::Down("clicks".into());
+        let judge = |i: f32, o: f32| fulfils(t, &down, &[], &rate(i), &rate(o), None);
+        // A plosive the detector reads on clean speech, left as it was: no clicks.
+        assert_eq!(judge(0.5 * clean_rate, 0.5 * clean_rate), Some(true));
+        // Clean input made clicky: missed.
+        assert_eq!(judge(0.5 * clean_rate, 2.0 * clean_rate), Some(false));
+        // Real clicks must fall by half.
+        assert_eq!(judge(4.0, 2.1), Some(false));
+        assert_eq!(judge(4.0, 1.9), Some(true));
     }
 
     #[test]

@@ -86,8 +86,10 @@ pub struct Quantity {
     /// Balance only: the ranges whose level is subtracted, Hz.
     #[serde(default)]
     pub against: Vec<RangeHz>,
-    /// Balance only: the value of clean, unprocessed speech, dB (absolute terms aim at
-    /// `reference + per_unit × intensity`).
+    /// The value of clean, unprocessed speech. Balances: dB (absolute terms aim at
+    /// `reference + per_unit × intensity`). Clicks: the detector's rate on clean
+    /// speech (its false alarms on plosives and lip noise), per second: a rate at or
+    /// under it counts as no clicks.
     #[serde(default)]
     pub reference: Option<f32>,
     /// The smallest change that counts as "moved", in the quantity's unit (a fraction
@@ -563,7 +565,11 @@ impl Descriptors {
                 QuantityKind::Loudness => format!("{} LU", q.margin),
                 k => format!("{} {}", q.margin, k.unit()),
             };
-            let reference = q.reference.map_or("—".into(), |r| format!("{r:+.1} dB"));
+            let reference = match (q.reference, q.kind) {
+                (None, _) => "—".into(),
+                (Some(r), QuantityKind::Clicks) => format!("{r} per second"),
+                (Some(r), _) => format!("{r:+.1} dB"),
+            };
             let _ = writeln!(
                 s,
                 "| `{}` | {what} | {margin} | {reference} | {} |",
