@@ -9,9 +9,10 @@
 //! tracker) and the expander works on the floor the noise reduction left. The de-esser
 //! follows the EQ so it reacts to the tone the EQ made. Details in [`crate::restore`].
 //!
-//! **Latency.** [`Chain::latency_samples`] is the restoration section's constant
-//! latency ([`crate::restore::latency_samples`]: 387 samples at 48 kHz, 8.1 ms) plus the
-//! convolver's (0). It does not depend on which stages are on: a stage that is off still
+//! **Latency.** [`Chain::latency_samples`] ([`latency_samples`]) is the restoration
+//! section's constant latency ([`crate::restore::latency_samples`]: 387 samples at
+//! 48 kHz, 8.1 ms) plus the compressor's lookahead ([`crate::compressor::LOOKAHEAD_MS`]:
+//! 48 samples at 48 kHz) plus the convolver's (0): 435 samples, 9.1 ms. It does not depend on which stages are on: a stage that is off still
 //! delays its path, and stages cross-fade or glide when switched, so a bake that turns
 //! one on changes neither the latency the host compensates nor the timing of anything.
 //!
@@ -54,6 +55,14 @@ pub const WARM_UP_S: f32 = 0.5;
 pub fn lead_in(head: &[f32], sample_rate: f32) -> impl Iterator<Item = f32> + '_ {
     let lead = ((WARM_UP_S * sample_rate) as usize).min(head.len().saturating_sub(1));
     head.get(1..=lead).unwrap_or(&[]).iter().rev().copied()
+}
+
+/// The latency of a `Chain` at `sample_rate`, samples: the restoration section's
+/// ([`crate::restore::latency_samples`]) plus the compressor's lookahead
+/// ([`crate::compressor::LOOKAHEAD_MS`]); the convolver adds none.
+pub fn latency_samples(sample_rate: f32) -> usize {
+    crate::restore::latency_samples(sample_rate)
+        + crate::compressor::lookahead_samples(sample_rate, crate::compressor::LOOKAHEAD_MS)
 }
 
 /// Input samples are clamped to ±this before any processing (+60 dBFS): no real
@@ -221,7 +230,7 @@ impl Chain {
             restoration: Restoration::new(sample_rate, channels),
             eq: Eq::new(sample_rate),
             deesser: DeEsser::new(sample_rate),
-            compressor: Compressor::new(sample_rate),
+            compressor: Compressor::with_lookahead(sample_rate, crate::compressor::LOOKAHEAD_MS),
             convolver: Convolver::new(ConvolverConfig::new(sample_rate, channels, max_ir_seconds)),
             convolver_running: false,
             mix: Ramp::new(0.0, glide),
@@ -318,10 +327,13 @@ impl Chain {
     }
 
     /// Processing latency, samples (what the host must compensate): the restoration
-    /// section's constant latency plus the convolver's. Fixed for the session rate;
-    /// never changes with the state.
+    /// section's constant latency, the compressor's lookahead and the convolver's
+    /// latency ([`latency_samples`]). Fixed for the session rate; never changes with
+    /// the state.
     pub fn latency_samples(&self) -> usize {
-        self.restoration.latency_samples() + self.convolver.latency_samples()
+        self.restoration.latency_samples()
+            + self.compressor.lookahead_samples()
+            + self.convolver.latency_samples()
     }
 
     /// The restoration section (its repair counters and noise floor, for reports).

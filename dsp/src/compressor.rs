@@ -40,9 +40,19 @@
 //! bypassed (audio untouched, almost no cost). All settings are clamped to the
 //! ranges in [`crate::state`]; NaN falls back to [`CompressorState::default`].
 //!
-//! Realtime: [`Compressor::new`] is the only function that may allocate (it does not
-//! today); `process`, `set_target`, `snap_to` and `reset` never allocate, lock, make
-//! syscalls or panic.
+//! **Lookahead.** [`Compressor::with_lookahead`] delays the audio by a fixed
+//! [`LOOKAHEAD_MS`] while the detector reads it undelayed, so the gain has moved by the
+//! time an onset arrives: `out[n] = g[n] · x[n − L]`. Without it a feed-forward
+//! compressor lets the first milliseconds of every onset through while it holds the
+//! body down, and the peak-to-RMS ratio it was asked to lower *rises* (measured on a
+//! held-out voice with a podcast EQ: crest factor 12.9 dB without the compressor,
+//! 13.5–15.1 dB with it at every threshold, ratio and release tried). The delay runs
+//! whether the compressor is on or off, so the latency never changes. The `Chain`
+//! uses it; [`Compressor::new`] has none.
+//!
+//! Realtime: [`Compressor::new`] and [`Compressor::with_lookahead`] are the only
+//! functions that may allocate (the lookahead's delay line); `process`, `set_target`,
+//! `snap_to` and `reset` never allocate, lock, make syscalls or panic.
 
 use crate::state::{
     CompressorState, MAX_ATTACK_MS, MAX_KNEE_DB, MAX_MAKEUP_DB, MAX_RATIO, MAX_RELEASE_MS,
@@ -53,6 +63,27 @@ use crate::{MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
 
 /// Duration of the linear glide of threshold, ratio, knee, makeup and enable, ms.
 pub const GLIDE_MS: f32 = 20.0;
+
+/// The `Chain`'s compressor lookahead, ms: ten time constants of the shortest attack
+/// ([`MIN_ATTACK_MS`]), so even that attack has completed (to 99.995 %) when an onset
+/// reaches the gain.
+pub const LOOKAHEAD_MS: f32 = 1.0;
+
+/// The lookahead of `lookahead_ms` at `sample_rate`, whole samples (rounded; the rate
+/// clamped as [`Compressor::new`] clamps it, NaN as 48 kHz).
+pub fn lookahead_samples(sample_rate: f32, lookahead_ms: f32) -> usize {
+    let sr = if sample_rate.is_nan() {
+        FALLBACK_SAMPLE_RATE
+    } else {
+        f64::from(sample_rate.clamp(MIN_SAMPLE_RATE, MAX_SAMPLE_RATE))
+    };
+    let ms = if lookahead_ms.is_finite() {
+        f64::from(lookahead_ms.clamp(0.0, 100.0))
+    } else {
+        0.0
+    };
+    (ms * 1e-3 * sr).round() as usize
+}
 
 /// The detector's level floor, dBFS: `|x|` below `10^(LEVEL_FLOOR_DB/20)` counts as this
 /// level, so silence never produces −inf or NaN. It lies below [`MIN_THRESHOLD_DB`] minus
@@ -181,7 +212,8 @@ fn one_pole_coefficient(ms: f32, sample_rate: f64) -> f64 {
 /// Feed-forward, stereo-linked, soft-knee compressor (see the module documentation for
 /// the signal flow, the formulas and their source).
 ///
-/// Owns no heap memory. All methods except [`Compressor::new`] are realtime-safe.
+/// Owns no heap memory but the lookahead's delay line. All methods except the
+/// constructors are realtime-safe.
 #[derive(Clone, Debug)]
 pub struct Compressor {
     /// Session sample rate, Hz (clamped to `MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE`).
@@ -212,6 +244,12 @@ pub struct Compressor {
     last_gain_db: f64,
     /// Linear value of `last_gain_db`.
     last_gain: f32,
+    /// Lookahead, samples (0: none).
+    lookahead: usize,
+    /// The delay line: `lookahead` samples per channel, channel after channel.
+    delay: Vec<f32>,
+    /// Next slot of the delay line to read and write.
+    delay_pos: usize,
 }
 
 impl Compressor {
@@ -220,6 +258,14 @@ impl Compressor {
     ///
     /// `sample_rate` is clamped to `MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE`; NaN means 48 kHz.
     pub fn new(sample_rate: f32) -> Self {
+        Self::with_lookahead(sample_rate, 0.0)
+    }
+
+    /// [`Compressor::new`] with the audio delayed by `lookahead_ms` (rounded to whole
+    /// samples, see [`lookahead_samples`]) against the detector. Allocates the delay
+    /// line (at most 100 ms for up to [`crate::MAX_CHANNELS`] channels).
+    pub fn with_lookahead(sample_rate: f32, lookahead_ms: f32) -> Self {
+        let lookahead = lookahead_samples(sample_rate, lookahead_ms);
         let sample_rate = if sample_rate.is_nan() {
             FALLBACK_SAMPLE_RATE
         } else {
@@ -242,9 +288,17 @@ impl Compressor {
             quiet_below: 0.0,
             last_gain_db: 0.0,
             last_gain: 1.0,
+            lookahead,
+            delay: vec![0.0; lookahead * crate::MAX_CHANNELS],
+            delay_pos: 0,
         };
         c.snap_to(&state);
         c
+    }
+
+    /// The lookahead, samples: how much later than its input the output is.
+    pub fn lookahead_samples(&self) -> usize {
+        self.lookahead
     }
 
     /// Sets new settings. Threshold, ratio, knee, makeup and `enabled` glide linearly
@@ -286,6 +340,8 @@ impl Compressor {
     /// to the target), as after a host reset. Realtime-safe.
     pub fn reset(&mut self) {
         self.env_db = 0.0;
+        self.delay.iter_mut().for_each(|v| *v = 0.0);
+        self.delay_pos = 0;
         let target = self.target;
         self.snap_to(&target);
     }
@@ -348,8 +404,14 @@ impl Compressor {
         let mut start = 0;
         while start < len {
             if self.glide_left == 0 && self.cur.mix == 0.0 {
-                // Disabled and faded out: bypass. The envelope restarts from 0 when enabled.
+                // Disabled and faded out: bypass (only the lookahead's delay). The
+                // envelope restarts from 0 when enabled.
                 self.env_db = 0.0;
+                if self.lookahead > 0 {
+                    let l = left.get_mut(start..len).unwrap_or_default();
+                    let r = right.as_deref_mut().and_then(|r| r.get_mut(start..len));
+                    self.delay_only(l, r);
+                }
                 return;
             }
             let gliding = self.glide_left > 0;
@@ -373,7 +435,9 @@ impl Compressor {
     fn run_mono<const GLIDING: bool>(&mut self, x: &mut [f32]) {
         for s in x.iter_mut() {
             let g = self.tick::<GLIDING>(s.abs());
-            *s *= g;
+            let d = self.delayed(0, *s);
+            self.advance_delay();
+            *s = d * g;
         }
     }
 
@@ -381,8 +445,52 @@ impl Compressor {
         for (a, b) in l.iter_mut().zip(r.iter_mut()) {
             // `f32::max` ignores NaN, so the peak is never NaN.
             let g = self.tick::<GLIDING>(a.abs().max(b.abs()));
-            *a *= g;
-            *b *= g;
+            let (da, db) = (self.delayed(0, *a), self.delayed(1, *b));
+            self.advance_delay();
+            *a = da * g;
+            *b = db * g;
+        }
+    }
+
+    /// Pushes `x` into channel `ch`'s delay line and returns the sample `lookahead`
+    /// samples older (`x` itself without lookahead).
+    #[inline(always)]
+    fn delayed(&mut self, ch: usize, x: f32) -> f32 {
+        if self.lookahead == 0 {
+            return x;
+        }
+        match self.delay.get_mut(ch * self.lookahead + self.delay_pos) {
+            Some(slot) => std::mem::replace(slot, x),
+            None => x,
+        }
+    }
+
+    #[inline(always)]
+    fn advance_delay(&mut self) {
+        if self.lookahead > 0 {
+            self.delay_pos += 1;
+            if self.delay_pos >= self.lookahead {
+                self.delay_pos = 0;
+            }
+        }
+    }
+
+    /// The bypass with lookahead: the delay line alone.
+    fn delay_only(&mut self, l: &mut [f32], r: Option<&mut [f32]>) {
+        match r {
+            None => {
+                for s in l.iter_mut() {
+                    *s = self.delayed(0, *s);
+                    self.advance_delay();
+                }
+            }
+            Some(r) => {
+                for (a, b) in l.iter_mut().zip(r.iter_mut()) {
+                    *a = self.delayed(0, *a);
+                    *b = self.delayed(1, *b);
+                    self.advance_delay();
+                }
+            }
         }
     }
 

@@ -198,9 +198,10 @@ fn default_chain_is_a_pure_delay_of_its_reported_latency() {
     let mut chain = Chain::new(ChainConfig::new(48_000.0, 1)).unwrap();
     let mut x = speech.clone();
     chain.process(&mut [&mut x]);
-    // The restoration section's constant lookahead, whatever is switched on.
+    // The restoration section's constant lookahead and the compressor's, whatever is
+    // switched on.
     let latency = chain.latency_samples();
-    assert_eq!(latency, faurge_dsp::restore::latency_samples(48_000.0));
+    assert_eq!(latency, faurge_dsp::chain::latency_samples(48_000.0));
     assert!((300..500).contains(&latency), "{latency} samples at 48 kHz");
     assert!(
         x[..latency].iter().all(|&v| v == 0.0),

@@ -6,7 +6,7 @@
 static A: assert_no_alloc::AllocDisabler = assert_no_alloc::AllocDisabler;
 
 use assert_no_alloc::assert_no_alloc;
-use faurge_dsp::compressor::{Compressor, GLIDE_MS};
+use faurge_dsp::compressor::{lookahead_samples, Compressor, GLIDE_MS, LOOKAHEAD_MS};
 use faurge_dsp::state::{
     CompressorState, MAX_KNEE_DB, MAX_MAKEUP_DB, MAX_RATIO, MAX_RELEASE_MS, MIN_ATTACK_MS,
     MIN_KNEE_DB, MIN_RATIO, MIN_THRESHOLD_DB,
@@ -65,6 +65,17 @@ fn db(x: f64) -> f64 {
 /// smooth branching peak detector (eq. (16)) with α = exp(−1/(τ·fs)) (eq. (7)),
 /// gain 10^((makeup − y_L)/20) applied to every channel.
 fn reference(channels: &[Vec<f32>], s: &CompressorState, fs: f64) -> Vec<Vec<f32>> {
+    reference_with_lookahead(channels, s, fs, 0)
+}
+
+/// [`reference`] with the gain of sample `n` applied to input sample `n − lookahead`
+/// (zeros before the start).
+fn reference_with_lookahead(
+    channels: &[Vec<f32>],
+    s: &CompressorState,
+    fs: f64,
+    lookahead: usize,
+) -> Vec<Vec<f32>> {
     let (t, r, w) = (s.threshold_db as f64, s.ratio as f64, s.knee_db as f64);
     let aa = (-1.0 / (s.attack_ms as f64 * 1e-3 * fs)).exp();
     let ar = (-1.0 / (s.release_ms as f64 * 1e-3 * fs)).exp();
@@ -81,7 +92,8 @@ fn reference(channels: &[Vec<f32>], s: &CompressorState, fs: f64) -> Vec<Vec<f32
         y_l = a * y_l + (1.0 - a) * x_l;
         let g = 10f64.powf((s.makeup_db as f64 - y_l) / 20.0);
         for (o, c) in out.iter_mut().zip(channels) {
-            o[n] = (c[n] as f64 * g) as f32;
+            let x = n.checked_sub(lookahead).map_or(0.0, |k| c[k]);
+            o[n] = (x as f64 * g) as f32;
         }
     }
     out
@@ -619,7 +631,11 @@ fn realtime_calls_never_allocate() {
         384_000.0, 768_000.0,
     ] {
         for block in [1usize, 7, 64, 511, 4096, 8192] {
-            let mut c = Compressor::new(fs);
+            let mut c = if block % 2 == 0 {
+                Compressor::new(fs)
+            } else {
+                Compressor::with_lookahead(fs, LOOKAHEAD_MS)
+            };
             assert_no_alloc(|| {
                 c.snap_to(&a);
                 for (k, s) in states.iter().cycle().take(12).enumerate() {
@@ -746,4 +762,91 @@ fn speech_matches_the_naive_reference() {
             );
         }
     }
+}
+
+/// With a lookahead the output is the reference's gain of sample `n` applied to input
+/// sample `n − L`: the detector reads the audio `L` samples before the gain meets it.
+/// Mono and stereo, blocks of 1 to 4096 frames, and a disabled compressor is a pure
+/// delay of `L`.
+#[test]
+fn lookahead_applies_each_gain_to_the_sample_lookahead_earlier() {
+    let fs = 48_000.0f32;
+    let l = lookahead_samples(fs, LOOKAHEAD_MS);
+    assert_eq!(l, 48);
+    let x = speech();
+    let right: Vec<f32> = (0..x.len()).map(|i| 0.7 * x[(i + 997) % x.len()]).collect();
+    let s = state(-40.0, 6.0, 6.0, MIN_ATTACK_MS, 120.0);
+    for chans in [vec![x.clone()], vec![x.clone(), right.clone()]] {
+        let want = reference_with_lookahead(&chans, &s, f64::from(fs), l);
+        for block in [1usize, 64, 4096] {
+            let mut c = Compressor::with_lookahead(fs, LOOKAHEAD_MS);
+            c.snap_to(&s);
+            assert_eq!(c.lookahead_samples(), l);
+            let mut got = chans.clone();
+            run_blocks(&mut c, &mut got, block);
+            for (g, w) in got.iter().zip(&want) {
+                for n in 0..g.len() {
+                    let tol = 1e-5 * w[n].abs() as f64 + 1e-9;
+                    assert!(
+                        ((g[n] - w[n]) as f64).abs() <= tol,
+                        "block {block} sample {n}: {} vs reference {}",
+                        g[n],
+                        w[n]
+                    );
+                }
+            }
+        }
+        let mut off = s;
+        off.enabled = false;
+        let mut c = Compressor::with_lookahead(fs, LOOKAHEAD_MS);
+        c.snap_to(&off);
+        let mut got = chans.clone();
+        run_blocks(&mut c, &mut got, 100);
+        for (g, i) in got.iter().zip(&chans) {
+            assert!(g[..l].iter().all(|&v| v == 0.0));
+            assert_eq!(&g[l..], &i[..i.len() - l], "a bypass is a pure delay");
+        }
+    }
+}
+
+/// What the lookahead is for: a sharp onset (silence, then a loud 1 kHz tone) is held
+/// to the compressed level from its first sample, where without lookahead its first
+/// cycles pass almost untouched, above the level the compressor holds it at after.
+#[test]
+fn lookahead_compresses_an_onset_from_its_first_sample() {
+    let fs = 48_000.0f32;
+    let s = state(-30.0, 10.0, 0.0, MIN_ATTACK_MS, 120.0);
+    let n = 4800;
+    let onset = 2400;
+    let x: Vec<f32> = (0..n)
+        .map(|i| {
+            if i < onset {
+                0.0
+            } else {
+                0.9 * (std::f32::consts::TAU * 1000.0 * (i - onset) as f32 / fs).sin()
+            }
+        })
+        .collect();
+    // Largest output over the first 1 ms of the onset, and over the last 10 ms (held).
+    let peaks = |mut c: Compressor| {
+        let l = c.lookahead_samples();
+        c.snap_to(&s);
+        let mut y = x.clone();
+        c.process(&mut [&mut y[..]]);
+        let first = y[onset + l..onset + l + 48]
+            .iter()
+            .fold(0.0f32, |m, v| m.max(v.abs()));
+        let held = y[n - 480..].iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        (first, held)
+    };
+    let (first, held) = peaks(Compressor::new(fs));
+    assert!(
+        db(first as f64) > db(held as f64) + 6.0,
+        "without lookahead the onset passes: {first} vs {held}"
+    );
+    let (first, held) = peaks(Compressor::with_lookahead(fs, LOOKAHEAD_MS));
+    assert!(
+        db(first as f64) < db(held as f64) + 0.5,
+        "with lookahead the onset is held: {first} vs {held}"
+    );
 }

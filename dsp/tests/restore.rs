@@ -316,7 +316,10 @@ fn latency_is_the_documented_constant() {
     for (sr, want) in [(44_100.0, 360), (48_000.0, 387), (96_000.0, 747)] {
         assert_eq!(restore::latency_samples(sr), want, "{sr} Hz");
         let chain = Chain::new(ChainConfig::new(sr, 2)).unwrap();
-        assert_eq!(chain.latency_samples(), want);
+        let lookahead =
+            faurge_dsp::compressor::lookahead_samples(sr, faurge_dsp::compressor::LOOKAHEAD_MS);
+        assert_eq!(lookahead, (sr / 1000.0).round() as usize);
+        assert_eq!(chain.latency_samples(), want + lookahead);
         assert_eq!(Restoration::new(sr, 2).latency_samples(), want);
     }
     for &sr in &STAGE_RATES {
@@ -426,8 +429,9 @@ fn busy_state() -> DspState {
     s
 }
 
-/// With all restoration stages off, the chain is the old chain (EQ → compressor →
-/// trim, the de-esser off) delayed by exactly the latency, bit for bit.
+/// With all restoration stages off, the chain is the old chain (EQ → compressor with
+/// its lookahead → trim, the de-esser off) delayed by exactly the restoration
+/// section's latency, bit for bit.
 #[test]
 fn restoration_off_is_the_old_chain_delayed_by_exactly_the_latency() {
     let sr = 48_000.0;
@@ -445,7 +449,8 @@ fn restoration_off_is_the_old_chain_delayed_by_exactly_the_latency() {
     // The old chain from its parts.
     let mut eq = Eq::new(sr);
     eq.snap_to(&state.eq);
-    let mut comp = Compressor::new(sr);
+    // The chain's compressor has its lookahead: the old chain's part delays by it.
+    let mut comp = Compressor::with_lookahead(sr, faurge_dsp::compressor::LOOKAHEAD_MS);
     comp.snap_to(&state.compressor);
     let mut old = speech.clone();
     let g = db_to_gain(state.output_trim_db);
@@ -456,8 +461,14 @@ fn restoration_off_is_the_old_chain_delayed_by_exactly_the_latency() {
             *v *= g;
         }
     }
+    let restoration = restore::latency_samples(sr);
+    assert_eq!(lat, restoration + comp.lookahead_samples());
     assert!(y[..lat].iter().all(|&v| v == 0.0));
-    assert_eq!(&y[lat..], &old[..], "not the old chain delayed by {lat}");
+    assert_eq!(
+        &y[restoration..restoration + old.len()],
+        &old[..],
+        "not the old chain delayed by the restoration's {restoration}"
+    );
 }
 
 /// Switching any stage on or off while a tone plays never makes a step: the largest

@@ -42,7 +42,7 @@ fn chain_latency(rate: f32, channels: usize) -> usize {
     let latency = Chain::new(ChainConfig::new(rate, channels))
         .unwrap()
         .latency_samples();
-    assert_eq!(latency, faurge_dsp::restore::latency_samples(rate));
+    assert_eq!(latency, faurge_dsp::chain::latency_samples(rate));
     latency
 }
 

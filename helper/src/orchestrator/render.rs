@@ -116,7 +116,7 @@ mod tests {
         let mut input = input;
         input.extend(std::iter::repeat_n(
             0.0,
-            2 * faurge_dsp::restore::latency_samples(rate),
+            2 * faurge_dsp::chain::latency_samples(rate),
         ));
         let mut state = DspState::default();
         state.restoration.denoise.enabled = true;
@@ -133,7 +133,7 @@ mod tests {
         // The two-pass render is the one-pass render, one latency later, once the
         // second pass's warm-up (on the first pass's head, not the input's) has
         // left the envelopes: after a second.
-        let latency = faurge_dsp::restore::latency_samples(rate);
+        let latency = faurge_dsp::chain::latency_samples(rate);
         let settled = a.sample_rate as usize;
         let worst = two[latency + settled..]
             .iter()

@@ -76,7 +76,7 @@ pub fn chain_latency(rate: f32, channels: usize) -> usize {
     let latency = Chain::new(ChainConfig::new(rate, channels))
         .expect("chain")
         .latency_samples();
-    assert_eq!(latency, faurge_dsp::restore::latency_samples(rate));
+    assert_eq!(latency, faurge_dsp::chain::latency_samples(rate));
     latency
 }
 
