@@ -798,12 +798,14 @@ pub fn evaluate_repair(
                         noise_seg[0].push(segmented_snr_db(&clip.audio, &input));
                         noise_seg[1].push(segmented_snr_db(&clip.audio, &b.render));
                     }
+                    // Every held-out input and result is kept (`<clip>_<kind>_in.wav`,
+                    // `_fixed.wav`, `<clip>_clean.wav`) for listening and `faurge measure`.
+                    let c = write(&format!("{ci}_clean.wav"), &clip.audio)?;
+                    let i = write(&format!("{ci}_{}_in.wav", kind.label()), &input)?;
+                    let o = write(&format!("{ci}_{}_fixed.wav", kind.label()), &b.render)?;
                     if matches!(kind, Kind::Noise | Kind::PeriodicClicks | Kind::HardClip)
                         && config.python.is_some()
                     {
-                        let c = write(&format!("{ci}_clean.wav"), &clip.audio)?;
-                        let i = write(&format!("{ci}_{}_in.wav", kind.label()), &input)?;
-                        let o = write(&format!("{ci}_{}_fixed.wav", kind.label()), &b.render)?;
                         jobs.push(serde_json::json!({"job": "pesq_stoi", "clean": c, "test": i}));
                         jobs.push(serde_json::json!({"job": "pesq_stoi", "clean": c, "test": o}));
                     }
