@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use faurge_dsp::state::DspState;
 use faurge_protocol::client::{ClientError, HelperClient, HelperCommand};
-use faurge_protocol::{BakeOptions, BakeRequest, ErrorKind, Progress, Reflection, Stage};
+use faurge_protocol::{
+    BakeOptions, BakeRequest, ErrorKind, Progress, ReferenceAudio, Reflection, Stage,
+};
 
 fn models_dir() -> PathBuf {
     std::env::var_os("FAURGE_TEST_MODELS")
@@ -140,6 +142,69 @@ fn a_bake_on_real_speech_returns_a_valid_state_a_finite_ir_and_ordered_progress(
         "{out} vs {target}"
     );
     client.shutdown();
+}
+
+/// Prompt by example: the rounds correct the convolver's curve by the measured miss,
+/// come closer to the reference than the first round, and the IR returned is the
+/// chosen round's (rendered with its state, it gives that round's distance).
+#[test]
+fn a_bake_by_example_comes_closer_round_by_round_and_returns_the_chosen_rounds_ir() {
+    let mut client = spawn(&[]);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/speech_vctk_p234_012.wav");
+    let r = faurge_io::read(&path).expect("shipped clip");
+    let opts = BakeOptions {
+        max_rounds: 4,
+        reference: Some(ReferenceAudio::new(r.sample_rate, &[&r.channels[0]]).unwrap()),
+        reference_only: true,
+        ..BakeOptions::default()
+    };
+    let result = client
+        .bake(
+            request(9, "", opts),
+            TIMEOUT,
+            |_| {},
+            &AtomicBool::new(false),
+        )
+        .expect("bake");
+    let rounds = &result.report.rounds;
+    assert!(rounds.len() >= 2, "only {} round(s)", rounds.len());
+    let distance = |k: usize| rounds[k].blueprint_distance_db;
+    let best = result.report.best_round as usize - 1;
+    println!(
+        "distances by round {:?}, chosen {}",
+        rounds
+            .iter()
+            .map(|r| r.blueprint_distance_db)
+            .collect::<Vec<_>>(),
+        best + 1
+    );
+    assert!(
+        distance(best) < distance(0) - 0.1,
+        "no closer than round 1: {:?}",
+        rounds
+            .iter()
+            .map(|r| r.blueprint_distance_db)
+            .collect::<Vec<_>>()
+    );
+    assert!((0..rounds.len()).all(|k| distance(best) <= distance(k)));
+    assert_eq!(result.dsp_state, rounds[best].dsp_state);
+    // The returned IR is the one the chosen round rendered with: its correction curve.
+    // (No room is asked for, so the IR has no tail and the seed does not matter.)
+    let p = &rounds[best].ir_params;
+    let n = faurge_dsp::ir::IR_CURVE_POINTS;
+    assert_eq!(p.len(), n + 4);
+    assert!(p[n] <= faurge_dsp::ir::WET_OFF_DB, "no tail: {}", p[n]);
+    let params = faurge_dsp::ir::IrParams {
+        correction_db: std::array::from_fn(|i| p[i]),
+        wet_db: p[n],
+        rt60_s: p[n + 1],
+        predelay_ms: p[n + 2],
+        hf_damping: p[n + 3],
+        ..faurge_dsp::ir::IrParams::neutral()
+    };
+    let rate = result.ir.as_ref().expect("an IR").sample_rate;
+    let want = faurge_dsp::ir::synthesize_ir(&params, rate as f32);
+    assert_eq!(result.ir_samples().unwrap(), want);
 }
 
 #[test]

@@ -464,6 +464,9 @@ struct Proposal {
     restored_exact: bool,
     /// The audio embedding of `audio`.
     e_out: [f32; EMBED_DIM],
+    /// The parameters of the IR in the convolver for this round (with a reference it
+    /// changes from round to round; the returned IR is the chosen round's).
+    ir_params: Option<IrParams>,
 }
 
 /// How a bake reports its stages and listens for cancellation.
@@ -1098,6 +1101,7 @@ impl Orchestrator {
             restored,
             restored_exact,
             e_out,
+            ir_params: ir_cache.as_ref().map(|(p, _)| *p),
         })
     }
 
@@ -1352,18 +1356,14 @@ impl Orchestrator {
             return Ok(result);
         }
         let chosen = &proposals[best];
-        let ir = ir_cache
-            .as_ref()
+        let ir = chosen
+            .ir_params
             .filter(|_| chosen.state.convolver.enabled)
-            .map(|(params, ir48)| {
-                if req.sample_rate == ANALYSIS_RATE {
-                    IrAudio::new(ANALYSIS_RATE, ir48)
-                } else {
-                    IrAudio::new(
-                        req.sample_rate,
-                        &synthesize_ir(params, req.sample_rate as f32),
-                    )
-                }
+            .map(|params| {
+                IrAudio::new(
+                    req.sample_rate,
+                    &synthesize_ir(&params, req.sample_rate as f32),
+                )
             });
         let table = self.reader.table().clone();
         let after = match (chosen.restored, chosen.restored_exact) {
@@ -1604,6 +1604,7 @@ mod tests {
             restored: None,
             restored_exact: true,
             e_out: [0.0; EMBED_DIM],
+            ir_params: None,
         }
     }
 
