@@ -311,7 +311,7 @@ pub fn closest_by_crest<S, E>(
 }
 
 /// The expander for a goal of a *higher* crest factor `target_db` (see
-/// [`crest_compressor`]): a downward expander whose threshold sits among the voice's
+/// [`search_compressor`]): a downward expander whose threshold sits among the voice's
 /// own levels lowers its quieter syllables and leaves the peaks, so the RMS falls
 /// under an unchanged peak. Thresholds [`CREST_EXPANDER_THRESHOLDS_DB`] about the
 /// active speech level `level_db`, [`CREST_EXPANDER_RATIO`], at most 18 dB of
@@ -821,7 +821,7 @@ impl Orchestrator {
             tone = true;
         }
         // Dynamics: compression toward a lower crest factor (threshold measured, see
-        // `crest_compressor`), expansion toward a higher one.
+        // `search_compressor`), expansion toward a higher one.
         let mut compression = None;
         let level_db = snap.speech_level_db.unwrap_or(input.lufs);
         if let Some(g) = goals.iter().find(|g| g.quantity == "dynamics") {
