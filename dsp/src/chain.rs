@@ -12,8 +12,8 @@
 //! **Latency.** [`Chain::latency_samples`] ([`latency_samples`]) is the restoration
 //! section's constant latency ([`crate::restore::latency_samples`]: 387 samples at
 //! 48 kHz, 8.1 ms) plus the compressor's lookahead ([`crate::compressor::LOOKAHEAD_MS`]:
-//! 48 samples at 48 kHz) plus the convolver's (0): 435 samples, 9.1 ms. It does not depend on which stages are on: a stage that is off still
-//! delays its path, and stages cross-fade or glide when switched, so a bake that turns
+//! 48 samples at 48 kHz) plus the convolver's (0): 435 samples, 9.1 ms. It does not
+//! depend on which stages are on: a stage that is off still delays its path, and stages cross-fade or glide when switched, so a bake that turns
 //! one on changes neither the latency the host compensates nor the timing of anything.
 //!
 //! One `Chain` is what the plugin runs on its audio thread and what the helper's

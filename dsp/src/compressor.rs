@@ -69,14 +69,20 @@ pub const GLIDE_MS: f32 = 20.0;
 /// reaches the gain.
 pub const LOOKAHEAD_MS: f32 = 1.0;
 
-/// The lookahead of `lookahead_ms` at `sample_rate`, whole samples (rounded; the rate
-/// clamped as [`Compressor::new`] clamps it, NaN as 48 kHz).
-pub fn lookahead_samples(sample_rate: f32, lookahead_ms: f32) -> usize {
-    let sr = if sample_rate.is_nan() {
+/// `sample_rate` as the compressor runs at it: clamped to
+/// `MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE`, NaN as 48 kHz.
+fn session_rate(sample_rate: f32) -> f64 {
+    if sample_rate.is_nan() {
         FALLBACK_SAMPLE_RATE
     } else {
         f64::from(sample_rate.clamp(MIN_SAMPLE_RATE, MAX_SAMPLE_RATE))
-    };
+    }
+}
+
+/// The lookahead of `lookahead_ms` at `sample_rate`, whole samples (rounded; the rate
+/// clamped as [`Compressor::new`] clamps it, NaN as 48 kHz).
+pub fn lookahead_samples(sample_rate: f32, lookahead_ms: f32) -> usize {
+    let sr = session_rate(sample_rate);
     let ms = if lookahead_ms.is_finite() {
         f64::from(lookahead_ms.clamp(0.0, 100.0))
     } else {
@@ -266,11 +272,7 @@ impl Compressor {
     /// line (at most 100 ms for up to [`crate::MAX_CHANNELS`] channels).
     pub fn with_lookahead(sample_rate: f32, lookahead_ms: f32) -> Self {
         let lookahead = lookahead_samples(sample_rate, lookahead_ms);
-        let sample_rate = if sample_rate.is_nan() {
-            FALLBACK_SAMPLE_RATE
-        } else {
-            f64::from(sample_rate.clamp(MIN_SAMPLE_RATE, MAX_SAMPLE_RATE))
-        };
+        let sample_rate = session_rate(sample_rate);
         let glide_len = (f64::from(GLIDE_MS) * 1e-3 * sample_rate).round().max(1.0) as u32;
         let state = CompressorState::default();
         let g = Glided::from_state(&state);

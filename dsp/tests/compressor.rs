@@ -99,6 +99,23 @@ fn reference_with_lookahead(
     out
 }
 
+/// Every sample of `got` within 1e-5 relative (+1e-9) of the reference `want`;
+/// `what` names the case in the message.
+fn assert_matches_reference(got: &[Vec<f32>], want: &[Vec<f32>], what: &str) {
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        for n in 0..g.len() {
+            let tol = 1e-5 * w[n].abs() as f64 + 1e-9;
+            assert!(
+                ((g[n] - w[n]) as f64).abs() <= tol,
+                "{what} sample {n}: {} vs reference {}",
+                g[n],
+                w[n]
+            );
+        }
+    }
+}
+
 fn speech() -> Vec<f32> {
     let audio = faurge_io::read(SPEECH_48K).expect("shipped clip reads");
     assert_eq!(audio.sample_rate, 48_000);
@@ -740,16 +757,10 @@ fn speech_matches_the_naive_reference() {
             let want = reference(&chans, &s, fs as f64);
             let mut got = chans.clone();
             run_blocks(&mut compressor(fs, &s), &mut got, 512);
+            assert_matches_reference(&got, &want, &format!("{s:?}"));
             let mut max_red = 0.0f64;
-            for ((g, w), i) in got.iter().zip(&want).zip(&chans) {
+            for (w, i) in want.iter().zip(&chans) {
                 for n in 0..i.len() {
-                    let tol = 1e-5 * w[n].abs() as f64 + 1e-9;
-                    assert!(
-                        ((g[n] - w[n]) as f64).abs() <= tol,
-                        "{s:?} sample {n}: {} vs reference {}",
-                        g[n],
-                        w[n]
-                    );
                     if i[n].abs() > 1e-2 {
                         max_red =
                             max_red.max(db(i[n] as f64) - db(w[n] as f64) + s.makeup_db as f64);
@@ -784,17 +795,7 @@ fn lookahead_applies_each_gain_to_the_sample_lookahead_earlier() {
             assert_eq!(c.lookahead_samples(), l);
             let mut got = chans.clone();
             run_blocks(&mut c, &mut got, block);
-            for (g, w) in got.iter().zip(&want) {
-                for n in 0..g.len() {
-                    let tol = 1e-5 * w[n].abs() as f64 + 1e-9;
-                    assert!(
-                        ((g[n] - w[n]) as f64).abs() <= tol,
-                        "block {block} sample {n}: {} vs reference {}",
-                        g[n],
-                        w[n]
-                    );
-                }
-            }
+            assert_matches_reference(&got, &want, &format!("block {block}"));
         }
         let mut off = s;
         off.enabled = false;

@@ -744,6 +744,10 @@ pub fn evaluate_repair(
             &format!("repair: clip {}/{} {}", ci + 1, clips.len(), clip.id),
         );
         let clean_spec = third_octave_db(&clip.audio, clip.bandwidth_hz);
+        // Every held-out input and result is kept beside the clean clip
+        // (`<clip>_clean.wav`, `<clip>_<kind>_in.wav`, `_fixed.wav`) for listening and
+        // `faurge measure`.
+        let clean_wav = write(&format!("{ci}_clean.wav"), &clip.audio)?;
         for (ki, kind) in EVAL_KINDS.iter().enumerate() {
             for seen in [Seen::HeldOut, Seen::Training] {
                 let seed = config.seed ^ ((ci as u64) << 8) ^ ki as u64;
@@ -798,16 +802,17 @@ pub fn evaluate_repair(
                         noise_seg[0].push(segmented_snr_db(&clip.audio, &input));
                         noise_seg[1].push(segmented_snr_db(&clip.audio, &b.render));
                     }
-                    // Every held-out input and result is kept (`<clip>_<kind>_in.wav`,
-                    // `_fixed.wav`, `<clip>_clean.wav`) for listening and `faurge measure`.
-                    let c = write(&format!("{ci}_clean.wav"), &clip.audio)?;
                     let i = write(&format!("{ci}_{}_in.wav", kind.label()), &input)?;
                     let o = write(&format!("{ci}_{}_fixed.wav", kind.label()), &b.render)?;
                     if matches!(kind, Kind::Noise | Kind::PeriodicClicks | Kind::HardClip)
                         && config.python.is_some()
                     {
-                        jobs.push(serde_json::json!({"job": "pesq_stoi", "clean": c, "test": i}));
-                        jobs.push(serde_json::json!({"job": "pesq_stoi", "clean": c, "test": o}));
+                        jobs.push(
+                            serde_json::json!({"job": "pesq_stoi", "clean": clean_wav, "test": i}),
+                        );
+                        jobs.push(
+                            serde_json::json!({"job": "pesq_stoi", "clean": clean_wav, "test": o}),
+                        );
                     }
                 }
             }

@@ -243,8 +243,7 @@ pub fn search_compressor<E>(
 ) -> Result<(CompressorState, Vec<f32>), E> {
     let coarse = crest_compressor_candidates(level_db);
     let (i, audio) = closest_by_crest(&coarse, target_db, &mut render)?;
-    let miss = |a: &[f32]| (t_dyn(&[a], ANALYSIS_RATE as f32)[0] - target_db).abs();
-    let mut best = (miss(&audio), coarse[i], audio);
+    let mut best = (crest_miss_db(&audio, target_db), coarse[i], audio);
     let centre = coarse[i];
     let refined = [
         (-CREST_REFINE_DB, LOOP_RELEASE_MS),
@@ -260,7 +259,7 @@ pub fn search_compressor<E>(
             ..centre
         };
         let a = render(&c)?;
-        let m = miss(&a);
+        let m = crest_miss_db(&a, target_db);
         if m < best.0 - CREST_TIE_DB {
             best = (m, c, a);
         }
@@ -286,6 +285,11 @@ pub fn compress_rendered(pre: &[f32], c: &CompressorState, trim_db: f32) -> Vec<
     out
 }
 
+/// How far the crest factor of `audio` (mono, [`ANALYSIS_RATE`]) is from `target_db`, dB.
+fn crest_miss_db(audio: &[f32], target_db: f32) -> f32 {
+    (t_dyn(&[audio], ANALYSIS_RATE as f32)[0] - target_db).abs()
+}
+
 /// Of `candidates` (gentlest first), the index of the one whose render (by `render`,
 /// mono at [`ANALYSIS_RATE`]) has the crest factor closest to `target_db`, and that
 /// render; a gentler one wins unless a stronger one is closer by more than
@@ -298,11 +302,10 @@ pub fn closest_by_crest<S, E>(
     target_db: f32,
     mut render: impl FnMut(&S) -> Result<Vec<f32>, E>,
 ) -> Result<(usize, Vec<f32>), E> {
-    let rate = ANALYSIS_RATE as f32;
     let mut best: Option<(f32, usize, Vec<f32>)> = None;
     for (i, c) in candidates.iter().enumerate() {
         let audio = render(c)?;
-        let miss = (t_dyn(&[&audio], rate)[0] - target_db).abs();
+        let miss = crest_miss_db(&audio, target_db);
         if best.as_ref().is_none_or(|b| miss < b.0 - CREST_TIE_DB) {
             best = Some((miss, i, audio));
         }
