@@ -1,5 +1,5 @@
 //! Full-chain cost: 8-band EQ + compressor + 2 s IR, stereo, 48 kHz, host block 64;
-//! and the same with every restoration stage on (de-clip, de-click, noise reduction,
+//! and the same with every restoration stage on (de-clip, de-click, hum removal, noise reduction,
 //! expander, de-esser) on damaged speech (noise at 15 dB SNR, a pop every second, hard
 //! clipping), the goal being ≤ 2 % of one core (0.02 CPU-s per audio-s).
 //!
@@ -32,6 +32,8 @@ fn with_restoration(mut state: DspState) -> DspState {
     let r = &mut state.restoration;
     r.declip.enabled = true;
     r.declick.enabled = true;
+    r.dehum.enabled = true;
+    r.dehum.harmonics = 8;
     r.denoise.enabled = true;
     r.denoise.reduction_db = 15.0;
     r.expander.enabled = true;
@@ -137,7 +139,7 @@ fn print_case(restoration: bool) {
     times.sort_by(f64::total_cmp);
     let pct = |p: f64| times[((times.len() as f64 - 1.0) * p) as usize] * 1e6;
     if restoration {
-        println!("full chain + every restoration stage on (de-clip, de-click, noise reduction, expander, de-esser), damaged speech, stereo, 48 kHz, B=64, {audio_s:.0} s:");
+        println!("full chain + every restoration stage on (de-clip, de-click, hum removal, noise reduction, expander, de-esser), damaged speech, stereo, 48 kHz, B=64, {audio_s:.0} s:");
     } else {
         println!("full chain (8-band EQ + compressor + 2 s IR, stereo, 48 kHz, B=64), {audio_s:.0} s of speech:");
     }

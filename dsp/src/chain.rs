@@ -1,10 +1,13 @@
-//! The `Chain`: input → restoration (de-clip → de-click → noise reduction → expander)
-//! → EQ → de-esser → compressor → convolver (wet/dry) → output trim.
+//! The `Chain`: input → restoration (de-clip → de-click → hum removal → noise
+//! reduction → expander) → EQ → de-esser → compressor → convolver (wet/dry) → output
+//! trim.
 //!
 //! **Order.** Restoration comes first because an EQ boost or a compressor would spread
 //! and raise clicks, clipping and noise, and its detectors expect the damage as the
 //! microphone delivered it; within it, de-clip precedes de-click (the converter clips
-//! last in a recording chain, and a clipped plateau's corners look like clicks), de-click
+//! last in a recording chain, and a clipped plateau's corners look like clicks), the hum
+//! notches follow the repairs (a linear filter would smear what they detect) and
+//! precede noise reduction (a steady tone is not the floor it tracks), de-click
 //! precedes noise reduction (a click smeared over an STFT frame disturbs the noise
 //! tracker) and the expander works on the floor the noise reduction left. The de-esser
 //! follows the EQ so it reacts to the tone the EQ made. Details in [`crate::restore`].

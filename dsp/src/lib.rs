@@ -1,8 +1,8 @@
 //! Faurge's realtime DSP engine and the measurements every other part shares.
 //!
 //! Signal path:
-//! `input → restoration (de-clip → de-click → noise reduction → expander) → EQ →
-//! de-esser → compressor → convolver (wet/dry) → output trim → output`,
+//! `input → restoration (de-clip → de-click → hum removal → noise reduction →
+//! expander) → EQ → de-esser → compressor → convolver (wet/dry) → output trim → output`,
 //! assembled by [`chain::Chain`] and driven by a serde [`state::DspState`]; the
 //! order's reasons are in [`restore`].
 //!

@@ -8,10 +8,10 @@ use faurge_dsp::chain::{Chain, ChainConfig};
 use faurge_dsp::compressor::Compressor;
 use faurge_dsp::eq::Eq;
 use faurge_dsp::presets;
-use faurge_dsp::restore::{self, DeEsser, Denoiser, Expander, Repair, Restoration};
+use faurge_dsp::restore::{self, DeEsser, Dehum, Denoiser, Expander, Repair, Restoration};
 use faurge_dsp::state::{
-    db_to_gain, DeEsserState, DeclickState, DeclipState, DenoiseState, DspState, ExpanderState,
-    RestorationState,
+    db_to_gain, DeEsserState, DeclickState, DeclipState, DehumState, DenoiseState, DspState,
+    ExpanderState, RestorationState,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -73,6 +73,12 @@ fn all_on(seed: u64) -> (RestorationState, DeEsserState) {
             enabled: true,
             sensitivity_pct: rng.gen_range(20.0..90.0),
         },
+        dehum: DehumState {
+            enabled: true,
+            freq_hz: if rng.gen() { 50.0 } else { 60.0 },
+            harmonics: rng.gen_range(1..=16),
+            q: rng.gen_range(10.0..200.0),
+        },
         denoise: DenoiseState {
             enabled: true,
             reduction_db: rng.gen_range(6.0..30.0),
@@ -96,19 +102,21 @@ fn all_on(seed: u64) -> (RestorationState, DeEsserState) {
     (r, d)
 }
 
-/// The four standalone stages behind one interface.
+/// The five standalone stages behind one interface.
 #[allow(clippy::large_enum_variant)] // a test helper, built a few times
 enum Stage {
     Repair(Repair),
+    Dehum(Dehum),
     Denoise(Denoiser),
     Expander(Expander),
     DeEsser(DeEsser),
 }
 
 impl Stage {
-    fn all(sr: f32) -> [Stage; 4] {
+    fn all(sr: f32) -> [Stage; 5] {
         [
             Stage::Repair(Repair::new(sr, 2)),
+            Stage::Dehum(Dehum::new(sr)),
             Stage::Denoise(Denoiser::new(sr, 2)),
             Stage::Expander(Expander::new(sr)),
             Stage::DeEsser(DeEsser::new(sr)),
@@ -118,6 +126,7 @@ impl Stage {
     fn name(&self) -> &'static str {
         match self {
             Stage::Repair(_) => "repair",
+            Stage::Dehum(_) => "hum removal",
             Stage::Denoise(_) => "denoise",
             Stage::Expander(_) => "expander",
             Stage::DeEsser(_) => "de-esser",
@@ -127,6 +136,7 @@ impl Stage {
     fn set(&mut self, r: &RestorationState, d: &DeEsserState) {
         match self {
             Stage::Repair(s) => s.set_target(&r.declip, &r.declick),
+            Stage::Dehum(s) => s.set_target(&r.dehum),
             Stage::Denoise(s) => s.set_target(&r.denoise),
             Stage::Expander(s) => s.set_target(&r.expander),
             Stage::DeEsser(s) => s.set_target(d),
@@ -136,6 +146,7 @@ impl Stage {
     fn snap(&mut self, r: &RestorationState, d: &DeEsserState) {
         match self {
             Stage::Repair(s) => s.set_target(&r.declip, &r.declick),
+            Stage::Dehum(s) => s.snap_to(&r.dehum),
             Stage::Denoise(s) => s.snap_to(&r.denoise),
             Stage::Expander(s) => s.snap_to(&r.expander),
             Stage::DeEsser(s) => s.snap_to(d),
@@ -145,6 +156,7 @@ impl Stage {
     fn process(&mut self, ch: &mut [&mut [f32]]) {
         match self {
             Stage::Repair(s) => s.process(ch),
+            Stage::Dehum(s) => s.process(ch),
             Stage::Denoise(s) => s.process(ch),
             Stage::Expander(s) => s.process(ch),
             Stage::DeEsser(s) => s.process(ch),
@@ -154,6 +166,7 @@ impl Stage {
     fn reset(&mut self) {
         match self {
             Stage::Repair(s) => s.reset(),
+            Stage::Dehum(s) => s.reset(),
             Stage::Denoise(s) => s.reset(),
             Stage::Expander(s) => s.reset(),
             Stage::DeEsser(s) => s.reset(),
@@ -252,7 +265,7 @@ fn non_finite_input_never_poisons_any_stage() {
     let (on, de) = all_on(7);
     let bad_at: Vec<usize> = (0..6).map(|i| 10_000 + i * 997).collect();
     let values = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
-    for name_idx in 0..4 {
+    for name_idx in 0..5 {
         let run = |x: &mut Vec<f32>| {
             let mut stage = Stage::all(sr).into_iter().nth(name_idx).unwrap();
             stage.snap(&on, &de);

@@ -1,5 +1,5 @@
-//! Writes the damaged example clips of `examples/` (noisy, clicky, clipped) from the
-//! clean `examples/clean_vctk_p236_023.wav` at fixed seeds: noise and clicks with the
+//! Writes the damaged example clips of `examples/` (noisy, clicky, clipped, hummy) from
+//! the clean `examples/clean_vctk_p236_023.wav` at fixed seeds: noise, clicks and hum with the
 //! evaluation's held-out damage implementations (never seen in training); clipping
 //! with the dataset's converter-style hard clip (flat runs at full scale, what an
 //! overloaded interface records — the held-out clipping implementation models an
@@ -21,6 +21,7 @@ fn main() -> anyhow::Result<()> {
         ("noisy", Kind::Noise, 0.6f32, 11u64, true),
         ("clicky", Kind::PeriodicClicks, 0.7, 12, true),
         ("clipped", Kind::HardClip, 0.6, 13, false),
+        ("hummy", Kind::Hum, 0.8, 14, true),
     ] {
         let mut audio = clean.to_mono();
         let applied = if held_out {

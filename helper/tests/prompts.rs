@@ -129,6 +129,45 @@ fn prompts_move_the_sound_the_way_the_sentence_says() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+#[test]
+fn fix_my_mic_and_remove_the_hum_notch_the_mains_hum_and_nothing_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clean = repo("examples/clean_vctk_p236_023.wav");
+    let input = repo("examples/hummy_vctk_p236_023.wav");
+    let hum = |p: &Path| {
+        let a = faurge_io::read(p).unwrap();
+        restoration_metrics(&[&a.to_mono()], a.sample_rate as f32)
+    };
+    let before = hum(&input);
+    assert_eq!(before.hum_harmonics, 1, "{before:?}");
+    assert!((before.hum_hz - 60.0).abs() < 0.3, "{before:?}");
+    for (k, prompt) in ["fix my mic", "remove the hum"].into_iter().enumerate() {
+        let (out, stderr) = fix(&input, prompt, tmp.path(), &format!("hum{k}"));
+        assert!(
+            stderr.contains("Hum removal: ")
+                && stderr.contains("Hz mains hum up to harmonic 1")
+                && (stderr.contains("a notch at 60.") || stderr.contains("a notch at 59.")),
+            "{prompt:?}: {stderr}"
+        );
+        let after = hum(&out);
+        assert_eq!(after.hum_harmonics, 0, "{prompt:?}: {after:?}\n{stderr}");
+        let (d0, d1) = (
+            spectral_distance(&input, &clean),
+            spectral_distance(&out, &clean),
+        );
+        assert!(
+            d1 < d0,
+            "{prompt:?}: spectral distance to the clean original {d0:.2} → {d1:.2} dB"
+        );
+    }
+    // No hum in the clean recording: nothing to notch, whatever is asked.
+    let (_, stderr) = fix(&clean, "remove the hum", tmp.path(), "clean_hum");
+    assert!(
+        !stderr.contains("a notch at") && !stderr.contains("notches at"),
+        "{stderr}"
+    );
+}
+
 /// The 1/3-octave-ish spectral distance the examples are judged by: the LTAS shape
 /// error in dB (mean removed) over the valid bands.
 fn spectral_distance(a: &Path, b: &Path) -> f32 {

@@ -10,6 +10,7 @@
 //! | `Unit::Percent` | `units:unit units:pc` (the LV2 units percent) |
 //! | `Unit::Ratio` | a custom `units:Unit` with symbol ":1" |
 //! | `Unit::None` (Q) | no unit |
+//! | `Unit::Count` (harmonics) | no unit, `lv2:portProperty lv2:integer` |
 //! | switches, bypass, triggers | `lv2:portProperty lv2:toggled` (triggers also `pprops:trigger`) |
 //! | `Scale::Log` | `lv2:portProperty pprops:logarithmic` |
 //!
@@ -52,7 +53,7 @@ pub fn unit_ttl(unit: Unit) -> Option<&'static str> {
         Unit::Ms => Some("units:ms"),
         Unit::Percent => Some("units:pc"),
         Unit::Ratio => Some("[ a units:Unit ; rdfs:label \"ratio\" ; units:symbol \":1\" ; units:render \"%.1f:1\" ]"),
-        Unit::None | Unit::Toggle => None,
+        Unit::None | Unit::Count | Unit::Toggle => None,
     }
 }
 
@@ -64,6 +65,9 @@ pub fn port_properties(spec: &ParamSpec) -> Vec<&'static str> {
     }
     if spec.kind == Kind::Trigger {
         props.push("pprops:trigger");
+    }
+    if spec.unit == Unit::Count {
+        props.push("lv2:integer");
     }
     if spec.scale == Scale::Log {
         props.push("pprops:logarithmic");
@@ -329,6 +333,10 @@ mod tests {
                     assert!(props.contains(&"lv2:toggled"), "{}", p.id);
                 }
                 Unit::None => assert!(unit_ttl(p.unit).is_none()),
+                Unit::Count => {
+                    assert!(unit_ttl(p.unit).is_none());
+                    assert!(props.contains(&"lv2:integer"), "{}", p.id);
+                }
                 _ => assert!(unit_ttl(p.unit).is_some(), "{}", p.id),
             }
             assert_eq!(

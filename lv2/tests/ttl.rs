@@ -105,7 +105,7 @@ fn expected_unit(spec: &ParamSpec) -> Option<&'static str> {
         Unit::Ms => Some("units#ms"),
         Unit::Percent => Some("units#pc"),
         Unit::Ratio => Some("\":1\""),
-        Unit::None | Unit::Toggle => None,
+        Unit::None | Unit::Count | Unit::Toggle => None,
     }
 }
 

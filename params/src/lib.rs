@@ -13,25 +13,28 @@
 //! low-pass bands have no gain parameter: the cookbook HPF/LPF ignore gain.
 //!
 //! Rows are only ever appended (the LV2 port index is the row index): the restoration
-//! stages and the de-esser come after Auto-bake, although they sit before the EQ in the
-//! signal path; hosts show them in their own groups. Sessions saved before they existed
+//! stages and the de-esser come after Auto-bake, and hum removal after the de-esser,
+//! although they sit before the EQ in the signal path; hosts show them in their own
+//! groups. Sessions saved before they existed
 //! load with them off (their defaults).
 
 use faurge_dsp::state::{
     DspState, EqBandState, DEFAULT_DECLICK_SENSITIVITY_PCT, DEFAULT_DEESSER_FREQ_HZ,
-    DEFAULT_DEESSER_RANGE_DB, DEFAULT_DEESSER_THRESHOLD_DB, DEFAULT_DENOISE_REDUCTION_DB,
+    DEFAULT_DEESSER_RANGE_DB, DEFAULT_DEESSER_THRESHOLD_DB, DEFAULT_DEHUM_FREQ_HZ,
+    DEFAULT_DEHUM_HARMONICS, DEFAULT_DEHUM_Q, DEFAULT_DENOISE_REDUCTION_DB,
     DEFAULT_DENOISE_THRESHOLD_DB, DEFAULT_EXPANDER_ATTACK_MS, DEFAULT_EXPANDER_RANGE_DB,
     DEFAULT_EXPANDER_RATIO, DEFAULT_EXPANDER_RELEASE_MS, DEFAULT_EXPANDER_THRESHOLD_DB,
     MAX_ATTACK_MS, MAX_DECLICK_SENSITIVITY_PCT, MAX_DEESSER_FREQ_HZ, MAX_DEESSER_RANGE_DB,
-    MAX_DEESSER_THRESHOLD_DB, MAX_DENOISE_REDUCTION_DB, MAX_DENOISE_THRESHOLD_DB,
-    MAX_EXPANDER_ATTACK_MS, MAX_EXPANDER_RANGE_DB, MAX_EXPANDER_RATIO, MAX_EXPANDER_RELEASE_MS,
-    MAX_EXPANDER_THRESHOLD_DB, MAX_FREQ_HZ, MAX_GAIN_DB, MAX_KNEE_DB, MAX_MAKEUP_DB, MAX_Q,
-    MAX_RATIO, MAX_RELEASE_MS, MAX_THRESHOLD_DB, MAX_TRIM_DB, MIN_ATTACK_MS,
-    MIN_DECLICK_SENSITIVITY_PCT, MIN_DEESSER_FREQ_HZ, MIN_DEESSER_RANGE_DB,
-    MIN_DEESSER_THRESHOLD_DB, MIN_DENOISE_REDUCTION_DB, MIN_DENOISE_THRESHOLD_DB,
-    MIN_EXPANDER_ATTACK_MS, MIN_EXPANDER_RANGE_DB, MIN_EXPANDER_RATIO, MIN_EXPANDER_RELEASE_MS,
-    MIN_EXPANDER_THRESHOLD_DB, MIN_FREQ_HZ, MIN_GAIN_DB, MIN_KNEE_DB, MIN_MAKEUP_DB, MIN_Q,
-    MIN_RATIO, MIN_RELEASE_MS, MIN_THRESHOLD_DB, MIN_TRIM_DB, NUM_BANDS,
+    MAX_DEESSER_THRESHOLD_DB, MAX_DEHUM_FREQ_HZ, MAX_DEHUM_HARMONICS, MAX_DEHUM_Q,
+    MAX_DENOISE_REDUCTION_DB, MAX_DENOISE_THRESHOLD_DB, MAX_EXPANDER_ATTACK_MS,
+    MAX_EXPANDER_RANGE_DB, MAX_EXPANDER_RATIO, MAX_EXPANDER_RELEASE_MS, MAX_EXPANDER_THRESHOLD_DB,
+    MAX_FREQ_HZ, MAX_GAIN_DB, MAX_KNEE_DB, MAX_MAKEUP_DB, MAX_Q, MAX_RATIO, MAX_RELEASE_MS,
+    MAX_THRESHOLD_DB, MAX_TRIM_DB, MIN_ATTACK_MS, MIN_DECLICK_SENSITIVITY_PCT, MIN_DEESSER_FREQ_HZ,
+    MIN_DEESSER_RANGE_DB, MIN_DEESSER_THRESHOLD_DB, MIN_DEHUM_FREQ_HZ, MIN_DEHUM_HARMONICS,
+    MIN_DEHUM_Q, MIN_DENOISE_REDUCTION_DB, MIN_DENOISE_THRESHOLD_DB, MIN_EXPANDER_ATTACK_MS,
+    MIN_EXPANDER_RANGE_DB, MIN_EXPANDER_RATIO, MIN_EXPANDER_RELEASE_MS, MIN_EXPANDER_THRESHOLD_DB,
+    MIN_FREQ_HZ, MIN_GAIN_DB, MIN_KNEE_DB, MIN_MAKEUP_DB, MIN_Q, MIN_RATIO, MIN_RELEASE_MS,
+    MIN_THRESHOLD_DB, MIN_TRIM_DB, NUM_BANDS,
 };
 
 /// The unit a parameter's plain value is in; decides its formatter and parser.
@@ -49,6 +52,8 @@ pub enum Unit {
     Percent,
     /// Dimensionless (Q); shown as "0.71".
     None,
+    /// A whole number (how many harmonics); shown as "4", moved in steps of 1.
+    Count,
     /// On/off switch, bypass or trigger; shown as "On"/"Off".
     Toggle,
 }
@@ -63,7 +68,7 @@ impl Unit {
             Unit::Ms => "ms",
             Unit::Ratio => ":1",
             Unit::Percent => "%",
-            Unit::None | Unit::Toggle => "",
+            Unit::None | Unit::Count | Unit::Toggle => "",
         }
     }
 }
@@ -141,6 +146,14 @@ pub enum ParamTarget {
     DenoiseReduction,
     /// `restoration.denoise.threshold_db`.
     DenoiseThreshold,
+    /// `restoration.dehum.enabled`.
+    DehumEnabled,
+    /// `restoration.dehum.freq_hz`.
+    DehumFreq,
+    /// `restoration.dehum.harmonics` (the plain value rounded to a whole number).
+    DehumHarmonics,
+    /// `restoration.dehum.q`.
+    DehumQ,
     /// `restoration.expander.enabled`.
     ExpanderEnabled,
     /// `restoration.expander.threshold_db`.
@@ -332,6 +345,10 @@ pub const PARAMS: &[ParamSpec] = &[
     float("dess_hz", "De-esser Freq",        "De-esser",   Unit::Hz,    (MIN_DEESSER_FREQ_HZ, MAX_DEESSER_FREQ_HZ), DEFAULT_DEESSER_FREQ_HZ, Log, DeEsserFreq),
     float("dess_thr","De-esser Threshold",   "De-esser",   Unit::Db,    (MIN_DEESSER_THRESHOLD_DB, MAX_DEESSER_THRESHOLD_DB), DEFAULT_DEESSER_THRESHOLD_DB, Linear, DeEsserThreshold),
     float("dess_rng","De-esser Range",       "De-esser",   Unit::Db,    (MIN_DEESSER_RANGE_DB, MAX_DEESSER_RANGE_DB), DEFAULT_DEESSER_RANGE_DB, Linear, DeEsserRange),
+    switch("hum_on", "Hum Removal Enable",   "Hum Removal", Switch,     false,                                                      DehumEnabled),
+    float("hum_hz",  "Hum Frequency",        "Hum Removal", Unit::Hz,   (MIN_DEHUM_FREQ_HZ, MAX_DEHUM_FREQ_HZ),   DEFAULT_DEHUM_FREQ_HZ, Linear, DehumFreq),
+    float("hum_harm","Hum Harmonics",        "Hum Removal", Unit::Count, (MIN_DEHUM_HARMONICS as f32, MAX_DEHUM_HARMONICS as f32), DEFAULT_DEHUM_HARMONICS as f32, Linear, DehumHarmonics),
+    float("hum_q",   "Hum Q",                "Hum Removal", Unit::None, (MIN_DEHUM_Q, MAX_DEHUM_Q),               DEFAULT_DEHUM_Q, Log, DehumQ),
 ];
 
 /// The row with id `id`, if any.
@@ -366,6 +383,11 @@ impl ParamSpec {
             DenoiseEnabled => state.restoration.denoise.enabled = on,
             DenoiseReduction => state.restoration.denoise.reduction_db = value,
             DenoiseThreshold => state.restoration.denoise.threshold_db = value,
+            DehumEnabled => state.restoration.dehum.enabled = on,
+            DehumFreq => state.restoration.dehum.freq_hz = value,
+            // Saturating cast: NaN → 0, which the stage and `clamped` raise to 1.
+            DehumHarmonics => state.restoration.dehum.harmonics = value.round() as u32,
+            DehumQ => state.restoration.dehum.q = value,
             ExpanderEnabled => state.restoration.expander.enabled = on,
             ExpanderThreshold => state.restoration.expander.threshold_db = value,
             ExpanderRatio => state.restoration.expander.ratio = value,
@@ -407,6 +429,10 @@ impl ParamSpec {
             DenoiseEnabled => b(state.restoration.denoise.enabled),
             DenoiseReduction => state.restoration.denoise.reduction_db,
             DenoiseThreshold => state.restoration.denoise.threshold_db,
+            DehumEnabled => b(state.restoration.dehum.enabled),
+            DehumFreq => state.restoration.dehum.freq_hz,
+            DehumHarmonics => state.restoration.dehum.harmonics as f32,
+            DehumQ => state.restoration.dehum.q,
             ExpanderEnabled => b(state.restoration.expander.enabled),
             ExpanderThreshold => state.restoration.expander.threshold_db,
             ExpanderRatio => state.restoration.expander.ratio,
@@ -492,6 +518,7 @@ pub fn format_value(unit: Unit, value: f32) -> String {
         Unit::Ratio => format!("{value:.1}:1"),
         Unit::Percent => format!("{value:.1} %"),
         Unit::None => format!("{value:.2}"),
+        Unit::Count => format!("{value:.0}"),
         Unit::Toggle => (if value >= 0.5 { "On" } else { "Off" }).to_string(),
     }
 }
@@ -519,7 +546,7 @@ pub fn parse_value(unit: Unit, text: &str) -> Option<f32> {
         Unit::Ms => (t.trim_end_matches("ms").trim_end().to_string(), 1.0),
         Unit::Ratio => (t.trim_end_matches(":1").trim_end().to_string(), 1.0),
         Unit::Percent => (t.trim_end_matches('%').trim_end().to_string(), 1.0),
-        Unit::None | Unit::Toggle => (t, 1.0),
+        Unit::None | Unit::Count | Unit::Toggle => (t, 1.0),
     };
     let v: f32 = t.trim().parse().ok()?;
     v.is_finite().then_some(v * scale)
@@ -591,7 +618,8 @@ mod tests {
             "cmp_on", "cmp_thr", "cmp_rat", "cmp_knee", "cmp_att", "cmp_rel", "cmp_mkp", "ir_on",
             "ir_mix", "out_trim", "bypass", "bake", "autobake", "dclp_on", "dclk_on", "dclk_sen",
             "nrd_on", "nr_red", "nr_thr", "exp_on", "exp_thr", "exp_rat", "exp_rng", "exp_att",
-            "exp_rel", "dess_on", "dess_hz", "dess_thr", "dess_rng",
+            "exp_rel", "dess_on", "dess_hz", "dess_thr", "dess_rng", "hum_on", "hum_hz",
+            "hum_harm", "hum_q",
         ];
         assert_eq!(ids, expected);
     }
@@ -609,7 +637,9 @@ mod tests {
         // Moving each parameter away from its default must change the state, and read()
         // must give the value back: write and read are inverse for every row.
         for (k, spec) in PARAMS.iter().enumerate() {
-            let moved = if spec.kind == Kind::Float {
+            let moved = if spec.unit == Unit::Count {
+                ((spec.min + spec.max) * 0.5 + 0.25).round()
+            } else if spec.kind == Kind::Float {
                 (spec.min + spec.max) * 0.5 + 0.25
             } else {
                 1.0 - spec.default
@@ -697,6 +727,9 @@ mod tests {
     #[test]
     fn formatters_and_parsers() {
         assert_eq!(format_value(Unit::Hz, 1250.0), "1.25 kHz");
+        assert_eq!(format_value(Unit::Count, 4.0), "4");
+        assert_eq!(find("hum_harm").unwrap().parse("7"), Some(7.0));
+        assert_eq!(find("hum_harm").unwrap().parse("40"), Some(16.0));
         assert_eq!(format_value(Unit::Hz, 999.99994), "1.00 kHz");
         assert_eq!(format_value(Unit::Hz, 99.99), "100 Hz");
         assert_eq!(format_value(Unit::Ms, 9.999), "10.0 ms");

@@ -24,7 +24,7 @@ use nice_plug::prelude::{
 
 use faurge_instance::ir::{KernelError, StoredIr};
 use faurge_instance::snapshot::DEFAULT_SNAPSHOT_SECONDS;
-use faurge_params::{Kind, ParamSpec, ParamTarget, Scale, PARAMS};
+use faurge_params::{Kind, ParamSpec, ParamTarget, Scale, Unit, PARAMS};
 
 use crate::state::{keys, STATE_FORMAT};
 
@@ -102,12 +102,15 @@ fn make_param(spec: &'static ParamSpec) -> ParamHandle {
                     SmoothingStyle::Linear(SMOOTHING_MS),
                 ),
             };
-            ParamHandle::Float(
-                FloatParam::new(spec.name, spec.default, range)
-                    .with_smoother(smoother)
-                    .with_value_to_string(Arc::new(move |v| spec.format(v)))
-                    .with_string_to_value(Arc::new(move |s| spec.parse(s))),
-            )
+            let p = FloatParam::new(spec.name, spec.default, range)
+                .with_smoother(smoother)
+                .with_value_to_string(Arc::new(move |v| spec.format(v)))
+                .with_string_to_value(Arc::new(move |s| spec.parse(s)));
+            ParamHandle::Float(if spec.unit == Unit::Count {
+                p.with_step_size(1.0)
+            } else {
+                p
+            })
         }
         Kind::Switch | Kind::Trigger | Kind::Bypass => {
             let p = BoolParam::new(spec.name, spec.default >= 0.5)

@@ -32,6 +32,23 @@
 //!   [`RestorationMetrics::sibilance_db`] that minus the active speech level (how far
 //!   sibilants stand out of the voice), [`RestorationMetrics::sibilant_fraction`] their
 //!   share of the active frames.
+//! - **Hum** ([`RestorationMetrics::hum_hz`], `hum_harmonics`, `hum_db`): the mains
+//!   tone and its harmonics, read on a *steady* spectrum — per frequency bin, the
+//!   [`HUM_QUANTILE`] quantile over frames of about a second ([`hum`] has the details)
+//!   — so that only what sounds all the time remains: a held tone does, a voice's
+//!   harmonics (which move with its pitch) and a room's tail (which dies in the pauses)
+//!   mostly do not. A harmonic `k` of 50 or 60 Hz *stands out* by its prominence: the
+//!   peak within ±[`HUM_TOLERANCE`] of `k·f` over the median of the bins 5–15 % either
+//!   side. Hum is found when the fundamental stands out by [`HUM_FUNDAMENTAL_DB`] or the
+//!   second harmonic by [`HUM_HARMONIC_DB`] (a rectifier's hum may have little
+//!   fundamental); `hum_harmonics` is then the highest `k` ≤ [`HUM_MAX_HARMONIC`]
+//!   standing out by [`HUM_HARMONIC_DB`] (at least the one that was found), `hum_db` the
+//!   largest prominence among them, `hum_hz` the mains frequency measured on that
+//!   harmonic's peak (parabolic interpolation of the log spectrum, divided by `k`).
+//!   Thresholds from the evaluation's audio and the project's speech corpus (263
+//!   recordings, dry and through the real room responses): a voice's fundamental
+//!   range reaches 11 dB at 50/60 Hz only in a room and its second harmonic 14 dB;
+//!   hum at 15–50 dB SNR stands 18–23 dB out, and a recorded fan's 120 Hz tone 24–27 dB.
 //!
 //! Offline code: allocates; never on the audio thread. Total like the other measurements
 //! (silence or an unsupported rate give [`RestorationMetrics::SILENT`]).
@@ -59,6 +76,19 @@ pub const SIBILANT_SHARE_DB: f64 = -4.0;
 pub const SIBILANCE_FRAME_S: f64 = 0.020;
 /// Floor of every dB figure (no signal at all), dBFS.
 pub const FLOOR_DBFS: f32 = -160.0;
+/// Mains frequencies hum is looked for at, Hz.
+pub const HUM_MAINS_HZ: [f64; 2] = [50.0, 60.0];
+/// Highest harmonic the hum measurement reads.
+pub const HUM_MAX_HARMONIC: u32 = 8;
+/// Quantile over frames that makes the steady spectrum (0.2: what sounds at least
+/// 80 % of the time).
+pub const HUM_QUANTILE: f64 = 0.2;
+/// A hum's fundamental stands out of its neighbourhood by at least this, dB.
+pub const HUM_FUNDAMENTAL_DB: f64 = 15.0;
+/// A hum's harmonic (k ≥ 2) stands out by at least this, dB.
+pub const HUM_HARMONIC_DB: f64 = 18.0;
+/// Relative tolerance of a harmonic's frequency (a grid off by 0.6 %).
+pub const HUM_TOLERANCE: f64 = 0.006;
 
 /// What the restoration stages would find (see the module docs for each figure).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -84,6 +114,16 @@ pub struct RestorationMetrics {
     pub sibilance_db: f32,
     /// Sibilant frames over active frames, 0..=1.
     pub sibilant_fraction: f32,
+    /// Measured mains frequency of the hum found, Hz; 0 when none.
+    #[serde(default)]
+    pub hum_hz: f32,
+    /// Highest harmonic of the hum that stands out (1 = the fundamental); 0 when none.
+    #[serde(default)]
+    pub hum_harmonics: u32,
+    /// How far the hum's strongest harmonic stands out of its neighbourhood, dB; 0
+    /// when none.
+    #[serde(default)]
+    pub hum_db: f32,
 }
 
 impl RestorationMetrics {
@@ -99,6 +139,9 @@ impl RestorationMetrics {
         sibilant_band_dbfs: FLOOR_DBFS,
         sibilance_db: FLOOR_DBFS,
         sibilant_fraction: 0.0,
+        hum_hz: 0.0,
+        hum_harmonics: 0,
+        hum_db: 0.0,
     };
 }
 
@@ -136,6 +179,7 @@ pub fn restoration_metrics(channels: &[&[f32]], sample_rate: f32) -> Restoration
     let clip_level = stats.iter().map(|s| s.clip_level).fold(0.0f32, f32::max);
 
     let (sib_band, sib_fraction) = sibilance(&input, noise);
+    let hum_found = hum_of(&input);
     let sibilant_band_dbfs = sib_band.map_or(FLOOR_DBFS, |p| power_db(p) as f32);
     let sibilance_db = match (sib_band, active) {
         (Some(p), Some(a)) => power_db(p) as f32 - a.level_db,
@@ -156,7 +200,155 @@ pub fn restoration_metrics(channels: &[&[f32]], sample_rate: f32) -> Restoration
         sibilant_band_dbfs,
         sibilance_db,
         sibilant_fraction: sib_fraction,
+        hum_hz: hum_found.map_or(0.0, |h| h.hz as f32),
+        hum_harmonics: hum_found.map_or(0, |h| h.harmonics),
+        hum_db: hum_found.map_or(0.0, |h| h.db as f32),
     }
+}
+
+/// Hum found by [`hum`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hum {
+    /// Measured mains frequency, Hz.
+    pub hz: f64,
+    /// Highest harmonic standing out.
+    pub harmonics: u32,
+    /// Largest prominence, dB.
+    pub db: f64,
+}
+
+/// Looks for mains hum in `channels` (1 or 2, planar) at `sample_rate` Hz (module
+/// docs: **Hum**). Frames of `N` = the power of two at or above the sample rate
+/// (0.68–1 Hz bins), Hann window, hop `N/4`, channels' periodograms summed; `None` for
+/// audio shorter than one frame, silence, or no hum.
+pub fn hum(channels: &[&[f32]], sample_rate: f32) -> Option<Hum> {
+    let input = Input::new(channels, sample_rate)?;
+    if input.is_silent() {
+        return None;
+    }
+    hum_of(&input)
+}
+
+fn hum_of(input: &Input) -> Option<Hum> {
+    let sr = input.sample_rate;
+    let n = (sr.ceil() as usize).next_power_of_two();
+    let len = input.len();
+    if len < n || sr < 4.0 * HUM_MAINS_HZ[1] {
+        return None;
+    }
+    let bin_hz = sr / n as f64;
+    let top_hz = (f64::from(HUM_MAX_HARMONIC) * HUM_MAINS_HZ[1] * 1.2).min(0.45 * sr);
+    let bins = (top_hz / bin_hz).ceil() as usize + 2;
+    let mut planner = RealFftPlanner::<f64>::new();
+    let fft = planner.plan_fft_forward(n);
+    let w = super::ltas::hann(n);
+    let mut buf = fft.make_input_vec();
+    let mut spec = fft.make_output_vec();
+    let mut frames: Vec<Vec<f64>> = Vec::new();
+    let mut start = 0;
+    while start + n <= len {
+        let mut p = vec![0.0f64; bins];
+        for c in &input.channels {
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = c[start + i] * w[i];
+            }
+            fft.process(&mut buf, &mut spec).ok()?;
+            for (pk, y) in p.iter_mut().zip(&spec) {
+                *pk += y.norm_sqr();
+            }
+        }
+        frames.push(p);
+        start += n / 4;
+    }
+    let steady: Vec<f64> = (0..bins)
+        .map(|k| {
+            let mut v: Vec<f64> = frames.iter().map(|f| f[k]).collect();
+            v.sort_by(f64::total_cmp);
+            let pos = HUM_QUANTILE * (v.len() - 1) as f64;
+            let (i, t) = (pos.floor() as usize, pos.fract());
+            let hi = v[(i + 1).min(v.len() - 1)];
+            (v[i] + t * (hi - v[i])).max(1e-300)
+        })
+        .collect();
+    let bin = |f: f64| ((f / bin_hz).round() as usize).min(bins - 1);
+    // (prominence dB, peak bin) of harmonic frequency `fk`.
+    let prominence = |fk: f64| -> (f64, usize) {
+        let (lo, hi) = (
+            bin(fk * (1.0 - HUM_TOLERANCE) - bin_hz),
+            bin(fk * (1.0 + HUM_TOLERANCE) + bin_hz),
+        );
+        let peak = (lo..=hi)
+            .max_by(|&a, &b| steady[a].total_cmp(&steady[b]))
+            .unwrap_or(lo);
+        let mut around: Vec<f64> = (bin(0.85 * fk)..bin(0.95 * fk))
+            .chain(bin(1.05 * fk) + 1..=bin(1.15 * fk))
+            .map(|k| steady[k])
+            .collect();
+        if around.is_empty() {
+            return (0.0, peak);
+        }
+        around.sort_by(f64::total_cmp);
+        let floor = around[around.len() / 2];
+        (10.0 * (steady[peak] / floor).log10(), peak)
+    };
+    let mut best: Option<Hum> = None;
+    for &mains in &HUM_MAINS_HZ {
+        let top = (1..=HUM_MAX_HARMONIC)
+            .take_while(|&k| f64::from(k) * mains * 1.15 < top_hz)
+            .last()
+            .unwrap_or(0);
+        if top < 2 {
+            continue;
+        }
+        let reads: Vec<(f64, usize)> = (1..=top)
+            .map(|k| prominence(f64::from(k) * mains))
+            .collect();
+        if reads[0].0 < HUM_FUNDAMENTAL_DB && reads[1].0 < HUM_HARMONIC_DB {
+            continue;
+        }
+        let stands = |k: usize| {
+            reads[k].0
+                >= if k == 0 {
+                    HUM_FUNDAMENTAL_DB
+                } else {
+                    HUM_HARMONIC_DB
+                }
+        };
+        let harmonics = (0..reads.len()).filter(|&k| stands(k)).max().unwrap_or(0) + 1;
+        let (k_best, &(db, peak)) = reads
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| stands(k))
+            .max_by(|a, b| a.1 .0.total_cmp(&b.1 .0))?;
+        // Parabolic interpolation of the log spectrum around the peak bin.
+        let delta = if peak > 0 && peak + 1 < bins {
+            let (a, b, c) = (
+                steady[peak - 1].ln(),
+                steady[peak].ln(),
+                steady[peak + 1].ln(),
+            );
+            let den = a - 2.0 * b + c;
+            if den < 0.0 {
+                (0.5 * (a - c) / den).clamp(-0.5, 0.5)
+            } else {
+                0.0
+            }
+        } else {
+            0.0
+        };
+        let hz = ((peak as f64 + delta) * bin_hz / (k_best + 1) as f64).clamp(
+            mains * (1.0 - 2.0 * HUM_TOLERANCE),
+            mains * (1.0 + 2.0 * HUM_TOLERANCE),
+        );
+        if best.is_none_or(|b| db > b.db) {
+            best = Some(Hum {
+                hz,
+                harmonics: harmonics as u32,
+                db,
+            });
+        }
+    }
+    best
 }
 
 /// Median (over frames after the warm-up) of the tracked noise power; falls back to the

@@ -1,17 +1,19 @@
 //! Restoration: what a bad microphone or interface does that an EQ cannot undo —
-//! clipping, clicks and pops, broadband noise, a noise floor between phrases, harsh
-//! sibilance.
+//! clipping, clicks and pops, mains hum, broadband noise, a noise floor between
+//! phrases, harsh sibilance.
 //!
 //! | stage | module | method | latency |
 //! |---|---|---|---|
 //! | de-clip | [`repair`] | clipped-run detection, constrained least-squares AR interpolation | shared lookahead |
 //! | de-click | [`repair`] | two-sided AR prediction-error detection, step subtraction or least-squares AR interpolation | shared lookahead |
+//! | hum removal | [`dehum`] | RBJ notches at the mains frequency and its harmonics | 0 |
 //! | noise reduction | [`denoise`] | low-delay STFT (21 ms analysis, 5.3 ms synthesis), minima-controlled noise tracking, decision-directed log-spectral-amplitude gain | 2 hops − 1 (255 samples at 48 kHz) |
 //! | expander | [`expander`] | downward expander with hysteresis and hold | 0 |
 //! | de-esser | [`deesser`] | split-band dynamic cut of 4–10 kHz | 0 |
 //!
-//! [`Restoration`] runs the first four in this order, at the head of the chain:
-//! `input → de-clip → de-click → noise reduction → expander → EQ → de-esser → …`.
+//! [`Restoration`] runs the first five in this order, at the head of the chain:
+//! `input → de-clip → de-click → hum removal → noise reduction → expander → EQ →
+//! de-esser → …`.
 //!
 //! - **Restoration before EQ and dynamics**: an EQ boost or a compressor's gain spreads
 //!   and raises clicks, clipping and noise, and the detectors rely on the damage looking
@@ -22,6 +24,12 @@
 //! - **De-click before noise reduction**: a click spreads over a whole STFT frame once in
 //!   the spectral domain and its energy disturbs the noise tracker, while the AR
 //!   detector finds it as one unpredictable sample.
+//! - **Hum removal after de-clip and de-click, before noise reduction**: the notches
+//!   are linear filters, which would smear a clipped plateau or a click over their
+//!   impulse response (seconds, for a Q of 60 at 50 Hz) before the repair could find
+//!   it; and a steady tone is not what the noise tracker models (a broadband floor):
+//!   left in, it raises the tracked floor in its bins and the reducer, set for the
+//!   floor, leaves it anyway.
 //! - **Noise reduction before the expander**: the expander then works on the lowered
 //!   floor and needs less range, so it gates less audibly.
 //! - **De-esser after the EQ** (in [`crate::chain`]): it must react to the tone the EQ
@@ -39,6 +47,7 @@
 
 pub mod ar;
 pub mod deesser;
+pub mod dehum;
 pub mod denoise;
 pub mod expander;
 pub mod repair;
@@ -46,6 +55,7 @@ pub mod repair;
 use crate::state::RestorationState;
 
 pub use deesser::DeEsser;
+pub use dehum::Dehum;
 pub use denoise::Denoiser;
 pub use expander::Expander;
 pub use repair::Repair;
@@ -129,11 +139,13 @@ impl Fade {
     }
 }
 
-/// The restoration section of the chain: de-clip and de-click ([`Repair`]), noise
-/// reduction ([`Denoiser`]), expander ([`Expander`]), in that order (see the module
-/// documentation for why), with the constant latency [`latency_samples`].
+/// The restoration section of the chain: de-clip and de-click ([`Repair`]), hum
+/// removal ([`Dehum`]), noise reduction ([`Denoiser`]), expander ([`Expander`]), in
+/// that order (see the module documentation for why), with the constant latency
+/// [`latency_samples`].
 pub struct Restoration {
     repair: Repair,
+    dehum: Dehum,
     denoise: Denoiser,
     expander: Expander,
     latency: usize,
@@ -148,6 +160,7 @@ impl Restoration {
         let latency = repair.latency_samples() + denoise.latency_samples();
         Restoration {
             repair,
+            dehum: Dehum::new(sample_rate),
             denoise,
             expander: Expander::new(sample_rate),
             latency,
@@ -162,6 +175,7 @@ impl Restoration {
     /// Sets new settings (each stage glides or cross-fades). Realtime-safe.
     pub fn set_target(&mut self, s: &RestorationState) {
         self.repair.set_target(&s.declip, &s.declick);
+        self.dehum.set_target(&s.dehum);
         self.denoise.set_target(&s.denoise);
         self.expander.set_target(&s.expander);
     }
@@ -169,6 +183,7 @@ impl Restoration {
     /// Sets new settings with no glide. Realtime-safe.
     pub fn snap_to(&mut self, s: &RestorationState) {
         self.repair.set_target(&s.declip, &s.declick);
+        self.dehum.snap_to(&s.dehum);
         self.denoise.snap_to(&s.denoise);
         self.expander.snap_to(&s.expander);
     }
@@ -176,6 +191,7 @@ impl Restoration {
     /// Clears all memory (delay lines, models, noise floor, envelopes). Realtime-safe.
     pub fn reset(&mut self) {
         self.repair.reset();
+        self.dehum.reset();
         self.denoise.reset();
         self.expander.reset();
     }
@@ -199,6 +215,7 @@ impl Restoration {
     /// [`Restoration::latency_samples`]. Never allocates, locks or panics.
     pub fn process(&mut self, channels: &mut [&mut [f32]]) {
         self.repair.process(channels);
+        self.dehum.process(channels);
         self.denoise.process(channels);
         self.expander.process(channels);
     }

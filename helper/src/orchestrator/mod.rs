@@ -871,6 +871,7 @@ impl Orchestrator {
             let mut repair_only = DspState::default();
             repair_only.restoration.declip = r.declip;
             repair_only.restoration.declick = r.declick;
+            repair_only.restoration.dehum = r.dehum;
             if let Ok(repaired) = shadow_bake(&input.audio, &repair_only, None) {
                 let after = Renders::exact_metrics(&repaired);
                 seen.noise_floor_dbfs = after.noise_floor_dbfs;

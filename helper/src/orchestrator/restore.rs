@@ -2,15 +2,20 @@
 //! snapshot shows (its restoration measurements), what the prompt asks (its goals)
 //! and what Fabian's restoration head says; and the words the report uses for them.
 //!
-//! A stage the prompt asks for by name ("no clicks", "remove the hum") is switched
-//! on whatever the measurements say. A repair ("fix my mic") switches a stage on
+//! A stage the prompt asks for by name ("no clicks", "remove the noise") is switched
+//! on whatever the measurements say, except hum removal, which needs the hum's
+//! frequency from the measurement (and, where it finds hum, answers a request to
+//! remove noise in place of the broadband reduction when no other floor shows). A repair ("fix my mic") switches a stage on
 //! only where the snapshot shows the fault the stage removes — beyond the thresholds
 //! below — and Fabian's head agrees or the fault is plain. A clean recording gets no
 //! restoration at all. After the first shadow bake [`Decision::verify`] turns off a
 //! stage that did not improve its own measurement.
 
 use faurge_dsp::analysis::restoration::RestorationMetrics;
-use faurge_dsp::state::{DeEsserState, DspState, RestorationState, MAX_DENOISE_REDUCTION_DB};
+use faurge_dsp::state::{
+    DeEsserState, DehumState, DspState, RestorationState, MAX_DEHUM_FREQ_HZ,
+    MAX_DENOISE_REDUCTION_DB, MIN_DEHUM_FREQ_HZ,
+};
 use faurge_vocabulary::intent::{Goal, Intent};
 
 use crate::models::{FabianOutput, RESTORE_FAMILIES};
@@ -49,6 +54,9 @@ pub const DEESS_DB_PER_UNIT: f32 = 4.0;
 /// local prediction error; the default 50 % finds those 20× above).
 pub const ASKED_DECLICK_SENSITIVITY_PCT: f32 = 75.0;
 
+/// Hum removal stays on only where the hum's prominence fell by at least this, dB.
+pub const HUM_VERIFY_DB: f32 = 6.0;
+
 /// A repair's noise reduction stays on only where it raised the measured
 /// speech-to-noise ratio by at least this share of the reduction it was set to …
 /// Stationary noise falls by most of it (8–16 dB of 20 on the evaluation's noisy
@@ -61,7 +69,7 @@ pub const NR_VERIFY_MIN_GAIN_DB: f32 = 3.0;
 /// The restoration part of the settings and the reasons behind it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decision {
-    /// De-clip, de-click, noise reduction, expander.
+    /// De-clip, de-click, hum removal, noise reduction, expander.
     pub restoration: RestorationState,
     /// De-esser.
     pub deesser: DeEsserState,
@@ -107,11 +115,15 @@ impl Decision {
         let noisy = m.snr_db < REPAIR_SNR_DB
             && !reverberant
             && (m.snr_db < PLAIN_NOISE_SNR_DB || logit(fabian, "noise") > 0.0);
-        if let Some(g) = asked_noise {
+        // Noise asked away from a recording with mains hum ("remove the hum") is
+        // answered by the hum notches below; the broadband reduction then goes on only
+        // where a repair would put it, for the floor the measurement shows.
+        let hum_found = m.hum_harmonics > 0;
+        if let Some(g) = asked_noise.filter(|_| !hum_found || noisy) {
             r.denoise.enabled = true;
             let want = g.change.max(6.0) + 3.0;
             r.denoise.reduction_db = want.clamp(6.0, MAX_DENOISE_REDUCTION_DB);
-        } else if repair && noisy {
+        } else if (repair || asked_noise.is_some()) && noisy {
             r.denoise.enabled = true;
             r.denoise.reduction_db = (REPAIR_TARGET_SNR_DB - m.snr_db)
                 .clamp(REPAIR_REDUCTION_DB.0, REPAIR_REDUCTION_DB.1);
@@ -132,6 +144,18 @@ impl Decision {
             r.expander.threshold_db = speech_level_db.map_or(-30.0, |l| l).clamp(-90.0, -6.0);
             r.expander.ratio = (1.0 + 0.5 * g.change).clamp(1.3, 4.0);
             r.expander.range_db = 18.0;
+        }
+
+        // Hum: notched where the measurement found it (its frequency and harmonics),
+        // in a repair or when noise is asked away ("remove the hum"); a request alone
+        // cannot tell the notches where the tones are.
+        if hum_found && (repair || asked_noise.is_some()) {
+            r.dehum = DehumState {
+                enabled: true,
+                freq_hz: m.hum_hz.clamp(MIN_DEHUM_FREQ_HZ, MAX_DEHUM_FREQ_HZ),
+                harmonics: m.hum_harmonics,
+                ..DehumState::default()
+            };
         }
 
         // Clicks and clipping.
@@ -202,6 +226,13 @@ impl Decision {
             r.expander.enabled &= goal(goals, "dynamics").is_some();
             off.push("noise reduction");
         }
+        if r.dehum.enabled
+            && goal(goals, "noise").is_none()
+            && after.hum_db > before.hum_db - HUM_VERIFY_DB
+        {
+            r.dehum.enabled = false;
+            off.push("hum removal");
+        }
         if r.declick.enabled && goal(goals, "clicks").is_none() && after.clicks >= before.clicks {
             r.declick.enabled = false;
             off.push("de-clicker");
@@ -233,6 +264,36 @@ impl Decision {
             }
         };
         let mut v = Vec::new();
+        let h = &r.dehum;
+        v.push(note(
+            "hum removal",
+            if before.hum_harmonics > 0 {
+                format!(
+                    "{:.1} Hz mains hum up to harmonic {}, {:.0} dB above the spectrum around it",
+                    before.hum_hz, before.hum_harmonics, before.hum_db
+                )
+            } else {
+                "no mains hum".into()
+            },
+            h.enabled,
+            {
+                let set = if h.harmonics <= 1 {
+                    format!("a notch at {:.1} Hz (Q {:.0})", h.freq_hz, h.q)
+                } else {
+                    format!(
+                        "notches at {:.1} Hz and its harmonics up to ×{} (Q {:.0})",
+                        h.freq_hz, h.harmonics, h.q
+                    )
+                };
+                match after {
+                    Some(a) if a.hum_harmonics > 0 => {
+                        format!("{set}: hum now {:.0} dB above its surroundings", a.hum_db)
+                    }
+                    Some(_) => format!("{set}: no hum left"),
+                    None => set,
+                }
+            },
+        ));
         v.push(note(
             "noise reduction",
             format!(
@@ -332,7 +393,47 @@ mod tests {
             sibilant_band_dbfs: -45.0,
             sibilance_db: -15.0,
             sibilant_fraction: 0.1,
+            hum_hz: 0.0,
+            hum_harmonics: 0,
+            hum_db: 0.0,
         }
+    }
+
+    fn with_hum(mut m: RestorationMetrics) -> RestorationMetrics {
+        m.hum_hz = 59.9;
+        m.hum_harmonics = 2;
+        m.hum_db = 24.0;
+        m
+    }
+
+    #[test]
+    fn hum_is_notched_where_it_was_found_and_kept_only_where_it_fell() {
+        let clean = metrics(50.0, 0, 0);
+        let hum = with_hum(clean);
+        let d = decide("fix my mic", &hum);
+        assert!(d.restoration.dehum.enabled);
+        assert_eq!(d.restoration.dehum.freq_hz, 59.9);
+        assert_eq!(d.restoration.dehum.harmonics, 2);
+        assert!(!d.restoration.denoise.enabled && !d.restoration.declick.enabled);
+        // Asked away by name: only where found; no hum, nothing to notch. With hum
+        // found and no broadband floor, the notches alone answer the request.
+        let asked = decide("remove the hum", &hum);
+        assert!(asked.restoration.dehum.enabled && !asked.restoration.denoise.enabled);
+        let hum_and_hiss = with_hum(metrics(15.0, 0, 0));
+        let asked = decide("remove the hum", &hum_and_hiss);
+        assert!(asked.restoration.dehum.enabled && asked.restoration.denoise.enabled);
+        assert!(!decide("remove the hum", &clean).restoration.dehum.enabled);
+        assert!(!decide("warmer", &hum).restoration.dehum.enabled);
+        assert!(!decide("fix my mic", &clean).any());
+        // Kept where the hum fell by the verify margin; off where it did not.
+        let mut after = clean;
+        assert!(d.clone().verify(&hum, &after, &[]).is_empty());
+        after.hum_db = hum.hum_db - 0.5 * HUM_VERIFY_DB;
+        after.hum_harmonics = 1;
+        assert_eq!(d.clone().verify(&hum, &after, &[]), vec!["hum removal"]);
+        let notes = d.notes(&hum, Some(&clean));
+        let n = notes.iter().find(|n| n.stage == "hum removal").unwrap();
+        assert!(n.enabled && n.found.contains("59.9 Hz") && n.done.contains("no hum left"));
     }
 
     fn decide(prompt: &str, m: &RestorationMetrics) -> Decision {

@@ -244,13 +244,14 @@ fn descriptor_ports_parameters_and_latency() {
     );
 
     // 8 bands (HP/LP without gain), 7 compressor, 2 IR, trim, bypass, bake, auto-bake,
-    // 12 restoration (de-clip, de-click, noise reduction, expander), 4 de-esser.
+    // 12 restoration (de-clip, de-click, noise reduction, expander), 4 de-esser,
+    // 4 hum removal.
     let params = p.params().to_vec();
-    assert_eq!(params.len(), 59);
+    assert_eq!(params.len(), 63);
     let mut names: Vec<&str> = params.iter().map(|q| q.name.as_str()).collect();
     names.sort_unstable();
     names.dedup();
-    assert_eq!(names.len(), 59, "parameter names are unique");
+    assert_eq!(names.len(), 63, "parameter names are unique");
     use clack_extensions::params::ParamInfoFlags as F;
     for q in &params {
         assert!(

@@ -257,7 +257,7 @@ fn processes_speech_like_faurge_dsp() {
         let controller = component
             .cast::<IEditController>()
             .expect("no IEditController on the component");
-        assert_eq!(controller.getParameterCount(), 59);
+        assert_eq!(controller.getParameterCount(), 63);
         let mut titles = Vec::new();
         for i in 0..controller.getParameterCount() {
             let mut info: ParameterInfo = std::mem::zeroed();

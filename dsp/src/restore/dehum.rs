@@ -1,0 +1,430 @@
+//! Mains hum removal: narrow notches at the mains frequency and its first harmonics.
+//!
+//! **What hum is.** A ground loop or a transformer near the cable adds the mains
+//! frequency (50 or 60 Hz) and its harmonics — odd ones from a saturating core, even
+//! ones from a rectifier — as steady tones. Speech has almost nothing at 50–60 Hz and
+//! never a tone that holds one frequency for seconds, so a notch narrow enough to
+//! follow the tone removes it and leaves the voice.
+//!
+//! **Filter.** For harmonic `k` (1 ≤ `k` ≤ the harmonics setting, and `k·f` below
+//! [`MAX_FREQ_FRACTION_OF_RATE`]·fs) the signal passes
+//! `y = x − m_k·bp_k(x)`, a cascade over `k`, where `bp_k` is the RBJ cookbook
+//! band-pass ("constant 0 dB peak gain", R. Bristow-Johnson, *Audio EQ Cookbook*) at
+//! `k·f` with quality `Q`. At `m_k = 1` this is exactly the cookbook notch
+//! (`1 − BP = (1 − 2cos ω₀ z⁻¹ + z⁻²)/(1 + α − 2cos ω₀ z⁻¹ + (1 − α) z⁻²)`): zero gain
+//! at `k·f`, −3 dB at `k·f·(1 ± 1/(2Q))`. The same `Q` for every harmonic gives each
+//! the same *relative* width, as the tones' drift is relative too (a grid 0.1 % off
+//! moves the 8th harmonic eight times as far as the fundamental). Each notch removes
+//! `π/(2Q)` of a flat spectrum's power in the octave around it — at the default
+//! [`crate::state::DEFAULT_DEHUM_Q`] (60) about 3 % of a 1/3-octave band, 0.1 dB.
+//!
+//! **Changes.** Each notch's depth `m_k` follows the fade shape of
+//! [`crate::fade::blend_wet`] over [`GLIDE_MS`] when it is switched on or off (the
+//! stage as a whole, or a harmonic by the harmonics setting); frequency and Q glide
+//! (log) over the same time, the filters redesigned every [`REDESIGN_SAMPLES`]
+//! samples while they do. A notch that is off and faded out is not computed and its
+//! memory is cleared.
+//!
+//! **Ringing and silence.** A notch's band-pass rings for `τ = Q/(π·k·f)` after its
+//! tone stops (0.38 s at 50 Hz and Q 60): with the input cut to digital silence (a
+//! muted interface, the end of a region) the output would go on with the *removed*
+//! hum, inverted, for seconds. Once the input has been exactly 0 on every channel for
+//! [`SILENCE_MS`], the notches' contribution fades out over [`SILENCE_MS`] and their
+//! memory is cleared, so silence in is exact silence out 20 ms later; it fades back in
+//! over the same time when sound returns (from cleared memory, so without a step).
+//!
+//! No latency. Realtime: [`Dehum::new`] does not allocate, nor does anything else;
+//! `process`, `set_target`, `snap_to` and `reset` never lock or panic. Non-finite
+//! input never enters the filter state.
+
+// Index loops here run over harmonics and channels in step.
+#![allow(clippy::needless_range_loop)]
+
+use super::deesser::band_pass;
+use super::{clamp_rate, FALLBACK_SAMPLE_RATE};
+use crate::biquad::{BiquadState, Coefficients};
+use crate::fade::blend_wet;
+use crate::state::{
+    DehumState, MAX_DEHUM_FREQ_HZ, MAX_DEHUM_HARMONICS, MAX_DEHUM_Q, MIN_DEHUM_FREQ_HZ,
+    MIN_DEHUM_HARMONICS, MIN_DEHUM_Q,
+};
+use crate::MAX_CHANNELS;
+
+/// Most notches the stage runs (the harmonics setting's maximum).
+pub const MAX_NOTCHES: usize = MAX_DEHUM_HARMONICS as usize;
+/// Glide time of on/off, frequency, Q and harmonics, ms.
+pub const GLIDE_MS: f64 = 20.0;
+/// While frequency or Q glide, the notches are redesigned this often, samples.
+pub const REDESIGN_SAMPLES: u32 = 16;
+/// A harmonic at or above this fraction of the sample rate is not notched.
+pub const MAX_FREQ_FRACTION_OF_RATE: f64 = 0.45;
+/// Digital silence this long, ms, fades the notches' ringing out (module docs).
+pub const SILENCE_MS: f64 = 10.0;
+/// Output below this magnitude is flushed to zero (−600 dBFS): a notch of high Q
+/// rings for seconds after its tone stops, and in a long silence its decay would
+/// reach denormal `f32` numbers (the filter memory itself is flushed by
+/// [`BiquadState::tick`]).
+pub const FLUSH_BELOW: f64 = 1e-30;
+
+fn clamp_or(v: f32, lo: f32, hi: f32, d: f32) -> f32 {
+    if v.is_nan() {
+        d
+    } else {
+        v.clamp(lo, hi)
+    }
+}
+
+/// `state` with every value in its range (NaN → the default).
+pub fn clamp_state(s: &DehumState) -> DehumState {
+    let d = DehumState::default();
+    DehumState {
+        enabled: s.enabled,
+        freq_hz: clamp_or(s.freq_hz, MIN_DEHUM_FREQ_HZ, MAX_DEHUM_FREQ_HZ, d.freq_hz),
+        harmonics: s.harmonics.clamp(MIN_DEHUM_HARMONICS, MAX_DEHUM_HARMONICS),
+        q: clamp_or(s.q, MIN_DEHUM_Q, MAX_DEHUM_Q, d.q),
+    }
+}
+
+/// Mains hum remover (see the module documentation).
+#[derive(Clone, Debug)]
+pub struct Dehum {
+    sample_rate: f64,
+    target: DehumState,
+    /// Current (gliding) log2 frequency and log2 Q.
+    cur: [f64; 2],
+    goal: [f64; 2],
+    step: [f64; 2],
+    glide_left: u32,
+    redesign_in: u32,
+    glide_len: u32,
+    /// Fade position of each notch, 0 (off) ..= 1 (on), and its per-sample step.
+    pos: [f64; MAX_NOTCHES],
+    pos_goal: [f64; MAX_NOTCHES],
+    coeffs: [Coefficients; MAX_NOTCHES],
+    state: [[BiquadState; MAX_CHANNELS]; MAX_NOTCHES],
+    /// Samples of digital silence in a row, and how many fade the ringing out.
+    silent_run: u32,
+    silence_len: u32,
+    /// Gain of the notches' contribution (1, or fading to 0 in digital silence).
+    tail_gain: f64,
+}
+
+impl Dehum {
+    /// A hum remover at `sample_rate` Hz (clamped to
+    /// [`super::MIN_STAGE_SAMPLE_RATE`]`..=`[`super::MAX_STAGE_SAMPLE_RATE`]; NaN means
+    /// 48 kHz), off.
+    pub fn new(sample_rate: f32) -> Self {
+        let fs = f64::from(if sample_rate.is_nan() {
+            FALLBACK_SAMPLE_RATE
+        } else {
+            clamp_rate(sample_rate)
+        });
+        let s = DehumState::default();
+        let mut d = Dehum {
+            sample_rate: fs,
+            target: s,
+            cur: [0.0; 2],
+            goal: [0.0; 2],
+            step: [0.0; 2],
+            glide_left: 0,
+            redesign_in: 0,
+            glide_len: ((GLIDE_MS * 1e-3 * fs).round() as u32).max(1),
+            pos: [0.0; MAX_NOTCHES],
+            pos_goal: [0.0; MAX_NOTCHES],
+            coeffs: [Coefficients::IDENTITY; MAX_NOTCHES],
+            state: [[BiquadState::default(); MAX_CHANNELS]; MAX_NOTCHES],
+            silent_run: 0,
+            silence_len: ((SILENCE_MS * 1e-3 * fs).round() as u32).max(1),
+            tail_gain: 1.0,
+        };
+        d.snap_to(&s);
+        d
+    }
+
+    fn shape(s: &DehumState) -> [f64; 2] {
+        [f64::from(s.freq_hz).log2(), f64::from(s.q).log2()]
+    }
+
+    /// Whether notch `k` (0-based: harmonic `k + 1`) is wanted by `s` at this rate.
+    fn wanted(&self, s: &DehumState, k: usize) -> bool {
+        let f = f64::from(s.freq_hz) * (k + 1) as f64;
+        s.enabled && (k as u32) < s.harmonics && f < MAX_FREQ_FRACTION_OF_RATE * self.sample_rate
+    }
+
+    fn design(&mut self) {
+        let (f, q) = (self.cur[0].exp2(), self.cur[1].exp2());
+        for k in 0..MAX_NOTCHES {
+            let fk = f * (k + 1) as f64;
+            self.coeffs[k] = if fk < MAX_FREQ_FRACTION_OF_RATE * self.sample_rate {
+                band_pass(fk, q, self.sample_rate)
+            } else {
+                Coefficients::IDENTITY
+            };
+        }
+    }
+
+    /// Sets new settings; everything glides over [`GLIDE_MS`]. Clamped; NaN → default.
+    /// Realtime-safe.
+    pub fn set_target(&mut self, state: &DehumState) {
+        let s = clamp_state(state);
+        self.target = s;
+        for k in 0..MAX_NOTCHES {
+            self.pos_goal[k] = if self.wanted(&s, k) { 1.0 } else { 0.0 };
+        }
+        let goal = Self::shape(&s);
+        if goal != self.goal {
+            self.goal = goal;
+            let n = f64::from(self.glide_len);
+            for i in 0..2 {
+                self.step[i] = (goal[i] - self.cur[i]) / n;
+            }
+            self.glide_left = self.glide_len;
+            self.redesign_in = 0;
+        }
+    }
+
+    /// Sets new settings with no glide. Realtime-safe.
+    pub fn snap_to(&mut self, state: &DehumState) {
+        let s = clamp_state(state);
+        self.target = s;
+        self.goal = Self::shape(&s);
+        self.cur = self.goal;
+        self.glide_left = 0;
+        for k in 0..MAX_NOTCHES {
+            self.pos_goal[k] = if self.wanted(&s, k) { 1.0 } else { 0.0 };
+            self.pos[k] = self.pos_goal[k];
+        }
+        self.design();
+    }
+
+    /// Clears filter memory and completes any glide. Realtime-safe.
+    pub fn reset(&mut self) {
+        self.state = [[BiquadState::default(); MAX_CHANNELS]; MAX_NOTCHES];
+        self.silent_run = 0;
+        self.tail_gain = 1.0;
+        let t = self.target;
+        self.snap_to(&t);
+    }
+
+    /// Notches now removing hum (switched on and not faded out).
+    pub fn active_notches(&self) -> usize {
+        self.pos.iter().filter(|&&p| p > 0.0).count()
+    }
+
+    /// Removes hum from `channels` in place (1 or 2; unequal lengths: the common
+    /// length). Never allocates, locks or panics.
+    pub fn process(&mut self, channels: &mut [&mut [f32]]) {
+        let n_ch = channels.len().min(MAX_CHANNELS);
+        let Some(len) = channels[..n_ch].iter().map(|c| c.len()).min() else {
+            return;
+        };
+        let fade_step = 1.0 / f64::from(self.glide_len);
+        let tail_step = 1.0 / f64::from(self.silence_len);
+        for k in 0..MAX_NOTCHES {
+            if self.pos[k] == 0.0 && self.pos_goal[k] == 0.0 {
+                self.state[k] = [BiquadState::default(); MAX_CHANNELS];
+            }
+        }
+        if self.pos.iter().chain(&self.pos_goal).all(|&p| p == 0.0) {
+            return;
+        }
+        for i in 0..len {
+            self.advance_glide();
+            for k in 0..MAX_NOTCHES {
+                let (p, goal) = (self.pos[k], self.pos_goal[k]);
+                if p != goal {
+                    self.pos[k] = if p < goal {
+                        (p + fade_step).min(goal)
+                    } else {
+                        (p - fade_step).max(goal)
+                    };
+                }
+            }
+            let mut y = [0.0f64; MAX_CHANNELS];
+            for c in 0..n_ch {
+                let x = f64::from(channels[c][i]);
+                y[c] = if x.is_finite() { x } else { 0.0 };
+            }
+            if y[..n_ch].iter().all(|&v| v == 0.0) {
+                self.silent_run = self.silent_run.saturating_add(1);
+            } else {
+                self.silent_run = 0;
+            }
+            if self.silent_run >= self.silence_len {
+                self.tail_gain = (self.tail_gain - tail_step).max(0.0);
+                if self.tail_gain == 0.0 {
+                    // Faded out in silence: clear the ringing; the output is the
+                    // input's exact zeros.
+                    self.state = [[BiquadState::default(); MAX_CHANNELS]; MAX_NOTCHES];
+                    for c in 0..n_ch {
+                        channels[c][i] = 0.0;
+                    }
+                    continue;
+                }
+            } else if self.tail_gain < 1.0 {
+                self.tail_gain = (self.tail_gain + tail_step).min(1.0);
+            }
+            for k in 0..MAX_NOTCHES {
+                if self.pos[k] == 0.0 && self.pos_goal[k] == 0.0 {
+                    continue;
+                }
+                let m = blend_wet(self.pos[k]) * self.tail_gain;
+                for c in 0..n_ch {
+                    let b = self.state[k][c].tick(&self.coeffs[k], y[c]);
+                    y[c] -= m * b;
+                }
+            }
+            for c in 0..n_ch {
+                channels[c][i] = if y[c].abs() < FLUSH_BELOW {
+                    0.0
+                } else {
+                    y[c] as f32
+                };
+            }
+        }
+    }
+
+    #[inline]
+    fn advance_glide(&mut self) {
+        if self.glide_left == 0 {
+            return;
+        }
+        self.glide_left -= 1;
+        if self.glide_left == 0 {
+            self.cur = self.goal;
+        } else {
+            for i in 0..2 {
+                self.cur[i] += self.step[i];
+            }
+        }
+        if self.redesign_in == 0 || self.glide_left == 0 {
+            self.design();
+            self.redesign_in = REDESIGN_SAMPLES;
+        }
+        self.redesign_in -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::f64::consts::PI;
+
+    fn tone(f: f64, n: usize, fs: f64) -> Vec<f32> {
+        (0..n)
+            .map(|i| (0.5 * (2.0 * PI * f * i as f64 / fs).sin()) as f32)
+            .collect()
+    }
+
+    fn rms(x: &[f32]) -> f64 {
+        (x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / x.len() as f64).sqrt()
+    }
+
+    fn on(freq_hz: f32, harmonics: u32) -> DehumState {
+        DehumState {
+            enabled: true,
+            freq_hz,
+            harmonics,
+            ..DehumState::default()
+        }
+    }
+
+    #[test]
+    fn the_notches_remove_the_mains_and_its_harmonics_and_pass_the_voice_band() {
+        let fs = 48_000.0;
+        let mut d = Dehum::new(fs as f32);
+        d.snap_to(&on(60.0, 3));
+        // A notch of Q 60 at 60 Hz rings for τ = Q/(π·f) = 0.32 s: judged after 2 s.
+        for (f, most_db) in [(60.0, -40.0), (120.0, -40.0), (180.0, -40.0)] {
+            d.reset();
+            let mut x = tone(f, 144_000, fs);
+            d.process(&mut [&mut x[..]]);
+            let db = 20.0 * (rms(&x[96_000..]) / (0.5 / 2f64.sqrt())).log10();
+            assert!(db < most_db, "{f} Hz: {db:.1} dB");
+        }
+        // Between the harmonics, and above the last one, the voice passes.
+        for f in [90.0, 150.0, 240.0, 1000.0] {
+            d.reset();
+            let mut x = tone(f, 144_000, fs);
+            d.process(&mut [&mut x[..]]);
+            let db = 20.0 * (rms(&x[96_000..]) / (0.5 / 2f64.sqrt())).log10();
+            assert!(db.abs() < 0.1, "{f} Hz: {db:.2} dB");
+        }
+    }
+
+    #[test]
+    fn off_is_exactly_transparent_and_switching_on_glides() {
+        let fs = 48_000.0;
+        let mut d = Dehum::new(fs as f32);
+        let x = tone(50.0, 4800, fs);
+        let mut y = x.clone();
+        d.process(&mut [&mut y[..]]);
+        assert_eq!(x, y);
+        // Switched on, the 50 Hz tone fades out over the glide, with no step.
+        d.set_target(&on(50.0, 1));
+        let mut y = tone(50.0, 144_000, fs);
+        d.process(&mut [&mut y[..]]);
+        let steps = y
+            .windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .fold(0.0f32, f32::max);
+        let most = (2.0 * PI * 50.0 / fs * 0.5) as f32;
+        assert!(
+            steps <= most * 1.05,
+            "largest step {steps} vs the tone's {most}"
+        );
+        assert!(rms(&y[120_000..]) < 0.01 * rms(&y[..2000]));
+        assert_eq!(d.active_notches(), 1);
+    }
+
+    #[test]
+    fn digital_silence_fades_the_ringing_out_and_is_exact_silence_20_ms_later() {
+        let fs = 48_000.0;
+        let mut d = Dehum::new(fs as f32);
+        d.snap_to(&DehumState {
+            q: 300.0,
+            ..on(50.0, 4)
+        });
+        let mut x = tone(50.0, 48_000, fs);
+        x.extend(std::iter::repeat_n(0.0, 4800));
+        d.process(&mut [&mut x[..]]);
+        let tail = &x[48_000..];
+        // Still ringing 5 ms into the silence, exactly 0 from 20 ms on, no step.
+        assert!(tail[240].abs() > 1e-4, "{}", tail[240]);
+        assert!(tail[960..].iter().all(|&v| v == 0.0));
+        let steps = tail
+            .windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .fold(0.0f32, f32::max);
+        assert!(steps < 0.01, "{steps}");
+        // Sound again: the notch works again (at Q 60, which settles in 2 s).
+        d.snap_to(&on(50.0, 4));
+        let mut y = tone(50.0, 96_000, fs);
+        d.process(&mut [&mut y[..]]);
+        assert!(rms(&y[90_000..]) < 0.05 * rms(&y[..2000]));
+    }
+
+    #[test]
+    fn non_finite_input_never_enters_the_state() {
+        let mut d = Dehum::new(44_100.0);
+        d.snap_to(&on(50.0, 8));
+        let mut x = vec![f32::NAN; 256];
+        x[10] = f32::INFINITY;
+        d.process(&mut [&mut x[..]]);
+        assert!(x.iter().all(|v| v.is_finite()));
+        let mut y = tone(1000.0, 4410, 44_100.0);
+        d.process(&mut [&mut y[..]]);
+        assert!(y.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn harmonics_above_the_rate_limit_are_not_notched() {
+        // At 1 kHz only harmonics below 450 Hz may be designed: 7 of 16 at 60 Hz.
+        let mut d = Dehum::new(1_000.0);
+        d.snap_to(&on(60.0, 16));
+        assert_eq!(d.active_notches(), 7);
+        let mut x = tone(100.0, 2000, 1000.0);
+        d.process(&mut [&mut x[..]]);
+        assert!(x.iter().all(|v| v.is_finite()));
+    }
+}
