@@ -100,6 +100,8 @@ pub struct Dehum {
     /// Fade position of each notch, 0 (off) ..= 1 (on), and its per-sample step.
     pos: [f64; MAX_NOTCHES],
     pos_goal: [f64; MAX_NOTCHES],
+    /// `blend_wet(pos)` of each notch, updated only while it fades.
+    mix: [f64; MAX_NOTCHES],
     coeffs: [Coefficients; MAX_NOTCHES],
     state: [[BiquadState; MAX_CHANNELS]; MAX_NOTCHES],
     /// Samples of digital silence in a row, and how many fade the ringing out.
@@ -131,6 +133,7 @@ impl Dehum {
             glide_len: ((GLIDE_MS * 1e-3 * fs).round() as u32).max(1),
             pos: [0.0; MAX_NOTCHES],
             pos_goal: [0.0; MAX_NOTCHES],
+            mix: [0.0; MAX_NOTCHES],
             coeffs: [Coefficients::IDENTITY; MAX_NOTCHES],
             state: [[BiquadState::default(); MAX_CHANNELS]; MAX_NOTCHES],
             silent_run: 0,
@@ -193,6 +196,7 @@ impl Dehum {
         for k in 0..MAX_NOTCHES {
             self.pos_goal[k] = if self.wanted(&s, k) { 1.0 } else { 0.0 };
             self.pos[k] = self.pos_goal[k];
+            self.mix[k] = self.pos[k];
         }
         self.design();
     }
@@ -225,12 +229,17 @@ impl Dehum {
                 self.state[k] = [BiquadState::default(); MAX_CHANNELS];
             }
         }
-        if self.pos.iter().chain(&self.pos_goal).all(|&p| p == 0.0) {
+        // Notches past the last one that is on or fading are not computed.
+        let Some(last) = (0..MAX_NOTCHES)
+            .rev()
+            .find(|&k| self.pos[k] != 0.0 || self.pos_goal[k] != 0.0)
+        else {
             return;
-        }
+        };
+        let used = last + 1;
         for i in 0..len {
             self.advance_glide();
-            for k in 0..MAX_NOTCHES {
+            for k in 0..used {
                 let (p, goal) = (self.pos[k], self.pos_goal[k]);
                 if p != goal {
                     self.pos[k] = if p < goal {
@@ -238,6 +247,7 @@ impl Dehum {
                     } else {
                         (p - fade_step).max(goal)
                     };
+                    self.mix[k] = blend_wet(self.pos[k]);
                 }
             }
             let mut y = [0.0f64; MAX_CHANNELS];
@@ -264,11 +274,11 @@ impl Dehum {
             } else if self.tail_gain < 1.0 {
                 self.tail_gain = (self.tail_gain + tail_step).min(1.0);
             }
-            for k in 0..MAX_NOTCHES {
+            for k in 0..used {
                 if self.pos[k] == 0.0 && self.pos_goal[k] == 0.0 {
                     continue;
                 }
-                let m = blend_wet(self.pos[k]) * self.tail_gain;
+                let m = self.mix[k] * self.tail_gain;
                 for c in 0..n_ch {
                     let b = self.state[k][c].tick(&self.coeffs[k], y[c]);
                     y[c] -= m * b;
