@@ -671,3 +671,54 @@ fn try_measure_explains_bad_input() {
     let m = measure(&[&x, &y], 48_000.0);
     assert!(m.ltas.iter().all(|v| v.is_finite()));
 }
+
+/// Mains hum on real speech (the shipped VCTK and LibriSpeech clips): found at its
+/// frequency (to 0.1 Hz) and with its harmonics, from the fundamental or, for a
+/// rectifier's hum, from the second harmonic alone; never found in the clean clips,
+/// nor in a sung-like steady tone away from the mains harmonics.
+#[test]
+fn hum_is_found_at_its_frequency_in_real_speech_and_nowhere_else() {
+    use faurge_dsp::analysis::restoration::hum;
+    for (x, sr) in [vctk(), libri()] {
+        assert_eq!(hum(&[&x], sr), None, "clean speech at {sr} Hz");
+        let level = (x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32).sqrt();
+        // (fundamental Hz, [(harmonic, amplitude re the speech RMS)], harmonics found)
+        let cases: [(f64, &[(u32, f32)], u32); 3] = [
+            (49.8, &[(1, 0.3), (3, 0.15)], 3),
+            (60.2, &[(1, 0.2)], 1),
+            (50.0, &[(2, 0.3)], 2),
+        ];
+        for (f0, parts, want) in cases {
+            let mut y = x.clone();
+            for &(k, a) in parts {
+                let tone = sine(
+                    f0 * f64::from(k),
+                    f64::from(a * level),
+                    f64::from(sr),
+                    y.len() as f64 / f64::from(sr),
+                    0.3,
+                );
+                y.iter_mut().zip(tone).for_each(|(v, t)| *v += t);
+            }
+            let h =
+                hum(&[&y], sr).unwrap_or_else(|| panic!("{f0} Hz {parts:?} at {sr} Hz: not found"));
+            assert!((h.hz - f0).abs() < 0.1, "{f0} Hz read as {:.2}", h.hz);
+            assert_eq!(h.harmonics, want, "{f0} Hz {parts:?}");
+            assert!(h.db > 15.0, "{h:?}");
+        }
+        // A steady tone between the mains harmonics is not hum.
+        let mut y = x.clone();
+        let tone = sine(
+            85.0,
+            f64::from(0.3 * level),
+            f64::from(sr),
+            y.len() as f64 / f64::from(sr),
+            0.0,
+        );
+        y.iter_mut().zip(tone).for_each(|(v, t)| *v += t);
+        assert_eq!(hum(&[&y], sr), None);
+    }
+    // Too short to read (under one frame of about a second) and silence: nothing.
+    assert_eq!(hum(&[&vec![0.0; 96_000]], 48_000.0), None);
+    assert_eq!(hum(&[&vctk().0[..20_000]], 48_000.0), None);
+}
