@@ -8,9 +8,10 @@
 use std::time::Instant;
 
 use faurge_dsp::degrade::{Degradation, NoiseColor, PopShape};
-use faurge_dsp::restore::{DeEsser, Denoiser, Expander, Repair, Restoration};
+use faurge_dsp::restore::{DeEsser, Dehum, Denoiser, Expander, Repair, Restoration};
 use faurge_dsp::state::{
-    DeEsserState, DeclickState, DeclipState, DenoiseState, ExpanderState, RestorationState,
+    DeEsserState, DeclickState, DeclipState, DehumState, DenoiseState, ExpanderState,
+    RestorationState,
 };
 
 const SR: f32 = 48_000.0;
@@ -98,6 +99,14 @@ fn main() {
     measure("de-clip only", &input, |c| r.process(c));
     let mut r = Repair::new(SR, 2);
     measure("repair off (delay)", &input, |c| r.process(c));
+    let mut h = Dehum::new(SR);
+    let hum8 = DehumState {
+        enabled: true,
+        harmonics: 8,
+        ..DehumState::default()
+    };
+    h.snap_to(&hum8);
+    measure("hum removal, 8 harmonics", &input, |c| h.process(c));
     let mut d = Denoiser::new(SR, 2);
     d.snap_to(&DenoiseState {
         enabled: true,
@@ -127,6 +136,7 @@ fn main() {
     let mut st = RestorationState::default();
     st.declip.enabled = true;
     st.declick.enabled = true;
+    st.dehum = hum8;
     st.denoise.enabled = true;
     st.denoise.reduction_db = 15.0;
     st.expander.enabled = true;
