@@ -683,7 +683,8 @@ fn hum_is_found_at_its_frequency_in_real_speech_and_nowhere_else() {
         assert_eq!(hum(&[&x], sr), None, "clean speech at {sr} Hz");
         let level = (x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32).sqrt();
         // (fundamental Hz, [(harmonic, amplitude re the speech RMS)], harmonics found)
-        let cases: [(f64, &[(u32, f32)], u32); 3] = [
+        type Case = (f64, &'static [(u32, f32)], u32);
+        let cases: [Case; 3] = [
             (49.8, &[(1, 0.3), (3, 0.15)], 3),
             (60.2, &[(1, 0.2)], 1),
             (50.0, &[(2, 0.3)], 2),
