@@ -261,11 +261,16 @@ impl Dehum {
                 self.silent_run = 0;
             }
             if self.silent_run >= self.silence_len {
-                self.tail_gain = (self.tail_gain - tail_step).max(0.0);
+                if self.tail_gain > 0.0 {
+                    self.tail_gain = (self.tail_gain - tail_step).max(0.0);
+                    if self.tail_gain == 0.0 {
+                        // Faded out in silence: clear the ringing, once.
+                        self.state = [[BiquadState::default(); MAX_CHANNELS]; MAX_NOTCHES];
+                    }
+                }
                 if self.tail_gain == 0.0 {
-                    // Faded out in silence: clear the ringing; the output is the
-                    // input's exact zeros.
-                    self.state = [[BiquadState::default(); MAX_CHANNELS]; MAX_NOTCHES];
+                    // The output is the input's exact zeros (a non-finite sample
+                    // counted as silence becomes 0 too).
                     for c in 0..n_ch {
                         channels[c][i] = 0.0;
                     }
