@@ -55,9 +55,9 @@
 //! `snap_to` and `reset` never allocate, lock, make syscalls or panic.
 
 use crate::state::{
-    CompressorState, MAX_ATTACK_MS, MAX_KNEE_DB, MAX_MAKEUP_DB, MAX_RATIO, MAX_RELEASE_MS,
-    MAX_THRESHOLD_DB, MIN_ATTACK_MS, MIN_KNEE_DB, MIN_MAKEUP_DB, MIN_RATIO, MIN_RELEASE_MS,
-    MIN_THRESHOLD_DB,
+    clamp_or, CompressorState, MAX_ATTACK_MS, MAX_KNEE_DB, MAX_MAKEUP_DB, MAX_RATIO,
+    MAX_RELEASE_MS, MAX_THRESHOLD_DB, MIN_ATTACK_MS, MIN_KNEE_DB, MIN_MAKEUP_DB, MIN_RATIO,
+    MIN_RELEASE_MS, MIN_THRESHOLD_DB,
 };
 use crate::{MAX_SAMPLE_RATE, MIN_SAMPLE_RATE};
 
@@ -157,15 +157,6 @@ impl Glided {
         self.knee_db += d.knee_db;
         self.makeup_db += d.makeup_db;
         self.mix += d.mix;
-    }
-}
-
-/// `v` clamped to `min..=max`, or `fallback` when `v` is NaN.
-fn clamp_or(v: f32, min: f32, max: f32, fallback: f32) -> f32 {
-    if v.is_nan() {
-        fallback
-    } else {
-        v.clamp(min, max)
     }
 }
 

@@ -384,8 +384,9 @@ pub fn effective_freq_hz(freq_hz: f32, sample_rate: f32) -> f32 {
     clamp_or(freq_hz, MIN_FREQ_HZ, ceiling, MIN_FREQ_HZ)
 }
 
-/// `v` clamped to `min..=max`, or `fallback` when `v` is NaN.
-fn clamp_or(v: f32, min: f32, max: f32, fallback: f32) -> f32 {
+/// `v` clamped to `min..=max`, or `fallback` when `v` is NaN. Shared by every stage
+/// that clamps its settings.
+pub(crate) fn clamp_or(v: f32, min: f32, max: f32, fallback: f32) -> f32 {
     if v.is_nan() {
         fallback
     } else {

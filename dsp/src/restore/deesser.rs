@@ -28,10 +28,10 @@
 // Index loops here follow the formulas (matrix rows and columns, filter taps).
 #![allow(clippy::needless_range_loop)]
 
-use super::{clamp_rate, FALLBACK_SAMPLE_RATE};
+use super::clamp_rate;
 use crate::biquad::{BiquadState, Coefficients};
 use crate::state::{
-    DeEsserState, MAX_DEESSER_FREQ_HZ, MAX_DEESSER_RANGE_DB, MAX_DEESSER_THRESHOLD_DB,
+    clamp_or, DeEsserState, MAX_DEESSER_FREQ_HZ, MAX_DEESSER_RANGE_DB, MAX_DEESSER_THRESHOLD_DB,
     MIN_DEESSER_FREQ_HZ, MIN_DEESSER_RANGE_DB, MIN_DEESSER_THRESHOLD_DB,
 };
 use crate::MAX_CHANNELS;
@@ -83,14 +83,6 @@ pub fn effective_freq_hz(freq_hz: f32, sample_rate: f32) -> f64 {
     f64::from(f).clamp(f64::from(MIN_DEESSER_FREQ_HZ).min(hi), hi)
 }
 
-fn clamp_or(v: f32, lo: f32, hi: f32, d: f32) -> f32 {
-    if v.is_nan() {
-        d
-    } else {
-        v.clamp(lo, hi)
-    }
-}
-
 /// Split-band de-esser (see the module documentation).
 #[derive(Clone, Debug)]
 pub struct DeEsser {
@@ -118,11 +110,7 @@ impl DeEsser {
     /// [`super::MIN_STAGE_SAMPLE_RATE`]`..=`[`super::MAX_STAGE_SAMPLE_RATE`]; NaN means
     /// 48 kHz), off.
     pub fn new(sample_rate: f32) -> Self {
-        let fs = f64::from(if sample_rate.is_nan() {
-            FALLBACK_SAMPLE_RATE
-        } else {
-            clamp_rate(sample_rate)
-        });
+        let fs = f64::from(clamp_rate(sample_rate));
         let s = DeEsserState::default();
         let mut d = DeEsser {
             sample_rate: fs,

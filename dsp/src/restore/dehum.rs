@@ -40,12 +40,12 @@
 // Index loops here run over harmonics and channels in step.
 #![allow(clippy::needless_range_loop)]
 
+use super::clamp_rate;
 use super::deesser::band_pass;
-use super::{clamp_rate, FALLBACK_SAMPLE_RATE};
 use crate::biquad::{BiquadState, Coefficients};
 use crate::fade::blend_wet;
 use crate::state::{
-    DehumState, MAX_DEHUM_FREQ_HZ, MAX_DEHUM_HARMONICS, MAX_DEHUM_Q, MIN_DEHUM_FREQ_HZ,
+    clamp_or, DehumState, MAX_DEHUM_FREQ_HZ, MAX_DEHUM_HARMONICS, MAX_DEHUM_Q, MIN_DEHUM_FREQ_HZ,
     MIN_DEHUM_HARMONICS, MIN_DEHUM_Q,
 };
 use crate::MAX_CHANNELS;
@@ -65,14 +65,6 @@ pub const SILENCE_MS: f64 = 10.0;
 /// reach denormal `f32` numbers (the filter memory itself is flushed by
 /// [`BiquadState::tick`]).
 pub const FLUSH_BELOW: f64 = 1e-30;
-
-fn clamp_or(v: f32, lo: f32, hi: f32, d: f32) -> f32 {
-    if v.is_nan() {
-        d
-    } else {
-        v.clamp(lo, hi)
-    }
-}
 
 /// `state` with every value in its range (NaN → the default).
 pub fn clamp_state(s: &DehumState) -> DehumState {
@@ -116,11 +108,7 @@ impl Dehum {
     /// [`super::MIN_STAGE_SAMPLE_RATE`]`..=`[`super::MAX_STAGE_SAMPLE_RATE`]; NaN means
     /// 48 kHz), off.
     pub fn new(sample_rate: f32) -> Self {
-        let fs = f64::from(if sample_rate.is_nan() {
-            FALLBACK_SAMPLE_RATE
-        } else {
-            clamp_rate(sample_rate)
-        });
+        let fs = f64::from(clamp_rate(sample_rate));
         let s = DehumState::default();
         let mut d = Dehum {
             sample_rate: fs,

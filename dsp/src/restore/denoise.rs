@@ -76,7 +76,7 @@ use std::sync::Arc;
 use realfft::num_complex::Complex32;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
-use super::{clamp_rate, Fade, FALLBACK_SAMPLE_RATE};
+use super::{clamp_rate, Fade};
 use crate::fade::blend_wet;
 use crate::state::{
     DenoiseState, MAX_DENOISE_REDUCTION_DB, MAX_DENOISE_THRESHOLD_DB, MIN_DENOISE_REDUCTION_DB,
@@ -294,11 +294,7 @@ impl Denoiser {
     /// `benches/denoise_compare.rs`; the chain always uses [`Layout::LowDelay`], and
     /// [`latency_samples`] holds only for it — [`Denoiser::latency_samples`] always).
     pub fn with_layout(sample_rate: f32, channels: usize, layout: Layout) -> Self {
-        let sample_rate = if sample_rate.is_nan() {
-            FALLBACK_SAMPLE_RATE
-        } else {
-            clamp_rate(sample_rate)
-        };
+        let sample_rate = clamp_rate(sample_rate);
         let fs = f64::from(sample_rate);
         let (n, hop, syn) = match layout {
             Layout::LowDelay => {

@@ -27,9 +27,9 @@
 // Index loops here follow the formulas (matrix rows and columns, filter taps).
 #![allow(clippy::needless_range_loop)]
 
-use super::{clamp_rate, FALLBACK_SAMPLE_RATE};
+use super::clamp_rate;
 use crate::state::{
-    ExpanderState, MAX_EXPANDER_ATTACK_MS, MAX_EXPANDER_RANGE_DB, MAX_EXPANDER_RATIO,
+    clamp_or, ExpanderState, MAX_EXPANDER_ATTACK_MS, MAX_EXPANDER_RANGE_DB, MAX_EXPANDER_RATIO,
     MAX_EXPANDER_RELEASE_MS, MAX_EXPANDER_THRESHOLD_DB, MIN_EXPANDER_ATTACK_MS,
     MIN_EXPANDER_RANGE_DB, MIN_EXPANDER_RATIO, MIN_EXPANDER_RELEASE_MS, MIN_EXPANDER_THRESHOLD_DB,
 };
@@ -68,14 +68,6 @@ pub struct Expander {
     env_db: f64,
     last_gain_db: f64,
     last_gain: f32,
-}
-
-fn clamp_or(v: f32, lo: f32, hi: f32, d: f32) -> f32 {
-    if v.is_nan() {
-        d
-    } else {
-        v.clamp(lo, hi)
-    }
 }
 
 fn clamp_state(s: &ExpanderState) -> ExpanderState {
@@ -124,11 +116,7 @@ impl Expander {
     /// [`super::MIN_STAGE_SAMPLE_RATE`]`..=`[`super::MAX_STAGE_SAMPLE_RATE`]; NaN means
     /// 48 kHz) with [`ExpanderState::default`] settings (off).
     pub fn new(sample_rate: f32) -> Self {
-        let fs = f64::from(if sample_rate.is_nan() {
-            FALLBACK_SAMPLE_RATE
-        } else {
-            clamp_rate(sample_rate)
-        });
+        let fs = f64::from(clamp_rate(sample_rate));
         let s = ExpanderState::default();
         let g = glided(&s);
         let mut e = Expander {

@@ -66,7 +66,7 @@ pub const MIN_STAGE_SAMPLE_RATE: f32 = 1_000.0;
 pub const MAX_STAGE_SAMPLE_RATE: f32 = 768_000.0;
 
 /// Rate used when a constructor receives NaN, Hz.
-pub(crate) const FALLBACK_SAMPLE_RATE: f32 = 48_000.0;
+const FALLBACK_SAMPLE_RATE: f32 = 48_000.0;
 
 /// `sample_rate` clamped to the stages' range (NaN → 48 kHz).
 pub(crate) fn clamp_rate(sample_rate: f32) -> f32 {

@@ -67,7 +67,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::ar::{levinson, Lsar};
-use super::{clamp_rate, FALLBACK_SAMPLE_RATE};
+use super::clamp_rate;
 use crate::state::{
     DeclickState, DeclipState, MAX_DECLICK_SENSITIVITY_PCT, MIN_DECLICK_SENSITIVITY_PCT,
 };
@@ -288,11 +288,7 @@ impl Repair {
     /// [`super::MIN_STAGE_SAMPLE_RATE`]`..=`[`super::MAX_STAGE_SAMPLE_RATE`]; NaN means
     /// 48 kHz), both restorers off. Allocates all buffers.
     pub fn new(sample_rate: f32, channels: usize) -> Self {
-        let sample_rate = if sample_rate.is_nan() {
-            FALLBACK_SAMPLE_RATE
-        } else {
-            clamp_rate(sample_rate)
-        };
+        let sample_rate = clamp_rate(sample_rate);
         let fs = f64::from(sample_rate);
         let order = ar_order(sample_rate);
         let max_gap = max_gap_samples(sample_rate);
