@@ -151,20 +151,26 @@ fn fix_my_mic_and_remove_the_hum_notch_the_mains_hum_and_nothing_else() {
         );
         let after = hum(&out);
         assert_eq!(after.hum_harmonics, 0, "{prompt:?}: {after:?}\n{stderr}");
-        let (d0, d1) = (
-            spectral_distance(&input, &clean),
-            spectral_distance(&out, &clean),
-        );
-        assert!(
-            d1 < d0,
-            "{prompt:?}: spectral distance to the clean original {d0:.2} → {d1:.2} dB"
-        );
+        assert_closer(&input, &out, &clean, prompt);
     }
     // No hum in the clean recording: nothing to notch, whatever is asked.
     let (_, stderr) = fix(&clean, "remove the hum", tmp.path(), "clean_hum");
     assert!(
         !stderr.contains("a notch at") && !stderr.contains("notches at"),
         "{stderr}"
+    );
+}
+
+/// Asserts that `out` is spectrally closer to `clean` than `input` was
+/// ([`spectral_distance`]); `label` names the case in the message.
+fn assert_closer(input: &Path, out: &Path, clean: &Path, label: &str) {
+    let (d0, d1) = (
+        spectral_distance(input, clean),
+        spectral_distance(out, clean),
+    );
+    assert!(
+        d1 < d0,
+        "{label:?}: spectral distance to the clean original {d0:.2} → {d1:.2} dB"
     );
 }
 
@@ -207,14 +213,7 @@ fn fix_my_mic_repairs_noise_clicks_and_clipping() {
             "noise" => assert!(a >= b + 6.0, "{name}: SNR {b:.1} → {a:.1} dB\n{stderr}"),
             _ => assert!(a <= 0.5 * b, "{name}: {quantity} {b:.4} → {a:.4}\n{stderr}"),
         }
-        let (d0, d1) = (
-            spectral_distance(&input, &clean),
-            spectral_distance(&out, &clean),
-        );
-        assert!(
-            d1 < d0,
-            "{name}: spectral distance to the clean original {d0:.2} → {d1:.2} dB"
-        );
+        assert_closer(&input, &out, &clean, name);
     }
     // The clean recording: almost no change, no restoration.
     let (out, stderr) = fix(&clean, "fix my mic", tmp.path(), "clean");
