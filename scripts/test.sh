@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README): installs the Debian packages and the Python packages
-# the tests need, then runs every test: the Rust workspace (extra arguments go to
-# `cargo test`) and the training pipeline's pytest suite.
+# the tests need, then runs every test: the training pipeline's pytest suite and the
+# Rust workspace (extra arguments go to `cargo test`).
 #
 # Packages: headers nice-plug's standalone and editor build against (ALSA, JACK,
 # X11/XCB, GL), and the real hosts the plugin is tested in: lilv-utils
@@ -36,14 +36,17 @@ if ((${#missing[@]})); then
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
-cargo test --workspace --locked "$@"
-
 # The training pipeline's tests (PyTorch mirrors of the DSP vs faurge-dsp, and a
 # smoke run: tiny dataset, one epoch, ONNX export, onnxruntime parity), in a venv
 # of their own. torch from PyPI brings its CUDA libraries: a large first install
-# (about 6 GB), so pip keeps no second copy of the wheels in its cache.
+# (5.7 GB installed, 8.7 GB at its peak while the wheels are unpacked), so pip keeps
+# no second copy of the wheels in its cache, and this runs before the Rust build:
+# on a fresh clone the wheels' peak then does not stack on the ~4 GB of test
+# binaries (a CI machine once ran out of disk there).
 if [ ! -x training/.venv/bin/python ]; then
     python3 -m venv training/.venv
 fi
 training/.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-cache-dir -r training/requirements.txt
 (cd training && .venv/bin/python -m pytest -q)
+
+cargo test --workspace --locked "$@"
