@@ -7,10 +7,11 @@
 //!
 //! **AR model.** Order `p` = [`ar_order`] (10 at 8–15 kHz, 32 at 48 kHz, 40 from 60 kHz).
 //! The autocorrelation of the *repaired* output is tracked with an exponential window
-//! ([`AR_WINDOW_MS`]): `r_k ← λ·r_k + y[o]·y[o−k]`, which is the autocorrelation of the
-//! windowed signal `λ^{(o−n)/2}·y[n]` up to the factor `λ^{k/2}` (applied), so it is
-//! positive semi-definite; a white-noise correction of `1e-4·r_0` plus −150 dBFS is added
-//! before every [`super::ar::levinson`] fit (every [`AR_HOP_MS`]).
+//! ([`AR_WINDOW_MS`]): `r_k ← λ·r_k + y[o]·y[o−k]` (summed a hop at a time), which is
+//! the autocorrelation of the windowed signal `λ^{(o−n)/2}·y[n]` up to the factor
+//! `λ^{k/2}` (applied), so it is positive semi-definite; a white-noise correction of
+//! `1e-4·r_0` plus −150 dBFS is added before every [`super::ar::levinson`] fit (every
+//! [`AR_HOP_MS`]).
 //!
 //! **De-clicking** (Godsill & Rayner §5.3, with two-sided detection after S. V. Vaseghi
 //! and P. J. W. Rayner, "Detection and suppression of impulsive noise in speech
@@ -223,6 +224,8 @@ struct Channel {
     n: u64,
     /// Samples until the next AR refit.
     hop_left: usize,
+    /// Output samples not yet taken into `r` (taken in at each refit).
+    pending_r: usize,
     /// Detection starts at this absolute position (warm-up, dead time after a repair).
     detect_from: u64,
     /// Peak envelope of |x| for the click level floor.
@@ -263,6 +266,10 @@ pub struct Repair {
     lambda: f64,
     /// `λ^{k/2}`, `k = 0..=p`.
     lag_window: Vec<f64>,
+    /// `λ^i`, `i = 0..=hop`: the weights of a hop's samples in the autocorrelation.
+    lambda_pow: Vec<f64>,
+    /// Scratch: a hop's output samples weighted by `lambda_pow` (`hop` long).
+    weighted: Vec<f64>,
     hop: usize,
     warmup: u64,
     ceiling_decay: f32,
@@ -294,7 +301,12 @@ impl Repair {
         let max_gap = max_gap_samples(sample_rate);
         let detect_delay = max_gap + order + 2;
         let latency = detect_delay + 2;
-        let ring = (2 * (latency + detect_delay + order) + 8).next_power_of_two();
+        let hop = ((AR_HOP_MS * 1e-3 * fs).round() as usize).max(1);
+        // The ring holds the lookahead and, behind the output, a hop and an order of
+        // output samples for the autocorrelation (update_model).
+        let ring = (2 * (latency + detect_delay + order) + 8)
+            .max(latency + hop + order + 2)
+            .next_power_of_two();
         let lambda = (-1.0 / (AR_WINDOW_MS * 1e-3 * fs)).exp();
         let lag_window = (0..=order).map(|k| lambda.powf(k as f64 / 2.0)).collect();
         let (lo, hi) = STEP_TAU_RANGE_MS;
@@ -314,6 +326,7 @@ impl Repair {
             excl_sum: 0.0,
             n: 0,
             hop_left: 0,
+            pending_r: 0,
             detect_from: 0,
             peak_env: 0.0,
             ceiling: [0.0; 2],
@@ -344,7 +357,9 @@ impl Repair {
             mask: ring as u64 - 1,
             lambda,
             lag_window,
-            hop: ((AR_HOP_MS * 1e-3 * fs).round() as usize).max(1),
+            lambda_pow: (0..=hop).map(|i| lambda.powi(i as i32)).collect(),
+            weighted: vec![0.0; hop],
+            hop,
             warmup: ((WARMUP_MS * 1e-3 * fs).round() as u64).max(2 * detect_delay as u64 + 1),
             ceiling_decay: 10f32.powf(-CEILING_DECAY_DB_PER_S / 20.0 / sample_rate),
             peak_decay: 10f32.powf(-PEAK_DECAY_DB_PER_S / 20.0 / sample_rate),
@@ -497,6 +512,7 @@ impl Repair {
         c.win_sum = 0.0;
         c.excl_sum = 0.0;
         c.hop_left = 0;
+        c.pending_r = 0;
         c.detect_from = n + warmup;
         c.run_len = 0;
     }
@@ -592,23 +608,36 @@ impl Repair {
         out
     }
 
-    /// Autocorrelation update with the output sample at `o`, refit every hop.
+    /// Takes the output sample at `o` into the model: every hop, the hop's samples go
+    /// into the autocorrelation at once and the model is refitted.
+    ///
+    /// `r_k ← λ·r_k + y[o]·y[o−k]` per sample is, over the `h` samples `o_0 ..= o_0+h−1`
+    /// since the last refit, `r_k ← λ^h·r_k + Σ_j λ^{h−1−j}·y[o_0+j]·y[o_0+j−k]`: the same
+    /// sums (output samples never change again), as `p + 1` contiguous dot products.
     fn update_model(&mut self, ci: usize, o: u64) {
         let p = self.order;
         let mask = self.mask;
         let lambda = self.lambda;
         let c = &mut self.ch[ci];
-        let base = (o.wrapping_sub(p as u64) & mask) as usize;
-        let w = &c.x[base..base + p + 1];
-        let y = f64::from(w[p]);
-        for (k, r) in c.r.iter_mut().enumerate() {
-            *r = lambda * *r + y * f64::from(w[p - k]);
-        }
+        c.pending_r += 1;
         if c.hop_left > 0 {
             c.hop_left -= 1;
             return;
         }
         c.hop_left = self.hop - 1;
+        let h = c.pending_r;
+        c.pending_r = 0;
+        // Contiguous window `y[o_0 − p ..= o]` of the double-written ring.
+        let base = (o.wrapping_sub((h - 1 + p) as u64) & mask) as usize;
+        let y = &c.x[base..base + h + p];
+        let weighted = &mut self.weighted[..h];
+        for (j, (wv, &yv)) in weighted.iter_mut().zip(&y[p..]).enumerate() {
+            *wv = self.lambda_pow[h - 1 - j] * f64::from(yv);
+        }
+        let decay = self.lambda_pow[h];
+        for (k, r) in c.r.iter_mut().enumerate() {
+            *r = decay * *r + dot_f64_f32(weighted, &y[p - k..p - k + h]);
+        }
         if c.r[0] < 1e-30 {
             for r in c.r.iter_mut() {
                 *r = 0.0;
@@ -1251,6 +1280,24 @@ fn residual(x: &[f32], a_rev: &[f32], m: u64, p: usize, mask: u64) -> f32 {
     w[p] - pred
 }
 
+/// `Σ a[j]·b[j]` in `f64`, four partial sums (so it vectorizes).
+#[inline]
+fn dot_f64_f32(a: &[f64], b: &[f32]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (a4, b4) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (a4.remainder(), b4.remainder());
+    for (ac, bc) in a4.zip(b4) {
+        for l in 0..4 {
+            acc[l] += ac[l] * f64::from(bc[l]);
+        }
+    }
+    let mut sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for (x, y) in ra.iter().zip(rb) {
+        sum += x * f64::from(*y);
+    }
+    sum
+}
+
 /// Σ e² over absolute positions `a ..= b` of the ring `e`.
 fn sum_sq(e: &[f32], a: u64, b: u64, mask: u64) -> f64 {
     (a..=b)
@@ -1278,4 +1325,64 @@ fn push_guard(c: &mut Channel, start: u64, end: u64) {
     let i = (c.guards_head + c.guards_len) % QUEUE;
     c.guards[i] = (start, end);
     c.guards_len += 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The model's autocorrelation, summed a hop at a time, equals the per-sample
+    /// recurrence `r_k ← λ·r_k + y[o]·y[o−k]` over the stage's own output, at the
+    /// instants it is refitted, at rates whose hops and rings differ.
+    #[test]
+    fn hop_summed_autocorrelation_equals_the_per_sample_recurrence() {
+        for sr in [8_000.0, 44_100.0, 48_000.0, 192_000.0] {
+            let mut stage = Repair::new(sr, 1);
+            let on = DeclipState {
+                enabled: true,
+                ..DeclipState::default()
+            };
+            stage.set_target(&on, &DeclickState::default());
+            let (p, hop, latency, lambda) = (stage.order, stage.hop, stage.latency, stage.lambda);
+            // A decaying chirp with a little deterministic noise: no digital silence.
+            let mut seed = 0x1234_5678_u32;
+            let len = latency + 7 * hop + hop / 3;
+            let mut out: Vec<f32> = (0..len)
+                .map(|i| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 17;
+                    seed ^= seed << 5;
+                    let t = i as f32 / sr;
+                    0.3 * (2.0 * std::f32::consts::PI * (200.0 + 2000.0 * t) * t).sin()
+                        + 0.01 * (seed as f32 / u32::MAX as f32 - 0.5)
+                })
+                .collect();
+            stage.process(&mut [&mut out]);
+            // Output sample o is `out[latency + o]`; the last refit took in o_r.
+            let y = |o: i64| {
+                if o < 0 {
+                    0.0
+                } else {
+                    f64::from(out[latency + o as usize])
+                }
+            };
+            let last_o = (len - 1 - latency) as i64;
+            let o_r = last_o / hop as i64 * hop as i64;
+            let mut r = vec![0.0f64; p + 1];
+            for o in 0..=o_r {
+                for (k, rk) in r.iter_mut().enumerate() {
+                    *rk = lambda * *rk + y(o) * y(o - k as i64);
+                }
+            }
+            let got = &stage.ch[0].r;
+            for k in 0..=p {
+                assert!(
+                    (got[k] - r[k]).abs() <= 1e-9 * r[0],
+                    "{sr} Hz, lag {k}: {} vs {}",
+                    got[k],
+                    r[k]
+                );
+            }
+        }
+    }
 }
