@@ -196,18 +196,41 @@ fn lsa_table() -> Vec<f32> {
         .collect()
 }
 
-/// [`lsa_factor`] by linear interpolation in `log2 v` (relative error < 1e-3); 1 above
-/// `v = 32`, where the factor is within 1e-7 of 1.
-#[inline]
-fn lsa_lookup(table: &[f32], v: f32) -> f32 {
-    let x = (v.max(1e-30).log2() - LSA_LOG2_MIN) * LSA_PER_OCTAVE;
-    if x >= (table.len() - 2) as f32 {
-        return 1.0;
-    }
-    let x = x.max(0.0);
-    let i = x as usize;
+/// [`lsa_factor`] by linear interpolation in `log2 v` (relative error < 1e-3) is
+/// `lsa_interpolate(table, lsa_position(v))`; 1 from `v = 32`, where the factor is
+/// within 1e-7 of 1.
+///
+/// Position of `v` in the LSA table, `(log2 v − LSA_LOG2_MIN)·LSA_PER_OCTAVE`, clamped to
+/// `0 ..= len − 2` (where `v = 32` and the factor is 1). Branch-free, so a loop of it
+/// vectorizes.
+#[inline(always)]
+fn lsa_position(v: f32) -> f32 {
+    let top = ((LSA_LOG2_MAX - LSA_LOG2_MIN) * LSA_PER_OCTAVE) as f32;
+    ((fast_log2(v.max(1e-30)) - LSA_LOG2_MIN) * LSA_PER_OCTAVE).clamp(0.0, top)
+}
+
+/// The table at position `x` (from [`lsa_position`]), linearly interpolated (the
+/// entries from `v = 32` on are exactly 1: `E₁` is taken as 0 from `v = 30`).
+#[inline(always)]
+fn lsa_interpolate(table: &[f32], x: f32) -> f32 {
+    let i = (x as usize).min(table.len() - 2);
     let f = x - i as f32;
     table[i] + f * (table[i + 1] - table[i])
+}
+
+/// `log2 v` for a positive normal `v`, error < 2e-6·max(1, |log2 v|): the exponent from the
+/// bits, and `log2 m` of the mantissa `m ∈ [1, 2)` by the series
+/// `ln m = 2·Σ s^{2j+1}/(2j+1)`, `s = (m−1)/(m+1) ≤ 1/3`, to `s⁹` (Abramowitz & Stegun
+/// 4.1.27). `f32::log2` is a library call that keeps the per-bin loops scalar.
+#[inline(always)]
+fn fast_log2(v: f32) -> f32 {
+    let bits = v.to_bits();
+    let exponent = ((bits >> 23) & 0xff) as i32 - 127;
+    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let series = s * (1.0 + s2 * (1.0 / 3.0 + s2 * (1.0 / 5.0 + s2 * (1.0 / 7.0 + s2 / 9.0))));
+    exponent as f32 + series * (2.0 * std::f32::consts::LOG2_E)
 }
 
 /// Per-channel STFT buffers.
@@ -259,6 +282,10 @@ pub struct Denoiser {
     noise: Vec<f32>,
     prev_gain2_gamma: Vec<f32>,
     gain: Vec<f32>,
+    /// Scratch per bin: the frequency-smoothed periodogram (track), the a-posteriori
+    /// SNR `γ` and the LSA table position (compute_gains).
+    scratch_a: Vec<f32>,
+    scratch_b: Vec<f32>,
     sub_len: usize,
     /// Frames of [`SETTLE_MS`].
     settle_frames: u64,
@@ -402,6 +429,8 @@ impl Denoiser {
             noise: vec![0.0; bins],
             prev_gain2_gamma: vec![0.0; bins],
             gain: vec![1.0; bins],
+            scratch_a: vec![0.0; bins],
+            scratch_b: vec![0.0; bins],
             sub_len,
             settle_frames: (SETTLE_MS * 1e-3 / hop_s).ceil().max(1.0) as u64,
             sub_count: 0,
@@ -629,7 +658,8 @@ impl Denoiser {
     }
 
     /// Minima-controlled recursive averaging (see the module docs), after a start-up
-    /// of [`SETTLE_MS`].
+    /// of [`SETTLE_MS`]. Whole-spectrum passes without branches per bin, so they
+    /// vectorize.
     fn track(&mut self) {
         let first = self.frames_seen == 0;
         self.frames_seen += 1;
@@ -637,46 +667,63 @@ impl Denoiser {
         let seed = self.frames_seen == self.settle_frames + 1;
         let bins = self.bins;
         let (a_s, a_p, a_d) = (self.alpha_s, self.alpha_p, self.alpha_d);
-        for k in 0..bins {
-            let lo = self.power[k.saturating_sub(1)];
-            let hi = self.power[(k + 1).min(bins - 1)];
-            let sf = 0.25 * lo + 0.5 * self.power[k] + 0.25 * hi;
-            if first {
-                self.smooth[k] = sf;
-                self.noise[k] = self.power[k];
-                continue;
+        // Periodogram smoothed over 3 bins (edges repeat their own bin).
+        let sf = &mut self.scratch_a;
+        let p = &self.power;
+        if bins >= 2 {
+            sf[0] = 0.25 * p[0] + 0.5 * p[0] + 0.25 * p[1];
+            sf[bins - 1] = 0.25 * p[bins - 2] + 0.5 * p[bins - 1] + 0.25 * p[bins - 1];
+        } else {
+            sf[0] = p[0];
+        }
+        for (f, w) in sf[1..bins.saturating_sub(1).max(1)]
+            .iter_mut()
+            .zip(p.windows(3))
+        {
+            *f = 0.25 * w[0] + 0.5 * w[1] + 0.25 * w[2];
+        }
+        if first {
+            self.smooth.copy_from_slice(sf);
+            self.noise.copy_from_slice(p);
+            return;
+        }
+        for (s, f) in self.smooth.iter_mut().zip(sf.iter()) {
+            *s = a_s * *s + (1.0 - a_s) * f;
+        }
+        if settling {
+            // S is still settling: average the periodogram with the noise memory.
+            for (n, p) in self.noise.iter_mut().zip(p) {
+                *n = a_d * *n + (1.0 - a_d) * p;
             }
-            let s = a_s * self.smooth[k] + (1.0 - a_s) * sf;
-            self.smooth[k] = s;
-            if settling {
-                // S is still settling: average the periodogram with the noise memory.
-                self.noise[k] = a_d * self.noise[k] + (1.0 - a_d) * self.power[k];
-                continue;
+            return;
+        }
+        if seed {
+            self.s_min.copy_from_slice(&self.smooth);
+            self.s_tmp.copy_from_slice(&self.smooth);
+            for u in 0..MIN_SUBWINDOWS {
+                self.sub_mins[u * bins..(u + 1) * bins].copy_from_slice(&self.smooth);
             }
-            if seed {
-                self.s_min[k] = s;
-                self.s_tmp[k] = s;
-                for u in 0..MIN_SUBWINDOWS {
-                    self.sub_mins[u * bins + k] = s;
-                }
-            }
-            self.s_tmp[k] = self.s_tmp[k].min(s);
-            self.s_min[k] = self.s_min[k].min(s);
-            let present = if s > PRESENCE_RATIO * self.s_min[k] {
-                1.0
-            } else {
-                0.0
-            };
-            let p = a_p * self.presence[k] + (1.0 - a_p) * present;
-            self.presence[k] = p;
-            let a = a_d + (1.0 - a_d) * p;
-            let nk = a * self.noise[k] + (1.0 - a) * self.power[k];
+        }
+        for ((((s, t), m), pr), (n, p)) in self
+            .smooth
+            .iter()
+            .zip(self.s_tmp.iter_mut())
+            .zip(self.s_min.iter_mut())
+            .zip(self.presence.iter_mut())
+            .zip(self.noise.iter_mut().zip(p))
+        {
+            *t = t.min(*s);
+            *m = m.min(*s);
+            let present = if *s > PRESENCE_RATIO * *m { 1.0 } else { 0.0 };
+            *pr = a_p * *pr + (1.0 - a_p) * present;
+            let a = a_d + (1.0 - a_d) * *pr;
+            let nk = a * *n + (1.0 - a) * p;
             // Between the smoothed minimum and a multiple of it: speech leaking into the
             // average (weak partials below the presence threshold) cannot raise the
             // floor without bound.
-            self.noise[k] = nk.clamp(self.s_min[k], NOISE_CAP * self.s_min[k]);
+            *n = nk.max(*m).min(NOISE_CAP * *m);
         }
-        if settling || seed {
+        if seed {
             return;
         }
         self.sub_count += 1;
@@ -686,41 +733,64 @@ impl Denoiser {
             self.sub_count = 0;
             let u = self.sub_index;
             self.sub_index = (u + 1) % MIN_SUBWINDOWS;
-            for k in 0..bins {
-                self.sub_mins[u * bins + k] = self.s_tmp[k];
-                let mut m = self.s_tmp[k];
-                for v in 0..MIN_SUBWINDOWS {
-                    m = m.min(self.sub_mins[v * bins + k]);
+            self.sub_mins[u * bins..(u + 1) * bins].copy_from_slice(&self.s_tmp);
+            self.s_min.copy_from_slice(&self.s_tmp);
+            for v in 0..MIN_SUBWINDOWS {
+                for (m, sub) in self
+                    .s_min
+                    .iter_mut()
+                    .zip(&self.sub_mins[v * bins..(v + 1) * bins])
+                {
+                    *m = m.min(*sub);
                 }
-                self.s_min[k] = m;
-                self.s_tmp[k] = self.smooth[k];
             }
+            self.s_tmp.copy_from_slice(&self.smooth);
         }
     }
 
-    /// Decision-directed ξ and the gain rule, floored at the reduction.
+    /// Decision-directed ξ and the gain rule, floored at the reduction: one pass for
+    /// `γ`, `ξ`, the Wiener gain and the LSA table position (vectorizes), one for the
+    /// table and the floor.
     fn compute_gains(&mut self) {
         let thr = 10f32.powf(self.threshold_db / 10.0);
         let g_min = 10f32.powf(-self.reduction_db / 20.0);
         let (a_dd, xi_min) = (self.alpha_dd, self.xi_min);
-        for k in 0..self.bins {
-            let lambda = self.noise[k] * thr;
-            let gamma = (self.power[k] / lambda).min(1e6);
-            let xi = (a_dd * self.prev_gain2_gamma[k] + (1.0 - a_dd) * (gamma - 1.0).max(0.0))
-                .max(xi_min);
+        let (gammas, positions) = (&mut self.scratch_a, &mut self.scratch_b);
+        for ((((g, gm), pos), prev), (noise, power)) in self
+            .gain
+            .iter_mut()
+            .zip(gammas.iter_mut())
+            .zip(positions.iter_mut())
+            .zip(&self.prev_gain2_gamma)
+            .zip(self.noise.iter().zip(&self.power))
+        {
+            let gamma = (power / (noise * thr)).min(1e6);
+            let xi = (a_dd * prev + (1.0 - a_dd) * (gamma - 1.0).max(0.0)).max(xi_min);
             let wiener = xi / (1.0 + xi);
-            let g = match self.rule {
-                GainRule::Wiener => wiener,
-                GainRule::LogSpectral => wiener * lsa_lookup(&self.lsa_table, wiener * gamma),
+            *g = wiener;
+            *gm = gamma;
+            *pos = lsa_position(wiener * gamma);
+        }
+        let log_spectral = self.rule == GainRule::LogSpectral;
+        for (((g, prev), gamma), pos) in self
+            .gain
+            .iter_mut()
+            .zip(self.prev_gain2_gamma.iter_mut())
+            .zip(gammas.iter())
+            .zip(positions.iter())
+        {
+            let factor = if log_spectral {
+                lsa_interpolate(&self.lsa_table, *pos)
+            } else {
+                1.0
             };
-            let g = g.clamp(g_min, 1.0);
-            self.gain[k] = g;
-            self.prev_gain2_gamma[k] = g * g * gamma;
+            let v = (*g * factor).max(g_min).min(1.0);
+            *g = v;
+            *prev = v * v * gamma;
         }
     }
 }
 
-/// `state` with every field inside its range (NaN → default).
 fn clamp_state(state: &DenoiseState) -> DenoiseState {
     let d = DenoiseState::default();
     let c = |v: f32, lo: f32, hi: f32, dv: f32| if v.is_nan() { dv } else { v.clamp(lo, hi) };
@@ -779,9 +849,23 @@ mod tests {
         for i in 0..2000 {
             let v = 1e-6f32 * 1.01f32.powi(i);
             let want = lsa_factor(v);
-            let got = lsa_lookup(&t, v);
+            let got = lsa_interpolate(&t, lsa_position(v));
             assert!((got / want - 1.0).abs() < 1e-3, "v {v}: {got} vs {want}");
         }
+    }
+
+    #[test]
+    fn fast_log2_is_within_2e_6_of_the_library_log2() {
+        // Relative to the result's own rounding: f32 spacing is 7.6e-6 near log2 = ±100.
+        let mut worst = 0.0f32;
+        for i in 0..100_000 {
+            let v = 1e-30f32 * 1.0008f32.powi(i);
+            let want = v.log2();
+            worst = worst.max((fast_log2(v) - want).abs() / want.abs().max(1.0));
+        }
+        assert!(worst < 2e-6, "worst error {worst}");
+        assert_eq!(fast_log2(1.0), 0.0);
+        assert_eq!(fast_log2(0.25), -2.0);
     }
 
     #[test]
