@@ -889,16 +889,19 @@ impl Repair {
         let mask = self.mask;
         let d_delay = self.detect_delay as u64;
         let k = self.k;
+        // The error at d and the background power σ² (compared squared: no square
+        // root per sample).
         let stat = |c: &Channel| -> (f64, f64) {
             let e = f64::from(c.e[(d & mask) as usize]);
             let count = (2 * d_delay + 1 - (p + 2)) as f64;
             let sigma2 = ((c.win_sum - c.excl_sum).max(0.0) / count).max(1e-14);
-            (e, sigma2.sqrt())
+            (e, sigma2)
         };
-        let (e, sigma) = stat(&self.ch[ci]);
-        if e.abs() <= k * sigma || e.abs() < CLICK_MIN_LEVEL * f64::from(self.ch[ci].peak_env) {
+        let (e, sigma2) = stat(&self.ch[ci]);
+        if e * e <= k * k * sigma2 || e.abs() < CLICK_MIN_LEVEL * f64::from(self.ch[ci].peak_env) {
             return;
         }
+        let sigma = sigma2.sqrt();
         // Two-sided: a click is unpredictable from its future as well. An excitation
         // pulse of the voice (a glottal closure) is not — its backward error is spread
         // over the vocal tract's all-pass response.
@@ -915,8 +918,8 @@ impl Repair {
         if stepped {
             self.ch[ci].stats.steps += 1;
             self.refresh_residuals(ci, d.saturating_sub(1), n);
-            let (e, sigma) = stat(&self.ch[ci]);
-            if e.abs() <= k * sigma {
+            let (e, sigma2) = stat(&self.ch[ci]);
+            if e * e <= k * k * sigma2 {
                 self.ch[ci].detect_from = d + 1;
                 return;
             }
@@ -1298,14 +1301,30 @@ fn dot_f64_f32(a: &[f64], b: &[f32]) -> f64 {
     sum
 }
 
-/// Σ e² over absolute positions `a ..= b` of the ring `e`.
+/// Σ e² over absolute positions `a ..= b` (`b − a` < the ring's length) of the ring `e`:
+/// at most two contiguous runs, each summed with four partial sums (so it vectorizes).
 fn sum_sq(e: &[f32], a: u64, b: u64, mask: u64) -> f64 {
-    (a..=b)
-        .map(|m| {
-            let v = f64::from(e[(m & mask) as usize]);
-            v * v
-        })
-        .sum()
+    let sum = |run: &[f32]| -> f64 {
+        let mut acc = [0.0f64; 4];
+        let chunks = run.chunks_exact(4);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for l in 0..4 {
+                acc[l] += f64::from(c[l]) * f64::from(c[l]);
+            }
+        }
+        let tail: f64 = rest.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+        (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+    };
+    if b < a {
+        return 0.0;
+    }
+    let (i, j) = ((a & mask) as usize, (b & mask) as usize);
+    if i <= j {
+        sum(&e[i..=j])
+    } else {
+        sum(&e[i..]) + sum(&e[..=j])
+    }
 }
 
 fn push_guard(c: &mut Channel, start: u64, end: u64) {
@@ -1330,6 +1349,23 @@ fn push_guard(c: &mut Channel, start: u64, end: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ring_sum_of_squares_matches_the_sample_by_sample_sum_across_the_wrap() {
+        let e: Vec<f32> = (0..64).map(|i| (i as f32 * 0.37).sin()).collect();
+        let mask = 63u64;
+        for a in [0u64, 5, 60, 63, 64, 130] {
+            for len in [1u64, 3, 4, 5, 17, 63, 64] {
+                let b = a + len - 1;
+                let want: f64 = (a..=b)
+                    .map(|m| f64::from(e[(m & mask) as usize]).powi(2))
+                    .sum();
+                let got = sum_sq(&e, a, b, mask);
+                assert!((got - want).abs() <= 1e-12 * want.max(1.0), "{a}..={b}");
+            }
+        }
+        assert_eq!(sum_sq(&e, 10, 9, mask), 0.0);
+    }
 
     /// The model's autocorrelation, summed a hop at a time, equals the per-sample
     /// recurrence `r_k ← λ·r_k + y[o]·y[o−k]` over the stage's own output, at the
