@@ -28,7 +28,7 @@
 // Index loops here follow the formulas (matrix rows and columns, filter taps).
 #![allow(clippy::needless_range_loop)]
 
-use super::clamp_rate;
+use super::{clamp_rate, db_to_amplitude, power_db};
 use crate::biquad::{BiquadState, Coefficients};
 use crate::state::{
     clamp_or, DeEsserState, MAX_DEESSER_FREQ_HZ, MAX_DEESSER_RANGE_DB, MAX_DEESSER_THRESHOLD_DB,
@@ -247,8 +247,8 @@ impl DeEsser {
             self.ms_band = (beta * self.ms_band + (1.0 - beta) * pb.min(1e12)).max(MS_FLOOR);
             self.ms_full = (beta * self.ms_full + (1.0 - beta) * px.min(1e12)).max(MS_FLOOR);
             let [_, threshold, range, mix] = self.cur;
-            let band_db = 10.0 * self.ms_band.log10();
-            let share_db = band_db - 10.0 * self.ms_full.log10();
+            let band_db = power_db(self.ms_band);
+            let share_db = band_db - power_db(self.ms_full);
             let w =
                 ((share_db - SHARE_START_DB) / (SHARE_FULL_DB - SHARE_START_DB)).clamp(0.0, 1.0);
             let x_l = w * (band_db - threshold).clamp(0.0, range);
@@ -265,7 +265,7 @@ impl DeEsser {
             if y == 0.0 {
                 continue;
             }
-            let cut = 1.0 - 10f64.powf(-mix * y / 20.0);
+            let cut = 1.0 - db_to_amplitude(-mix * y);
             for (buf, b) in channels[..n_ch].iter_mut().zip(bp.iter()) {
                 buf[i] = (f64::from(buf[i]) - cut * b) as f32;
             }

@@ -27,7 +27,7 @@
 // Index loops here follow the formulas (matrix rows and columns, filter taps).
 #![allow(clippy::needless_range_loop)]
 
-use super::clamp_rate;
+use super::{clamp_rate, db_to_amplitude, power_db};
 use crate::state::{
     clamp_or, ExpanderState, MAX_EXPANDER_ATTACK_MS, MAX_EXPANDER_RANGE_DB, MAX_EXPANDER_RATIO,
     MAX_EXPANDER_RELEASE_MS, MAX_EXPANDER_THRESHOLD_DB, MIN_EXPANDER_ATTACK_MS,
@@ -242,7 +242,7 @@ impl Expander {
         }
         let [threshold, slope, range, mix] = self.cur;
         self.ms = (self.beta * self.ms + (1.0 - self.beta) * x2.min(1e12)).max(MS_FLOOR);
-        let level = 10.0 * self.ms.log10();
+        let level = power_db(self.ms);
         if level >= threshold {
             self.open = true;
         }
@@ -271,7 +271,7 @@ impl Expander {
         let gain_db = -mix * y;
         if gain_db != self.last_gain_db {
             self.last_gain_db = gain_db;
-            self.last_gain = 10f64.powf(gain_db / 20.0) as f32;
+            self.last_gain = db_to_amplitude(gain_db) as f32;
         }
         self.last_gain
     }
