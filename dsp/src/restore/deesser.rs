@@ -28,7 +28,7 @@
 // Index loops here follow the formulas (matrix rows and columns, filter taps).
 #![allow(clippy::needless_range_loop)]
 
-use super::{clamp_rate, db_to_amplitude, power_db};
+use super::{clamp_rate, db_to_amplitude, power_db, Glide};
 use crate::biquad::{BiquadState, Coefficients};
 use crate::state::{
     clamp_or, DeEsserState, MAX_DEESSER_FREQ_HZ, MAX_DEESSER_RANGE_DB, MAX_DEESSER_THRESHOLD_DB,
@@ -88,12 +88,8 @@ pub fn effective_freq_hz(freq_hz: f32, sample_rate: f32) -> f64 {
 pub struct DeEsser {
     sample_rate: f64,
     target: DeEsserState,
-    /// Current (gliding) log2 frequency, threshold dB, range dB, mix.
-    cur: [f64; 4],
-    goal: [f64; 4],
-    step: [f64; 4],
-    glide_len: u32,
-    glide_left: u32,
+    /// Log2 frequency, threshold dB, range dB, mix (gliding).
+    glide: Glide<4>,
     redesign_in: u32,
     coeffs: Coefficients,
     band: [BiquadState; MAX_CHANNELS],
@@ -115,11 +111,7 @@ impl DeEsser {
         let mut d = DeEsser {
             sample_rate: fs,
             target: s,
-            cur: [0.0; 4],
-            goal: [0.0; 4],
-            step: [0.0; 4],
-            glide_len: ((GLIDE_MS * 1e-3 * fs).round() as u32).max(1),
-            glide_left: 0,
+            glide: Glide::new([0.0; 4], (GLIDE_MS * 1e-3 * fs).round() as u32),
             redesign_in: 0,
             coeffs: Coefficients::IDENTITY,
             band: [BiquadState::default(); MAX_CHANNELS],
@@ -174,25 +166,15 @@ impl DeEsser {
         let s = Self::clamp_state(state);
         self.target = s;
         let goal = self.glided(&s);
-        if goal == self.goal {
-            return;
-        }
-        self.goal = goal;
-        let n = f64::from(self.glide_len);
-        for i in 0..4 {
-            self.step[i] = (goal[i] - self.cur[i]) / n;
-        }
-        self.glide_left = self.glide_len;
+        self.glide.set_goal(goal);
     }
 
     /// Sets new settings with no glide. Realtime-safe.
     pub fn snap_to(&mut self, state: &DeEsserState) {
         let s = Self::clamp_state(state);
         self.target = s;
-        self.goal = self.glided(&s);
-        self.cur = self.goal;
-        self.glide_left = 0;
-        self.coeffs = band_pass(self.cur[0].exp2(), BAND_Q, self.sample_rate);
+        self.glide.snap(self.glided(&s));
+        self.coeffs = band_pass(self.glide.value()[0].exp2(), BAND_Q, self.sample_rate);
     }
 
     /// Clears filter and detector memory and completes any glide. Realtime-safe.
@@ -207,7 +189,7 @@ impl DeEsser {
 
     /// Current reduction of the sibilant band, dB ≥ 0 (for meters).
     pub fn gain_reduction_db(&self) -> f32 {
-        (self.cur[3] * self.env_db) as f32
+        (self.glide.value()[3] * self.env_db) as f32
     }
 
     /// De-esses `channels` in place (1 or 2, linked; unequal lengths: the common length).
@@ -217,7 +199,7 @@ impl DeEsser {
         let Some(len) = channels[..n_ch].iter().map(|c| c.len()).min() else {
             return;
         };
-        if self.glide_left == 0 && self.cur[3] == 0.0 {
+        if !self.glide.gliding() && self.glide.value()[3] == 0.0 {
             // Off and faded out: bypass; memory restarts when switched on.
             if self.env_db != 0.0 || self.ms_band != MS_FLOOR {
                 self.band = [BiquadState::default(); MAX_CHANNELS];
@@ -246,7 +228,7 @@ impl DeEsser {
             let beta = self.beta;
             self.ms_band = (beta * self.ms_band + (1.0 - beta) * pb.min(1e12)).max(MS_FLOOR);
             self.ms_full = (beta * self.ms_full + (1.0 - beta) * px.min(1e12)).max(MS_FLOOR);
-            let [_, threshold, range, mix] = self.cur;
+            let [_, threshold, range, mix] = self.glide.value();
             let band_db = power_db(self.ms_band);
             let share_db = band_db - power_db(self.ms_full);
             let w =
@@ -272,22 +254,17 @@ impl DeEsser {
         }
     }
 
+    /// One sample of the glide; the band-pass follows a moving frequency every
+    /// [`REDESIGN_SAMPLES`] and where it lands.
     #[inline]
     fn advance_glide(&mut self) {
-        if self.glide_left == 0 {
+        if !self.glide.advance() {
             return;
         }
-        self.glide_left -= 1;
-        if self.glide_left == 0 {
-            self.cur = self.goal;
-        } else {
-            for i in 0..4 {
-                self.cur[i] += self.step[i];
-            }
-        }
-        if self.step[0] != 0.0 {
-            if self.redesign_in == 0 || self.glide_left == 0 {
-                self.coeffs = band_pass(self.cur[0].exp2(), BAND_Q, self.sample_rate);
+        if self.glide.moves(0) {
+            if self.redesign_in == 0 || !self.glide.gliding() {
+                let f = self.glide.value()[0].exp2();
+                self.coeffs = band_pass(f, BAND_Q, self.sample_rate);
                 self.redesign_in = REDESIGN_SAMPLES;
             }
             self.redesign_in -= 1;

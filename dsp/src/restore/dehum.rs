@@ -40,8 +40,8 @@
 // Index loops here run over harmonics and channels in step.
 #![allow(clippy::needless_range_loop)]
 
-use super::clamp_rate;
 use super::deesser::band_pass;
+use super::{clamp_rate, Glide};
 use crate::biquad::{BiquadState, Coefficients};
 use crate::fade::blend_wet;
 use crate::state::{
@@ -82,14 +82,12 @@ pub fn clamp_state(s: &DehumState) -> DehumState {
 pub struct Dehum {
     sample_rate: f64,
     target: DehumState,
-    /// Current (gliding) log2 frequency and log2 Q.
-    cur: [f64; 2],
-    goal: [f64; 2],
-    step: [f64; 2],
-    glide_left: u32,
+    /// Log2 frequency and log2 Q (gliding).
+    glide: Glide<2>,
     redesign_in: u32,
-    glide_len: u32,
-    /// Fade position of each notch, 0 (off) ..= 1 (on), and its per-sample step.
+    /// Per-sample step of the notches' fades (a whole fade takes [`GLIDE_MS`]).
+    fade_step: f64,
+    /// Fade position of each notch, 0 (off) ..= 1 (on).
     pos: [f64; MAX_NOTCHES],
     pos_goal: [f64; MAX_NOTCHES],
     /// `blend_wet(pos)` of each notch, updated only while it fades.
@@ -110,15 +108,13 @@ impl Dehum {
     pub fn new(sample_rate: f32) -> Self {
         let fs = f64::from(clamp_rate(sample_rate));
         let s = DehumState::default();
+        let glide_len = ((GLIDE_MS * 1e-3 * fs).round() as u32).max(1);
         let mut d = Dehum {
             sample_rate: fs,
             target: s,
-            cur: [0.0; 2],
-            goal: [0.0; 2],
-            step: [0.0; 2],
-            glide_left: 0,
+            glide: Glide::new([0.0; 2], glide_len),
             redesign_in: 0,
-            glide_len: ((GLIDE_MS * 1e-3 * fs).round() as u32).max(1),
+            fade_step: 1.0 / f64::from(glide_len),
             pos: [0.0; MAX_NOTCHES],
             pos_goal: [0.0; MAX_NOTCHES],
             mix: [0.0; MAX_NOTCHES],
@@ -143,7 +139,7 @@ impl Dehum {
     }
 
     fn design(&mut self) {
-        let (f, q) = (self.cur[0].exp2(), self.cur[1].exp2());
+        let [f, q] = self.glide.value().map(f64::exp2);
         for k in 0..MAX_NOTCHES {
             let fk = f * (k + 1) as f64;
             self.coeffs[k] = if fk < MAX_FREQ_FRACTION_OF_RATE * self.sample_rate {
@@ -162,14 +158,7 @@ impl Dehum {
         for k in 0..MAX_NOTCHES {
             self.pos_goal[k] = if self.wanted(&s, k) { 1.0 } else { 0.0 };
         }
-        let goal = Self::shape(&s);
-        if goal != self.goal {
-            self.goal = goal;
-            let n = f64::from(self.glide_len);
-            for i in 0..2 {
-                self.step[i] = (goal[i] - self.cur[i]) / n;
-            }
-            self.glide_left = self.glide_len;
+        if self.glide.set_goal(Self::shape(&s)) {
             self.redesign_in = 0;
         }
     }
@@ -178,9 +167,7 @@ impl Dehum {
     pub fn snap_to(&mut self, state: &DehumState) {
         let s = clamp_state(state);
         self.target = s;
-        self.goal = Self::shape(&s);
-        self.cur = self.goal;
-        self.glide_left = 0;
+        self.glide.snap(Self::shape(&s));
         for k in 0..MAX_NOTCHES {
             self.pos_goal[k] = if self.wanted(&s, k) { 1.0 } else { 0.0 };
             self.pos[k] = self.pos_goal[k];
@@ -210,7 +197,7 @@ impl Dehum {
         let Some(len) = channels[..n_ch].iter().map(|c| c.len()).min() else {
             return;
         };
-        let fade_step = 1.0 / f64::from(self.glide_len);
+        let fade_step = self.fade_step;
         let tail_step = 1.0 / f64::from(self.silence_len);
         for k in 0..MAX_NOTCHES {
             if self.pos[k] == 0.0 && self.pos_goal[k] == 0.0 {
@@ -287,20 +274,14 @@ impl Dehum {
         }
     }
 
+    /// One sample of the glide; the notches follow every [`REDESIGN_SAMPLES`] and
+    /// where it lands.
     #[inline]
     fn advance_glide(&mut self) {
-        if self.glide_left == 0 {
+        if !self.glide.advance() {
             return;
         }
-        self.glide_left -= 1;
-        if self.glide_left == 0 {
-            self.cur = self.goal;
-        } else {
-            for i in 0..2 {
-                self.cur[i] += self.step[i];
-            }
-        }
-        if self.redesign_in == 0 || self.glide_left == 0 {
+        if self.redesign_in == 0 || !self.glide.gliding() {
             self.design();
             self.redesign_in = REDESIGN_SAMPLES;
         }

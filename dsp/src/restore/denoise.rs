@@ -205,7 +205,7 @@ fn lsa_table() -> Vec<f32> {
 /// vectorizes.
 #[inline(always)]
 fn lsa_position(v: f32) -> f32 {
-    let top = ((LSA_LOG2_MAX - LSA_LOG2_MIN) * LSA_PER_OCTAVE) as f32;
+    let top = (LSA_LOG2_MAX - LSA_LOG2_MIN) * LSA_PER_OCTAVE;
     ((fast_log2(v.max(1e-30)) - LSA_LOG2_MIN) * LSA_PER_OCTAVE).clamp(0.0, top)
 }
 

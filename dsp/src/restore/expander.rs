@@ -27,7 +27,7 @@
 // Index loops here follow the formulas (matrix rows and columns, filter taps).
 #![allow(clippy::needless_range_loop)]
 
-use super::{clamp_rate, db_to_amplitude, power_db};
+use super::{clamp_rate, db_to_amplitude, power_db, Glide};
 use crate::state::{
     clamp_or, ExpanderState, MAX_EXPANDER_ATTACK_MS, MAX_EXPANDER_RANGE_DB, MAX_EXPANDER_RATIO,
     MAX_EXPANDER_RELEASE_MS, MAX_EXPANDER_THRESHOLD_DB, MIN_EXPANDER_ATTACK_MS,
@@ -51,12 +51,8 @@ const MS_FLOOR: f64 = 1e-20;
 pub struct Expander {
     sample_rate: f64,
     target: ExpanderState,
-    /// Current (gliding) threshold dB, ratio − 1, range dB, mix 0..1.
-    cur: [f64; 4],
-    goal: [f64; 4],
-    step: [f64; 4],
-    glide_len: u32,
-    glide_left: u32,
+    /// Threshold dB, ratio − 1, range dB, mix 0..1 (gliding).
+    glide: Glide<4>,
     beta: f64,
     alpha_attack: f64,
     alpha_release: f64,
@@ -118,15 +114,10 @@ impl Expander {
     pub fn new(sample_rate: f32) -> Self {
         let fs = f64::from(clamp_rate(sample_rate));
         let s = ExpanderState::default();
-        let g = glided(&s);
         let mut e = Expander {
             sample_rate: fs,
             target: s,
-            cur: g,
-            goal: g,
-            step: [0.0; 4],
-            glide_len: ((GLIDE_MS * 1e-3 * fs).round() as u32).max(1),
-            glide_left: 0,
+            glide: Glide::new(glided(&s), (GLIDE_MS * 1e-3 * fs).round() as u32),
             beta: (-1.0 / (DETECTOR_MS * 1e-3 * fs)).exp(),
             alpha_attack: 0.0,
             alpha_release: 0.0,
@@ -149,16 +140,7 @@ impl Expander {
         let s = clamp_state(state);
         self.set_times(&s);
         self.target = s;
-        let goal = glided(&s);
-        if goal == self.goal {
-            return;
-        }
-        self.goal = goal;
-        let n = f64::from(self.glide_len);
-        for i in 0..4 {
-            self.step[i] = (goal[i] - self.cur[i]) / n;
-        }
-        self.glide_left = self.glide_len;
+        self.glide.set_goal(glided(&s));
     }
 
     /// Sets new settings with no glide. Realtime-safe.
@@ -166,9 +148,7 @@ impl Expander {
         let s = clamp_state(state);
         self.set_times(&s);
         self.target = s;
-        self.goal = glided(&s);
-        self.cur = self.goal;
-        self.glide_left = 0;
+        self.glide.snap(glided(&s));
     }
 
     /// Clears the detector and the envelope and completes any glide. Realtime-safe.
@@ -183,7 +163,7 @@ impl Expander {
 
     /// Current gain reduction, dB ≥ 0 (for meters).
     pub fn gain_reduction_db(&self) -> f32 {
-        (self.cur[3] * self.env_db) as f32
+        (self.glide.value()[3] * self.env_db) as f32
     }
 
     /// The settings the expander is at or gliding to (clamped).
@@ -204,7 +184,7 @@ impl Expander {
         let Some(len) = channels[..n_ch].iter().map(|c| c.len()).min() else {
             return;
         };
-        if self.glide_left == 0 && self.cur[3] == 0.0 {
+        if !self.glide.gliding() && self.glide.value()[3] == 0.0 {
             // Off and faded out: bypass; the detector restarts when switched on.
             self.env_db = 0.0;
             self.ms = MS_FLOOR;
@@ -230,17 +210,8 @@ impl Expander {
 
     #[inline]
     fn tick(&mut self, x2: f64) -> f32 {
-        if self.glide_left > 0 {
-            self.glide_left -= 1;
-            if self.glide_left == 0 {
-                self.cur = self.goal;
-            } else {
-                for i in 0..4 {
-                    self.cur[i] += self.step[i];
-                }
-            }
-        }
-        let [threshold, slope, range, mix] = self.cur;
+        self.glide.advance();
+        let [threshold, slope, range, mix] = self.glide.value();
         self.ms = (self.beta * self.ms + (1.0 - self.beta) * x2.min(1e12)).max(MS_FLOOR);
         let level = power_db(self.ms);
         if level >= threshold {

@@ -102,6 +102,86 @@ pub fn latency_samples(sample_rate: f32) -> usize {
     repair::latency_samples(sample_rate) + denoise::latency_samples(sample_rate)
 }
 
+/// `N` settings that move in a straight line to a new goal over a fixed number of
+/// samples, one step per [`Glide::advance`], and land exactly on it: the parameter
+/// glides of the de-esser, the expander and the hum remover (in whatever units each
+/// glides in: dB, log2 Hz, a 0..1 mix). A new goal mid-glide restarts the full length
+/// from where the settings are.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Glide<const N: usize> {
+    cur: [f64; N],
+    goal: [f64; N],
+    step: [f64; N],
+    len: u32,
+    left: u32,
+}
+
+impl<const N: usize> Glide<N> {
+    /// Settled at `value`; glides take `len` samples (at least 1).
+    pub(crate) fn new(value: [f64; N], len: u32) -> Self {
+        Glide {
+            cur: value,
+            goal: value,
+            step: [0.0; N],
+            len: len.max(1),
+            left: 0,
+        }
+    }
+
+    /// Starts a glide to `goal`; false, and nothing changes, when it is already the goal.
+    pub(crate) fn set_goal(&mut self, goal: [f64; N]) -> bool {
+        if goal == self.goal {
+            return false;
+        }
+        self.goal = goal;
+        let n = f64::from(self.len);
+        for ((s, g), c) in self.step.iter_mut().zip(&goal).zip(&self.cur) {
+            *s = (g - c) / n;
+        }
+        self.left = self.len;
+        true
+    }
+
+    /// Jumps to `value` and settles there.
+    pub(crate) fn snap(&mut self, value: [f64; N]) {
+        *self = Glide::new(value, self.len);
+    }
+
+    /// Moves one sample on; false when settled (nothing moved).
+    #[inline]
+    pub(crate) fn advance(&mut self) -> bool {
+        if self.left == 0 {
+            return false;
+        }
+        self.left -= 1;
+        if self.left == 0 {
+            self.cur = self.goal;
+        } else {
+            for (c, s) in self.cur.iter_mut().zip(&self.step) {
+                *c += s;
+            }
+        }
+        true
+    }
+
+    /// The settings now.
+    #[inline]
+    pub(crate) fn value(&self) -> [f64; N] {
+        self.cur
+    }
+
+    /// True while a glide is under way.
+    #[inline]
+    pub(crate) fn gliding(&self) -> bool {
+        self.left > 0
+    }
+
+    /// True when setting `i` moves in the glide under way (or the last one).
+    pub(crate) fn moves(&self, i: usize) -> bool {
+        self.step.get(i).is_some_and(|&s| s != 0.0)
+    }
+}
+
 /// A per-sample linear glide toward a target (cross-fades of on/off).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Fade {
@@ -244,11 +324,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn glide_moves_in_a_straight_line_and_lands_exactly() {
+        let mut g = Glide::new([0.0, 10.0], 4);
+        assert!(!g.advance(), "settled: nothing moves");
+        assert!(!g.set_goal([0.0, 10.0]), "the same goal is not a new glide");
+        assert!(g.set_goal([1.0, 0.3]));
+        let mut seen = Vec::new();
+        while g.advance() {
+            seen.push(g.value());
+        }
+        assert_eq!(seen.len(), 4);
+        assert_eq!(seen[1], [0.5, 10.0 - 2.0 * (9.7 / 4.0)]);
+        assert_eq!(seen[3], [1.0, 0.3], "lands exactly on the goal");
+        assert!(!g.gliding() && g.moves(0) && g.moves(1) && !g.moves(2));
+        // A new goal mid-glide restarts the full length from where it is.
+        assert!(g.set_goal([3.0, 0.3]));
+        g.advance();
+        assert!(g.set_goal([1.0, 0.3]));
+        let mut n = 0;
+        while g.advance() {
+            n += 1;
+        }
+        assert_eq!((n, g.value()), (4, [1.0, 0.3]));
+        assert!(!g.moves(1));
+        g.snap([7.0, 7.0]);
+        assert!(!g.gliding() && !g.advance());
+        assert_eq!(g.value(), [7.0, 7.0]);
+    }
+
+    #[test]
     fn level_helpers_match_the_double_precision_formulas() {
         let mut ms = 1e-30f64;
         while ms <= 1e30 {
             let want = 10.0 * ms.log10();
-            assert!((power_db(ms) - want).abs() < 3e-5, "{ms}: {} vs {want}", power_db(ms));
+            assert!(
+                (power_db(ms) - want).abs() < 3e-5,
+                "{ms}: {} vs {want}",
+                power_db(ms)
+            );
             ms *= 1.37;
         }
         let mut db = -200.0f64;

@@ -1374,11 +1374,7 @@ mod tests {
     fn hop_summed_autocorrelation_equals_the_per_sample_recurrence() {
         for sr in [8_000.0, 44_100.0, 48_000.0, 192_000.0] {
             let mut stage = Repair::new(sr, 1);
-            let on = DeclipState {
-                enabled: true,
-                ..DeclipState::default()
-            };
-            stage.set_target(&on, &DeclickState::default());
+            stage.set_target(&DeclipState { enabled: true }, &DeclickState::default());
             let (p, hop, latency, lambda) = (stage.order, stage.hop, stage.latency, stage.lambda);
             // A decaying chirp with a little deterministic noise: no digital silence.
             let mut seed = 0x1234_5678_u32;
