@@ -1,80 +1,29 @@
 //! Cost of each restoration stage on its own: stereo, 48 kHz, host block 64, 20 s of
 //! damaged real speech (pink noise at 15 dB SNR, a click every second, 6 dB of drive into
-//! a hard clip). Prints % of one core (process CPU time over audio time) and the
-//! p50/p99/max time of one block per stage, on and off.
+//! a hard clip), three passes per stage. Prints % of one core (process CPU time over
+//! audio time, of the least-disturbed pass) and the p50/p99/max time of one block over
+//! all passes, per stage, on and off.
 //!
 //! `cargo bench -p faurge-dsp --bench restore`
 
-use std::time::Instant;
+mod support;
 
-use faurge_dsp::degrade::{Degradation, NoiseColor, PopShape};
 use faurge_dsp::restore::{DeEsser, Dehum, Denoiser, Expander, Repair, Restoration};
 use faurge_dsp::state::{
     DeEsserState, DeclickState, DeclipState, DehumState, DenoiseState, ExpanderState,
     RestorationState,
 };
+use support::{damaged_speech, BLOCK, SR};
 
-const SR: f32 = 48_000.0;
-const BLOCK: usize = 64;
-
-fn damaged_speech(seconds: f32) -> Vec<f32> {
-    let x = faurge_io::read(faurge_io::examples::VCTK_SPEECH)
-        .expect("shipped example")
-        .to_mono();
-    let x: Vec<f32> = x
-        .iter()
-        .cycle()
-        .take((seconds * SR) as usize)
-        .copied()
-        .collect();
-    let mut x = [x];
-    for (i, d) in [
-        Degradation::Noise {
-            color: NoiseColor::Pink,
-            snr_db: 15.0,
-        },
-        Degradation::Pops {
-            shape: PopShape::Click { decay_ms: 3.0 },
-            peak_db_re_signal_peak: -12.0,
-            first_pop_s: 0.3,
-        },
-        Degradation::Clipping { drive_db: 6.0 },
-    ]
-    .iter()
-    .enumerate()
-    {
-        d.apply(&mut x, SR, i as u64).expect("degradation");
-    }
-    let [x] = x;
-    x
-}
-
-fn cpu_time_s() -> f64 {
-    cpu_time::ProcessTime::now().as_duration().as_secs_f64()
-}
-
-fn measure(name: &str, input: &[f32], mut f: impl FnMut(&mut [&mut [f32]])) {
-    let (mut l, mut r) = (vec![0.0f32; BLOCK], vec![0.0f32; BLOCK]);
-    let mut times = Vec::with_capacity(input.len() / BLOCK);
-    let cpu0 = cpu_time_s();
-    for block in input.chunks_exact(BLOCK) {
-        l.copy_from_slice(block);
-        r.copy_from_slice(block);
-        let t = Instant::now();
-        f(&mut [&mut l, &mut r]);
-        times.push(t.elapsed().as_secs_f64());
-    }
-    let cpu = cpu_time_s() - cpu0;
-    let audio_s = input.len() as f64 / f64::from(SR);
-    times.sort_by(f64::total_cmp);
-    let pct = |p: f64| times[((times.len() as f64 - 1.0) * p) as usize] * 1e6;
+fn measure(name: &str, input: &[f32], f: impl FnMut(&mut [&mut [f32]])) {
+    let m = support::measure(input, f);
     println!(
         "| {name} | {:.3} | {:.5} | {:.1} | {:.1} | {:.1} |",
-        100.0 * cpu / audio_s,
-        cpu / audio_s,
-        pct(0.5),
-        pct(0.99),
-        times[times.len() - 1] * 1e6,
+        100.0 * m.cpu_per_audio_s,
+        m.cpu_per_audio_s,
+        m.p50_us,
+        m.p99_us,
+        m.max_us,
     );
 }
 
