@@ -1376,7 +1376,8 @@ mod tests {
             let mut stage = Repair::new(sr, 1);
             stage.set_target(&DeclipState { enabled: true }, &DeclickState::default());
             let (p, hop, latency, lambda) = (stage.order, stage.hop, stage.latency, stage.lambda);
-            // A decaying chirp with a little deterministic noise: no digital silence.
+            // A rising chirp (200 Hz upward) with a little deterministic noise: no digital
+            // silence, so the model never resets.
             let mut seed = 0x1234_5678_u32;
             let len = latency + 7 * hop + hop / 3;
             let mut out: Vec<f32> = (0..len)
