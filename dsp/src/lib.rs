@@ -23,6 +23,7 @@ pub mod fit;
 pub mod ir;
 pub mod presets;
 pub mod restore;
+mod simd;
 pub mod state;
 
 /// Largest channel count any processor in this crate handles (mono or stereo).

@@ -98,8 +98,9 @@ use std::sync::Arc;
 use realfft::num_complex::Complex;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
+use crate::simd::Isa;
 use layout::{build_schedule, Layout, StageSpec, Unit, BASE};
-use simd::{Isa, FIR_TAPS};
+use simd::FIR_TAPS;
 
 const _: () = assert!(
     FIR_TAPS == BASE,

@@ -8,41 +8,7 @@
 //! fused multiply-adds, so the plugin runs on any x86-64 and still gets the wide
 //! vectors where they exist (what `-C target-cpu=native` would give these loops).
 
-/// Instruction set used for the inner loops, chosen once at construction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Isa {
-    /// Baseline target features only.
-    Generic,
-    /// x86-64 with AVX2 and FMA (checked with `is_x86_feature_detected!`).
-    #[cfg(target_arch = "x86_64")]
-    Avx2Fma,
-}
-
-impl Isa {
-    /// Detects the best available instruction set (reads the CPUID cache; no syscall).
-    pub fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Isa::Avx2Fma;
-            }
-        }
-        Isa::Generic
-    }
-}
-
-/// `a · b + c`, fused when `FMA` (only used where the target has FMA in hardware;
-/// elsewhere `mul_add` would be a slow library call).
-#[inline(always)]
-fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
-    if FMA {
-        a.mul_add(b, c)
-    } else {
-        a * b + c
-    }
-}
+use crate::simd::{madd, Isa};
 
 #[inline(always)]
 fn mac_body<const FMA: bool>(

@@ -28,6 +28,8 @@
 // Index loops here follow the formulas (matrix rows and columns, filter taps).
 #![allow(clippy::needless_range_loop)]
 
+use crate::simd::dot64_with;
+
 /// Fits an AR(p) model to the autocorrelation `r[0..=p]` by the Levinson–Durbin
 /// recursion. Writes `a[1..=p]` into `a[1..]` (`a[0]` is set to 1) in the convention
 /// `x̂[n] = Σ a_k·x[n−k]`, using `tmp` (length ≥ `p + 1`) as scratch. Returns the
@@ -54,21 +56,30 @@ pub fn levinson(r: &[f64], a: &mut [f64], tmp: &mut [f64]) -> f64 {
         return 0.0;
     }
     let mut err = r0;
+    // The lags reversed, `tmp[m] = r[p − m]`, so the sum for `k_i` runs forward through
+    // both `a` and the lags (and vectorizes).
+    for (t, &v) in tmp[..=p].iter_mut().zip(r[..=p].iter().rev()) {
+        *t = v;
+    }
     for i in 1..=p {
-        // k_i = (r[i] − Σ_{j=1}^{i−1} a_j r[i−j]) / E_{i−1}
-        let mut acc = r[i];
-        for j in 1..i {
-            acc -= a[j] * r[i - j];
-        }
+        // k_i = (r[i] − Σ_{j=1}^{i−1} a_j r[i−j]) / E_{i−1}, with r[i−j] = tmp[p−i+j].
+        let acc = r[i] - dot64_with::<false>(&a[1..i], &tmp[p + 1 - i..p]);
         let k = acc / err;
         if k.is_nan() || k.abs() >= 1.0 {
             break;
         }
-        tmp[..i].copy_from_slice(&a[..i]);
-        a[i] = k;
-        for j in 1..i {
-            a[j] = tmp[j] - k * tmp[i - j];
+        // a_j ← a_j − k·a_{i−j} for j = 1..i−1, in place: j and i−j read each other's
+        // old values, so they are updated as a pair.
+        for j in 1..=(i - 1) / 2 {
+            let (x, y) = (a[j], a[i - j]);
+            a[j] = x - k * y;
+            a[i - j] = y - k * x;
         }
+        if i % 2 == 0 {
+            let m = i / 2;
+            a[m] -= k * a[m];
+        }
+        a[i] = k;
         err *= 1.0 - k * k;
     }
     err

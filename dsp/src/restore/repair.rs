@@ -69,6 +69,7 @@
 
 use super::ar::{levinson, Lsar};
 use super::clamp_rate;
+use crate::simd::{dot64, madd, Isa};
 use crate::state::{
     DeclickState, DeclipState, MAX_DECLICK_SENSITIVITY_PCT, MIN_DECLICK_SENSITIVITY_PCT,
 };
@@ -260,6 +261,11 @@ pub struct Repair {
     max_gap: usize,
     /// Detection delay `D = g_max + p + 2` and context half-width `C = D`.
     detect_delay: usize,
+    /// `1 / (2D + 1 − (p + 2))`: the reciprocal of the number of errors in the
+    /// background window of a click test (its span less the excluded part).
+    inv_background_len: f64,
+    /// Instruction set of the prediction-error and autocorrelation loops.
+    isa: Isa,
     latency: usize,
     ring: usize,
     mask: u64,
@@ -270,6 +276,9 @@ pub struct Repair {
     lambda_pow: Vec<f64>,
     /// Scratch: a hop's output samples weighted by `lambda_pow` (`hop` long).
     weighted: Vec<f64>,
+    /// Scratch: the refit's window of output samples in `f64` (`hop + p` long), so the
+    /// `p + 1` dot products do not each convert the same samples again.
+    window: Vec<f64>,
     hop: usize,
     warmup: u64,
     ceiling_decay: f32,
@@ -352,6 +361,8 @@ impl Repair {
             order,
             max_gap,
             detect_delay,
+            inv_background_len: 1.0 / (2 * detect_delay + 1 - (order + 2)) as f64,
+            isa: Isa::detect(),
             latency,
             ring,
             mask: ring as u64 - 1,
@@ -359,6 +370,7 @@ impl Repair {
             lag_window,
             lambda_pow: (0..=hop).map(|i| lambda.powi(i as i32)).collect(),
             weighted: vec![0.0; hop],
+            window: vec![0.0; hop + order],
             hop,
             warmup: ((WARMUP_MS * 1e-3 * fs).round() as u64).max(2 * detect_delay as u64 + 1),
             ceiling_decay: 10f32.powf(-CEILING_DECAY_DB_PER_S / 20.0 / sample_rate),
@@ -519,6 +531,7 @@ impl Repair {
 
     fn active_tick(&mut self, ci: usize, n: u64, x: f32) -> f32 {
         let mask = self.mask;
+        let isa = self.isa;
         let ring = self.ring;
         let p = self.order;
         let d_delay = self.detect_delay as u64;
@@ -557,7 +570,7 @@ impl Repair {
         // 4. Forward prediction error at the head, window sums.
         {
             let c = &mut self.ch[ci];
-            let e = residual(&c.x, &c.a_rev, n, p, mask);
+            let e = residual(isa, &c.x, &c.a_rev, n, p, mask);
             c.e[(n & mask) as usize] = e;
             let e2 = f64::from(e) * f64::from(e);
             // Detection window of d = n − D is d−C ..= d+C with C = D: it gains n and loses
@@ -617,6 +630,7 @@ impl Repair {
     fn update_model(&mut self, ci: usize, o: u64) {
         let p = self.order;
         let mask = self.mask;
+        let isa = self.isa;
         let lambda = self.lambda;
         let c = &mut self.ch[ci];
         c.pending_r += 1;
@@ -629,14 +643,17 @@ impl Repair {
         c.pending_r = 0;
         // Contiguous window `y[o_0 − p ..= o]` of the double-written ring.
         let base = (o.wrapping_sub((h - 1 + p) as u64) & mask) as usize;
-        let y = &c.x[base..base + h + p];
+        let y = &mut self.window[..h + p];
+        for (w, &v) in y.iter_mut().zip(&c.x[base..base + h + p]) {
+            *w = f64::from(v);
+        }
         let weighted = &mut self.weighted[..h];
         for (j, (wv, &yv)) in weighted.iter_mut().zip(&y[p..]).enumerate() {
-            *wv = self.lambda_pow[h - 1 - j] * f64::from(yv);
+            *wv = self.lambda_pow[h - 1 - j] * yv;
         }
         let decay = self.lambda_pow[h];
         for (k, r) in c.r.iter_mut().enumerate() {
-            *r = decay * *r + dot_f64_f32(weighted, &y[p - k..p - k + h]);
+            *r = decay * *r + dot64(isa, weighted, &y[p - k..p - k + h]);
         }
         if c.r[0] < 1e-30 {
             for r in c.r.iter_mut() {
@@ -851,11 +868,12 @@ impl Repair {
     fn refresh_residuals(&mut self, ci: usize, from: u64, n: u64) {
         let p = self.order;
         let mask = self.mask;
+        let isa = self.isa;
         let d_delay = self.detect_delay as u64;
         let c = &mut self.ch[ci];
         let lo = from.max(n.saturating_sub(2 * d_delay + 1));
         for m in lo..=n {
-            c.e[(m & mask) as usize] = residual(&c.x, &c.a_rev, m, p, mask);
+            c.e[(m & mask) as usize] = residual(isa, &c.x, &c.a_rev, m, p, mask);
         }
         if n > 2 * d_delay {
             let d = n - d_delay;
@@ -885,16 +903,14 @@ impl Repair {
         if c.run_len >= 2 && d + 1 >= n + 1 - c.run_len {
             return;
         }
-        let p = self.order as u64;
         let mask = self.mask;
-        let d_delay = self.detect_delay as u64;
         let k = self.k;
         // The error at d and the background power σ² (compared squared: no square
         // root per sample).
+        let inv_len = self.inv_background_len;
         let stat = |c: &Channel| -> (f64, f64) {
             let e = f64::from(c.e[(d & mask) as usize]);
-            let count = (2 * d_delay + 1 - (p + 2)) as f64;
-            let sigma2 = ((c.win_sum - c.excl_sum).max(0.0) / count).max(1e-14);
+            let sigma2 = ((c.win_sum - c.excl_sum).max(0.0) * inv_len).max(1e-14);
             (e, sigma2)
         };
         let (e, sigma2) = stat(&self.ch[ci]);
@@ -1264,16 +1280,34 @@ impl StepFit {
     }
 }
 
-/// Forward prediction error at absolute position `m` of the double-written ring `x`.
+/// Forward prediction error at absolute position `m` of the double-written ring `x`
+/// (with the instruction set `isa`, see [`crate::simd`]).
 #[inline(always)]
-fn residual(x: &[f32], a_rev: &[f32], m: u64, p: usize, mask: u64) -> f32 {
+fn residual(isa: Isa, x: &[f32], a_rev: &[f32], m: u64, p: usize, mask: u64) -> f32 {
+    match isa {
+        Isa::Generic => residual_with::<false>(x, a_rev, m, p, mask),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Isa::Avx2Fma` comes only from `Isa::detect`, which checked that this
+        // CPU has AVX2 and FMA.
+        Isa::Avx2Fma => unsafe { residual_avx2(x, a_rev, m, p, mask) },
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn residual_avx2(x: &[f32], a_rev: &[f32], m: u64, p: usize, mask: u64) -> f32 {
+    residual_with::<true>(x, a_rev, m, p, mask)
+}
+
+#[inline(always)]
+fn residual_with<const FMA: bool>(x: &[f32], a_rev: &[f32], m: u64, p: usize, mask: u64) -> f32 {
     let base = (m.wrapping_sub(p as u64) & mask) as usize;
     let w = &x[base..base + p + 1];
     let mut acc = [0.0f32; 8];
     let rest = p - p % 8;
     for (wc, ac) in w[..p].chunks_exact(8).zip(a_rev.chunks_exact(8)) {
         for l in 0..8 {
-            acc[l] += wc[l] * ac[l];
+            acc[l] = madd::<FMA>(wc[l], ac[l], acc[l]);
         }
     }
     let mut pred: f32 = acc.iter().sum();
@@ -1281,24 +1315,6 @@ fn residual(x: &[f32], a_rev: &[f32], m: u64, p: usize, mask: u64) -> f32 {
         pred += w[j] * a_rev[j];
     }
     w[p] - pred
-}
-
-/// `Σ a[j]·b[j]` in `f64`, four partial sums (so it vectorizes).
-#[inline]
-fn dot_f64_f32(a: &[f64], b: &[f32]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let (a4, b4) = (a.chunks_exact(4), b.chunks_exact(4));
-    let (ra, rb) = (a4.remainder(), b4.remainder());
-    for (ac, bc) in a4.zip(b4) {
-        for l in 0..4 {
-            acc[l] += ac[l] * f64::from(bc[l]);
-        }
-    }
-    let mut sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    for (x, y) in ra.iter().zip(rb) {
-        sum += x * f64::from(*y);
-    }
-    sum
 }
 
 /// Σ e² over absolute positions `a ..= b` (`b − a` < the ring's length) of the ring `e`:
@@ -1349,6 +1365,23 @@ fn push_guard(c: &mut Channel, start: u64, end: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_prediction_error_is_the_same_on_every_instruction_set() {
+        let p = 32;
+        let x: Vec<f32> = (0..256).map(|i| (i as f32 * 0.173).sin() * 0.5).collect();
+        let a_rev: Vec<f32> = (0..p).map(|j| 0.9f32.powi(j as i32) * 0.03).collect();
+        for m in [p as u64, 100, 200] {
+            let want: f32 = x[m as usize]
+                - (0..p)
+                    .map(|j| x[m as usize - p + j] * a_rev[j])
+                    .sum::<f32>();
+            for isa in [Isa::Generic, Isa::detect()] {
+                let e = residual(isa, &x, &a_rev, m, p, 255);
+                assert!((e - want).abs() < 1e-5, "{isa:?} at {m}: {e} vs {want}");
+            }
+        }
+    }
 
     #[test]
     fn ring_sum_of_squares_matches_the_sample_by_sample_sum_across_the_wrap() {
