@@ -95,6 +95,39 @@ pub(crate) fn db_to_amplitude(db: f64) -> f64 {
     f64::from(((db * (std::f64::consts::LOG2_10 / 20.0)) as f32).exp2())
 }
 
+/// A mean square this factor (−0.004 dB) away from a level is on the same side of it
+/// whatever the rounding of [`power_db`] (< 3e-5 dB): the level detectors compare mean
+/// squares against [`PowerOfDb`] with this margin and take the logarithm only near the
+/// level, with the same result as comparing the logarithms.
+pub(crate) const CLEAR_MARGIN: f64 = 0.999;
+
+/// `10^(db/10)` of a level that changes only while a setting glides, recomputed only
+/// when it changes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PowerOfDb {
+    db: f64,
+    power: f64,
+}
+
+impl PowerOfDb {
+    pub(crate) const fn new() -> Self {
+        PowerOfDb {
+            db: f64::NAN,
+            power: 0.0,
+        }
+    }
+
+    /// `10^(db/10)`.
+    #[inline]
+    pub(crate) fn of(&mut self, db: f64) -> f64 {
+        if db != self.db {
+            self.db = db;
+            self.power = 10f64.powf(db / 10.0);
+        }
+        self.power
+    }
+}
+
 /// Latency of the restoration section at `sample_rate` Hz, samples: the repair stage's
 /// ([`repair::latency_samples`]) plus the denoiser's ([`denoise::latency_samples`]).
 /// The same whatever stages are on.
