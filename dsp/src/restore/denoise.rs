@@ -47,8 +47,8 @@
 //!    recursive average of the periodogram; the settled `S` then seeds every
 //!    sub-window minimum.
 //!
-//! The tracker runs whether the stage is on or off (one FFT of the packed channels per hop), so
-//! switching it on never starts from an unknown floor. A minimum tracker follows
+//! The tracker runs whether the stage is on or off (one FFT of the packed channels per
+//! hop), so switching it on never starts from an unknown floor. A minimum tracker follows
 //! stationary and slowly varying noise (hum, hiss, fans, traffic); bursty noise (a 9 dB
 //! frame-to-frame spread, the shared recording `noise_freesound_573577`) is not reduced.
 //!
