@@ -317,18 +317,7 @@ mod tests {
     fn the_shortcut_for_quiet_samples_changes_nothing() {
         // Real speech with added hiss, through a threshold glide: the output with the
         // shortcut is bit-for-bit the output computed the long way on every sample.
-        let mut seed = 0x2545_f491_u32;
-        let x: Vec<f32> = faurge_io::read(faurge_io::examples::VCTK_SPEECH)
-            .expect("shipped example")
-            .to_mono()
-            .iter()
-            .map(|v| {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
-                v + 0.003 * (seed as f32 / u32::MAX as f32 - 0.5)
-            })
-            .collect();
+        let x = crate::restore::speech_with_hiss(0.003);
         let run = |no_shortcut: bool| {
             let mut d = DeEsser::new(48_000.0);
             d.no_shortcut = no_shortcut;

@@ -426,6 +426,7 @@ fn no_silent_sample(channels: &[&mut [f32]], len: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ir::Xorshift32;
     use std::f64::consts::PI;
 
     fn tone(f: f64, n: usize, fs: f64) -> Vec<f32> {
@@ -554,14 +555,12 @@ mod tests {
         // baseline instruction set and on the one this CPU has.
         let fs = 48_000.0;
         let n = 48_000;
-        let mut seed = 0x9e37_79b9_u32;
+        let mut rng = Xorshift32(0x9e37_79b9_u32);
         let mut left: Vec<f32> = (0..n)
             .map(|i| {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
                 let t = i as f64 / fs;
-                (0.3 * (2.0 * PI * 50.0 * t).sin() + 0.05 * (seed as f64 / u32::MAX as f64 - 0.5))
+                (0.3 * (2.0 * PI * 50.0 * t).sin()
+                    + 0.05 * (f64::from(rng.next_u32()) / f64::from(u32::MAX) - 0.5))
                     as f32
             })
             .collect();

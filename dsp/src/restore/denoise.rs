@@ -843,6 +843,7 @@ fn clamp_state(state: &DenoiseState) -> DenoiseState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ir::Xorshift32;
 
     #[test]
     fn lsa_factor_matches_a_numerical_exponential_integral() {
@@ -901,15 +902,12 @@ mod tests {
     fn every_instruction_set_gives_the_same_output_bit_for_bit() {
         // Speech-like tones in noise, stereo, switched on part-way (settling, tracking,
         // gains, fade): the AVX2 copy of the frame passes changes nothing.
-        let mut seed = 0x1234_5678_u32;
+        let mut rng = Xorshift32(0x1234_5678_u32);
         let input: Vec<f32> = (0..48_000)
             .map(|i| {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
                 let t = i as f32 / 48_000.0;
                 0.3 * (2.0 * std::f32::consts::PI * 220.0 * t).sin() * (3.0 * t).sin().max(0.0)
-                    + 0.02 * (seed as f32 / u32::MAX as f32 - 0.5)
+                    + 0.02 * (rng.next_u32() as f32 / u32::MAX as f32 - 0.5)
             })
             .collect();
         let run = |isa: Isa| {
@@ -952,15 +950,12 @@ mod tests {
         // (x, −x) has the mean power of x alone, so the linked gains are the mono ones:
         // each channel must come back as the mono output (the right one negated), with
         // nothing of one channel in the other.
-        let mut seed = 0x0bad_5eed_u32;
+        let mut rng = Xorshift32(0x0bad_5eed_u32);
         let x: Vec<f32> = (0..24_000)
             .map(|i| {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
                 let t = i as f32 / 48_000.0;
                 0.1 * (2.0 * std::f32::consts::PI * 300.0 * t).sin()
-                    + 0.2 * (seed as f32 / u32::MAX as f32 - 0.5)
+                    + 0.2 * (rng.next_u32() as f32 / u32::MAX as f32 - 0.5)
             })
             .collect();
         let on = DenoiseState {

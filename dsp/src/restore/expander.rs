@@ -283,18 +283,7 @@ mod tests {
     fn the_shortcut_for_loud_samples_changes_nothing() {
         // Real speech over a quiet hiss, through a threshold glide: the gain with the
         // shortcut is bit-for-bit the gain computed the long way on every sample.
-        let mut seed = 0x2545_f491_u32;
-        let x: Vec<f32> = faurge_io::read(faurge_io::examples::VCTK_SPEECH)
-            .expect("shipped example")
-            .to_mono()
-            .iter()
-            .map(|v| {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
-                v + 0.002 * (seed as f32 / u32::MAX as f32 - 0.5)
-            })
-            .collect();
+        let x = crate::restore::speech_with_hiss(0.002);
         let on = |threshold_db: f32| ExpanderState {
             enabled: true,
             threshold_db,

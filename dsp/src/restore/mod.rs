@@ -352,6 +352,19 @@ impl Restoration {
     }
 }
 
+/// The shipped VCTK example (mono, 48 kHz) plus uniform hiss `hiss · (u − ½)`, `u` from
+/// xorshift32 with a fixed seed: real speech for the restoration stages' unit tests.
+#[cfg(test)]
+pub(crate) fn speech_with_hiss(hiss: f32) -> Vec<f32> {
+    let mut rng = crate::ir::Xorshift32(0x2545_f491);
+    faurge_io::read(faurge_io::examples::VCTK_SPEECH)
+        .expect("shipped example")
+        .to_mono()
+        .iter()
+        .map(|v| v + hiss * (rng.next_u32() as f32 / u32::MAX as f32 - 0.5))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1365,6 +1365,7 @@ fn push_guard(c: &mut Channel, start: u64, end: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ir::Xorshift32;
 
     #[test]
     fn the_prediction_error_is_the_same_on_every_instruction_set() {
@@ -1411,16 +1412,13 @@ mod tests {
             let (p, hop, latency, lambda) = (stage.order, stage.hop, stage.latency, stage.lambda);
             // A rising chirp (200 Hz upward) with a little deterministic noise: no digital
             // silence, so the model never resets.
-            let mut seed = 0x1234_5678_u32;
+            let mut rng = Xorshift32(0x1234_5678_u32);
             let len = latency + 7 * hop + hop / 3;
             let mut out: Vec<f32> = (0..len)
                 .map(|i| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 17;
-                    seed ^= seed << 5;
                     let t = i as f32 / sr;
                     0.3 * (2.0 * std::f32::consts::PI * (200.0 + 2000.0 * t) * t).sin()
-                        + 0.01 * (seed as f32 / u32::MAX as f32 - 0.5)
+                        + 0.01 * (rng.next_u32() as f32 / u32::MAX as f32 - 0.5)
                 })
                 .collect();
             stage.process(&mut [&mut out]);
