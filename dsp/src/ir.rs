@@ -33,8 +33,11 @@
 use std::f64::consts::PI;
 
 use rand::Rng;
+use realfft::RealFftPlanner;
 use rustfft::num_complex::Complex64;
 use rustfft::FftPlanner;
+
+use crate::analysis::purity::Reflection;
 use serde::{Deserialize, Serialize};
 
 /// Number of points of the correction curve.
@@ -292,6 +295,86 @@ pub fn synthesize_ir(params: &IrParams, sample_rate: f32) -> Vec<f32> {
         .collect()
 }
 
+/// Strongest reflection [`cancel_reflection`] undoes, |gain|: its inverse rings
+/// for `ln 10⁻⁴ / ln 0.9` ≈ 87 echoes; a stronger reflection's notches are too
+/// deep to fill without lifting the noise in them.
+pub const MAX_CANCEL_GAIN: f64 = 0.9;
+
+/// Where the cancelled reflection's gain starts its half-cosine taper to 0 at
+/// Nyquist, fraction of the sample rate.
+const CANCEL_TAPER_START: f64 = 0.4;
+
+/// `ir` followed by the inverse of one reflection `x[n] + g·x[n − D]`
+/// ([`Reflection`], found by [`crate::analysis::purity::estimate_reflection`]):
+/// `H(ω) = 1 / (1 + g·t(ω)·e^{−jωD})`, stable and causal for `|g| < 1` (its poles
+/// lie inside the unit circle), so the product stays minimum phase. Its impulse
+/// response is the echo train `Σₖ (−g)ᵏ·δ[n − kD]` at the exact (fractional)
+/// delay; `t` tapers the gain to 0 over the top fifth of the band (a reflection
+/// from a real surface carries little there, and a fractional delay has no
+/// defined phase at Nyquist). `g` is clamped to ±[`MAX_CANCEL_GAIN`].
+///
+/// Computed by one real FFT of `N ≥ 2·(len(ir) + T)` points, `T` the time the
+/// echo train takes to fall 80 dB (`D·ln 10⁻⁴/ln|g|`), so the circular wrap
+/// is under −80 dB. The result has `len(ir) + T` samples, at most
+/// [`MAX_IR_SECONDS`] at `sample_rate`, finite. A gain of 0, or a delay that is
+/// not positive and finite, returns `ir` unchanged. Allocates.
+pub fn cancel_reflection(ir: &[f32], r: &Reflection, sample_rate: f32) -> Vec<f32> {
+    let sr = f64::from(sample_rate);
+    let g = if r.gain.is_finite() {
+        r.gain.clamp(-MAX_CANCEL_GAIN, MAX_CANCEL_GAIN)
+    } else {
+        0.0
+    };
+    let d = r.delay_s * sr;
+    if g == 0.0 || !(d.is_finite() && d > 0.0) || ir.is_empty() || !sr.is_finite() {
+        return ir.to_vec();
+    }
+    let echoes = (1e-4f64.ln() / g.abs().ln()).ceil();
+    let tail = (echoes * d).ceil() as usize + 64;
+    let max_len = ((f64::from(MAX_IR_SECONDS) * sr).floor() as usize).max(1);
+    let len = (ir.len() + tail).min(max_len);
+    let n = (2 * (ir.len() + tail)).next_power_of_two();
+    let mut planner = RealFftPlanner::<f64>::new();
+    let fwd = planner.plan_fft_forward(n);
+    let inv = planner.plan_fft_inverse(n);
+    let mut time: Vec<f64> = ir.iter().map(|&v| f64::from(v)).collect();
+    time.resize(n, 0.0);
+    let mut spec = fwd.make_output_vec();
+    if fwd.process(&mut time, &mut spec).is_err() {
+        return ir.to_vec();
+    }
+    let half = (n / 2) as f64;
+    for (k, v) in spec.iter_mut().enumerate() {
+        // Fraction of Nyquist, and the taper over its top fifth.
+        let x = k as f64 / half;
+        let t = if x <= 2.0 * CANCEL_TAPER_START {
+            1.0
+        } else {
+            let u = (x - 2.0 * CANCEL_TAPER_START) / (1.0 - 2.0 * CANCEL_TAPER_START);
+            0.5 + 0.5 * (PI * u).cos()
+        };
+        let (s, c) = (-PI * x * d).sin_cos();
+        // The absorbing surface's one-pole low-pass, 1 / (1 + jf/fc).
+        let lp = r.corner_hz.map_or(Complex64::new(1.0, 0.0), |fc| {
+            Complex64::new(1.0, 0.5 * x * sr / fc).inv()
+        });
+        let den = Complex64::new(1.0, 0.0) + Complex64::new(g * t * c, g * t * s) * lp;
+        *v /= den * n as f64;
+    }
+    // The inverse of a real signal's spectrum: DC and Nyquist must be real.
+    spec[0].im = 0.0;
+    if let Some(last) = spec.last_mut() {
+        last.im = 0.0;
+    }
+    if inv.process(&mut spec, &mut time).is_err() {
+        return ir.to_vec();
+    }
+    time.truncate(len);
+    time.into_iter()
+        .map(|v| if v.is_finite() { v as f32 } else { 0.0 })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +390,82 @@ mod tests {
             im -= v * (w * n as f64).sin();
         }
         10.0 * (re * re + im * im).log10()
+    }
+
+    #[test]
+    fn a_cancelled_reflection_is_its_echo_train_and_undoes_the_reflection() {
+        let sr = 48_000.0;
+        for (d, g) in [(96usize, 0.6), (37, -0.8), (480, 0.9)] {
+            let r = Reflection {
+                delay_s: d as f64 / f64::from(sr),
+                gain: g,
+                corner_hz: None,
+            };
+            let h = cancel_reflection(&[1.0], &r, sr);
+            // Σ (−g)^k δ[n − kD], down to −80 dB, plus the 64-sample margin.
+            let echoes = (1e-4f64.ln() / g.abs().ln()).ceil() as usize;
+            assert!(h.len() >= echoes * d && h.len() <= echoes * d + 64 + 1);
+            // The taper over the top fifth of the band spreads each echo over a few
+            // samples, the later ones (tapered k times) more: the direct sound and
+            // the first echo within 0.1 of their values; the response below.
+            for (k, v) in h.iter().step_by(d).take(2).enumerate() {
+                let want = (-g).powi(k as i32);
+                let v = f64::from(*v);
+                assert!(
+                    (v - want).abs() < 0.1,
+                    "{d} {g}: echo {k} = {v}, not {want}"
+                );
+            }
+            // The reflection followed by its cancellation is an impulse.
+            let mut y = vec![0.0f64; h.len()];
+            for (n, &v) in h.iter().enumerate() {
+                y[n] += f64::from(v);
+                if n + d < y.len() {
+                    y[n + d] += g * f64::from(v);
+                }
+            }
+            // Flat within 0.05 dB below the taper (0.4·fs), at 100 Hz steps.
+            for f in (1..192).map(|i| f64::from(i) * 100.0) {
+                let db = mag_db(&y, f, f64::from(sr));
+                assert!(db.abs() < 0.05, "{d} {g}: {db} dB at {f} Hz");
+            }
+        }
+        // Nothing to cancel, or nothing sensible: the IR comes back as it was.
+        let ir = [0.5f32, 0.25, 0.0];
+        for r in [
+            Reflection {
+                delay_s: 0.003,
+                gain: 0.0,
+                corner_hz: None,
+            },
+            Reflection {
+                delay_s: f64::NAN,
+                gain: 0.5,
+                corner_hz: None,
+            },
+            Reflection {
+                delay_s: -1.0,
+                gain: 0.5,
+                corner_hz: None,
+            },
+            Reflection {
+                delay_s: 0.003,
+                gain: f64::NAN,
+                corner_hz: None,
+            },
+        ] {
+            assert_eq!(cancel_reflection(&ir, &r, sr), ir.to_vec(), "{r:?}");
+        }
+        // A gain past the clamp is clamped; the result stays within the IR limit
+        // and finite, with a corner too.
+        let r = Reflection {
+            delay_s: 0.013,
+            gain: -5.0,
+            corner_hz: Some(2000.0),
+        };
+        let h = cancel_reflection(&synthesize_ir(&IrParams::neutral(), sr), &r, sr);
+        assert!(h.len() <= (MAX_IR_SECONDS * sr) as usize);
+        assert!(h.iter().all(|v| v.is_finite()));
     }
 
     #[test]

@@ -69,10 +69,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use faurge_dsp::analysis::dynamics::t_dyn;
+use faurge_dsp::analysis::purity::reflection_gain_at;
 use faurge_dsp::analysis::restoration::RestorationMetrics;
 use faurge_dsp::chain::{Chain, ChainConfig};
 use faurge_dsp::compressor::Compressor;
-use faurge_dsp::ir::{reverberant_to_direct_db, synthesize_ir, IrParams, WET_OFF_DB};
+use faurge_dsp::ir::{
+    cancel_reflection, reverberant_to_direct_db, synthesize_ir, IrParams, WET_OFF_DB,
+};
 use faurge_dsp::restore::Expander;
 use faurge_dsp::state::{
     db_to_gain, CompressorState, DspState, ExpanderState, MAX_MAKEUP_DB, MAX_TRIM_DB, MIN_TRIM_DB,
@@ -470,6 +473,9 @@ struct Proposal {
     /// The parameters of the IR in the convolver for this round (with a reference it
     /// changes from round to round; the returned IR is the chosen round's).
     ir_params: Option<IrParams>,
+    /// The reflection cancelled after the IR of `ir_params` (a neutral IR when
+    /// Genesis did not run), if any.
+    reflection: Option<faurge_dsp::analysis::purity::Reflection>,
 }
 
 /// How a bake reports its stages and listens for cancellation.
@@ -857,8 +863,14 @@ impl Orchestrator {
         let pauses_snr = input.pauses_snr_db;
         let mut seen = snap.restoration;
         seen.snr_db = seen.snr_db.max(pauses_snr);
-        let mut decision =
-            Decision::decide(&seen, intent, &goals, Some(&fabian), snap.speech_level_db);
+        let mut decision = Decision::decide(
+            &seen,
+            snap.reflection.as_ref(),
+            intent,
+            &goals,
+            Some(&fabian),
+            snap.speech_level_db,
+        );
         // The noise reduction works on what the de-clipper and de-clicker leave, and
         // clipping's distortion fills the gaps between harmonics like noise: Fabian
         // flagged noise on the shipped clipped example (no noise added; its floor read
@@ -877,7 +889,14 @@ impl Orchestrator {
                 seen.noise_floor_dbfs = after.noise_floor_dbfs;
                 seen.snr_db = after.snr_db.max(pauses_snr);
                 let deesser = decision.deesser;
-                decision = Decision::decide(&seen, intent, &goals, None, snap.speech_level_db);
+                decision = Decision::decide(
+                    &seen,
+                    snap.reflection.as_ref(),
+                    intent,
+                    &goals,
+                    None,
+                    snap.speech_level_db,
+                );
                 decision.deesser = deesser;
             }
         }
@@ -984,12 +1003,28 @@ impl Orchestrator {
             let ir = synthesize_ir(&params, ANALYSIS_RATE as f32);
             *ir_cache = Some((params, ir));
         }
+        // A reflection the plan cancels: its inverse follows the IR (a neutral one
+        // when Genesis did not run).
+        let reflection = plan.decision.reflection;
+        let cancelled = reflection.map(|r| {
+            let base = ir_cache.as_ref().map_or_else(
+                || synthesize_ir(&IrParams::neutral(), ANALYSIS_RATE as f32),
+                |(_, i)| i.clone(),
+            );
+            cancel_reflection(&base, &r, ANALYSIS_RATE as f32)
+        });
+        let ir_params = ir_cache
+            .as_ref()
+            .map(|(p, _)| *p)
+            .or(reflection.map(|_| IrParams::neutral()));
         timings.push((Stage::Genesis, t.elapsed().as_secs_f64() * 1e3));
         ctl.check()?;
 
         ctl.stage(Stage::ShadowBake, n, None);
         let t = Instant::now();
-        let ir = ir_cache.as_ref().map(|(_, i)| i.as_slice());
+        let ir = cancelled
+            .as_deref()
+            .or(ir_cache.as_ref().map(|(_, i)| i.as_slice()));
         let mut state = dsp_state_from_ursula(&settings, ir.is_some());
         if !plan.tone {
             for b in state.eq.bands.iter_mut() {
@@ -1075,7 +1110,11 @@ impl Orchestrator {
             &render,
             restored.as_ref().or(Some(&snap.restoration)),
         );
-        let room_db = ir.and_then(|i| reverberant_to_direct_db(i, ANALYSIS_RATE as f32));
+        // The room is read off the IR before a reflection's cancellation (its echo
+        // train is not a room).
+        let room_db = ir_cache
+            .as_ref()
+            .and_then(|(_, i)| reverberant_to_direct_db(i, ANALYSIS_RATE as f32));
         timings.push((Stage::ShadowBake, t.elapsed().as_secs_f64() * 1e3));
         ctl.check()?;
 
@@ -1105,7 +1144,8 @@ impl Orchestrator {
             restored,
             restored_exact,
             e_out,
-            ir_params: ir_cache.as_ref().map(|(p, _)| *p),
+            ir_params,
+            reflection,
         })
     }
 
@@ -1169,6 +1209,10 @@ impl Orchestrator {
         // Restoration stages that did not help go off.
         if let (true, Some(after)) = (first, &last.restored) {
             plan.decision.verify(&snap.restoration, after, &plan.goals);
+        }
+        if let (true, Some(r)) = (first, last.reflection) {
+            let after = reflection_gain_at(&[&last.audio], ANALYSIS_RATE as f32, &r);
+            plan.decision.verify_reflection(after);
         }
         Ok(next)
     }
@@ -1364,17 +1408,31 @@ impl Orchestrator {
             .ir_params
             .filter(|_| chosen.state.convolver.enabled)
             .map(|params| {
-                IrAudio::new(
-                    req.sample_rate,
-                    &synthesize_ir(&params, req.sample_rate as f32),
-                )
+                let sr = req.sample_rate as f32;
+                let ir = synthesize_ir(&params, sr);
+                let ir = match chosen.reflection {
+                    Some(r) => cancel_reflection(&ir, &r, sr),
+                    None => ir,
+                };
+                IrAudio::new(req.sample_rate, &ir)
             });
         let table = self.reader.table().clone();
         let after = match (chosen.restored, chosen.restored_exact) {
             (Some(_), false) => Some(Renders::exact_metrics(&chosen.audio)),
             (m, _) => m,
         };
-        let notes = plan.decision.notes(&snap.restoration, after.as_ref());
+        // The notes describe the chosen round's reflection cancellation.
+        let mut decided = plan.decision.clone();
+        decided.reflection = chosen.reflection;
+        let reflection_after = chosen
+            .reflection
+            .and_then(|r| reflection_gain_at(&[&chosen.audio], ANALYSIS_RATE as f32, &r));
+        let notes = decided.notes(
+            &snap.restoration,
+            after.as_ref(),
+            snap.reflection.as_ref(),
+            reflection_after,
+        );
         let goals = goal_reports(&table, &plan.goals, &chosen.measured, chosen.room_db);
         let verdict = verdict(&understood, &goals, &notes, chosen.s_c, threshold);
         let stats = self.models.stats();
@@ -1642,6 +1700,7 @@ mod tests {
             restored_exact: true,
             e_out: [0.0; EMBED_DIM],
             ir_params: None,
+            reflection: None,
         }
     }
 

@@ -11,6 +11,7 @@
 //! restoration at all. After the first shadow bake [`Decision::verify`] turns off a
 //! stage that did not improve its own measurement.
 
+use faurge_dsp::analysis::purity::{Reflection, ReflectionEstimate};
 use faurge_dsp::analysis::restoration::RestorationMetrics;
 use faurge_dsp::state::{
     DeEsserState, DehumState, DspState, RestorationState, MAX_DEHUM_FREQ_HZ,
@@ -54,6 +55,10 @@ pub const DEESS_DB_PER_UNIT: f32 = 4.0;
 /// local prediction error; the default 50 % finds those 20× above).
 pub const ASKED_DECLICK_SENSITIVITY_PCT: f32 = 75.0;
 
+/// A cancelled reflection stays only where the render's fitted gain at its delay
+/// fell to at most this share of the input's.
+pub const REFLECTION_VERIFY_SHARE: f64 = 0.5;
+
 /// Hum removal stays on only where the hum's prominence fell by at least this, dB.
 pub const HUM_VERIFY_DB: f32 = 6.0;
 
@@ -73,6 +78,9 @@ pub struct Decision {
     pub restoration: RestorationState,
     /// De-esser.
     pub deesser: DeEsserState,
+    /// The reflection the corrective IR cancels (comb filtering from a desk, a
+    /// monitor or a wall near the mic), if any.
+    pub reflection: Option<Reflection>,
 }
 
 fn logit(f: Option<&FabianOutput>, family: &str) -> f32 {
@@ -88,11 +96,12 @@ fn goal<'a>(goals: &'a [Goal], quantity: &str) -> Option<&'a Goal> {
 }
 
 impl Decision {
-    /// Decides the stages for `m` (the snapshot's restoration measurements), the
-    /// intent and its goals, Fabian's round-1 output and the P.56 active speech level
-    /// (`speech_level_db`, dBFS).
+    /// Decides the stages for `m` (the snapshot's restoration measurements) and
+    /// `reflection` (its reflection estimate), the intent and its goals, Fabian's
+    /// round-1 output and the P.56 active speech level (`speech_level_db`, dBFS).
     pub fn decide(
         m: &RestorationMetrics,
+        reflection: Option<&ReflectionEstimate>,
         intent: &Intent,
         goals: &[Goal],
         fabian: Option<&FabianOutput>,
@@ -189,9 +198,15 @@ impl Decision {
             d.range_db = (DEESS_DB_PER_UNIT * units).clamp(3.0, 18.0);
             d.threshold_db = (m.sibilant_band_dbfs - 2.0 * units).clamp(-60.0, 0.0);
         }
+        // Comb filtering: a repair cancels a reflection the snapshot plainly shows
+        // (`ReflectionEstimate::is_reflection`).
+        let reflection = reflection
+            .filter(|e| repair && e.is_reflection())
+            .map(|e| e.reflection);
         Decision {
             restoration: r,
             deesser: d,
+            reflection,
         }
     }
 
@@ -203,7 +218,21 @@ impl Decision {
 
     /// Whether any stage is on.
     pub fn any(&self) -> bool {
-        self.restoration.any_enabled() || self.deesser.enabled
+        self.restoration.any_enabled() || self.deesser.enabled || self.reflection.is_some()
+    }
+
+    /// After a shadow bake: keeps the reflection's cancellation only where the
+    /// render's ripple at its delay (`after`, the fitted gain there) fell to
+    /// [`REFLECTION_VERIFY_SHARE`] of the input's. Returns whether it went off.
+    pub fn verify_reflection(&mut self, after: Option<f64>) -> bool {
+        let kept = match (self.reflection, after) {
+            (Some(r), Some(a)) => a.abs() <= REFLECTION_VERIFY_SHARE * r.gain.abs(),
+            _ => true,
+        };
+        if !kept {
+            self.reflection = None;
+        }
+        !kept
     }
 
     /// After a shadow bake: keeps only the stages that improved their own
@@ -247,12 +276,16 @@ impl Decision {
         off
     }
 
-    /// The report's notes: what each stage found (`before`), what was done, and the
-    /// measured effect (`after`, the returned render's measurements).
+    /// The report's notes: what each stage found (`before`; `reflection`, the
+    /// input's reflection estimate), what was done, and the measured effect
+    /// (`after`, the returned render's measurements; `reflection_after`, the
+    /// render's fitted gain at the cancelled reflection).
     pub fn notes(
         &self,
         before: &RestorationMetrics,
         after: Option<&RestorationMetrics>,
+        reflection: Option<&ReflectionEstimate>,
+        reflection_after: Option<f64>,
     ) -> Vec<faurge_protocol::RestorationNote> {
         let r = &self.restoration;
         let note = |stage: &str, found: String, enabled: bool, done: String| {
@@ -356,6 +389,22 @@ impl Decision {
                 None => "reconstructing clipped runs".into(),
             },
         ));
+        v.push(note(
+            "reflection",
+            match reflection {
+                Some(e) if e.is_reflection() => describe_reflection(&e.reflection),
+                _ => "no reflection stands out of the voice's own spectrum".into(),
+            },
+            self.reflection.is_some(),
+            match (self.reflection, reflection_after) {
+                (Some(r), Some(a)) => format!(
+                    "cancelled in the corrective IR: ripple gain {:.2} → {:.2}",
+                    r.gain.abs(),
+                    a.abs()
+                ),
+                _ => "cancelled in the corrective IR".into(),
+            },
+        ));
         let sib = if before.sibilant_fraction > 0.0 {
             format!("sibilants {:+.0} dB against the voice", before.sibilance_db)
         } else {
@@ -376,9 +425,25 @@ impl Decision {
     }
 }
 
+/// A reflection in words: delay, gain in dB, the notch spacing it causes, and the
+/// surface's treble loss.
+fn describe_reflection(r: &Reflection) -> String {
+    let ms = r.delay_s * 1e3;
+    let surface = r.corner_hz.map_or(String::new(), |c| {
+        format!(", dulled above {:.1} kHz", c / 1000.0)
+    });
+    format!(
+        "a reflection {ms:.1} ms after the direct sound at {:.0} dB{}{surface}: notches every {:.0} Hz",
+        20.0 * r.gain.abs().log10(),
+        if r.gain < 0.0 { " (inverted)" } else { "" },
+        1.0 / r.delay_s
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use faurge_dsp::analysis::purity::ReflectionEstimate;
     use faurge_vocabulary::intent::{Measured, Reader};
 
     fn metrics(snr: f32, clicks: u32, runs: u32) -> RestorationMetrics {
@@ -431,7 +496,7 @@ mod tests {
         after.hum_db = hum.hum_db - 0.5 * HUM_VERIFY_DB;
         after.hum_harmonics = 1;
         assert_eq!(d.clone().verify(&hum, &after, &[]), vec!["hum removal"]);
-        let notes = d.notes(&hum, Some(&clean));
+        let notes = d.notes(&hum, Some(&clean), None, None);
         let n = notes.iter().find(|n| n.stage == "hum removal").unwrap();
         assert!(n.enabled && n.found.contains("59.9 Hz") && n.done.contains("no hum left"));
     }
@@ -449,7 +514,7 @@ mod tests {
             ..Measured::default()
         };
         let goals = intent.goals(r.table(), &measured);
-        Decision::decide(m, &intent, &goals, None, Some(-30.0))
+        Decision::decide(m, None, &intent, &goals, None, Some(-30.0))
     }
 
     #[test]
@@ -494,6 +559,47 @@ mod tests {
         assert!(decide("more dynamic", &clean).restoration.expander.enabled);
         // A relative tone request restores nothing.
         assert!(!decide("warmer", &metrics(12.0, 20, 40)).any());
+    }
+
+    #[test]
+    fn a_repair_cancels_a_plain_reflection_and_keeps_it_only_where_it_fell() {
+        let r = Reader::embedded().unwrap();
+        let m = metrics(50.0, 0, 0);
+        let estimate = |gain: f64, second_order: f64| ReflectionEstimate {
+            reflection: Reflection {
+                delay_s: 0.003,
+                gain,
+                corner_hz: Some(4000.0),
+            },
+            second_order,
+        };
+        let with = |prompt: &str, e: &ReflectionEstimate| {
+            let intent = r.read(prompt, prompt == "fix my mic");
+            let goals = intent.goals(r.table(), &Measured::default());
+            Decision::decide(&m, Some(e), &intent, &goals, None, Some(-30.0))
+        };
+        let plain = estimate(-0.6, -0.18);
+        let mut d = with("fix my mic", &plain);
+        assert_eq!(d.reflection, Some(plain.reflection));
+        assert!(d.any());
+        // Too weak, or a resonance's sign (a steady voice): left alone; and a tone
+        // request does not repair.
+        assert_eq!(with("fix my mic", &estimate(-0.3, -0.05)).reflection, None);
+        assert_eq!(with("fix my mic", &estimate(0.6, 0.18)).reflection, None);
+        assert_eq!(with("warmer", &plain).reflection, None);
+        // Kept where the ripple fell to half; off where it did not.
+        assert!(!d.clone().verify_reflection(Some(0.25)));
+        assert!(d.verify_reflection(Some(-0.4)));
+        assert_eq!(d.reflection, None);
+        // The notes say what was found and what was done.
+        let d = with("fix my mic", &plain);
+        let notes = d.notes(&m, Some(&m), Some(&plain), Some(0.05));
+        let n = notes.iter().find(|n| n.stage == "reflection").unwrap();
+        assert!(n.enabled && n.found.contains("3.0 ms") && n.found.contains("inverted"));
+        assert!(
+            n.found.contains("333 Hz") && n.done.contains("0.60 → 0.05"),
+            "{n:?}"
+        );
     }
 
     #[test]
