@@ -576,7 +576,7 @@ impl ReflectionEstimate {
 }
 
 /// Ripple peaks [`estimate_reflection`] fits.
-const ESTIMATE_CANDIDATES: usize = 3;
+pub const ESTIMATE_CANDIDATES: usize = 3;
 
 /// The argument of the maximum of `f` on `[a, b]` (unimodal there) by
 /// golden-section search, to within 0.1 µs.
@@ -659,7 +659,7 @@ pub fn reflection_gain_at(channels: &[&[f32]], sample_rate: f32, r: &Reflection)
 
 /// One-pole corners [`estimate_reflection`] tries for an absorbing surface, Hz
 /// (half-octave steps; no corner, a flat reflection, is tried as well).
-const ESTIMATE_CORNERS_HZ: [f64; 9] = [
+pub const ESTIMATE_CORNERS_HZ: [f64; 9] = [
     1000.0, 1414.0, 2000.0, 2828.0, 4000.0, 5657.0, 8000.0, 11314.0, 16000.0,
 ];
 

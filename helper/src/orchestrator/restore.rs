@@ -223,7 +223,7 @@ impl Decision {
 
     /// After a shadow bake: keeps the reflection's cancellation only where the
     /// render's ripple at its delay (`after`, the fitted gain there) fell to
-    /// [`REFLECTION_VERIFY_SHARE`] of the input's. Returns whether it went off.
+    /// `REFLECTION_VERIFY_SHARE` of the input's. Returns whether it went off.
     pub fn verify_reflection(&mut self, after: Option<f64>) -> bool {
         let kept = match (self.reflection, after) {
             (Some(r), Some(a)) => a.abs() <= REFLECTION_VERIFY_SHARE * r.gain.abs(),
