@@ -36,9 +36,9 @@ use rand::Rng;
 use realfft::RealFftPlanner;
 use rustfft::num_complex::Complex64;
 use rustfft::FftPlanner;
+use serde::{Deserialize, Serialize};
 
 use crate::analysis::purity::Reflection;
-use serde::{Deserialize, Serialize};
 
 /// Number of points of the correction curve.
 pub const IR_CURVE_POINTS: usize = 32;
@@ -306,10 +306,11 @@ const CANCEL_TAPER_START: f64 = 0.4;
 
 /// `ir` followed by the inverse of one reflection `x[n] + g·x[n − D]`
 /// ([`Reflection`], found by [`crate::analysis::purity::estimate_reflection`]):
-/// `H(ω) = 1 / (1 + g·t(ω)·e^{−jωD})`, stable and causal for `|g| < 1` (its poles
-/// lie inside the unit circle), so the product stays minimum phase. Its impulse
-/// response is the echo train `Σₖ (−g)ᵏ·δ[n − kD]` at the exact (fractional)
-/// delay; `t` tapers the gain to 0 over the top fifth of the band (a reflection
+/// `H(ω) = 1 / (1 + g·t(ω)·LP(ω)·e^{−jωD})`, `LP = 1/(1 + jf/f_c)` the
+/// surface's one-pole low-pass (1 for a flat reflection), stable and causal for
+/// `|g| < 1` (its poles lie inside the unit circle), so the product stays minimum
+/// phase. For a flat reflection its impulse response is the echo train
+/// `Σₖ (−g)ᵏ·δ[n − kD]` at the exact (fractional) delay; `t` tapers the gain to 0 over the top fifth of the band (a reflection
 /// from a real surface carries little there, and a fractional delay has no
 /// defined phase at Nyquist). `g` is clamped to ±[`MAX_CANCEL_GAIN`].
 ///

@@ -358,19 +358,36 @@ impl Ripple {
         })
     }
 
-    /// `Σ w·l·e^{j2πfq}` over the bins for delay `q` s, as `(re, im)`; the
-    /// phasor is advanced one bin at a time.
-    fn component(&self, q: f64) -> (f64, f64) {
-        let (mut re, mut im) = (0.0, 0.0);
+    /// The ripple of `channels` (planar, 1 or 2) at `sample_rate` Hz, from their
+    /// 0.5 s Welch spectrum; `None` for silent or unusable input.
+    fn of(channels: &[&[f32]], sample_rate: f32) -> Option<Ripple> {
+        let input = Input::new(channels, sample_rate)?;
+        if input.is_silent() {
+            return None;
+        }
+        let psd = welch_psd(&input, f64::from(SPECTRUM_WINDOW_S));
+        Ripple::new(&psd, input.sample_rate)
+    }
+
+    /// `(cos, sin)` of `2πf·q` at each bin's frequency `f`, by a phasor advanced
+    /// one bin at a time.
+    fn phasors(&self, q: f64) -> impl Iterator<Item = (f64, f64)> {
         let (s0, c0) = (2.0 * std::f64::consts::PI * self.f0 * q).sin_cos();
         let (ds, dc) = (2.0 * std::f64::consts::PI * self.bin_hz * q).sin_cos();
-        let (mut pc, mut ps) = (c0, s0);
-        for y in &self.wl {
-            re += y * pc;
-            im += y * ps;
-            (pc, ps) = (pc * dc - ps * ds, pc * ds + ps * dc);
-        }
-        (re, im)
+        std::iter::successors(Some((c0, s0)), move |&(pc, ps)| {
+            Some((pc * dc - ps * ds, pc * ds + ps * dc))
+        })
+        .take(self.wl.len())
+    }
+
+    /// `Σ w·l·e^{j2πfq}` over the bins for delay `q` s, as `(re, im)`.
+    fn component(&self, q: f64) -> (f64, f64) {
+        self.wl
+            .iter()
+            .zip(self.phasors(q))
+            .fold((0.0, 0.0), |(re, im), (y, (pc, ps))| {
+                (re + y * pc, im + y * ps)
+            })
     }
 
     /// Amplitude of the cosine ripple of period `1/q` Hz (the reflection gain
@@ -380,62 +397,67 @@ impl Ripple {
         2.0 * (re * re + im * im).sqrt() / self.wsum
     }
 
-    /// The least-squares fit of `l ≈ g·m` for the ripple of a reflection at
-    /// `delay` s low-passed at `corner_hz` (one pole), `m(f) = Re(e^{−j2πf·delay} /
-    /// (1 + jf/corner_hz))`, weighted by the taper: `(g, Σw·l·m · g)`, the gain and
-    /// the share of the log spectrum's energy it explains (larger is better).
-    fn fit(&self, delay: f64, corner_hz: f64) -> (f64, f64) {
+    /// The weighted least-squares fit `l ≈ c·m` of the log spectrum to a term
+    /// `m(f) = term(Re a, Im a)` of the log of a reflection at `delay` s low-passed
+    /// at `corner_hz` (one pole), `a(f) = e^{−j2πf·delay} / (1 + jf/corner_hz)`
+    /// (the gain left out), weighted by the taper: `(c, c·Σw·l·m)`, the
+    /// coefficient and the share of the log spectrum's energy the term explains.
+    fn least_squares(
+        &self,
+        delay: f64,
+        corner_hz: f64,
+        term: impl Fn(f64, f64) -> f64,
+    ) -> (f64, f64) {
         let (mut lm, mut mm) = (0.0, 0.0);
-        let (s0, c0) = (2.0 * std::f64::consts::PI * self.f0 * delay).sin_cos();
-        let (ds, dc) = (2.0 * std::f64::consts::PI * self.bin_hz * delay).sin_cos();
-        let (mut pc, mut ps) = (c0, s0);
-        for (i, (wl, w)) in self.wl.iter().zip(&self.w).enumerate() {
+        for (i, ((wl, w), (pc, ps))) in self
+            .wl
+            .iter()
+            .zip(&self.w)
+            .zip(self.phasors(delay))
+            .enumerate()
+        {
             let x = (self.f0 + i as f64 * self.bin_hz) / corner_hz;
-            let m = (pc - x * ps) / (1.0 + x * x);
+            // a = (cos − j·sin)(1 − jx) / (1 + x²)
+            let m = term(
+                (pc - x * ps) / (1.0 + x * x),
+                (-ps - x * pc) / (1.0 + x * x),
+            );
             lm += wl * m;
             mm += w * m * m;
-            (pc, ps) = (pc * dc - ps * ds, pc * ds + ps * dc);
         }
         if mm <= 0.0 {
             return (0.0, 0.0);
         }
-        let g = lm / mm;
-        (g, g * lm)
+        let c = lm / mm;
+        (c, c * lm)
     }
 
-    /// The least-squares coefficient of the second term of `ln|1 + a·e^{−jωD}|`,
-    /// `m₂(f) = Re((e^{−j2πf·delay} / (1 + jf/corner_hz))²)`: `−g²/2` for a real
-    /// reflection of gain `g`.
+    /// The fit of the first term of `ln|1 + g·a|`, `Re a`: the gain `g` and the
+    /// share of the log spectrum's energy it explains (larger is better).
+    fn fit(&self, delay: f64, corner_hz: f64) -> (f64, f64) {
+        self.least_squares(delay, corner_hz, |re, _| re)
+    }
+
+    /// The coefficient of the second term of `ln|1 + g·a|`, `Re(a²)`: `−g²/2` for
+    /// a real reflection of gain `g`.
     fn second_order(&self, delay: f64, corner_hz: f64) -> f64 {
-        let (mut lm, mut mm) = (0.0, 0.0);
-        for (i, (wl, w)) in self.wl.iter().zip(&self.w).enumerate() {
-            let f = self.f0 + i as f64 * self.bin_hz;
-            let x = f / corner_hz;
-            let (s, c) = (2.0 * std::f64::consts::PI * f * delay).sin_cos();
-            // a = (c − j s)(1 − j x)/(1 + x²)
-            let (ar, ai) = ((c - x * s) / (1.0 + x * x), (-s - x * c) / (1.0 + x * x));
-            let m = ar * ar - ai * ai;
-            lm += wl * m;
-            mm += w * m * m;
-        }
-        if mm > 0.0 {
-            lm / mm
-        } else {
-            0.0
-        }
+        self.least_squares(delay, corner_hz, |re, im| re * re - im * im)
+            .0
     }
 
-    /// The delays of the `n` largest local maxima of the ripple amplitude on a
-    /// `step` s grid over `range` s, largest first.
-    fn peaks(&self, range: (f64, f64), step: f64, n: usize) -> Vec<f64> {
-        let (lo, hi) = range;
-        let steps = ((hi - lo) / step).round() as usize;
-        let amp: Vec<(f64, f64)> = (0..=steps)
-            .map(|s| {
-                let q = lo + (hi - lo) * s as f64 / steps as f64;
-                (q, self.amplitude(q))
-            })
-            .collect();
+    /// `(q, amplitude(q))` for `steps + 1` delays `q` evenly spread over `range` s.
+    fn grid(&self, range: (f64, f64), steps: usize) -> impl Iterator<Item = (f64, f64)> + '_ {
+        let (q_lo, q_hi) = range;
+        (0..=steps).map(move |s| {
+            let q = q_lo + (q_hi - q_lo) * s as f64 / steps as f64;
+            (q, self.amplitude(q))
+        })
+    }
+
+    /// The delays of the `n` largest local maxima of the ripple amplitude on
+    /// [`Ripple::grid`], largest first.
+    fn peaks(&self, range: (f64, f64), steps: usize, n: usize) -> Vec<f64> {
+        let amp: Vec<(f64, f64)> = self.grid(range, steps).collect();
         let mut peaks: Vec<(f64, f64)> = (0..amp.len())
             .filter(|&i| {
                 let left = i == 0 || amp[i - 1].1 < amp[i].1;
@@ -448,16 +470,10 @@ impl Ripple {
         peaks.into_iter().take(n).map(|(q, _)| q).collect()
     }
 
-    /// The delay of the largest ripple among `steps + 1` delays evenly spread
-    /// over `range` s, and its amplitude.
+    /// The delay of the largest ripple on [`Ripple::grid`], and its amplitude.
     fn scan(&self, range: (f64, f64), steps: usize) -> (f64, f64) {
-        let (q_lo, q_hi) = range;
-        (0..=steps)
-            .map(|s| {
-                let q = q_lo + (q_hi - q_lo) * s as f64 / steps as f64;
-                (q, self.amplitude(q))
-            })
-            .fold((q_lo, 0.0), |a, b| if b.1 > a.1 { b } else { a })
+        self.grid(range, steps)
+            .fold((range.0, 0.0), |a, b| if b.1 > a.1 { b } else { a })
     }
 }
 
@@ -530,17 +546,14 @@ pub struct ReflectionEstimate {
 /// is as wide as the spacing of the voice's formants (about 1 kHz), which the
 /// long-term spectrum keeps. `None` for silent or unusable input.
 pub fn estimate_reflection(channels: &[&[f32]], sample_rate: f32) -> Option<ReflectionEstimate> {
-    let input = Input::new(channels, sample_rate)?;
-    if input.is_silent() {
-        return None;
-    }
-    let psd = welch_psd(&input, f64::from(SPECTRUM_WINDOW_S));
-    let ripple = Ripple::new(&psd, input.sample_rate)?;
+    let ripple = Ripple::of(channels, sample_rate)?;
+    let (lo, hi) = ESTIMATE_DELAY_S;
+    let steps = ((hi - lo) / ESTIMATE_STEP_S).round() as usize;
     // The strongest ripple peaks; a voice's own (its pitch) can outdo a reflection
     // dulled by its surface, so each is fitted, and the best fit with a
     // reflection's second-order sign wins (else the best fit).
     let fits: Vec<(ReflectionEstimate, f64)> = ripple
-        .peaks(ESTIMATE_DELAY_S, ESTIMATE_STEP_S, ESTIMATE_CANDIDATES)
+        .peaks(ESTIMATE_DELAY_S, steps, ESTIMATE_CANDIDATES)
         .into_iter()
         .filter_map(|q| fit_reflection(&ripple, q))
         .collect();
@@ -647,12 +660,7 @@ fn fit_reflection(ripple: &Ripple, q0: f64) -> Option<(ReflectionEstimate, f64)>
 /// corner, without searching. What a reflection cancelled by
 /// [`crate::ir::cancel_reflection`] leaves. `None` for silent or unusable input.
 pub fn reflection_gain_at(channels: &[&[f32]], sample_rate: f32, r: &Reflection) -> Option<f64> {
-    let input = Input::new(channels, sample_rate)?;
-    if input.is_silent() {
-        return None;
-    }
-    let psd = welch_psd(&input, f64::from(SPECTRUM_WINDOW_S));
-    let ripple = Ripple::new(&psd, input.sample_rate)?;
+    let ripple = Ripple::of(channels, sample_rate)?;
     let (g, _) = ripple.fit(r.delay_s, r.corner_hz.unwrap_or(f64::INFINITY));
     g.is_finite().then_some(g)
 }

@@ -69,7 +69,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use faurge_dsp::analysis::dynamics::t_dyn;
-use faurge_dsp::analysis::purity::reflection_gain_at;
+use faurge_dsp::analysis::purity::{estimate_reflection, reflection_gain_at, ReflectionEstimate};
 use faurge_dsp::analysis::restoration::RestorationMetrics;
 use faurge_dsp::chain::{Chain, ChainConfig};
 use faurge_dsp::compressor::Compressor;
@@ -440,6 +440,10 @@ struct Plan {
     tone: bool,
     requires_genesis: bool,
     fabian: FabianOutput,
+    /// The reflection that best explains the ripple of the input's log spectrum (a
+    /// comb filter's notches), whether or not it is one; looked for by a repair
+    /// only (`None` otherwise).
+    reflection: Option<ReflectionEstimate>,
 }
 
 /// A lower crest factor to reach with the compressor.
@@ -861,11 +865,16 @@ impl Orchestrator {
         // noise reduction then went on and moved it further from the dry original
         // (1/3-octave distance 5.5 → 6.2 dB). The higher of the two SNRs decides.
         let pauses_snr = input.pauses_snr_db;
+        // Only a repair cancels a reflection: only a repair looks for one.
+        let reflection = intent
+            .repair
+            .then(|| estimate_reflection(&[&input.audio], ANALYSIS_RATE as f32))
+            .flatten();
         let mut seen = snap.restoration;
         seen.snr_db = seen.snr_db.max(pauses_snr);
         let mut decision = Decision::decide(
             &seen,
-            snap.reflection.as_ref(),
+            reflection.as_ref(),
             intent,
             &goals,
             Some(&fabian),
@@ -891,7 +900,7 @@ impl Orchestrator {
                 let deesser = decision.deesser;
                 decision = Decision::decide(
                     &seen,
-                    snap.reflection.as_ref(),
+                    reflection.as_ref(),
                     intent,
                     &goals,
                     None,
@@ -932,6 +941,7 @@ impl Orchestrator {
             tone,
             requires_genesis,
             fabian,
+            reflection,
         })
     }
 
@@ -1006,12 +1016,13 @@ impl Orchestrator {
         // A reflection the plan cancels: its inverse follows the IR (a neutral one
         // when Genesis did not run).
         let reflection = plan.decision.reflection;
-        let cancelled = reflection.map(|r| {
-            let base = ir_cache.as_ref().map_or_else(
-                || synthesize_ir(&IrParams::neutral(), ANALYSIS_RATE as f32),
-                |(_, i)| i.clone(),
-            );
-            cancel_reflection(&base, &r, ANALYSIS_RATE as f32)
+        let cancelled = reflection.map(|r| match ir_cache {
+            Some((_, base)) => cancel_reflection(base, &r, ANALYSIS_RATE as f32),
+            None => cancel_reflection(
+                &synthesize_ir(&IrParams::neutral(), ANALYSIS_RATE as f32),
+                &r,
+                ANALYSIS_RATE as f32,
+            ),
         });
         let ir_params = ir_cache
             .as_ref()
@@ -1421,16 +1432,16 @@ impl Orchestrator {
             (Some(_), false) => Some(Renders::exact_metrics(&chosen.audio)),
             (m, _) => m,
         };
-        // The notes describe the chosen round's reflection cancellation.
-        let mut decided = plan.decision.clone();
-        decided.reflection = chosen.reflection;
+        // The notes describe what the chosen round applied (a later round's
+        // verification may have turned a stage off after it).
+        let decided = Decision::applied(&chosen.state, chosen.reflection);
         let reflection_after = chosen
             .reflection
             .and_then(|r| reflection_gain_at(&[&chosen.audio], ANALYSIS_RATE as f32, &r));
         let notes = decided.notes(
             &snap.restoration,
             after.as_ref(),
-            snap.reflection.as_ref(),
+            plan.reflection.as_ref(),
             reflection_after,
         );
         let goals = goal_reports(&table, &plan.goals, &chosen.measured, chosen.room_db);

@@ -210,6 +210,16 @@ impl Decision {
         }
     }
 
+    /// The decision `state` carries (the inverse of [`Decision::apply`]), with the
+    /// `reflection` its IR cancels.
+    pub fn applied(state: &DspState, reflection: Option<Reflection>) -> Decision {
+        Decision {
+            restoration: state.restoration,
+            deesser: state.deesser,
+            reflection,
+        }
+    }
+
     /// Puts the decision into `state`.
     pub fn apply(&self, state: &mut DspState) {
         state.restoration = self.restoration;
@@ -393,7 +403,8 @@ impl Decision {
             "reflection",
             match reflection {
                 Some(e) if e.is_reflection() => describe_reflection(&e.reflection),
-                _ => "no reflection stands out of the voice's own spectrum".into(),
+                Some(_) => "no reflection stands out of the voice's own spectrum".into(),
+                None => "not looked for (only a repair cancels reflections)".into(),
             },
             self.reflection.is_some(),
             match (self.reflection, reflection_after) {
@@ -600,6 +611,14 @@ mod tests {
             n.found.contains("333 Hz") && n.done.contains("0.60 → 0.05"),
             "{n:?}"
         );
+        // Not looked for (not a repair): the note says so rather than "none".
+        let notes = d.notes(&m, Some(&m), None, None);
+        let n = notes.iter().find(|n| n.stage == "reflection").unwrap();
+        assert!(n.found.contains("not looked for"), "{n:?}");
+        // What a state carries is the decision applied to it.
+        let mut state = DspState::default();
+        d.apply(&mut state);
+        assert_eq!(Decision::applied(&state, d.reflection), d);
     }
 
     #[test]

@@ -5,7 +5,6 @@
 
 use faurge_dsp::analysis::loudness::{active_speech_level, integrated_lufs};
 use faurge_dsp::analysis::ltas::{ltas_band_centers_hz, LTAS_BANDS};
-use faurge_dsp::analysis::purity::{estimate_reflection, ReflectionEstimate};
 use faurge_dsp::analysis::restoration::{restoration_metrics, RestorationMetrics};
 use faurge_vocabulary::descriptors::Descriptors;
 use faurge_vocabulary::intent::Measured;
@@ -29,9 +28,6 @@ pub struct Snapshot {
     pub input: InputFeatures,
     /// Noise floor, clicks, clipping and sibilance of the input.
     pub restoration: RestorationMetrics,
-    /// The reflection that best explains the ripple of the input's log spectrum
-    /// (a comb filter's notches), whether or not it is one.
-    pub reflection: Option<ReflectionEstimate>,
     /// Seconds of active speech (P.56).
     pub speech_s: f32,
     /// P.56 active speech level, dBFS (mean square over the active samples).
@@ -85,7 +81,6 @@ impl Snapshot {
         };
         let sr = ANALYSIS_RATE as f32;
         let restoration = restoration_metrics(&[&input.audio], sr);
-        let reflection = estimate_reflection(&[&input.audio], sr);
         let active = active_speech_level(&[&input.audio], sr);
         let speech_s = active.map_or(0.0, |a| a.activity * input.audio.len() as f32 / sr);
         let measured = quantities(
@@ -101,7 +96,6 @@ impl Snapshot {
             speech_level_db: active.map(|a| a.level_db),
             speech_s,
             restoration,
-            reflection,
             measured,
             input,
         })
