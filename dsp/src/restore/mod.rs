@@ -352,6 +352,13 @@ impl Restoration {
     }
 }
 
+/// Whether `a` and `b` hold the same samples bit for bit (and as many): what the
+/// restoration stages' fast and vectorized paths are tested to give.
+#[cfg(test)]
+pub(crate) fn bit_identical(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
 /// The shipped VCTK example (mono, 48 kHz) plus uniform hiss `hiss · (u − ½)`, `u` from
 /// xorshift32 with a fixed seed: real speech for the restoration stages' unit tests.
 #[cfg(test)]
