@@ -239,13 +239,13 @@ fn write_err(path: &Path, e: impl std::fmt::Display) -> BuildError {
 }
 
 /// A clean clip loaded for rows: mono at [`SAMPLE_RATE`] and its bandwidth.
-struct Loaded {
-    audio: Vec<f32>,
+pub(crate) struct Loaded {
+    pub(crate) audio: Vec<f32>,
     source_sample_rate: u32,
-    bandwidth_hz: f32,
+    pub(crate) bandwidth_hz: f32,
 }
 
-fn load_clip(clip: &SpeechClip) -> Result<Loaded, BuildError> {
+pub(crate) fn load_clip(clip: &SpeechClip) -> Result<Loaded, BuildError> {
     let a = faurge_io::read(&clip.path).map_err(|e| audio_err(&clip.path, e))?;
     let mono = a.to_mono();
     let sr = a.sample_rate;

@@ -15,3 +15,4 @@ pub mod generate;
 pub mod reference;
 pub mod sources;
 pub mod target;
+pub mod tone_pairs;

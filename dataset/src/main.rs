@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use faurge_dataset::generate::{self, BuildConfig, DEFAULT_CROP_S, DEFAULT_ROWS_PER_CLIP};
+use faurge_dataset::tone_pairs;
 use faurge_vocabulary::Vocabulary;
 
 #[derive(Parser)]
@@ -62,6 +63,25 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         count: usize,
     },
+    /// Write the tone-repair estimator's training pairs (clean and tone-damaged LTAS
+    /// of random crops of every speech clip) to OUT/tone_pairs.parquet.
+    TonePairs {
+        /// Data folder (shared/data).
+        #[arg(long)]
+        data: PathBuf,
+        /// Output folder (created).
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed of every random draw.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Rows per clip.
+        #[arg(long, default_value_t = tone_pairs::DEFAULT_ROWS_PER_CLIP)]
+        rows_per_clip: usize,
+        /// Crop length, seconds.
+        #[arg(long, default_value_t = tone_pairs::DEFAULT_CROP_S)]
+        crop_s: f32,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -105,6 +125,24 @@ fn main() -> anyhow::Result<()> {
                     .unwrap_or(f32::NAN);
                 println!("{id:12} median {median:+6.1} dB over {n:3} clips (table: {now:+.1})");
             }
+        }
+        Command::TonePairs {
+            data,
+            out,
+            seed,
+            rows_per_clip,
+            crop_s,
+        } => {
+            let start = std::time::Instant::now();
+            let pairs = tone_pairs::pairs(&data, seed, rows_per_clip, crop_s)
+                .context("Could not make the tone pairs")?;
+            let path = tone_pairs::write(&pairs, &out)?;
+            eprintln!(
+                "{} pairs in {:.1} s: {}",
+                pairs.len(),
+                start.elapsed().as_secs_f64(),
+                path.display()
+            );
         }
         Command::Reference { out, seed, count } => {
             let r = faurge_dataset::reference::generate(seed, count);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use faurge_dataset::generate::{self, BuildConfig};
 use faurge_dataset::sources::{parse_speaker, scan, split_of, Split};
-use faurge_dsp::analysis::ltas::{ltas_band_edges_hz, ltas_bands_below};
+use faurge_dsp::analysis::ltas::{ltas_band_edges_hz, ltas_bands_below, LTAS_BANDS};
 use faurge_vocabulary::{Vocabulary, PAD_ID, UNK_ID};
 
 fn examples() -> PathBuf {
@@ -227,4 +227,51 @@ fn the_descriptor_references_match_clean_speech() {
             "{id}: clean speech measures {median:+.1} dB, the table says {table:+.1}"
         );
     }
+}
+
+#[test]
+fn tone_pairs_are_clean_crops_and_the_same_crops_through_a_tone_damage() {
+    use faurge_dataset::tone_pairs;
+    let pairs = tone_pairs::pairs(&examples(), 5, 12, 2.0).unwrap();
+    assert_eq!(pairs.len() % 12, 0);
+    assert!(pairs.len() >= 24, "two speech clips in examples/");
+    let clean: Vec<_> = pairs.iter().filter(|p| p.damage.is_empty()).collect();
+    let damaged: Vec<_> = pairs.iter().filter(|p| !p.damage.is_empty()).collect();
+    assert!(!clean.is_empty() && !damaged.is_empty());
+    for p in &pairs {
+        assert_eq!(p.split, split_of_clip(&p.clip).label());
+        // The mask is the source's bandwidth: the LibriSpeech clip's is 8 kHz.
+        let valid = p.ltas_mask.iter().filter(|&&m| m > 0.0).count();
+        assert!(valid > 40, "{}: {valid} bands", p.clip);
+        if p.clip.starts_with("19-") {
+            assert!(valid < LTAS_BANDS, "{}", p.clip);
+        }
+    }
+    for p in &clean {
+        assert_eq!(p.input_ltas, p.clean_ltas, "{}", p.clip);
+    }
+    for p in &damaged {
+        // A tone damage moves some valid band by more than a dB, and says what it was.
+        let moved = (0..LTAS_BANDS)
+            .filter(|&b| p.ltas_mask[b] > 0.0)
+            .map(|b| (p.input_ltas[b] - p.clean_ltas[b]).abs())
+            .fold(0.0f32, f32::max);
+        assert!(moved > 1.0, "{}: {}", p.clip, p.damage);
+        assert!(!p.damage.contains("tilt"), "{}", p.damage);
+    }
+    // Deterministic, and written as Parquet.
+    let again = tone_pairs::pairs(&examples(), 5, 12, 2.0).unwrap();
+    assert!(pairs
+        .iter()
+        .zip(&again)
+        .all(|(a, b)| a.input_ltas == b.input_ltas && a.damage == b.damage));
+    let dir = std::env::temp_dir().join(format!("faurge-tone-pairs-{}", std::process::id()));
+    let path = tone_pairs::write(&pairs, &dir).unwrap();
+    assert!(std::fs::metadata(&path).unwrap().len() > 1000);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn split_of_clip(clip: &str) -> Split {
+    let (corpus, speaker, _) = parse_speaker(clip).unwrap();
+    split_of(corpus, &speaker)
 }
