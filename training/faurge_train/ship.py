@@ -5,7 +5,8 @@
 (``python -m faurge_train.train … --ship ../bundle/models`` and
 ``cargo xtask train --ship`` call the same code after training.)
 
-Copies the five ONNX files of the run, writes
+Copies the five ONNX files of the run (the tone-repair estimator's entries, which
+``faurge_train.tone`` makes, are kept), writes
 
 - ``tokenizer.json``: the dataset's vocabulary (``words``, ``max_tokens``,
   ``quantities``); token id = index in ``words`` + 2, 0 pads, 1 is unknown (the rule of
@@ -33,7 +34,7 @@ import numpy as np
 import onnx
 import torch
 
-from . import data, models
+from . import data, models, tone
 from .export import FABIAN_OUTPUTS, export_models, git_commit
 from .models import ursula_input
 
@@ -44,6 +45,9 @@ MODEL_FILES = {
     "ursula": "ursula.onnx",
     "genesis": "genesis.onnx",
 }
+# Every model of the bundle: the five above and the tone-repair estimator, which
+# ``faurge_train.tone`` trains and enters on its own (``cargo xtask tone --ship``).
+ALL_MODEL_FILES = {**MODEL_FILES, "tone_repair": "tone_repair.onnx"}
 PARITY_TOLERANCE = 1e-4
 ONNX_DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT64: "int64",
                onnx.TensorProto.INT32: "int32", onnx.TensorProto.DOUBLE: "float64"}
@@ -167,6 +171,9 @@ def ship(run, dataset, dest):
             raise FileNotFoundError(f"{run / f} is missing: train the run to the end before shipping")
     # Before anything is written: the bundle's own new files would make the tree dirty.
     shipped_by = git_commit(pathlib.Path(__file__).resolve().parents[2])
+    # The tone-repair estimator is trained on its own (faurge_train.tone): keep it.
+    read = lambda p: json.loads(p.read_text()) if p.is_file() else None
+    old_manifest, old_parity = read(dest / "manifest.json"), read(dest / "parity.json")
     dest.mkdir(parents=True, exist_ok=True)
     enc, fab, urs, gen = load_models(run)
     count = lambda m: sum(p.numel() for p in m.parameters())
@@ -182,7 +189,9 @@ def ship(run, dataset, dest):
     tok = {"words": vocab["words"], "max_tokens": vocab["max_tokens"], "quantities": vocab["quantities"],
            "pad_id": 0, "unknown_id": 1, "first_word_id": 2}
     (dest / "tokenizer.json").write_text(json.dumps(tok, indent=1) + "\n")
-    (dest / "parity.json").write_text(json.dumps(parity_cases(run, dataset), separators=(",", ":")) + "\n")
+    parity = parity_cases(run, dataset)
+    tone.carry_over_parity(old_manifest, old_parity, parity)
+    (dest / "parity.json").write_text(json.dumps(parity, separators=(",", ":")) + "\n")
     root = pathlib.Path(__file__).resolve().parents[2]
     info = report.get("run", {})
     manifest = {
@@ -198,6 +207,7 @@ def ship(run, dataset, dest):
         "calibration": report.get("calibration", {}),
         "evaluation": {"model_space": report["test_eval"]},
     }
+    tone.carry_over_manifest(old_manifest, manifest)
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 

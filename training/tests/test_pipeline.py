@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import ROOT
-from faurge_train import data, models, ship, train
+from faurge_train import data, models, ship, tone, train
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +142,73 @@ def test_ship_writes_manifest_tokenizer_and_parity(tiny_dataset, tmp_path):
     (run / "report.json").write_text((run / "report.json").read_text().replace(m["dataset"]["hash"], "0" * 64))
     with pytest.raises(ValueError):
         ship.ship(run, tiny_dataset, tmp_path / "other")
+
+
+@pytest.fixture(scope="module")
+def tiny_pairs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tone")
+    binary = os.environ.get("FAURGE_DATASET_BIN")
+    cmd = [binary] if binary else ["cargo", "run", "--quiet", "-p", "faurge-dataset", "--"]
+    subprocess.run(cmd + ["tone-pairs", "--data", str(ROOT / "examples"), "--out", str(out),
+                          "--seed", "3", "--rows-per-clip", "16", "--crop-s", "2"], cwd=ROOT, check=True)
+    return out
+
+
+def test_tone_repair_is_level_free_masked_and_soft_thresholded():
+    m = tone.ToneRepair().eval()
+    x = torch.randn(3, 64) * 10 - 30
+    mask = torch.ones(3, 64)
+    mask[1, 40:] = 0
+    with torch.no_grad():
+        d = m(x, mask)
+        # A level change of the input changes nothing; masked bands are 0 and ignored.
+        assert torch.allclose(d, m(x + 7.0, mask), atol=1e-4)
+        x2 = x.clone()
+        x2[1, 40:] = -100.0
+        assert torch.allclose(d, m(x2, mask), atol=1e-4)
+    assert (d[1, 40:] == 0).all()
+    assert torch.allclose((d * mask).sum(-1), torch.zeros(3), atol=1e-4)
+    assert torch.allclose(tone.smoothing_matrix().sum(-1), torch.ones(64))
+    # The soft threshold: nothing below the deadband, the excess above it.
+    v = torch.zeros(2, 64)
+    v[0, :32], v[0, 32:], v[1, :32], v[1, 32:] = 1.0, -1.0, 3.0, -3.0
+    a = tone.applied(v, torch.ones(2, 64), 2.0)
+    assert (a[0] == 0).all()
+    assert torch.allclose(tone.rms(a, torch.ones(2, 64)), torch.tensor([0.0, 1.0]), atol=1e-5)
+
+
+def test_tone_pairs_train_export_and_ship_keeps_other_models(tiny_dataset, tiny_pairs, tmp_path):
+    # The shipped examples are one test and one validation speaker: train on both.
+    pairs = tone.load(tiny_pairs)
+    split = tuple(torch.cat(parts) for parts in zip(*pairs.values()))
+    inp, clean, mask, damaged = split
+    # Clean rows are the clean crop; damaged rows differ from it.
+    assert (~damaged).any() and damaged.any()
+    assert torch.equal(inp[~damaged], clean[~damaged])
+    assert ((inp[damaged] - clean[damaged]).abs() * mask[damaged]).amax(-1).min() > 0.5
+    model, report = tone.train({"train": split, "validation": split, "test": split}, epochs=1, log=lambda m: None)
+    out = tmp_path / "run"
+    out.mkdir()
+    tone.export(model, (torch.zeros(2, 64), torch.ones(2, 64)), out / tone.FILE, ["ltas_db", "ltas_mask"],
+                ["damage_db"], {"ltas_db": {0: "batch"}, "ltas_mask": {0: "batch"}, "damage_db": {0: "batch"}})
+    sess = ort.InferenceSession(str(out / tone.FILE), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"ltas_db": inp[:4].numpy(), "ltas_mask": mask[:4].numpy()})[0]
+    with torch.no_grad():
+        want = model(inp[:4], mask[:4]).numpy()
+    assert np.abs(got - want).max() <= 1e-4
+    # Entered into a bundle of the other five, and kept when they are shipped again.
+    run = tmp_path / "main"
+    train.main(["--data", str(tiny_dataset), "--out", str(run), "--epochs", "1"])
+    dest = tmp_path / "models"
+    ship.ship(run, tiny_dataset, dest)
+    tone.ship(model, report, tiny_pairs, out, dest)
+    m = json.loads((dest / "manifest.json").read_text())
+    assert set(m["models"]) == set(ship.ALL_MODEL_FILES)
+    assert m["models"]["tone_repair"]["sha256"] == ship.sha256(dest / tone.FILE)
+    assert m["parity"]["sha256"] == ship.sha256(dest / "parity.json")
+    assert m["calibration"]["tone_repair_deadband_db"] == report["calibration"]["tone_repair_deadband_db"]
+    again = ship.ship(run, tiny_dataset, dest)
+    assert again["models"]["tone_repair"] == m["models"]["tone_repair"]
+    assert again["tone_repair"] == m["tone_repair"]
+    assert "tone_repair" in json.loads((dest / "parity.json").read_text())["models"]
+    assert again["parity"]["sha256"] == ship.sha256(dest / "parity.json")

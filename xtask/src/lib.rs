@@ -71,6 +71,7 @@ const USAGE: &str = "Usage:
   cargo xtask dataset [ARGS]         build the training set (default: --data ../shared/data --out target/dataset --seed 1 --rows-per-clip 24)
   cargo xtask train [ARGS]           train the models in training/.venv (default: --data ../target/dataset --out runs/dev)
   cargo xtask train --ship           train into training/runs/ship, then ship it into bundle/models with manifest.json
+  cargo xtask tone [--ship]          build the tone-repair pairs (target/tone), train the estimator (training/runs/tone) [and enter it into bundle/models]
   cargo xtask eval [ARGS]            evaluate bundle/models on the test split (--rows N for a quick run): target/eval/eval.json, eval.md";
 
 /// Which build to bundle.
@@ -99,6 +100,7 @@ pub fn run(args: Vec<String>) -> Result<()> {
     match args.as_slice() {
         ["dataset", rest @ ..] => return dataset(&workspace_root()?, rest),
         ["train", rest @ ..] => return train(&workspace_root()?, rest),
+        ["tone", rest @ ..] => return tone(&workspace_root()?, rest),
         ["eval", rest @ ..] => return eval(&workspace_root()?, rest),
         ["validate"] => {
             let root = workspace_root()?;
@@ -210,22 +212,80 @@ pub fn train_args<'a>(args: &[&'a str]) -> Vec<&'a str> {
     out
 }
 
-/// `cargo xtask train [ARGS] [--ship]`: makes `training/.venv` with the pinned
-/// requirements if needed, then runs `python -m faurge_train.train` with
-/// [`train_args`]. Only `--ship` writes to `bundle/models` (ONNX files,
-/// `tokenizer.json`, `parity.json`, `manifest.json`).
+/// `cargo xtask train [ARGS] [--ship]`: runs `python -m faurge_train.train` with
+/// [`train_args`] in the training venv ([`run_training_module`]). Only `--ship`
+/// writes to `bundle/models` (ONNX files, `tokenizer.json`, `parity.json`,
+/// `manifest.json`).
 ///
 /// # Errors
 /// A failed venv, install or training run.
 fn train(root: &Path, args: &[&str]) -> Result<()> {
+    let command = format!("cargo xtask train {}", args.join(" "));
+    let mut module = vec!["-m", "faurge_train.train"];
+    module.extend(train_args(args));
+    run_training_module(root, command.trim_end(), &module)
+}
+
+/// Default arguments of the pairs `cargo xtask tone` builds (`faurge-dataset
+/// tone-pairs`, from the workspace root).
+pub const TONE_PAIRS_ARGS: [&str; 7] = [
+    "tone-pairs",
+    "--data",
+    "../shared/data",
+    "--out",
+    "target/tone",
+    "--seed",
+    "1",
+];
+
+/// `cargo xtask tone [--ship]`: the tone-repair estimator. Builds its pairs
+/// ([`TONE_PAIRS_ARGS`], about 2 minutes on two cores), then trains it with
+/// `python -m faurge_train.tone` (seconds) into `training/runs/tone`; `--ship` also
+/// enters it into `bundle/models` (its ONNX file, manifest entry, calibration and
+/// parity case; the other models' entries are kept).
+///
+/// # Errors
+/// An unknown argument, a failed pair build, venv, install or training run.
+fn tone(root: &Path, args: &[&str]) -> Result<()> {
+    let ship = match args {
+        [] => false,
+        ["--ship"] => true,
+        _ => bail!("{USAGE}"),
+    };
+    let mut cargo_args = vec!["run", "--release", "--quiet", "-p", "faurge-dataset", "--"];
+    cargo_args.extend_from_slice(&TONE_PAIRS_ARGS);
+    std::env::set_current_dir(root)
+        .with_context(|| format!("Could not change to \"{}\"", root.display()))?;
+    run_cargo(&cargo_args, &[])?;
+    let mut module = vec![
+        "-m",
+        "faurge_train.tone",
+        "--pairs",
+        "../target/tone",
+        "--out",
+        "runs/tone",
+    ];
+    if ship {
+        module.extend(["--ship", SHIP_DIR]);
+    }
+    let command = format!("cargo xtask tone {}", args.join(" "));
+    run_training_module(root, command.trim_end(), &module)
+}
+
+/// Runs `training/.venv/bin/python ARGS` in `training/`, making the venv with the
+/// pinned requirements first if needed; `command` is recorded as the run's command
+/// (`FAURGE_TRAIN_COMMAND`).
+///
+/// # Errors
+/// A failed venv, install or run.
+fn run_training_module(root: &Path, command: &str, args: &[&str]) -> Result<()> {
     let training = root.join("training");
     let python = training.join(".venv/bin/python");
-    let command = format!("cargo xtask train {}", args.join(" "));
     let run = |program: &Path, args: &[&str]| -> Result<()> {
         let status = Command::new(program)
             .args(args)
             .current_dir(&training)
-            .env("FAURGE_TRAIN_COMMAND", command.trim_end())
+            .env("FAURGE_TRAIN_COMMAND", command)
             .status()
             .with_context(|| format!("Could not run \"{}\"", program.display()))?;
         if !status.success() {
@@ -244,9 +304,7 @@ fn train(root: &Path, args: &[&str]) -> Result<()> {
         &python,
         &["-m", "pip", "install", "--quiet", "-r", "requirements.txt"],
     )?;
-    let mut python_args = vec!["-m", "faurge_train.train"];
-    python_args.extend(train_args(args));
-    run(&python, &python_args)
+    run(&python, args)
 }
 
 /// The workspace root: the folder above this crate.

@@ -1,0 +1,328 @@
+"""The tone-repair estimator: what a microphone did to a voice's long-term spectrum.
+
+A repair ("fix my mic") must undo a microphone's colouring (a thin low end, a boomy
+proximity peak, a muddy bump, a harsh narrow resonance, a band limit) from the voice
+alone. Fabian reads only the 1024-D embeddings, which keep too little of the spectrum
+for that; this small network reads the LTAS itself. It is trained on
+``faurge-dataset tone-pairs`` (clean crops of the training speakers and the same
+crops through the dataset's tone damages), so it learns both what voices look like
+and what damage does to them: the minimum-mean-square-error estimate of the damage
+curve given the input (a learned shrinkage, which leaves an ordinary voice alone).
+
+Usage::
+
+    python -m faurge_train.tone --pairs ../target/tone --out runs/tone [--ship ../bundle/models]
+
+``cargo xtask tone [--ship]`` builds the pairs and calls this. Inputs and output of the
+exported ``tone_repair.onnx`` (batch ``B``): ``ltas_db [B, 64]`` (the snapshot's LTAS,
+dB, any value in masked bands), ``ltas_mask [B, 64]`` (0/1) → ``damage_db [B, 64]``
+(the estimated damage, level-free: its mean over the valid bands is 0; 0 in masked
+bands). The repair's blueprint is the input minus it.
+
+Calibration (``calibration.tone_repair_deadband_db``): the 90th percentile of what
+the estimator reads in clean recordings of speakers it was not trained on, a repair
+applying only what a reading exceeds it by (a soft threshold, :func:`applied`): nine
+clean voices in ten are left alone, a strong damage is mostly undone. The readings
+are cross-fitted (:func:`cross_fitted_readings`): the training speakers in five folds,
+each fold read by a model trained on the other four, so the quantile rests on the
+clean rows of some 200 speakers; the validation split (19 speakers, one of whose
+recordings lack the low end as if high-passed) is too small to set it and is only
+reported.
+
+The run trains a fixed number of epochs and keeps the last.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import pathlib
+import shlex
+import sys
+import time
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+from torch import nn
+
+from .export import export, git_commit
+
+BANDS = 64
+SMOOTHING = (0.25, 0.5, 0.25)
+DEADBAND_QUANTILE = 0.9
+FOLDS = 5
+FILE = "tone_repair.onnx"
+PAIRS = "tone_pairs.parquet"
+
+
+def smoothing_matrix(n=BANDS, kernel=SMOOTHING):
+    """``[n, n]``: each band a weighted mean of itself and its neighbours (edges repeat)."""
+    s = torch.zeros(n, n)
+    half = len(kernel) // 2
+    for i in range(n):
+        for k, w in enumerate(kernel):
+            s[i, min(max(i + k - half, 0), n - 1)] += w
+    return s
+
+
+def masked_centre(v, m):
+    """``v`` with its mean over the bands where ``m`` is 1 removed, 0 elsewhere."""
+    mean = (v * m).sum(-1, keepdim=True) / m.sum(-1, keepdim=True).clamp(min=1.0)
+    return (v - mean) * m
+
+
+class ToneRepair(nn.Module):
+    """LTAS ``[B, 64]`` dB and mask ``[B, 64]`` → damage ``[B, 64]`` dB (level-free).
+
+    The LTAS is smoothed over three neighbouring bands (1/7-octave bands resolve a
+    voice's low harmonics, which are not the microphone's doing), centred over the
+    valid bands and scaled by 1/20 before a two-layer GELU MLP."""
+
+    def __init__(self, hidden=128, dropout=0.3):
+        super().__init__()
+        self.register_buffer("smooth", smoothing_matrix().T.contiguous())
+        self.net = nn.Sequential(
+            nn.Dropout(0.1), nn.Linear(2 * BANDS, hidden), nn.GELU(), nn.Dropout(dropout),
+            nn.Linear(hidden, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, BANDS))
+
+    def forward(self, ltas_db, ltas_mask):
+        m = ltas_mask
+        x = (ltas_db * m) @ self.smooth / (m @ self.smooth).clamp(min=1e-6)
+        x = masked_centre(x, m) / 20.0
+        return masked_centre(self.net(torch.cat([x, m], -1)), m)
+
+
+def speaker(clip):
+    """The speaker of a clip name: VCTK's ``pNNN``, LibriSpeech's first number."""
+    return clip.split("_")[0] if clip.startswith("p") else clip.split("-")[0]
+
+
+def load(folder):
+    """The pairs as tensors per split: ``{split: (input, clean, mask, damaged)}``, and
+    the speaker of every row per split."""
+    t = pq.read_table(pathlib.Path(folder) / PAIRS).to_pydict()
+    arr = lambda k, idx: torch.tensor(np.asarray([t[k][i] for i in idx], dtype=np.float32))
+    out, speakers = {}, {}
+    for split in ("train", "validation", "test"):
+        idx = [i for i, s in enumerate(t["split"]) if s == split]
+        if idx:
+            out[split] = (arr("input_ltas", idx), arr("clean_ltas", idx), arr("ltas_mask", idx),
+                          torch.tensor([t["damage"][i] != "" for i in idx]))
+            speakers[split] = [speaker(t["clip"][i]) for i in idx]
+    return out, speakers
+
+
+def target(inp, clean, m):
+    return masked_centre((inp - clean) * m, m)
+
+
+def rms(v, m):
+    """Per row: RMS over the bands where ``m`` is 1 of the level-free ``v``."""
+    c = masked_centre(v * m, m)
+    return ((c ** 2).sum(-1) / m.sum(-1).clamp(min=1.0)).sqrt()
+
+
+def applied(d, m, deadband):
+    """The soft threshold a repair applies: ``d · max(0, 1 − deadband / RMS(d))``."""
+    size = rms(d, m).clamp(min=1e-6)[:, None]
+    return d * (1.0 - deadband / size).clamp(min=0.0)
+
+
+def loss(model, inp, clean, m):
+    err = (model(inp, m) - target(inp, clean, m)) * m
+    return (err ** 2).sum() / m.sum()
+
+
+@torch.no_grad()
+def figures(model, split, deadband):
+    """Level-free RMS errors on a split: the input's distance to the clean LTAS, the
+    repaired one's (input minus the estimate, as a repair would apply it: nothing under
+    the deadband), the change on the clean rows."""
+    model.eval()
+    inp, clean, m, damaged = split
+    d = model(inp, m)
+    a = applied(d, m, deadband)
+    before = rms(inp - clean, m)
+    after = rms(inp - a - clean, m)
+    change = rms(a, m)
+    dm, cm = damaged, ~damaged
+    return {
+        "damaged_rows": int(dm.sum()), "clean_rows": int(cm.sum()),
+        "damaged_distance_db": {"input": float(before[dm].mean()), "repaired": float(after[dm].mean()),
+                                "ratio": float(after[dm].sum() / before[dm].sum())},
+        "ungated_ratio": float(rms(inp - d - clean, m)[dm].sum() / before[dm].sum()),
+        "clean_change_db": {"mean": float(change[cm].mean()), "p90": float(change[cm].quantile(0.9)),
+                            "changed_share": float((change[cm] > 0).float().mean())},
+    }
+
+
+def fit(split, epochs, seed, hidden, log=lambda m: None, validation=None):
+    """One model trained on ``split`` for ``epochs`` epochs (the validation loss
+    logged when given). Returns ``(model, history)``."""
+    torch.manual_seed(seed)
+    model = ToneRepair(hidden)
+    opt = torch.optim.AdamW(model.parameters(), 1e-3, weight_decay=1e-2)
+    gen = torch.Generator().manual_seed(seed)
+    history = []
+    for ep in range(epochs):
+        model.train()
+        perm = torch.randperm(len(split[0]), generator=gen)
+        for k in range(0, len(perm), 256):
+            b = perm[k:k + 256]
+            opt.zero_grad()
+            loss(model, split[0][b], split[1][b], split[2][b]).backward()
+            opt.step()
+        model.eval()
+        if validation is not None:
+            with torch.no_grad():
+                lv = loss(model, *validation[:3]).item() ** 0.5
+            history.append(round(lv, 4))
+            log(f"tone epoch {ep + 1}/{epochs}: validation RMSE {lv:.3f} dB")
+    model.eval()
+    return model, history
+
+
+def fold_of(name, folds=FOLDS):
+    """The cross-fitting fold of a speaker: ``sha256(name) mod folds``."""
+    return int(hashlib.sha256(name.encode()).hexdigest(), 16) % folds
+
+
+def cross_fitted_readings(split, speakers, epochs, seed, hidden, folds=FOLDS):
+    """What the estimator reads (:func:`rms` of its output) in every row of ``split``
+    when the row's speaker was not trained on: the speakers in ``folds`` folds
+    (:func:`fold_of`), each read by a model fitted on the others."""
+    fold = torch.tensor([fold_of(s, folds) for s in speakers])
+    reads = torch.zeros(len(speakers))
+    for k in range(folds):
+        out = fold == k
+        if not out.any() or out.all():
+            continue
+        model, _ = fit(tuple(x[~out] for x in split), epochs, seed, hidden)
+        with torch.no_grad():
+            reads[out] = rms(model(split[0][out], split[2][out]), split[2][out])
+    return reads
+
+
+def train(pairs, speakers, epochs=15, seed=1, hidden=128, log=print):
+    """Trains on the training split for ``epochs`` epochs and calibrates the deadband
+    on cross-fitted readings of its clean rows. Returns ``(model, report)``.
+
+    Raises ``ValueError`` when the training split has no clean rows."""
+    tr, va = pairs["train"], pairs["validation"]
+    start = time.time()
+    model, history = fit(tr, epochs, seed, hidden, log, va)
+    clean = ~tr[3]
+    if not clean.any():
+        raise ValueError("the training split has no undamaged rows to calibrate the deadband on")
+    reads = cross_fitted_readings(tr, speakers["train"], epochs, seed, hidden)[clean]
+    deadband = float(reads.quantile(DEADBAND_QUANTILE))
+    report = {
+        "epochs": epochs, "seed": seed, "hidden": hidden, "seconds": round(time.time() - start, 1),
+        "validation_rmse_db": history,
+        "calibration": {"tone_repair_deadband_db": deadband, "tone_repair_deadband_quantile": DEADBAND_QUANTILE,
+                        "tone_repair_deadband_rows": int(clean.sum()),
+                        "tone_repair_deadband_from": f"cross-fitted training rows, {FOLDS} folds by speaker"},
+        "validation": figures(model, va, deadband),
+    }
+    if "test" in pairs:
+        report["test"] = figures(model, pairs["test"], deadband)
+    return model, report
+
+
+def sha256(path):
+    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+
+
+def f32_list(a):
+    return [float(str(v)) for v in np.asarray(a, dtype=np.float32).reshape(-1)]
+
+
+@torch.no_grad()
+def ship(model, report, pairs_folder, out, dest, command=None):
+    """Copies ``tone_repair.onnx`` into ``dest`` and enters it in the bundle's
+    manifest (model entry, calibration, provenance, evaluation) and parity file
+    (four test rows and PyTorch's outputs). The other models' entries are kept."""
+    from .ship import onnx_io  # the main ship module imports torch models; only when shipping
+
+    dest = pathlib.Path(dest)
+    src = pathlib.Path(out) / FILE
+    (dest / FILE).write_bytes(src.read_bytes())
+    manifest = json.loads((dest / "manifest.json").read_text())
+    parity = json.loads((dest / "parity.json").read_text())
+    ins, outs = onnx_io(dest / FILE)
+    manifest["models"]["tone_repair"] = {
+        "file": FILE, "sha256": sha256(dest / FILE), "bytes": (dest / FILE).stat().st_size,
+        "inputs": ins, "outputs": outs, "parameters": sum(p.numel() for p in model.parameters())}
+    manifest.setdefault("calibration", {}).update(report["calibration"])
+    pairs_file = pathlib.Path(pairs_folder) / PAIRS
+    manifest["tone_repair"] = {
+        "pairs": {"command": "faurge-dataset tone-pairs --data ../shared/data --out target/tone --seed 1",
+                  "sha256": sha256(pairs_file)},
+        "training": {"command": command or "python -m faurge_train.tone --pairs ../target/tone --out runs/tone --ship ../bundle/models",
+                     "commit": git_commit(pathlib.Path(__file__).resolve().parents[2]),
+                     "torch_version": torch.__version__,
+                     **{k: report[k] for k in ("epochs", "seed", "hidden", "seconds")}},
+        "evaluation": {k: report[k] for k in ("validation", "test") if k in report},
+    }
+    test = load(pairs_folder)[0].get("test")
+    inp, m = test[0][:4], test[2][:4]
+    inp = torch.tensor(np.array(f32_list(inp), dtype=np.float32).reshape(inp.shape))
+    parity["models"]["tone_repair"] = {
+        "inputs": {"ltas_db": {"dtype": "float32", "shape": list(inp.shape), "data": f32_list(inp)},
+                   "ltas_mask": {"dtype": "float32", "shape": list(m.shape), "data": f32_list(m)}},
+        "outputs": {"damage_db": {"dtype": "float32", "shape": list(inp.shape), "data": f32_list(model(inp, m))}}}
+    (dest / "parity.json").write_text(json.dumps(parity, separators=(",", ":")) + "\n")
+    manifest["parity"]["sha256"] = sha256(dest / "parity.json")
+    (dest / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pairs", required=True, help="folder with tone_pairs.parquet (faurge-dataset tone-pairs)")
+    ap.add_argument("--out", required=True, help="run folder (tone_repair.onnx, tone_report.json)")
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--ship", help="bundle/models folder to enter the model into")
+    a = ap.parse_args(argv)
+    out = pathlib.Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pairs, speakers = load(a.pairs)
+    model, report = train(pairs, speakers, a.epochs, a.seed)
+    export(model, (torch.zeros(2, BANDS), torch.ones(2, BANDS)), out / FILE, ["ltas_db", "ltas_mask"],
+           ["damage_db"], {"ltas_db": {0: "batch"}, "ltas_mask": {0: "batch"}, "damage_db": {0: "batch"}})
+    (out / "tone_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: report[k] for k in ("calibration", "validation", "test") if k in report}, indent=1))
+    if a.ship:
+        command = os.environ.get("FAURGE_TRAIN_COMMAND") or "python -m faurge_train.tone " + shlex.join(
+            argv if argv is not None else sys.argv[1:])
+        ship(model, report, a.pairs, out, a.ship, command)
+
+
+def carry_over_parity(old_manifest, old_parity, parity):
+    """Keeps the estimator's parity case of an earlier bundle when the other models
+    are shipped again (``faurge_train.ship``), if that bundle entered the estimator.
+    Returns whether it did."""
+    if "tone_repair" not in (old_manifest or {}).get("models", {}):
+        return False
+    case = (old_parity or {}).get("models", {}).get("tone_repair")
+    if case is not None:
+        parity["models"]["tone_repair"] = case
+    return True
+
+
+def carry_over_manifest(old_manifest, manifest):
+    """Keeps the estimator's model entry, provenance and calibration of an earlier
+    manifest when the other models are shipped again."""
+    entry = (old_manifest or {}).get("models", {}).get("tone_repair")
+    if entry is None:
+        return
+    manifest["models"]["tone_repair"] = entry
+    if "tone_repair" in old_manifest:
+        manifest["tone_repair"] = old_manifest["tone_repair"]
+    manifest.setdefault("calibration", {}).update(
+        {k: v for k, v in old_manifest.get("calibration", {}).items() if k.startswith("tone_repair")})
+
+
+if __name__ == "__main__":
+    main()
