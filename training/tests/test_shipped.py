@@ -21,7 +21,7 @@ def manifest():
 
 
 def test_manifest_sha256_and_sizes_match_the_files(manifest):
-    assert set(manifest["models"]) == set(ship.MODEL_FILES)
+    assert set(manifest["models"]) == set(ship.ALL_MODEL_FILES)
     for name, e in manifest["models"].items():
         path = MODELS / e["file"]
         assert ship.sha256(path) == e["sha256"], name
@@ -38,6 +38,7 @@ def test_manifest_io_matches_the_onnx_graphs(manifest):
         "fabian": (["fused"], ["delta_ltas", "delta_lufs", "delta_dyn", "genesis_logit", "restore_logits"]),
         "ursula": (["metrics"], ["settings"]),
         "genesis": (["c_scene", "spectrum_db", "spectrum_mask"], ["ir_params"]),
+        "tone_repair": (["ltas_db", "ltas_mask"], ["damage_db"]),
     }
     for name, e in manifest["models"].items():
         g = onnx.load(str(MODELS / e["file"])).graph
@@ -56,11 +57,12 @@ def test_manifest_io_matches_the_onnx_graphs(manifest):
     assert fixed["tokens"] == [24] and fixed["log_mel"][1:] == [64] and fixed["fused"] == [1024]
     assert fixed["e_text"] == fixed["e_audio"] == [512] and fixed["metrics"] == [198] and fixed["settings"] == [37]
     assert fixed["ir_params"] == [36] and fixed["delta_ltas"] == [64]
+    assert fixed["ltas_db"] == fixed["ltas_mask"] == fixed["damage_db"] == [64]
 
 
 def test_parity_cases_reproduce_with_onnxruntime(manifest):
     parity = json.loads((MODELS / "parity.json").read_text())
-    assert set(parity["models"]) == set(ship.MODEL_FILES)
+    assert set(parity["models"]) == set(ship.ALL_MODEL_FILES)
     for name, case in parity["models"].items():
         sess = ort.InferenceSession(str(MODELS / manifest["models"][name]["file"]), providers=["CPUExecutionProvider"])
         feeds = {k: np.array(v["data"], dtype=v["dtype"]).reshape(v["shape"]) for k, v in case["inputs"].items()}
@@ -90,3 +92,17 @@ def test_tokenizer_and_provenance(manifest):
     assert ev["s_c"]["auc"] > 0.6
     assert -1 <= manifest["calibration"]["s_c_threshold"] <= 1
     assert "rendered" not in manifest["evaluation"] or isinstance(manifest["evaluation"]["rendered"], dict)
+
+
+def test_tone_repair_provenance_and_held_out_figures(manifest):
+    t = manifest["tone_repair"]
+    assert len(t["pairs"]["sha256"]) == 64 and t["pairs"]["command"].startswith("faurge-dataset tone-pairs")
+    assert len(t["training"]["commit"].split("-")[0]) == 40 and t["training"]["epochs"] >= 5
+    cal = manifest["calibration"]
+    assert 0 < cal["tone_repair_deadband_db"] < 6 and cal["tone_repair_deadband_rows"] > 100
+    # On the test split's speakers (never trained on), the repair it implies brings
+    # damaged spectra closer to their clean originals and leaves clean ones nearly alone.
+    test = t["evaluation"]["test"]
+    assert test["damaged_rows"] > 500 and test["clean_rows"] > 100
+    assert test["damaged_distance_db"]["ratio"] < 0.8
+    assert test["clean_change_db"]["mean"] < 0.5
