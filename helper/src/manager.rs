@@ -254,7 +254,7 @@ impl ModelManager {
 /// One forward pass on neutral inputs, so the measured cost includes the
 /// backend's working buffers, not only the weights.
 fn warm_up(model: &mut Model, set: &ModelSet) -> Result<(), ModelError> {
-    use crate::models::{EMBED_DIM, MEL_BANDS, SPECTRUM_BANDS, URSULA_INPUTS};
+    use crate::models::{EMBED_DIM, LTAS_BANDS, MEL_BANDS, SPECTRUM_BANDS, URSULA_INPUTS};
     let e = [0.0f32; EMBED_DIM];
     match model.kind() {
         ModelKind::EncoderText => model.encode_text(&set.tokenize("clear voice")).map(drop),
@@ -271,6 +271,9 @@ fn warm_up(model: &mut Model, set: &ModelSet) -> Result<(), ModelError> {
         ModelKind::Ursula => model.ursula(&[0.0; URSULA_INPUTS]).map(drop),
         ModelKind::Genesis => model
             .genesis(&e, &[-60.0; SPECTRUM_BANDS], &[1.0; SPECTRUM_BANDS])
+            .map(drop),
+        ModelKind::ToneRepair => model
+            .tone_repair(&[-30.0; LTAS_BANDS], &[1.0; LTAS_BANDS])
             .map(drop),
     }
 }

@@ -111,7 +111,7 @@ pub enum ModelError {
     },
 }
 
-/// The five networks of the loop, in the order the loop first needs them.
+/// The six networks of the loop, in the order the loop first needs them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {
@@ -125,16 +125,20 @@ pub enum ModelKind {
     Ursula,
     /// `(c_scene, spectrum dB, spectrum mask)` → IR parameters `[B, 36]`.
     Genesis,
+    /// `(LTAS dB, LTAS mask)` `[B, 64]` each → the tone damage `[B, 64]` dB a repair
+    /// undoes (`training/faurge_train/tone.py`).
+    ToneRepair,
 }
 
 impl ModelKind {
     /// Every model.
-    pub const ALL: [ModelKind; 5] = [
+    pub const ALL: [ModelKind; 6] = [
         ModelKind::EncoderText,
         ModelKind::EncoderAudio,
         ModelKind::Fabian,
         ModelKind::Ursula,
         ModelKind::Genesis,
+        ModelKind::ToneRepair,
     ];
 
     /// The key in the manifest's `models` table (also the file stem).
@@ -145,6 +149,7 @@ impl ModelKind {
             ModelKind::Fabian => "fabian",
             ModelKind::Ursula => "ursula",
             ModelKind::Genesis => "genesis",
+            ModelKind::ToneRepair => "tone_repair",
         }
     }
 }
@@ -875,6 +880,26 @@ impl Model {
             Input::F32(vec![1, EMBED_DIM as i64], c_scene),
             Input::F32(vec![1, SPECTRUM_BANDS as i64], spectrum_db),
             Input::F32(vec![1, SPECTRUM_BANDS as i64], spectrum_mask),
+        ])?;
+        self.single(&out, 0)
+    }
+
+    /// The tone-repair estimator: the snapshot's LTAS (dB; masked bands may hold
+    /// anything) and its mask (0/1) → the estimated damage, dB per band: level-free
+    /// (mean 0 over the valid bands), 0 in masked bands. A repair's blueprint is the
+    /// LTAS minus it.
+    ///
+    /// # Errors
+    /// [`ModelError`] if this is not the estimator or the run fails.
+    pub fn tone_repair(
+        &mut self,
+        ltas_db: &[f32; LTAS_BANDS],
+        ltas_mask: &[f32; LTAS_BANDS],
+    ) -> Result<[f32; LTAS_BANDS], ModelError> {
+        self.expect(ModelKind::ToneRepair)?;
+        let out = self.run(&[
+            Input::F32(vec![1, LTAS_BANDS as i64], ltas_db),
+            Input::F32(vec![1, LTAS_BANDS as i64], ltas_mask),
         ])?;
         self.single(&out, 0)
     }

@@ -1,7 +1,8 @@
 //! The sentence decides the sound, through the real CLI: `faurge fix` with relative,
 //! negated, combined and absolute prompts on the shipped clean clip moves each
 //! asked quantity the asked way by the descriptor table's margin; "fix my mic" on the
-//! noisy, clicky and clipped examples measurably repairs each.
+//! noisy, clicky and clipped examples measurably repairs each, and undoes a thin or
+//! high-passed microphone.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -223,4 +224,51 @@ fn fix_my_mic_repairs_noise_clicks_and_clipping() {
         stderr.contains("left off") || !stderr.contains("reduced"),
         "{stderr}"
     );
+}
+
+#[test]
+fn fix_my_mic_undoes_a_thin_and_a_high_passed_microphone() {
+    // The clean recording through two microphones the estimator was never shown
+    // in this form (the chain's own cookbook filters, not the dataset's renders):
+    // thin (a −12 dB low shelf at 400 Hz) and high-passed (2nd order at 300 Hz).
+    // (Boosts of the low end — boom, mud — are not undone on this speaker: her own
+    // voice reads to the estimator as a little thin and bright, and a boosted low
+    // end then reads as ordinary; see the README's evaluation.)
+    use faurge_dsp::state::EqBandState;
+    use faurge_helper::orchestrator::shadow_bake;
+    use faurge_protocol::DspState;
+    let tmp = tempfile::tempdir().unwrap();
+    let clean = repo("examples/clean_vctk_p236_023.wav");
+    let audio = faurge_io::read(&clean).unwrap();
+    assert_eq!(audio.sample_rate, 48_000);
+    let mut thin = DspState::default();
+    thin.eq.bands[1] = EqBandState {
+        enabled: true,
+        freq_hz: 400.0,
+        gain_db: -12.0,
+        q: 0.707,
+    };
+    let mut high_passed = DspState::default();
+    high_passed.eq.bands[0] = EqBandState {
+        enabled: true,
+        freq_hz: 300.0,
+        gain_db: 0.0,
+        q: 0.707,
+    };
+    for (name, state) in [("thin", thin), ("high-passed", high_passed)] {
+        let damaged = shadow_bake(&audio.to_mono(), &state, None).unwrap();
+        let input = tmp.path().join(format!("{name}_in.wav"));
+        let a = faurge_io::Audio::new(48_000, vec![damaged]).unwrap();
+        faurge_io::write_wav(&input, &a, faurge_io::WavFormat::Float32).unwrap();
+        let (out, stderr) = fix(&input, "fix my mic", tmp.path(), name);
+        let (d0, d1) = (
+            spectral_distance(&input, &clean),
+            spectral_distance(&out, &clean),
+        );
+        // At least a third of the damage undone.
+        assert!(
+            d1 < 0.67 * d0,
+            "{name}: spectral distance to the clean original {d0:.2} → {d1:.2} dB\n{stderr}"
+        );
+    }
 }

@@ -80,6 +80,39 @@ impl Targets {
         }
     }
 
+    /// A repair's tone target: `ltas_db` (the input's, or what the restoration
+    /// stages leave of it) minus the tone-repair estimator's `damage_db` read there, of which only what exceeds `deadband_db` is applied (a soft
+    /// threshold on its level-free RMS, `d · max(0, 1 − deadband / RMS(d))`, as the
+    /// estimator was calibrated in `training/faurge_train/tone.py`): what the
+    /// estimator reads in a typical clean recording changes nothing. Bands outside
+    /// `mask` keep `ltas_db`; LUFS and dynamics are the input's. Returns the targets
+    /// and the RMS applied, dB.
+    pub fn repaired(
+        input: &InputFeatures,
+        ltas_db: &[f32; LTAS_BANDS],
+        damage_db: &[f32; LTAS_BANDS],
+        deadband_db: f32,
+    ) -> (Targets, f32) {
+        let mask = &input.ltas_mask;
+        let size = shape_rms_db(damage_db, &[0.0; LTAS_BANDS], mask) as f32;
+        let share = if size > 0.0 && size.is_finite() {
+            (1.0 - deadband_db.max(0.0) / size).max(0.0)
+        } else {
+            0.0
+        };
+        let mut t = Targets::of_input(input);
+        t.ltas_db = *ltas_db;
+        if share <= 0.0 {
+            return (t, 0.0);
+        }
+        for ((v, d), m) in t.ltas_db.iter_mut().zip(damage_db).zip(mask) {
+            if *m > 0.0 {
+                *v -= share * d;
+            }
+        }
+        (t, share * size)
+    }
+
     /// `T_LTAS` plus `curve` (dB per band) in the bands of `mask`.
     pub fn shifted(&self, curve: &[f32], mask: &[f32; LTAS_BANDS]) -> Targets {
         let mut next = self.clone();
@@ -94,13 +127,19 @@ impl Targets {
 
 /// Ursula's input (`faurge_train.models.ursula_input`): target and current LTAS
 /// (zero in masked bands) / 20, the mask, LUFS / 30, `[crest / 10, ZCR / 1000]`.
-pub fn ursula_input(t: &Targets, input: &InputFeatures) -> [f32; URSULA_INPUTS] {
+/// The current LTAS is `current_ltas` (what reaches the EQ: the input's, or what a
+/// repair's restoration stages leave of it); the rest is the input's.
+pub fn ursula_input(
+    t: &Targets,
+    current_ltas: &[f32; LTAS_BANDS],
+    input: &InputFeatures,
+) -> [f32; URSULA_INPUTS] {
     let mut x = [0.0f32; URSULA_INPUTS];
     let m = &input.ltas_mask;
     for b in 0..LTAS_BANDS {
         if m[b] > 0.0 {
             x[b] = t.ltas_db[b] / 20.0;
-            x[LTAS_BANDS + b] = input.ltas_db[b] / 20.0;
+            x[LTAS_BANDS + b] = current_ltas[b] / 20.0;
         }
         x[2 * LTAS_BANDS + b] = m[b];
     }
@@ -244,6 +283,47 @@ mod tests {
             genesis_logit: -1.0,
             restore_logits: [0.0; RESTORE_FAMILIES.len()],
         }
+    }
+
+    #[test]
+    fn a_repair_applies_only_what_the_damage_exceeds_the_deadband_by() {
+        let tone: Vec<f32> = (0..48_000).map(|i| (i as f32 * 0.05).sin() * 0.1).collect();
+        let mut input = InputFeatures::measure(&[&tone], ANALYSIS_RATE).unwrap();
+        input.ltas_db = std::array::from_fn(|b| -30.0 - b as f32 * 0.25);
+        input.ltas_mask = [1.0; LTAS_BANDS];
+        input.ltas_mask[LTAS_BANDS - 1] = 0.0;
+        // A level-free damage over the valid bands: ±4 dB alternating, mean removed.
+        let mut damage: [f32; LTAS_BANDS] =
+            std::array::from_fn(|b| if b % 2 == 0 { 4.0 } else { -4.0 });
+        let mean = damage[..LTAS_BANDS - 1].iter().sum::<f32>() / (LTAS_BANDS - 1) as f32;
+        damage.iter_mut().for_each(|d| *d -= mean);
+        damage[LTAS_BANDS - 1] = 50.0; // masked: never applied
+        let size = shape_rms_db(&damage, &[0.0; LTAS_BANDS], &input.ltas_mask) as f32;
+        // Under the deadband: the input, untouched.
+        let (t, applied) = Targets::repaired(&input, &input.ltas_db, &damage, size + 0.1);
+        assert_eq!((t.ltas_db, applied), (input.ltas_db, 0.0));
+        // Over it: the excess, in the damage's shape, subtracted.
+        let (t, applied) = Targets::repaired(&input, &input.ltas_db, &damage, size - 1.0);
+        assert!((applied - 1.0).abs() < 1e-4, "{applied}");
+        let share = 1.0 / size;
+        for ((got, was), d) in t
+            .ltas_db
+            .iter()
+            .zip(&input.ltas_db)
+            .zip(&damage)
+            .take(LTAS_BANDS - 1)
+        {
+            assert!((got - (was - share * d)).abs() < 1e-4);
+        }
+        assert_eq!(t.ltas_db[LTAS_BANDS - 1], input.ltas_db[LTAS_BANDS - 1]);
+        assert_eq!((t.lufs, t.dynamics), (input.lufs, input.dynamics));
+        // From another starting spectrum (what the restoration stages leave).
+        let restored = input.ltas_db.map(|v| v - 2.0);
+        let (t, _) = Targets::repaired(&input, &restored, &damage, size - 1.0);
+        assert!((t.ltas_db[0] - (restored[0] - share * damage[0])).abs() < 1e-4);
+        // A damage that is not a number changes nothing.
+        let (t, applied) = Targets::repaired(&input, &input.ltas_db, &[f32::NAN; LTAS_BANDS], 1.0);
+        assert_eq!((t.ltas_db, applied), (input.ltas_db, 0.0));
     }
 
     #[test]
