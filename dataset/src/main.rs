@@ -136,7 +136,12 @@ fn main() -> anyhow::Result<()> {
             let start = std::time::Instant::now();
             let pairs = tone_pairs::pairs(&data, seed, rows_per_clip, crop_s)
                 .context("Could not make the tone pairs")?;
-            let path = tone_pairs::write(&pairs, &out)?;
+            let command = format!(
+                "faurge-dataset tone-pairs --data {} --out {} --seed {seed} --rows-per-clip {rows_per_clip} --crop-s {crop_s}",
+                data.display(),
+                out.display()
+            );
+            let path = tone_pairs::write(&pairs, &out, &command)?;
             eprintln!(
                 "{} pairs in {:.1} s: {}",
                 pairs.len(),

@@ -7,13 +7,15 @@
 //! (probability [`CLEAN_SHARE`]) or put through one or two tone kinds of the
 //! training registry ([`Registry::training`]: RBJ biquads or linear-phase FIRs of the
 //! kinds in [`REPAIR_TONE_KINDS`], strength uniform in [`COMBINATION_STRENGTH`]). Both LTAS
-//! are measured as the helper measures a snapshot (48 kHz, the source's bandwidth
-//! masked), so the model reads what it will be given. The held-out tone realization
+//! are measured as the helper measures a snapshot (48 kHz, the bands above the
+//! damaged crop's effective bandwidth, at most the source's, masked), so the model
+//! reads what it will be given. The held-out tone realization
 //! of `faurge-eval` is never used here.
 //!
 //! Written as one Parquet file, `tone_pairs.parquet`, with the columns `split`,
 //! `clip`, `damage` (a label, empty for clean rows), `clean_ltas`, `input_ltas`,
-//! `ltas_mask` (64 floats each, dB and 0/1).
+//! `ltas_mask` (64 floats each, dB and 0/1), and `tone_pairs.json`, the command
+//! that made it (the shipped model's manifest records it).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -60,6 +62,8 @@ pub const DEFAULT_CROP_S: f32 = 6.0;
 pub const DEFAULT_ROWS_PER_CLIP: usize = 40;
 /// The output file's name.
 pub const FILE: &str = "tone_pairs.parquet";
+/// The file beside it that records the command that made it.
+pub const INFO_FILE: &str = "tone_pairs.json";
 
 /// One pair.
 #[derive(Clone, Debug)]
@@ -74,7 +78,7 @@ pub struct Pair {
     pub clean_ltas: [f32; LTAS_BANDS],
     /// LTAS of the damaged crop, dB.
     pub input_ltas: [f32; LTAS_BANDS],
-    /// 1 for the bands within the source's bandwidth.
+    /// 1 for the bands within the damaged crop's bandwidth (at most the source's).
     pub ltas_mask: [f32; LTAS_BANDS],
 }
 
@@ -99,8 +103,6 @@ pub fn pairs(
         .enumerate()
         .map(|(i, clip)| {
             let loaded = load_clip(clip)?;
-            let mask: [f32; LTAS_BANDS] =
-                ltas::ltas_bands_below(loaded.bandwidth_hz).map(|b| if b { 1.0 } else { 0.0 });
             let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (0x70AE_u64 << 32) ^ i as u64);
             (0..rows_per_clip)
                 .map(|_| {
@@ -131,13 +133,21 @@ pub fn pairs(
                             labels.push(applied.label);
                         }
                     }
+                    // The helper masks by the snapshot's own bandwidth: a damage that
+                    // takes the top off narrows it.
+                    let bw = ltas::effective_bandwidth_hz(&[&input], sr);
+                    let bw = if bw > 0.0 {
+                        bw.min(loaded.bandwidth_hz)
+                    } else {
+                        loaded.bandwidth_hz
+                    };
                     Ok(Pair {
                         split: clip.split().label(),
                         clip: clip.name.clone(),
                         damage: labels.join("; "),
-                        clean_ltas: ltas::ltas_with_bandwidth(&[&clean], sr, loaded.bandwidth_hz),
-                        input_ltas: ltas::ltas_with_bandwidth(&[&input], sr, loaded.bandwidth_hz),
-                        ltas_mask: mask,
+                        clean_ltas: ltas::ltas_with_bandwidth(&[&clean], sr, bw),
+                        input_ltas: ltas::ltas_with_bandwidth(&[&input], sr, bw),
+                        ltas_mask: ltas::ltas_bands_below(bw).map(|b| if b { 1.0 } else { 0.0 }),
                     })
                 })
                 .collect()
@@ -156,11 +166,12 @@ fn column(pairs: &[Pair], get: impl Fn(&Pair) -> &[f32; LTAS_BANDS]) -> ArrayRef
     ))
 }
 
-/// Writes `pairs` to `out/`[`FILE`] and returns its path.
+/// Writes `pairs` to `out/`[`FILE`] and `command` (the command line that made
+/// them) to `out/tone_pairs.json`, and returns the Parquet file's path.
 ///
 /// # Errors
-/// The folder or the file cannot be written.
-pub fn write(pairs: &[Pair], out: &Path) -> Result<PathBuf, BuildError> {
+/// The folder or a file cannot be written.
+pub fn write(pairs: &[Pair], out: &Path, command: &str) -> Result<PathBuf, BuildError> {
     let path = out.join(FILE);
     let err = |e: &dyn std::fmt::Display| BuildError::Write {
         path: path.display().to_string(),
@@ -201,5 +212,7 @@ pub fn write(pairs: &[Pair], out: &Path) -> Result<PathBuf, BuildError> {
     let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| err(&e))?;
     w.write(&batch).map_err(|e| err(&e))?;
     w.close().map_err(|e| err(&e))?;
+    let info = serde_json::json!({ "command": command, "rows": pairs.len() });
+    std::fs::write(out.join(INFO_FILE), format!("{info:#}\n")).map_err(|e| err(&e))?;
     Ok(path)
 }

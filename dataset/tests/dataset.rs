@@ -240,7 +240,7 @@ fn tone_pairs_are_clean_crops_and_the_same_crops_through_a_tone_damage() {
     assert!(!clean.is_empty() && !damaged.is_empty());
     for p in &pairs {
         assert_eq!(p.split, split_of_clip(&p.clip).label());
-        // The mask is the source's bandwidth: the LibriSpeech clip's is 8 kHz.
+        // The mask is the crop's bandwidth: the LibriSpeech clip's is at most 8 kHz.
         let valid = p.ltas_mask.iter().filter(|&&m| m > 0.0).count();
         assert!(valid > 40, "{}: {valid} bands", p.clip);
         if p.clip.starts_with("19-") {
@@ -266,8 +266,12 @@ fn tone_pairs_are_clean_crops_and_the_same_crops_through_a_tone_damage() {
         .zip(&again)
         .all(|(a, b)| a.input_ltas == b.input_ltas && a.damage == b.damage));
     let dir = std::env::temp_dir().join(format!("faurge-tone-pairs-{}", std::process::id()));
-    let path = tone_pairs::write(&pairs, &dir).unwrap();
+    let path = tone_pairs::write(&pairs, &dir, "faurge-dataset tone-pairs …").unwrap();
     assert!(std::fs::metadata(&path).unwrap().len() > 1000);
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(tone_pairs::INFO_FILE)).unwrap())
+            .unwrap();
+    assert_eq!(info["rows"], pairs.len());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
