@@ -174,6 +174,7 @@ def ship(run, dataset, dest):
     # The tone-repair estimator is trained on its own (faurge_train.tone): keep it.
     read = lambda p: json.loads(p.read_text()) if p.is_file() else None
     old_manifest, old_parity = read(dest / "manifest.json"), read(dest / "parity.json")
+    tone.check_entered(old_manifest, old_parity, dest)
     dest.mkdir(parents=True, exist_ok=True)
     enc, fab, urs, gen = load_models(run)
     count = lambda m: sum(p.numel() for p in m.parameters())
@@ -190,15 +191,13 @@ def ship(run, dataset, dest):
            "pad_id": 0, "unknown_id": 1, "first_word_id": 2}
     (dest / "tokenizer.json").write_text(json.dumps(tok, indent=1) + "\n")
     parity = parity_cases(run, dataset)
-    tone.carry_over_parity(old_manifest, old_parity, parity)
-    (dest / "parity.json").write_text(json.dumps(parity, separators=(",", ":")) + "\n")
     root = pathlib.Path(__file__).resolve().parents[2]
     info = report.get("run", {})
     manifest = {
         "format": 1,
         "models": entries,
         "tokenizer": {"file": "tokenizer.json", "sha256": sha256(dest / "tokenizer.json")},
-        "parity": {"file": "parity.json", "sha256": sha256(dest / "parity.json"), "tolerance": PARITY_TOLERANCE},
+        "parity": {"file": "parity.json", "sha256": None, "tolerance": PARITY_TOLERANCE},
         "dataset": {"hash": report["dataset_hash"], "rows": report["rows"], "command": dataset_command(dataset)},
         "training": {"commit": info.get("commit") or git_commit(root), "command": info.get("command", ""),
                      "epochs": info.get("epochs"), "seconds": round(report["train_seconds"], 1),
@@ -207,7 +206,9 @@ def ship(run, dataset, dest):
         "calibration": report.get("calibration", {}),
         "evaluation": {"model_space": report["test_eval"]},
     }
-    tone.carry_over_manifest(old_manifest, manifest)
+    tone.carry_over(old_manifest, old_parity, manifest, parity)
+    (dest / "parity.json").write_text(json.dumps(parity, separators=(",", ":")) + "\n")
+    manifest["parity"]["sha256"] = sha256(dest / "parity.json")
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 

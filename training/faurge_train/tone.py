@@ -54,6 +54,7 @@ DEADBAND_QUANTILE = 0.9
 FOLDS = 5
 FILE = "tone_repair.onnx"
 PAIRS = "tone_pairs.parquet"
+PAIRS_INFO = "tone_pairs.json"
 
 
 def smoothing_matrix(n=BANDS, kernel=SMOOTHING):
@@ -193,10 +194,12 @@ def cross_fitted_readings(split, speakers, epochs, seed, hidden, folds=FOLDS):
     when the row's speaker was not trained on: the speakers in ``folds`` folds
     (:func:`fold_of`), each read by a model fitted on the others."""
     fold = torch.tensor([fold_of(s, folds) for s in speakers])
-    reads = torch.zeros(len(speakers))
+    if len(set(fold.tolist())) < 2:
+        raise ValueError(f"cross-fitting needs speakers in at least two of the {folds} folds")
+    reads = torch.full((len(speakers),), float("nan"))
     for k in range(folds):
         out = fold == k
-        if not out.any() or out.all():
+        if not out.any():
             continue
         model, _ = fit(tuple(x[~out] for x in split), epochs, seed, hidden)
         with torch.no_grad():
@@ -208,7 +211,11 @@ def train(pairs, speakers, epochs=15, seed=1, hidden=128, log=print):
     """Trains on the training split for ``epochs`` epochs and calibrates the deadband
     on cross-fitted readings of its clean rows. Returns ``(model, report)``.
 
-    Raises ``ValueError`` when the training split has no clean rows."""
+    Raises ``ValueError`` when a split is missing, the training split has no clean
+    rows or its speakers are all in one fold."""
+    for split in ("train", "validation", "test"):
+        if split not in pairs:
+            raise ValueError(f"the pairs have no {split} split")
     tr, va = pairs["train"], pairs["validation"]
     start = time.time()
     model, history = fit(tr, epochs, seed, hidden, log, va)
@@ -224,9 +231,8 @@ def train(pairs, speakers, epochs=15, seed=1, hidden=128, log=print):
                         "tone_repair_deadband_rows": int(clean.sum()),
                         "tone_repair_deadband_from": f"cross-fitted training rows, {FOLDS} folds by speaker"},
         "validation": figures(model, va, deadband),
+        "test": figures(model, pairs["test"], deadband),
     }
-    if "test" in pairs:
-        report["test"] = figures(model, pairs["test"], deadband)
     return model, report
 
 
@@ -243,8 +249,10 @@ def ship(model, report, pairs_folder, out, dest, command=None):
     """Copies ``tone_repair.onnx`` into ``dest`` and enters it in the bundle's
     manifest (model entry, calibration, provenance, evaluation) and parity file
     (four test rows and PyTorch's outputs). The other models' entries are kept."""
-    from .ship import onnx_io  # the main ship module imports torch models; only when shipping
+    from .ship import onnx_io  # ship imports this module: import it when shipping
 
+    # Before anything is written: the new ONNX file would make the tree dirty.
+    commit = git_commit(pathlib.Path(__file__).resolve().parents[2])
     dest = pathlib.Path(dest)
     src = pathlib.Path(out) / FILE
     (dest / FILE).write_bytes(src.read_bytes())
@@ -256,16 +264,17 @@ def ship(model, report, pairs_folder, out, dest, command=None):
         "inputs": ins, "outputs": outs, "parameters": sum(p.numel() for p in model.parameters())}
     manifest.setdefault("calibration", {}).update(report["calibration"])
     pairs_file = pathlib.Path(pairs_folder) / PAIRS
+    info = pathlib.Path(pairs_folder) / PAIRS_INFO
+    pairs_command = json.loads(info.read_text())["command"] if info.is_file() else "unknown"
     manifest["tone_repair"] = {
-        "pairs": {"command": "faurge-dataset tone-pairs --data ../shared/data --out target/tone --seed 1",
-                  "sha256": sha256(pairs_file)},
+        "pairs": {"command": pairs_command, "sha256": sha256(pairs_file)},
         "training": {"command": command or "python -m faurge_train.tone --pairs ../target/tone --out runs/tone --ship ../bundle/models",
-                     "commit": git_commit(pathlib.Path(__file__).resolve().parents[2]),
+                     "commit": commit,
                      "torch_version": torch.__version__,
                      **{k: report[k] for k in ("epochs", "seed", "hidden", "seconds")}},
         "evaluation": {k: report[k] for k in ("validation", "test") if k in report},
     }
-    test = load(pairs_folder)[0].get("test")
+    test = load(pairs_folder)[0]["test"]
     inp, m = test[0][:4], test[2][:4]
     inp = torch.tensor(np.array(f32_list(inp), dtype=np.float32).reshape(inp.shape))
     parity["models"]["tone_repair"] = {
@@ -299,21 +308,26 @@ def main(argv=None):
         ship(model, report, a.pairs, out, a.ship, command)
 
 
-def carry_over_parity(old_manifest, old_parity, parity):
-    """Keeps the estimator's parity case of an earlier bundle when the other models
-    are shipped again (``faurge_train.ship``), if that bundle entered the estimator.
-    Returns whether it did."""
-    if "tone_repair" not in (old_manifest or {}).get("models", {}):
-        return False
-    case = (old_parity or {}).get("models", {}).get("tone_repair")
-    if case is not None:
-        parity["models"]["tone_repair"] = case
-    return True
+def check_entered(old_manifest, old_parity, dest):
+    """Before the other models are shipped again into ``dest``: when its manifest
+    enters the estimator, its file there must be the one entered and its parity case
+    present. Raises ``ValueError`` otherwise (ship it again with ``--ship``)."""
+    entry = (old_manifest or {}).get("models", {}).get("tone_repair")
+    if entry is None:
+        return
+    path = pathlib.Path(dest) / entry["file"]
+    if not path.is_file() or sha256(path) != entry["sha256"]:
+        raise ValueError(f"{path} is not the tone_repair model the manifest enters: "
+                         "ship it again with faurge_train.tone --ship")
+    if "tone_repair" not in (old_parity or {}).get("models", {}):
+        raise ValueError("the bundle enters tone_repair but its parity.json has no case for it: "
+                         "ship it again with faurge_train.tone --ship")
 
 
-def carry_over_manifest(old_manifest, manifest):
-    """Keeps the estimator's model entry, provenance and calibration of an earlier
-    manifest when the other models are shipped again."""
+def carry_over(old_manifest, old_parity, manifest, parity):
+    """Keeps the estimator's model entry, provenance, calibration and parity case of
+    an earlier bundle (checked by :func:`check_entered`) when the other models are
+    shipped again."""
     entry = (old_manifest or {}).get("models", {}).get("tone_repair")
     if entry is None:
         return
@@ -322,6 +336,7 @@ def carry_over_manifest(old_manifest, manifest):
         manifest["tone_repair"] = old_manifest["tone_repair"]
     manifest.setdefault("calibration", {}).update(
         {k: v for k, v in old_manifest.get("calibration", {}).items() if k.startswith("tone_repair")})
+    parity["models"]["tone_repair"] = old_parity["models"]["tone_repair"]
 
 
 if __name__ == "__main__":

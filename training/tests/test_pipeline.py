@@ -16,14 +16,19 @@ from conftest import ROOT
 from faurge_train import data, models, ship, tone, train
 
 
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory):
-    out = tmp_path_factory.mktemp("dataset")
+def faurge_dataset(command, out, rows_per_clip):
+    """Runs ``faurge-dataset COMMAND`` (``$FAURGE_DATASET_BIN`` or ``cargo run``) on the
+    shipped examples, seed 3, 2 s crops, into ``out``."""
     binary = os.environ.get("FAURGE_DATASET_BIN")
     cmd = [binary] if binary else ["cargo", "run", "--quiet", "-p", "faurge-dataset", "--"]
-    subprocess.run(cmd + ["build", "--data", str(ROOT / "examples"), "--out", str(out),
-                          "--seed", "3", "--rows-per-clip", "10", "--crop-s", "2"], cwd=ROOT, check=True)
+    subprocess.run(cmd + [command, "--data", str(ROOT / "examples"), "--out", str(out), "--seed", "3",
+                          "--rows-per-clip", str(rows_per_clip), "--crop-s", "2"], cwd=ROOT, check=True)
     return out
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    return faurge_dataset("build", tmp_path_factory.mktemp("dataset"), 10)
 
 
 def test_dataset_reads_with_masks(tiny_dataset):
@@ -146,12 +151,7 @@ def test_ship_writes_manifest_tokenizer_and_parity(tiny_dataset, tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_pairs(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tone")
-    binary = os.environ.get("FAURGE_DATASET_BIN")
-    cmd = [binary] if binary else ["cargo", "run", "--quiet", "-p", "faurge-dataset", "--"]
-    subprocess.run(cmd + ["tone-pairs", "--data", str(ROOT / "examples"), "--out", str(out),
-                          "--seed", "3", "--rows-per-clip", "16", "--crop-s", "2"], cwd=ROOT, check=True)
-    return out
+    return faurge_dataset("tone-pairs", tmp_path_factory.mktemp("tone"), 16)
 
 
 def test_tone_repair_is_level_free_masked_and_soft_thresholded():
@@ -178,15 +178,20 @@ def test_tone_repair_is_level_free_masked_and_soft_thresholded():
 
 
 def test_tone_pairs_train_export_and_ship_keeps_other_models(tiny_dataset, tiny_pairs, tmp_path):
-    # The shipped examples are one test and one validation speaker: train on both.
-    pairs = tone.load(tiny_pairs)
+    # The shipped examples are one test and one validation speaker (in two
+    # cross-fitting folds): train on both.
+    pairs, speakers = tone.load(tiny_pairs)
     split = tuple(torch.cat(parts) for parts in zip(*pairs.values()))
+    names = [s for part in speakers.values() for s in part]
+    assert len({tone.fold_of(s) for s in names}) == 2
     inp, clean, mask, damaged = split
     # Clean rows are the clean crop; damaged rows differ from it.
     assert (~damaged).any() and damaged.any()
     assert torch.equal(inp[~damaged], clean[~damaged])
     assert ((inp[damaged] - clean[damaged]).abs() * mask[damaged]).amax(-1).min() > 0.5
-    model, report = tone.train({"train": split, "validation": split, "test": split}, epochs=1, log=lambda m: None)
+    model, report = tone.train({"train": split, "validation": split, "test": split}, {"train": names},
+                               epochs=1, log=lambda m: None)
+    assert report["calibration"]["tone_repair_deadband_db"] > 0
     out = tmp_path / "run"
     out.mkdir()
     tone.export(model, (torch.zeros(2, 64), torch.ones(2, 64)), out / tone.FILE, ["ltas_db", "ltas_mask"],
@@ -207,8 +212,14 @@ def test_tone_pairs_train_export_and_ship_keeps_other_models(tiny_dataset, tiny_
     assert m["models"]["tone_repair"]["sha256"] == ship.sha256(dest / tone.FILE)
     assert m["parity"]["sha256"] == ship.sha256(dest / "parity.json")
     assert m["calibration"]["tone_repair_deadband_db"] == report["calibration"]["tone_repair_deadband_db"]
+    assert m["tone_repair"]["pairs"]["command"].startswith("faurge-dataset tone-pairs --data ")
+    case = json.loads((dest / "parity.json").read_text())["models"]["tone_repair"]
     again = ship.ship(run, tiny_dataset, dest)
     assert again["models"]["tone_repair"] == m["models"]["tone_repair"]
     assert again["tone_repair"] == m["tone_repair"]
-    assert "tone_repair" in json.loads((dest / "parity.json").read_text())["models"]
+    assert json.loads((dest / "parity.json").read_text())["models"]["tone_repair"] == case
     assert again["parity"]["sha256"] == ship.sha256(dest / "parity.json")
+    # A bundle whose estimator file is not the one entered is refused.
+    (dest / tone.FILE).write_bytes(b"not a model")
+    with pytest.raises(ValueError):
+        ship.ship(run, tiny_dataset, dest)
