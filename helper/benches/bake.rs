@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use faurge_dsp::state::DspState;
 use faurge_helper::manager::{human_bytes, ModelManager, DEFAULT_BUDGET_BYTES};
-use faurge_helper::models::{Backend, ModelSet, Runtime};
+use faurge_helper::models::{Backend, ModelKind, ModelSet, Runtime};
 use faurge_helper::orchestrator::Orchestrator;
 use faurge_protocol::client::{HelperClient, HelperCommand};
 use faurge_protocol::{BakeOptions, BakeRequest, Stage};
@@ -50,7 +50,8 @@ fn main() {
     let runtime = Runtime::start(Backend::Tract, 2).expect("tract");
     let manager = ModelManager::new(runtime, set, DEFAULT_BUDGET_BYTES).expect("manager");
     println!(
-        "start-up (verify, load and measure 5 models): {:.0} ms",
+        "start-up (verify, load and measure {} models): {:.0} ms",
+        ModelKind::ALL.len(),
         t.elapsed().as_secs_f64() * 1e3
     );
     for (k, c) in manager.costs() {

@@ -111,7 +111,9 @@ pub enum ModelError {
     },
 }
 
-/// The six networks of the loop, in the order the loop first needs them.
+/// The six networks of the loop: the five of the loop's specification in the order
+/// it first needs them, then the tone-repair estimator (which a repair's plan runs
+/// after Fabian).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ModelKind {

@@ -421,7 +421,8 @@ fn a_tight_memory_budget_swaps_models_and_stays_within_it() {
         .set_budget(largest - 1)
         .expect_err("below the largest model");
     assert!(err.to_string().contains("--memory-budget"), "{err}");
-    // Room for less than all five (a bake uses all five): something must be evicted.
+    // Room for less than all the models a bake uses (this one, no repair, uses all
+    // but the tone-repair estimator): something must be evicted.
     let budget = (total - 1).max(largest);
     manager
         .set_budget(budget)

@@ -66,9 +66,10 @@ fn fix_makes_the_shipped_example_measurably_better_and_writes_a_report() {
 
     // What the repair does to this recording, measured on the files: the noise
     // floor goes down, the level lands on the target, and the tone gets no
-    // further from the clean original than it was. (Its colouration — mud, a dull
-    // top — is beyond what the shipped Fabian reads, so the tone is left alone; see
-    // the README's evaluation.)
+    // further from the clean original than it was. (With the noise reduction on, a
+    // repair leaves the tone alone, and this speaker's voice reads to the tone-repair
+    // estimator as a little thin and bright, which hides the mud; see the README's
+    // evaluation.)
     let clean = repo("examples/clean_vctk_p236_023.wav");
     let degraded = repo("examples/degraded_vctk_p236_023.wav");
     let (snr_in, snr_out) = (snr_db(&degraded), snr_db(&out));

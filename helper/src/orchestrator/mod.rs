@@ -453,6 +453,10 @@ struct Plan {
     /// The LTAS that reaches the EQ: the input's, or what a repair's restoration
     /// stages leave of it (Ursula's "current" spectrum).
     eq_input_ltas: [f32; LTAS_BANDS],
+    /// A repair's blueprint LTAS read on the input itself, where the blueprint was
+    /// read on what the restoration stages leave: the blueprint again when a stage
+    /// goes off after round 1 (the EQ must not chase a stage that no longer runs).
+    input_blueprint: Option<[f32; LTAS_BANDS]>,
 }
 
 /// A lower crest factor to reach with the compressor.
@@ -782,12 +786,10 @@ impl Orchestrator {
         });
         let mut tone = true;
         let tone_repair = enc.reference.is_none() && intent.repair;
-        let mut repaired_input = None;
         if tone_repair {
-            let (repaired, applied_db) = self.repaired_tone(input, &input.ltas_db)?;
+            let (repaired, applied_db) = self.repaired_tone(input, &input.ltas_db);
             blueprint.ltas_db = repaired.ltas_db;
             tone = applied_db > 0.0;
-            repaired_input = Some(repaired);
         } else if enc.reference.is_none() && !asks_balance {
             blueprint.ltas_db = input.ltas_db;
             tone = false;
@@ -811,39 +813,6 @@ impl Orchestrator {
                 g.input = Some(l);
                 g.change = g.value - l;
             }
-        }
-        // Make the blueprint meet every balance goal: what each still needs on the
-        // blueprint, as the smallest smooth change of its spectrum.
-        let on_blueprint = snapshot::quantities(
-            &table,
-            &blueprint.ltas_db,
-            &mask,
-            snap.lufs(),
-            input.dynamics[0],
-            None,
-        );
-        let needed: Vec<Goal> = goals
-            .iter()
-            .filter_map(|g| {
-                let q = table
-                    .quantity(&g.quantity)
-                    .filter(|q| q.kind == QuantityKind::Balance)?;
-                let v = on_blueprint.value(&q.id, q.kind)?;
-                let need = match g.kind {
-                    GoalKind::Exactly => g.value - v,
-                    GoalKind::AtLeast => (g.value - v).max(0.0),
-                    GoalKind::AtMost => (g.value - v).min(0.0),
-                };
-                Some(Goal {
-                    change: need,
-                    ..g.clone()
-                })
-            })
-            .collect();
-        let curve = balance_curve(&table, &needed, &blueprint.ltas_db, &centers, &valid);
-        if curve.iter().any(|&v| v != 0.0) {
-            blueprint = blueprint.shifted(&curve, &mask);
-            tone = true;
         }
         // Dynamics: compression toward a lower crest factor (threshold measured, see
         // `search_compressor`), expansion toward a higher one.
@@ -932,13 +901,18 @@ impl Orchestrator {
         // The restoration stages change the spectrum before the EQ (hum, noise and
         // the distortion of clipping and clicks are read as colouring otherwise): a
         // repair reads the damage again on what they leave, and the EQ starts from
-        // there. The balance curve a prompt asked for is kept.
+        // there. The noise reduction leaves its own shape on the spectrum where it
+        // worked hardest (the gaps between harmonics, the top octaves), which the
+        // estimator reads as colouring too: on the shipped noisy example (12 dB SNR)
+        // the 1/3-octave distance to the clean original (as `faurge-eval` measures
+        // it) went 2.11 dB untouched, 1.81 dB denoised, 1.89 dB denoised and
+        // equalised. With the noise reduction on, a repair's tone is left alone.
         let mut eq_input_ltas = input.ltas_db;
+        let mut input_blueprint = None;
         let r = decision.restoration;
-        if let (Some(before), true) = (
-            repaired_input,
-            r.declip.enabled || r.declick.enabled || r.dehum.enabled || r.denoise.enabled,
-        ) {
+        if tone_repair
+            && (r.declip.enabled || r.declick.enabled || r.dehum.enabled || r.denoise.enabled)
+        {
             let mut restoration = r;
             restoration.expander.enabled = false;
             let restoration_only = DspState {
@@ -946,28 +920,57 @@ impl Orchestrator {
                 ..DspState::default()
             };
             if let Ok(restored) = shadow_bake(&input.audio, &restoration_only, None) {
-                let restored_ltas = input.measure_render(&restored).ltas_db;
-                let (after, applied_db) = self.repaired_tone(input, &restored_ltas)?;
-                let moves = after.ltas_db.iter().zip(&before.ltas_db).zip(&mask);
-                for (t, ((a, b), m)) in blueprint.ltas_db.iter_mut().zip(moves) {
-                    if *m > 0.0 {
-                        *t += a - b;
-                    }
+                eq_input_ltas = input.measure_render(&restored).ltas_db;
+                input_blueprint = Some(blueprint.ltas_db);
+                if r.denoise.enabled {
+                    blueprint.ltas_db = eq_input_ltas;
+                    tone = false;
+                } else {
+                    let (after, applied_db) = self.repaired_tone(input, &eq_input_ltas);
+                    blueprint.ltas_db = after.ltas_db;
+                    tone = applied_db > 0.0;
                 }
-                tone = applied_db > 0.0 || curve.iter().any(|&v| v != 0.0);
-                eq_input_ltas = restored_ltas;
             }
         }
-        // The noise reduction leaves its own shape on the spectrum where it worked
-        // hardest (the gaps between harmonics, the top octaves), and the estimator
-        // reads that as colouring too: on the shipped noisy example (12 dB SNR) the
-        // 1/3-octave distance to the clean original (as `faurge-eval` measures it)
-        // went 2.11 dB untouched, 1.81 dB denoised, 1.89 dB denoised and equalised.
-        // With the noise reduction on, a repair leaves the tone alone unless the
-        // prompt asks for a balance.
-        if tone_repair && r.denoise.enabled && !asks_balance {
-            blueprint.ltas_db = eq_input_ltas;
-            tone = false;
+        // Make the blueprint meet every balance goal: what each still needs on the
+        // blueprint, as the smallest smooth change of its spectrum.
+        let on_blueprint = snapshot::quantities(
+            &table,
+            &blueprint.ltas_db,
+            &mask,
+            snap.lufs(),
+            input.dynamics[0],
+            None,
+        );
+        let needed: Vec<Goal> = goals
+            .iter()
+            .filter_map(|g| {
+                let q = table
+                    .quantity(&g.quantity)
+                    .filter(|q| q.kind == QuantityKind::Balance)?;
+                let v = on_blueprint.value(&q.id, q.kind)?;
+                let need = match g.kind {
+                    GoalKind::Exactly => g.value - v,
+                    GoalKind::AtLeast => (g.value - v).max(0.0),
+                    GoalKind::AtMost => (g.value - v).min(0.0),
+                };
+                Some(Goal {
+                    change: need,
+                    ..g.clone()
+                })
+            })
+            .collect();
+        let curve = balance_curve(&table, &needed, &blueprint.ltas_db, &centers, &valid);
+        if curve.iter().any(|&v| v != 0.0) {
+            blueprint = blueprint.shifted(&curve, &mask);
+            if let Some(l) = input_blueprint.as_mut() {
+                for ((v, c), m) in l.iter_mut().zip(&curve).zip(&mask) {
+                    if *m > 0.0 {
+                        *v += c;
+                    }
+                }
+            }
+            tone = true;
         }
         let requires_genesis =
             input.requires_genesis || fabian.genesis_logit > 0.0 || room.is_some();
@@ -982,24 +985,33 @@ impl Orchestrator {
             fabian,
             reflection,
             eq_input_ltas,
+            input_blueprint,
         })
     }
 
     /// `ltas_db` (the snapshot's, or what its restoration leaves) with the tone
     /// damage the estimator reads there undone beyond its deadband
-    /// ([`Targets::repaired`]), and the RMS undone, dB.
+    /// ([`Targets::repaired`]), and the RMS undone, dB. An estimator that fails (a
+    /// non-finite reading) repairs no tone: the rest of the repair goes on.
     fn repaired_tone(
         &mut self,
         input: &InputFeatures,
         ltas_db: &[f32; LTAS_BANDS],
-    ) -> Result<(Targets, f32), BakeError> {
-        let damage = self.models.with(ModelKind::ToneRepair, |m| {
-            m.tone_repair(ltas_db, &input.ltas_mask)
-        })?;
+    ) -> (Targets, f32) {
         let deadband = self
             .calibration("tone_repair_deadband_db")
             .unwrap_or(FALLBACK_TONE_DEADBAND_DB);
-        Ok(Targets::repaired(input, ltas_db, &damage, deadband))
+        match self.models.with(ModelKind::ToneRepair, |m| {
+            m.tone_repair(ltas_db, &input.ltas_mask)
+        }) {
+            Ok(damage) => Targets::repaired(input, ltas_db, &damage, deadband),
+            Err(e) => {
+                eprintln!(
+                    "faurge-helper: the tone-repair estimator failed, the tone is left alone: {e}"
+                );
+                Targets::repaired(input, ltas_db, &[0.0; LTAS_BANDS], deadband)
+            }
+        }
     }
 
     /// One round: Ursula, Genesis (once), the shadow bake with the measured trim, the
@@ -1276,7 +1288,11 @@ impl Orchestrator {
         }
         // Restoration stages that did not help go off.
         if let (true, Some(after)) = (first, &last.restored) {
-            plan.decision.verify(&snap.restoration, after, &plan.goals);
+            let off = plan.decision.verify(&snap.restoration, after, &plan.goals);
+            if let (false, Some(l)) = (off.is_empty(), plan.input_blueprint.take()) {
+                plan.blueprint.ltas_db = l;
+                plan.eq_input_ltas = snap.input.ltas_db;
+            }
         }
         if let (true, Some(r)) = (first, last.reflection) {
             let after = reflection_gain_at(&[&last.audio], ANALYSIS_RATE as f32, &r);
