@@ -84,7 +84,8 @@ use faurge_dsp::ir::{
 };
 use faurge_dsp::restore::Expander;
 use faurge_dsp::state::{
-    db_to_gain, CompressorState, DspState, ExpanderState, MAX_MAKEUP_DB, MAX_TRIM_DB, MIN_TRIM_DB,
+    db_to_gain, CompressorState, DspState, ExpanderState, RestorationState, MAX_MAKEUP_DB,
+    MAX_TRIM_DB, MIN_TRIM_DB,
 };
 use faurge_protocol::{
     BakeError, BakeRequest, BakeResult, ErrorKind, GoalReport, IrAudio, MetricsSummary, Progress,
@@ -353,6 +354,21 @@ pub fn crest_expander(audio: &[f32], level_db: f32, target_db: f32) -> ExpanderS
     candidates[best]
 }
 
+/// The chain with only `r`'s de-clipper, de-clicker and hum remover, and with
+/// `denoise` its noise reduction where that is on: what the restoration stages
+/// leave of a snapshot before the EQ (the expander, which acts on levels between
+/// phrases, and the de-esser, after the EQ, stay off).
+fn restoration_only(r: &RestorationState, denoise: bool) -> DspState {
+    let mut state = DspState::default();
+    state.restoration.declip = r.declip;
+    state.restoration.declick = r.declick;
+    state.restoration.dehum = r.dehum;
+    if denoise && r.denoise.enabled {
+        state.restoration.denoise = r.denoise;
+    }
+    state
+}
+
 /// Renders `audio` (mono, [`ANALYSIS_RATE`]) through a fresh `Chain` with `state`
 /// and `ir`: the shadow bake. The chain is snapped (no parameter glide), the IR
 /// installed and the chain warmed up on the audio's head ([`Chain::warm_up`]) before
@@ -453,10 +469,10 @@ struct Plan {
     /// The LTAS that reaches the EQ: the input's, or what a repair's restoration
     /// stages leave of it (Ursula's "current" spectrum).
     eq_input_ltas: [f32; LTAS_BANDS],
-    /// A repair's blueprint LTAS read on the input itself, where the blueprint was
-    /// read on what the restoration stages leave: the blueprint again when a stage
-    /// goes off after round 1 (the EQ must not chase a stage that no longer runs).
-    input_blueprint: Option<[f32; LTAS_BANDS]>,
+    /// A repair's blueprint read on the input itself, where the blueprint was read
+    /// on what the restoration stages leave: the blueprint again when a stage goes
+    /// off after round 1 (the EQ must not chase a stage that no longer runs).
+    input_blueprint: Option<Targets>,
 }
 
 /// A lower crest factor to reach with the compressor.
@@ -869,13 +885,12 @@ impl Orchestrator {
         // the noise reduction is decided again from the floor measured after them,
         // by that measurement alone (Fabian read the damaged input).
         let r = decision.restoration;
+        let mut repaired_render = None;
         if r.declip.enabled || r.declick.enabled {
-            let mut repair_only = DspState::default();
-            repair_only.restoration.declip = r.declip;
-            repair_only.restoration.declick = r.declick;
-            repair_only.restoration.dehum = r.dehum;
+            let repair_only = restoration_only(&r, false);
             if let Ok(repaired) = shadow_bake(&input.audio, &repair_only, None) {
                 let after = Renders::exact_metrics(&repaired);
+                repaired_render = Some((repair_only, repaired));
                 seen.noise_floor_dbfs = after.noise_floor_dbfs;
                 seen.snr_db = after.snr_db.max(pauses_snr);
                 let deesser = decision.deesser;
@@ -913,15 +928,15 @@ impl Orchestrator {
         if tone_repair
             && (r.declip.enabled || r.declick.enabled || r.dehum.enabled || r.denoise.enabled)
         {
-            let mut restoration = r;
-            restoration.expander.enabled = false;
-            let restoration_only = DspState {
-                restoration,
-                ..DspState::default()
+            // The render made above for the noise decision, when these are its stages.
+            let state = restoration_only(&r, true);
+            let restored = match repaired_render {
+                Some((s, audio)) if s == state => Ok(audio),
+                _ => shadow_bake(&input.audio, &state, None),
             };
-            if let Ok(restored) = shadow_bake(&input.audio, &restoration_only, None) {
+            if let Ok(restored) = restored {
                 eq_input_ltas = input.measure_render(&restored).ltas_db;
-                input_blueprint = Some(blueprint.ltas_db);
+                input_blueprint = Some(blueprint.clone());
                 if r.denoise.enabled {
                     blueprint.ltas_db = eq_input_ltas;
                     tone = false;
@@ -963,13 +978,7 @@ impl Orchestrator {
         let curve = balance_curve(&table, &needed, &blueprint.ltas_db, &centers, &valid);
         if curve.iter().any(|&v| v != 0.0) {
             blueprint = blueprint.shifted(&curve, &mask);
-            if let Some(l) = input_blueprint.as_mut() {
-                for ((v, c), m) in l.iter_mut().zip(&curve).zip(&mask) {
-                    if *m > 0.0 {
-                        *v += c;
-                    }
-                }
-            }
+            input_blueprint = input_blueprint.map(|b| b.shifted(&curve, &mask));
             tone = true;
         }
         let requires_genesis =
@@ -1009,7 +1018,11 @@ impl Orchestrator {
                 eprintln!(
                     "faurge-helper: the tone-repair estimator failed, the tone is left alone: {e}"
                 );
-                Targets::repaired(input, ltas_db, &[0.0; LTAS_BANDS], deadband)
+                let unchanged = Targets {
+                    ltas_db: *ltas_db,
+                    ..Targets::of_input(input)
+                };
+                (unchanged, 0.0)
             }
         }
     }
@@ -1289,8 +1302,8 @@ impl Orchestrator {
         // Restoration stages that did not help go off.
         if let (true, Some(after)) = (first, &last.restored) {
             let off = plan.decision.verify(&snap.restoration, after, &plan.goals);
-            if let (false, Some(l)) = (off.is_empty(), plan.input_blueprint.take()) {
-                plan.blueprint.ltas_db = l;
+            if let (false, Some(b)) = (off.is_empty(), plan.input_blueprint.take()) {
+                plan.blueprint = b;
                 plan.eq_input_ltas = snap.input.ltas_db;
             }
         }

@@ -81,10 +81,11 @@ impl Targets {
     }
 
     /// A repair's tone target: `ltas_db` (the input's, or what the restoration
-    /// stages leave of it) minus the tone-repair estimator's `damage_db` read there, of which only what exceeds `deadband_db` is applied (a soft
-    /// threshold on its level-free RMS, `d · max(0, 1 − deadband / RMS(d))`, as the
-    /// estimator was calibrated in `training/faurge_train/tone.py`): what the
-    /// estimator reads in a typical clean recording changes nothing. Bands outside
+    /// stages leave of it) minus the tone-repair estimator's `damage_db` read there,
+    /// of which only what exceeds `deadband_db` is applied (a soft threshold on its
+    /// level-free RMS, `d · max(0, 1 − deadband / RMS(d))`, as the estimator was
+    /// calibrated in `training/faurge_train/tone.py`): what the estimator reads in a
+    /// typical clean recording changes nothing. Bands outside
     /// `mask` keep `ltas_db`; LUFS and dynamics are the input's. Returns the targets
     /// and the RMS applied, dB.
     pub fn repaired(
