@@ -13,7 +13,7 @@
 //! of `faurge-eval` is never used here.
 //!
 //! Written as one Parquet file, `tone_pairs.parquet`, with the columns `split`,
-//! `clip`, `damage` (a label, empty for clean rows), `clean_ltas`, `input_ltas`,
+//! `speaker` (the training cross-fits by it), `clip`, `damage` (a label, empty for clean rows), `clean_ltas`, `input_ltas`,
 //! `ltas_mask` (64 floats each, dB and 0/1), and `tone_pairs.json`, the command
 //! that made it (the shipped model's manifest records it).
 
@@ -70,6 +70,8 @@ pub const INFO_FILE: &str = "tone_pairs.json";
 pub struct Pair {
     /// `train`, `validation` or `test` (the speaker's split).
     pub split: &'static str,
+    /// The speaker ([`crate::sources::SpeechClip::speaker`]).
+    pub speaker: String,
     /// The clip's name.
     pub clip: String,
     /// What was done, e.g. `thin: low shelf -9.0 dB at 310 Hz`; empty when clean.
@@ -143,6 +145,7 @@ pub fn pairs(
                     };
                     Ok(Pair {
                         split: clip.split().label(),
+                        speaker: clip.speaker.clone(),
                         clip: clip.name.clone(),
                         damage: labels.join("; "),
                         clean_ltas: ltas::ltas_with_bandwidth(&[&clean], sr, bw),
@@ -187,6 +190,7 @@ pub fn write(pairs: &[Pair], out: &Path, command: &str) -> Result<PathBuf, Build
     );
     let schema = Schema::new(vec![
         Field::new("split", DataType::Utf8, false),
+        Field::new("speaker", DataType::Utf8, false),
         Field::new("clip", DataType::Utf8, false),
         Field::new("damage", DataType::Utf8, false),
         Field::new("clean_ltas", list.clone(), false),
@@ -197,6 +201,7 @@ pub fn write(pairs: &[Pair], out: &Path, command: &str) -> Result<PathBuf, Build
         Arc::new(schema),
         vec![
             strings(|p| p.split),
+            strings(|p| &p.speaker),
             strings(|p| &p.clip),
             strings(|p| &p.damage),
             column(pairs, |p| &p.clean_ltas),

@@ -240,6 +240,7 @@ fn tone_pairs_are_clean_crops_and_the_same_crops_through_a_tone_damage() {
     assert!(!clean.is_empty() && !damaged.is_empty());
     for p in &pairs {
         assert_eq!(p.split, split_of_clip(&p.clip).label());
+        assert_eq!(p.speaker, parse_speaker(&p.clip).unwrap().1);
         // The mask is the crop's bandwidth: the LibriSpeech clip's is at most 8 kHz.
         let valid = p.ltas_mask.iter().filter(|&&m| m > 0.0).count();
         assert!(valid > 40, "{}: {valid} bands", p.clip);

@@ -94,14 +94,9 @@ class ToneRepair(nn.Module):
         return masked_centre(self.net(torch.cat([x, m], -1)), m)
 
 
-def speaker(clip):
-    """The speaker of a clip name: VCTK's ``pNNN``, LibriSpeech's first number."""
-    return clip.split("_")[0] if clip.startswith("p") else clip.split("-")[0]
-
-
 def load(folder):
     """The pairs as tensors per split: ``{split: (input, clean, mask, damaged)}``, and
-    the speaker of every row per split."""
+    the speaker of every row per split (the ``speaker`` column the dataset wrote)."""
     t = pq.read_table(pathlib.Path(folder) / PAIRS).to_pydict()
     arr = lambda k, idx: torch.tensor(np.asarray([t[k][i] for i in idx], dtype=np.float32))
     out, speakers = {}, {}
@@ -110,7 +105,7 @@ def load(folder):
         if idx:
             out[split] = (arr("input_ltas", idx), arr("clean_ltas", idx), arr("ltas_mask", idx),
                           torch.tensor([t["damage"][i] != "" for i in idx]))
-            speakers[split] = [speaker(t["clip"][i]) for i in idx]
+            speakers[split] = [t["speaker"][i] for i in idx]
     return out, speakers
 
 
