@@ -278,7 +278,8 @@ def ship(model, report, pairs_folder, out, dest, command=None):
         "outputs": {"damage_db": {"dtype": "float32", "shape": list(inp.shape), "data": f32_list(model(inp, m))}}}
     (dest / "parity.json").write_text(json.dumps(parity, separators=(",", ":")) + "\n")
     manifest["parity"]["sha256"] = sha256(dest / "parity.json")
-    (dest / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    # ensure_ascii=False: the manifest holds the evaluation's "≥" as written.
+    (dest / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
 
 
 def main(argv=None):
