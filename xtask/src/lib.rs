@@ -169,15 +169,17 @@ fn dataset(root: &Path, args: &[&str]) -> Result<()> {
     } else {
         args
     };
-    let mut cargo_args = vec![
-        "run",
-        "--release",
-        "--quiet",
-        "-p",
-        "faurge-dataset",
-        "--",
-        "build",
-    ];
+    let mut dataset_args = vec!["build"];
+    dataset_args.extend_from_slice(args);
+    run_faurge_dataset(root, &dataset_args)
+}
+
+/// Runs `faurge-dataset ARGS` (release) from the workspace root.
+///
+/// # Errors
+/// A failed build or run.
+fn run_faurge_dataset(root: &Path, args: &[&str]) -> Result<()> {
+    let mut cargo_args = vec!["run", "--release", "--quiet", "-p", "faurge-dataset", "--"];
     cargo_args.extend_from_slice(args);
     std::env::set_current_dir(root)
         .with_context(|| format!("Could not change to \"{}\"", root.display()))?;
@@ -252,11 +254,7 @@ fn tone(root: &Path, args: &[&str]) -> Result<()> {
         ["--ship"] => true,
         _ => bail!("{USAGE}"),
     };
-    let mut cargo_args = vec!["run", "--release", "--quiet", "-p", "faurge-dataset", "--"];
-    cargo_args.extend_from_slice(&TONE_PAIRS_ARGS);
-    std::env::set_current_dir(root)
-        .with_context(|| format!("Could not change to \"{}\"", root.display()))?;
-    run_cargo(&cargo_args, &[])?;
+    run_faurge_dataset(root, &TONE_PAIRS_ARGS)?;
     let mut module = vec![
         "-m",
         "faurge_train.tone",
