@@ -34,7 +34,8 @@ fn speech_48k() -> Vec<f32> {
 }
 
 /// A damaged test signal at `sr`: two tones with noise, a spike every 50 ms, a pop, and
-/// a hard-clipped second half, so every detector and repair path runs.
+/// a hard-clipped second half (its last quarter then DC-blocked), so every detector and
+/// repair path runs.
 fn damaged(sr: f32, frames: usize, seed: u64) -> Vec<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let f1 = 220.0f32.min(0.2 * sr);
@@ -61,6 +62,15 @@ fn damaged(sr: f32, frames: usize, seed: u64) -> Vec<f32> {
     }
     for v in x[frames / 2..].iter_mut() {
         *v = v.clamp(-0.3, 0.3);
+    }
+    // The last quarter's clipping went through a coupling capacitor (a DC blocker at
+    // 20 Hz): drooping plateaus, for the straight-plateau detector.
+    let r = (-std::f32::consts::TAU * 20.0 / sr).exp();
+    let (mut px, mut py) = (0.0f32, 0.0f32);
+    for v in x[3 * frames / 4..].iter_mut() {
+        py = *v - px + r * py;
+        px = *v;
+        *v = py;
     }
     x
 }

@@ -22,7 +22,8 @@
 //!   with de-clipping on so a clipped plateau's corners are not counted.
 //! - **Clipping** ([`RestorationMetrics::clipped_runs`], `clipped_fraction`,
 //!   `clip_level_dbfs`): the de-clipper's runs (≥ 2 equal samples at the running ceiling,
-//!   or single samples at a level such a run confirmed), all channels; the level is the
+//!   or single samples at a level such a run confirmed, or a straight plateau with
+//!   corners where filters followed the clipper), all channels; the level is the
 //!   highest run level, dBFS (sample peak, 20·log10).
 //! - **Sibilance**: frames of [`SIBILANCE_FRAME_S`] (Hann, half overlap) whose power in
 //!   [`SIBILANT_BAND_HZ`] (top at most 0.45·fs) is at least [`SIBILANT_SHARE_DB`] of the
