@@ -13,9 +13,10 @@
 //! of `faurge-eval` is never used here.
 //!
 //! Written as one Parquet file, `tone_pairs.parquet`, with the columns `split`,
-//! `speaker` (the training cross-fits by it), `clip`, `damage` (a label, empty for clean rows), `clean_ltas`, `input_ltas`,
-//! `ltas_mask` (64 floats each, dB and 0/1), and `tone_pairs.json`, the command
-//! that made it (the shipped model's manifest records it).
+//! `speaker` (the training cross-fits by it), `clip`, `damage` (a label, empty for
+//! clean rows), `clean_ltas`, `input_ltas`, `ltas_mask` (64 floats each, dB and 0/1),
+//! and `tone_pairs.json`, the command that made it (the shipped model's manifest
+//! records it).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

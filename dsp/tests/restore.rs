@@ -16,6 +16,8 @@ use faurge_dsp::state::{
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+mod support;
+
 #[global_allocator]
 static ALLOC: AllocDisabler = AllocDisabler;
 
@@ -65,13 +67,7 @@ fn damaged(sr: f32, frames: usize, seed: u64) -> Vec<f32> {
     }
     // The last quarter's clipping went through a coupling capacitor (a DC blocker at
     // 20 Hz): drooping plateaus, for the straight-plateau detector.
-    let r = (-std::f32::consts::TAU * 20.0 / sr).exp();
-    let (mut px, mut py) = (0.0f32, 0.0f32);
-    for v in x[3 * frames / 4..].iter_mut() {
-        py = *v - px + r * py;
-        px = *v;
-        *v = py;
-    }
+    support::dc_block(&mut x[3 * frames / 4..], 20.0, sr);
     x
 }
 

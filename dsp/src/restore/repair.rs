@@ -47,8 +47,9 @@
 //!    converter's anti-alias filter) leaves no equal samples: its plateaus droop and
 //!    ring. A second detector finds them as *straight* runs: same-sign samples at least
 //!    [`PLATEAU_MIN_SHARE`] of the ceiling where the smoothed signal's second difference
-//!    stays under [`PLATEAU_CURVATURE`] for [`PLATEAU_MIN_MS`] or longer; the run is
-//!    taken one sample wider on each side (the corners).
+//!    stays under [`PLATEAU_CURVATURE`] for [`PLATEAU_MIN_MS`] or longer, with corners
+//!    on both sides ([`PLATEAU_EDGE`]); the run is the whole plateau, the two samples at
+//!    each end the smoothed difference cannot see included.
 //! 2. A run of at most `g_max` samples is re-synthesised by least-squares AR
 //!    interpolation constrained to lie at or beyond the observed samples in the run's
 //!    direction (the clip level, or the drooping plateau; active set: samples that fall
@@ -138,18 +139,18 @@ pub const CLIP_MIN_LEVEL_DB: f32 = -40.0;
 pub const PLATEAU_CURVATURE: f32 = 5e-4;
 /// A filtered plateau lasts at least this long, ms …
 pub const PLATEAU_MIN_MS: f64 = 0.2;
-/// … and at least this many samples.
+/// … and at least this many samples …
 pub const PLATEAU_MIN_SAMPLES: u64 = 6;
-/// The plateau detector looks this many samples behind the newest.
-const PLATEAU_DELAY: u64 = 5;
+/// … at a level of at least this share of the polarity's ceiling (the coupling moves
+/// the plateaus of a clipped passage between about 0.7 and 1 of the peak).
+pub const PLATEAU_MIN_SHARE: f32 = 0.5;
 /// A plateau has corners: within 3 samples outside each end the signal falls away from
 /// it by at least this share of the ceiling (at 48 kHz; ×48 kHz/fs at lower rates, as a
 /// waveform's slope per sample grows). A flat stretch of a voice over a DC offset, or
 /// the top of a slow wave, has none.
 pub const PLATEAU_EDGE: f32 = 0.05;
-/// … at a level of at least this share of the polarity's ceiling (the coupling moves
-/// the plateaus of a clipped passage between about 0.7 and 1 of the peak).
-pub const PLATEAU_MIN_SHARE: f32 = 0.5;
+/// The plateau detector looks this many samples behind the newest.
+const PLATEAU_DELAY: u64 = 5;
 /// The clip-level ceiling falls this fast when nothing reaches it, dB per second.
 pub const CEILING_DECAY_DB_PER_S: f32 = 1.0;
 /// A reconstructed clipped sample is at most this many times the clip level (+6 dB;
@@ -321,6 +322,8 @@ pub struct Repair {
     hop: usize,
     warmup: u64,
     ceiling_decay: f32,
+    /// [`CLIP_MIN_LEVEL_DB`] as a sample magnitude.
+    clip_min_level: f32,
     /// [`PLATEAU_CURVATURE`] at this rate, and the shortest filtered plateau, samples.
     flat_curvature: f32,
     flat_min: u64,
@@ -421,6 +424,7 @@ impl Repair {
             hop,
             warmup: ((WARMUP_MS * 1e-3 * fs).round() as u64).max(2 * detect_delay as u64 + 1),
             ceiling_decay: 10f32.powf(-CEILING_DECAY_DB_PER_S / 20.0 / sample_rate),
+            clip_min_level: 10f32.powf(CLIP_MIN_LEVEL_DB / 20.0),
             flat_curvature: PLATEAU_CURVATURE * (48_000.0 / sample_rate).powi(2),
             flat_min: ((PLATEAU_MIN_MS * 1e-3 * fs).round() as u64).max(PLATEAU_MIN_SAMPLES),
             flat_edge: PLATEAU_EDGE * (48_000.0 / sample_rate).min(4.0),
@@ -735,7 +739,7 @@ impl Repair {
 
     fn detect_clip(&mut self, ci: usize, n: u64, x: f32) {
         let tol = CLIP_TOLERANCE;
-        let min_level = 10f32.powf(CLIP_MIN_LEVEL_DB / 20.0);
+        let min_level = self.clip_min_level;
         let decay = self.ceiling_decay;
         let one_second = self.one_second;
         let c = &mut self.ch[ci];
@@ -799,7 +803,7 @@ impl Repair {
             return;
         }
         let mask = self.mask;
-        let min_level = 10f32.powf(CLIP_MIN_LEVEL_DB / 20.0);
+        let min_level = self.clip_min_level;
         let (curvature, min_len) = (self.flat_curvature, self.flat_min);
         let c = &mut self.ch[ci];
         let m = n - PLATEAU_DELAY;
@@ -818,22 +822,20 @@ impl Repair {
         }
         // The plateau: flat over m − len ..= m − 1, so its samples are
         // m − len − 2 ..= m + 1 (first and last within reach of the lag-2 difference).
-        let (first, last) = (m.wrapping_sub(c.flat_len + 2), m + 1);
+        let last = m + 1;
+        let first = m.checked_sub(c.flat_len + 2).filter(|&f| f >= 3);
         let edge = self.flat_edge * ceiling;
         let falls = |a: f32, b: f32| c.flat_sign * (a - b) >= edge;
-        if c.flat_len >= min_len
-            && first >= 3
-            && falls(at(first), at(first - 3))
-            && falls(at(last), at(last + 3))
-        {
-            let (start, end) = (first, last);
-            let level = (start..=end)
+        if let Some(first) = first.filter(|&f| {
+            c.flat_len >= min_len && falls(at(f), at(f - 3)) && falls(at(last), at(last + 3))
+        }) {
+            let level = (first..=last)
                 .take(self.max_gap + 2)
                 .map(|k| at(k).abs())
                 .fold(0.0f32, f32::max);
             let run = ClipRun {
-                start,
-                end,
+                start: first,
+                end: last,
                 level,
                 sign: c.flat_sign,
             };
@@ -954,10 +956,8 @@ impl Repair {
         // A parabola leaving the level with the mean edge slope peaks `slope·span/4` above it.
         let parabola = 0.5 * (s_in + s_out) * span / 4.0;
         let allowed = (CLIP_PARABOLA_MARGIN * parabola).min((MAX_OVERSHOOT - 1.0) * level);
-        let observed =
-            |j: usize| sign * f64::from(self.ch[ci].x[((run.start + j as u64) & mask) as usize]);
         let excess = (0..g)
-            .map(|j| sign * self.seg[p + j] - observed(j))
+            .map(|j| sign * self.seg[p + j] - bound(j))
             .fold(0.0f64, f64::max);
         let scale = if excess > allowed && excess > 0.0 {
             allowed / excess

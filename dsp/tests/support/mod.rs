@@ -136,6 +136,18 @@ pub fn run_aligned(
     buf[delay..delay + x.len()].to_vec()
 }
 
+/// One-pole DC blocker (a coupling capacitor) at `hz`, in place:
+/// `y[n] = x[n] − x[n−1] + R·y[n−1]`, `R = e^(−2π·hz/rate)`.
+pub fn dc_block(x: &mut [f32], hz: f32, rate: f32) {
+    let r = (-std::f32::consts::TAU * hz / rate).exp();
+    let (mut prev_x, mut prev_y) = (0.0f32, 0.0f32);
+    for v in x.iter_mut() {
+        prev_y = *v - prev_x + r * prev_y;
+        prev_x = *v;
+        *v = prev_y;
+    }
+}
+
 /// Σ x², f64.
 pub fn energy(x: &[f32]) -> f64 {
     x.iter().map(|&v| f64::from(v) * f64::from(v)).sum()
