@@ -70,10 +70,19 @@ fn declip(x: &[f32], sr: f32) -> (Vec<f32>, u64, u64) {
 
 #[test]
 fn filtered_clipping_is_found_and_reconstructed_closer_to_the_original() {
-    let sr = 48_000.0;
-    let speech = faurge_io::read(faurge_io::examples::VCTK_SPEECH)
-        .unwrap()
-        .to_mono();
+    // At 16 kHz a plateau spans a third of the samples, the AR model is of order 11
+    // rather than 32, and the same clipping is repaired far less well (measured: 9.5 →
+    // 9.9 dB); the test asks that it is found and brought closer, not by how much.
+    for (path, sr, min_gain_db) in [
+        (faurge_io::examples::VCTK_SPEECH, 48_000.0, 2.0),
+        (faurge_io::examples::LIBRISPEECH_SPEECH, 16_000.0, 0.2),
+    ] {
+        filtered_clipping_is_repaired(path, sr, min_gain_db);
+    }
+}
+
+fn filtered_clipping_is_repaired(path: &str, sr: f32, min_gain_db: f64) {
+    let speech = faurge_io::read(path).unwrap().to_mono();
     let peak = speech.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let x: Vec<f32> = speech.iter().map(|v| 0.9 * v / peak).collect();
     let original = recording_chain(&x, None, sr);
@@ -92,13 +101,16 @@ fn filtered_clipping_is_found_and_reconstructed_closer_to_the_original() {
         support::snr_db(&original, &out),
     );
     println!(
-        "{was_clipped} samples clipped; {runs} runs found, {repaired} repaired; SNR against the unclipped recording {before:.2} → {after:.2} dB"
+        "{path} at {sr} Hz: {was_clipped} samples clipped; {runs} runs found, {repaired} repaired; SNR against the unclipped recording {before:.2} → {after:.2} dB"
     );
     assert!(
         runs >= 20 && repaired * 10 >= runs * 9,
-        "{runs} runs, {repaired} repaired"
+        "{path}: {runs} runs, {repaired} repaired"
     );
-    assert!(after >= before + 2.0, "{before:.2} → {after:.2} dB");
+    assert!(
+        after >= before + min_gain_db,
+        "{path}: {before:.2} → {after:.2} dB"
+    );
 }
 
 #[test]

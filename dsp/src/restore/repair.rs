@@ -47,9 +47,11 @@
 //!    converter's anti-alias filter) leaves no equal samples: its plateaus droop and
 //!    ring. A second detector finds them as *straight* runs: same-sign samples at least
 //!    [`PLATEAU_MIN_SHARE`] of the ceiling where the smoothed signal's second difference
-//!    stays under [`PLATEAU_CURVATURE`] for [`PLATEAU_MIN_MS`] or longer, with corners
-//!    on both sides ([`PLATEAU_EDGE`]); the run is the whole plateau, the two samples at
-//!    each end the smoothed difference cannot see included.
+//!    stays under [`PLATEAU_CURVATURE`] for [`PLATEAU_MIN_MS`] or longer, whose magnitude
+//!    does not rise ([`PLATEAU_MAX_RISE`]: a coupling makes it droop), with a sharp
+//!    corner on both sides (a fall of [`PLATEAU_EDGE`] within 3 samples, found within
+//!    [`PLATEAU_CORNER_MS`]); the run is the whole plateau up to its corners, the two
+//!    samples at each end the smoothed difference cannot see included.
 //! 2. A run of at most `g_max` samples is re-synthesised by least-squares AR
 //!    interpolation constrained to lie at or beyond the observed samples in the run's
 //!    direction (the clip level, or the drooping plateau; active set: samples that fall
@@ -133,10 +135,14 @@ pub const CLIP_MIN_LEVEL_DB: f32 = -40.0;
 /// anti-alias filter) is straight, not level: its samples may drift (the coupling's
 /// droop) and ring near Nyquist. It is flat where the second difference of the
 /// `[1, 2, 1]/4`-smoothed signal (which removes the ringing) is at most this fraction of
-/// the polarity's ceiling, at 48 kHz; at rate `fs` the bound scales by `(48 kHz/fs)²`, as
-/// the curvature of a given waveform does. A voice's own peaks curve ten times more
-/// (its formants), a 100 Hz sine's a third as much — a long plateau, left unrepaired.
-pub const PLATEAU_CURVATURE: f32 = 5e-4;
+/// the polarity's ceiling, at every rate: what is left of the anti-alias filter's
+/// ringing after the smoothing is a fixed number of samples long whatever the rate (the
+/// filter sits just under Nyquist), while a voice's curvature per sample grows as the
+/// rate falls. (Scaled by `(48 kHz/fs)²`, as a first version was, the bound let 61 of the
+/// shared 16 kHz LibriSpeech recordings read as clipped.) At 5·10⁻⁴ a third of the
+/// analog-clipped plateaus of the evaluation were missed: the ringing's residue curves
+/// them by 1–2·10⁻³ near the corners.
+pub const PLATEAU_CURVATURE: f32 = 1e-3;
 /// A filtered plateau lasts at least this long, ms …
 pub const PLATEAU_MIN_MS: f64 = 0.2;
 /// … and at least this many samples …
@@ -144,13 +150,23 @@ pub const PLATEAU_MIN_SAMPLES: u64 = 6;
 /// … at a level of at least this share of the polarity's ceiling (the coupling moves
 /// the plateaus of a clipped passage between about 0.7 and 1 of the peak).
 pub const PLATEAU_MIN_SHARE: f32 = 0.5;
-/// A plateau has corners: within 3 samples outside each end the signal falls away from
-/// it by at least this share of the ceiling (at 48 kHz; ×48 kHz/fs at lower rates, as a
-/// waveform's slope per sample grows). A flat stretch of a voice over a DC offset, or
-/// the top of a slow wave, has none.
+/// A plateau has corners: over 3 consecutive samples outside each end (within
+/// [`PLATEAU_CORNER_MS`] of it) the signal falls by at least this share of the ceiling
+/// (at 48 kHz; ×48 kHz/fs at lower rates, as a waveform's slope per sample grows). A
+/// flat stretch of a voice over a DC offset, or the top of a slow wave, has none.
 pub const PLATEAU_EDGE: f32 = 0.05;
-/// The plateau detector looks this many samples behind the newest.
-const PLATEAU_DELAY: u64 = 5;
+/// A plateau's corner may be rounded (the anti-alias filter's ringing bends the last
+/// few samples before the fall): the fall of [`PLATEAU_EDGE`] is looked for within this
+/// long outside each end of the flat part (at least 3 samples, at most
+/// [`MAX_PLATEAU_CORNER`]), and the samples before it, still within the edge of the
+/// plateau, belong to the run.
+pub const PLATEAU_CORNER_MS: f64 = 0.17;
+/// Longest corner reach, samples.
+pub const MAX_PLATEAU_CORNER: u64 = 16;
+/// A filtered plateau's magnitude rises by at most this share of the ceiling over its
+/// flat part (ripple): the coupling makes it droop, while a straight ramp into a voice's
+/// peak rises (measured: six such ramps in one clean VCTK recording read as plateaus).
+pub const PLATEAU_MAX_RISE: f32 = 0.02;
 /// The clip-level ceiling falls this fast when nothing reaches it, dB per second.
 pub const CEILING_DECAY_DB_PER_S: f32 = 1.0;
 /// A reconstructed clipped sample is at most this many times the clip level (+6 dB;
@@ -329,6 +345,8 @@ pub struct Repair {
     flat_min: u64,
     /// [`PLATEAU_EDGE`] at this rate.
     flat_edge: f32,
+    /// [`PLATEAU_CORNER_MS`] at this rate, samples (the plateau detector's delay less 2).
+    flat_reach: u64,
     peak_decay: f32,
     one_second: u64,
     /// Per-sample decay `e^{−1/τ}` of the step templates.
@@ -425,9 +443,11 @@ impl Repair {
             warmup: ((WARMUP_MS * 1e-3 * fs).round() as u64).max(2 * detect_delay as u64 + 1),
             ceiling_decay: 10f32.powf(-CEILING_DECAY_DB_PER_S / 20.0 / sample_rate),
             clip_min_level: 10f32.powf(CLIP_MIN_LEVEL_DB / 20.0),
-            flat_curvature: PLATEAU_CURVATURE * (48_000.0 / sample_rate).powi(2),
+            flat_curvature: PLATEAU_CURVATURE,
             flat_min: ((PLATEAU_MIN_MS * 1e-3 * fs).round() as u64).max(PLATEAU_MIN_SAMPLES),
             flat_edge: PLATEAU_EDGE * (48_000.0 / sample_rate).min(4.0),
+            flat_reach: ((PLATEAU_CORNER_MS * 1e-3 * fs).round() as u64)
+                .clamp(3, MAX_PLATEAU_CORNER),
             peak_decay: 10f32.powf(-PEAK_DECAY_DB_PER_S / 20.0 / sample_rate),
             one_second: fs.round() as u64,
             step_r,
@@ -794,19 +814,20 @@ impl Repair {
     }
 
     /// The filtered-plateau detector (module docs, de-clipping step 1) at
-    /// `m = n − PLATEAU_DELAY`: with `s = [1, 2, 1]/4 * x`,
+    /// `m = n − reach − 2` (`reach`: [`PLATEAU_CORNER_MS`] in samples): with `s = [1, 2, 1]/4 * x`,
     /// `s[m+1] − 2s[m] + s[m−1] = (x[m−2] − 2x[m] + x[m+2]) / 4`, so a plateau's flat
     /// part starts two samples after its first sample and ends two before its last; the
-    /// delay leaves three samples after the last one for the corner test.
+    /// delay leaves `reach` samples after the last one for the corner test.
     fn detect_plateau(&mut self, ci: usize, n: u64) {
-        if n < PLATEAU_DELAY + 2 {
+        let reach = self.flat_reach;
+        if n < reach + 4 {
             return;
         }
         let mask = self.mask;
         let min_level = self.clip_min_level;
         let (curvature, min_len) = (self.flat_curvature, self.flat_min);
         let c = &mut self.ch[ci];
-        let m = n - PLATEAU_DELAY;
+        let m = n - reach - 2;
         let at = |k: u64| c.pre[(k & mask) as usize];
         let xm = at(m);
         let sign = if xm >= 0.0 { 1.0 } else { -1.0 };
@@ -820,15 +841,26 @@ impl Repair {
             c.flat_sign = sign;
             return;
         }
-        // The plateau: flat over m − len ..= m − 1, so its samples are
-        // m − len − 2 ..= m + 1 (first and last within reach of the lag-2 difference).
-        let last = m + 1;
-        let first = m.checked_sub(c.flat_len + 2).filter(|&f| f >= 3);
+        // The plateau: flat over m − len ..= m − 1, so its samples are at least
+        // m − len − 2 ..= m + 1 (first and last within reach of the lag-2 difference);
+        // each end then reaches to its corner: the first 3 samples within `reach` outside
+        // it over which the signal falls by the edge (a sharp fall, not the flank of a
+        // rounded peak).
         let edge = self.flat_edge * ceiling;
         let falls = |a: f32, b: f32| c.flat_sign * (a - b) >= edge;
-        if let Some(first) = first.filter(|&f| {
-            c.flat_len >= min_len && falls(at(f), at(f - 3)) && falls(at(last), at(last + 3))
-        }) {
+        // A clipped plateau droops towards zero through the coupling, never rises (a
+        // straight ramp into a voice's peak does).
+        let rises = c.flat_len >= min_len
+            && c.flat_sign * (at(m - 1) - at(m - c.flat_len)) > PLATEAU_MAX_RISE * ceiling;
+        let corners = m
+            .checked_sub(c.flat_len + 2)
+            .filter(|&f| c.flat_len >= min_len && !rises && f > reach)
+            .and_then(|f| {
+                let left = (3..=reach).find(|&j| falls(at(f + 3 - j), at(f - j)))?;
+                let right = (3..=reach).find(|&j| falls(at(m + j - 2), at(m + 1 + j)))?;
+                Some((f + 3 - left, m + right - 2))
+            });
+        if let Some((first, last)) = corners {
             let level = (first..=last)
                 .take(self.max_gap + 2)
                 .map(|k| at(k).abs())
@@ -1026,8 +1058,9 @@ impl Repair {
         if c.run_len >= 2 && d + 1 >= n + 1 - c.run_len {
             return;
         }
-        // … or a filtered plateau in progress (flat up to n − 1 − PLATEAU_DELAY).
-        if c.flat_len >= self.flat_min && d + c.flat_len + PLATEAU_DELAY + 3 >= n {
+        // … or a filtered plateau in progress (flat up to n − 3 − reach, its run
+        // reaching up to `reach` further on each side).
+        if c.flat_len >= self.flat_min && d + c.flat_len + 2 * self.flat_reach + 5 >= n {
             return;
         }
         let mask = self.mask;
