@@ -161,6 +161,14 @@ pub const PLATEAU_EDGE: f32 = 0.05;
 /// [`MAX_PLATEAU_CORNER`]), and the samples before it, still within the edge of the
 /// plateau, belong to the run.
 pub const PLATEAU_CORNER_MS: f64 = 0.17;
+/// A corner bends: somewhere between the flat part and the fall, the smoothed second
+/// difference (as for [`PLATEAU_CURVATURE`]) reaches this share of the ceiling, ten times
+/// the flat part's bound. A clipped corner, rounded by the anti-alias filter, bends by
+/// 0.02–0.25 (measured on the evaluation's analog clipping); the lobe of a tone low
+/// enough to pass as flat curves at most by the flat bound on its flanks, so a pure
+/// 128–240 Hz tone near full scale, whose flanks fall fast enough for
+/// [`PLATEAU_EDGE`], is not read as clipped.
+pub const PLATEAU_CORNER_CURVATURE: f32 = 1e-2;
 /// Longest corner reach, samples.
 pub const MAX_PLATEAU_CORNER: u64 = 16;
 /// A filtered plateau's magnitude rises by at most this share of the ceiling over its
@@ -847,6 +855,7 @@ impl Repair {
         // it over which the signal falls by the edge (a sharp fall, not the flank of a
         // rounded peak).
         let edge = self.flat_edge * ceiling;
+        let corner = PLATEAU_CORNER_CURVATURE;
         let falls = |a: f32, b: f32| c.flat_sign * (a - b) >= edge;
         // A clipped plateau droops towards zero through the coupling, never rises (a
         // straight ramp into a voice's peak does).
@@ -856,8 +865,17 @@ impl Repair {
             .checked_sub(c.flat_len + 2)
             .filter(|&f| c.flat_len >= min_len && !rises && f > reach)
             .and_then(|f| {
-                let left = (3..=reach).find(|&j| falls(at(f + 3 - j), at(f - j)))?;
-                let right = (3..=reach).find(|&j| falls(at(m + j - 2), at(m + 1 + j)))?;
+                // … at a bend: the curvature the flat part lacks (a low tone's lobe is
+                // as flat, but its flanks curve no more than its top).
+                let bent = |lo: u64, hi: u64| {
+                    (lo..=hi).any(|k| {
+                        (0.25 * (at(k - 2) - 2.0 * at(k) + at(k + 2))).abs() >= corner * ceiling
+                    })
+                };
+                let left = (3..=reach)
+                    .find(|&j| falls(at(f + 3 - j), at(f - j)) && bent(f + 2 - j, f + 1))?;
+                let right = (3..=reach)
+                    .find(|&j| falls(at(m + j - 2), at(m + 1 + j)) && bent(m, m + j - 1))?;
                 Some((f + 3 - left, m + right - 2))
             });
         if let Some((first, last)) = corners {
