@@ -55,6 +55,37 @@ fn recording_chain(x: &[f32], level: Option<f32>, sr: f32) -> Vec<f32> {
     anti_alias(&clipped, 16)
 }
 
+/// A shipped speech clip, mono, scaled to peak at 0.9.
+fn speech_peaking_at_0_9(path: &str) -> Vec<f32> {
+    let speech = faurge_io::read(path).unwrap().to_mono();
+    let peak = speech.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    speech.iter().map(|v| 0.9 * v / peak).collect()
+}
+
+/// De-clips `clipped` and asserts that at least `min_runs` runs were found, nine in ten
+/// of them repaired, and the SNR against `original` rose by `min_gain_db` or more.
+fn declips(
+    label: &str,
+    original: &[f32],
+    clipped: &[f32],
+    sr: f32,
+    min_runs: u64,
+    min_gain_db: f64,
+) {
+    let (out, runs, repaired) = declip(clipped, sr);
+    let before = support::snr_db(original, clipped);
+    let after = support::snr_db(original, &out);
+    println!("{label}: {runs} runs found, {repaired} repaired; SNR against the unclipped signal {before:.2} → {after:.2} dB");
+    assert!(
+        runs >= min_runs && repaired * 10 >= runs * 9,
+        "{label}: {runs} runs, {repaired} repaired"
+    );
+    assert!(
+        after >= before + min_gain_db,
+        "{label}: {before:.2} → {after:.2} dB"
+    );
+}
+
 /// Runs the repair stage (de-clipper only) over `x` in blocks of 64; returns the
 /// output aligned with the input and the number of clipped runs found and repaired.
 fn declip(x: &[f32], sr: f32) -> (Vec<f32>, u64, u64) {
@@ -86,9 +117,7 @@ fn filtered_clipping_is_found_and_reconstructed_closer_to_the_original() {
 }
 
 fn filtered_clipping_is_repaired(path: &str, sr: f32, min_gain_db: f64) {
-    let speech = faurge_io::read(path).unwrap().to_mono();
-    let peak = speech.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    let x: Vec<f32> = speech.iter().map(|v| 0.9 * v / peak).collect();
+    let x = speech_peaking_at_0_9(path);
     let original = recording_chain(&x, None, sr);
     let level = 0.3;
     let clipped = recording_chain(&x, Some(level), sr);
@@ -99,22 +128,8 @@ fn filtered_clipping_is_repaired(path: &str, sr: f32, min_gain_db: f64) {
         .count();
     assert_eq!(equal, 0);
     let was_clipped = x.iter().filter(|v| v.abs() > level).count();
-    let (out, runs, repaired) = declip(&clipped, sr);
-    let (before, after) = (
-        support::snr_db(&original, &clipped),
-        support::snr_db(&original, &out),
-    );
-    println!(
-        "{path} at {sr} Hz: {was_clipped} samples clipped; {runs} runs found, {repaired} repaired; SNR against the unclipped recording {before:.2} → {after:.2} dB"
-    );
-    assert!(
-        runs >= 20 && repaired * 10 >= runs * 9,
-        "{path}: {runs} runs, {repaired} repaired"
-    );
-    assert!(
-        after >= before + min_gain_db,
-        "{path}: {before:.2} → {after:.2} dB"
-    );
+    let label = format!("{path} at {sr} Hz, {was_clipped} samples clipped");
+    declips(&label, &original, &clipped, sr, 20, min_gain_db);
 }
 
 #[test]
@@ -123,9 +138,7 @@ fn clean_speech_through_the_same_filters_has_no_plateaus() {
         (faurge_io::examples::VCTK_SPEECH, 48_000.0),
         (faurge_io::examples::LIBRISPEECH_SPEECH, 16_000.0),
     ] {
-        let speech = faurge_io::read(path).unwrap().to_mono();
-        let peak = speech.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        let x: Vec<f32> = speech.iter().map(|v| 0.9 * v / peak).collect();
+        let x = speech_peaking_at_0_9(path);
         for (label, signal) in [
             ("as recorded", x.clone()),
             ("filtered", recording_chain(&x, None, sr)),
@@ -173,27 +186,11 @@ fn analog_chain(x: &[f32], level: Option<f32>, sr: f32) -> Vec<f32> {
 #[test]
 fn plateaus_rounded_by_an_analog_stage_are_found() {
     let sr = 48_000.0;
-    let speech = faurge_io::read(faurge_io::examples::VCTK_SPEECH)
-        .unwrap()
-        .to_mono();
-    let peak = speech.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    let x: Vec<f32> = speech.iter().map(|v| 0.9 * v / peak).collect();
+    let x = speech_peaking_at_0_9(faurge_io::examples::VCTK_SPEECH);
     let level = 0.3;
     let original = analog_chain(&x, None, sr);
     let clipped = analog_chain(&x, Some(level), sr);
-    let (out, runs, repaired) = declip(&clipped, sr);
-    let (before, after) = (
-        support::snr_db(&original, &clipped),
-        support::snr_db(&original, &out),
-    );
-    println!(
-        "analog stage: {runs} runs found, {repaired} repaired; SNR {before:.2} → {after:.2} dB"
-    );
-    assert!(
-        runs >= 35 && repaired * 10 >= runs * 9,
-        "{runs} runs, {repaired} repaired"
-    );
-    assert!(after >= before + 4.0, "{before:.2} → {after:.2} dB");
+    declips("analog stage", &original, &clipped, sr, 35, 4.0);
 }
 
 /// Straight segments with sharp corners at 0.8–0.86 of full scale every 10 ms over a
