@@ -50,7 +50,7 @@
 //!    stays under [`PLATEAU_CURVATURE`] for [`PLATEAU_MIN_MS`] or longer, whose magnitude
 //!    does not rise ([`PLATEAU_MAX_RISE`]: a coupling makes it droop), with a sharp
 //!    corner on both sides (a fall of [`PLATEAU_EDGE`] within 3 samples, found within
-//!    [`PLATEAU_CORNER_MS`]); the run is the whole plateau up to its corners, the two
+//!    [`PLATEAU_CORNER_MS`], at a bend of [`PLATEAU_CORNER_CURVATURE`]); the run is the whole plateau up to its corners, the two
 //!    samples at each end the smoothed difference cannot see included.
 //! 2. A run of at most `g_max` samples is re-synthesised by least-squares AR
 //!    interpolation constrained to lie at or beyond the observed samples in the run's
@@ -348,8 +348,7 @@ pub struct Repair {
     ceiling_decay: f32,
     /// [`CLIP_MIN_LEVEL_DB`] as a sample magnitude.
     clip_min_level: f32,
-    /// [`PLATEAU_CURVATURE`] at this rate, and the shortest filtered plateau, samples.
-    flat_curvature: f32,
+    /// The shortest filtered plateau at this rate, samples.
     flat_min: u64,
     /// [`PLATEAU_EDGE`] at this rate.
     flat_edge: f32,
@@ -451,7 +450,6 @@ impl Repair {
             warmup: ((WARMUP_MS * 1e-3 * fs).round() as u64).max(2 * detect_delay as u64 + 1),
             ceiling_decay: 10f32.powf(-CEILING_DECAY_DB_PER_S / 20.0 / sample_rate),
             clip_min_level: 10f32.powf(CLIP_MIN_LEVEL_DB / 20.0),
-            flat_curvature: PLATEAU_CURVATURE,
             flat_min: ((PLATEAU_MIN_MS * 1e-3 * fs).round() as u64).max(PLATEAU_MIN_SAMPLES),
             flat_edge: PLATEAU_EDGE * (48_000.0 / sample_rate).min(4.0),
             flat_reach: ((PLATEAU_CORNER_MS * 1e-3 * fs).round() as u64)
@@ -833,17 +831,18 @@ impl Repair {
         }
         let mask = self.mask;
         let min_level = self.clip_min_level;
-        let (curvature, min_len) = (self.flat_curvature, self.flat_min);
+        let min_len = self.flat_min;
         let c = &mut self.ch[ci];
         let m = n - reach - 2;
         let at = |k: u64| c.pre[(k & mask) as usize];
         let xm = at(m);
         let sign = if xm >= 0.0 { 1.0 } else { -1.0 };
         let ceiling = c.ceiling[usize::from(xm < 0.0)];
-        let d2 = 0.25 * (at(m - 2) - 2.0 * xm + at(m + 2));
+        // The smoothed signal's second difference at k (its curvature).
+        let d2 = |k: u64| (0.25 * (at(k - 2) - 2.0 * at(k) + at(k + 2))).abs();
         let flat = xm.abs() >= min_level
             && xm.abs() >= PLATEAU_MIN_SHARE * ceiling
-            && d2.abs() <= curvature * ceiling;
+            && d2(m) <= PLATEAU_CURVATURE * ceiling;
         if flat && (c.flat_len == 0 || sign == c.flat_sign) {
             c.flat_len += 1;
             c.flat_sign = sign;
@@ -855,23 +854,20 @@ impl Repair {
         // it over which the signal falls by the edge (a sharp fall, not the flank of a
         // rounded peak).
         let edge = self.flat_edge * ceiling;
-        let corner = PLATEAU_CORNER_CURVATURE;
+        let bend = PLATEAU_CORNER_CURVATURE * ceiling;
         let falls = |a: f32, b: f32| c.flat_sign * (a - b) >= edge;
-        // A clipped plateau droops towards zero through the coupling, never rises (a
-        // straight ramp into a voice's peak does).
-        let rises = c.flat_len >= min_len
-            && c.flat_sign * (at(m - 1) - at(m - c.flat_len)) > PLATEAU_MAX_RISE * ceiling;
+        // … at a bend: the curvature the flat part lacks (a low tone's lobe is as flat,
+        // but its flanks curve no more than its top).
+        let bent = |lo: u64, hi: u64| (lo..=hi).any(|k| d2(k) >= bend);
         let corners = m
             .checked_sub(c.flat_len + 2)
-            .filter(|&f| c.flat_len >= min_len && !rises && f > reach)
+            .filter(|&f| c.flat_len >= min_len && f > reach)
+            // A clipped plateau droops towards zero through the coupling, never rises
+            // (a straight ramp into a voice's peak does).
+            .filter(|_| {
+                c.flat_sign * (at(m - 1) - at(m - c.flat_len)) <= PLATEAU_MAX_RISE * ceiling
+            })
             .and_then(|f| {
-                // … at a bend: the curvature the flat part lacks (a low tone's lobe is
-                // as flat, but its flanks curve no more than its top).
-                let bent = |lo: u64, hi: u64| {
-                    (lo..=hi).any(|k| {
-                        (0.25 * (at(k - 2) - 2.0 * at(k) + at(k + 2))).abs() >= corner * ceiling
-                    })
-                };
                 let left = (3..=reach)
                     .find(|&j| falls(at(f + 3 - j), at(f - j)) && bent(f + 2 - j, f + 1))?;
                 let right = (3..=reach)
