@@ -138,6 +138,18 @@ impl InputFeatures {
         })
     }
 
+    /// This input's LTAS mask narrowed to the bands a render of
+    /// [`InputFeatures::audio`] (same rate) still fills, up to its
+    /// [`ltas::effective_bandwidth_hz`]; the input's own mask for a silent render.
+    pub fn ltas_mask_of_render(&self, rendered: &[f32]) -> [f32; LTAS_BANDS] {
+        let bw = ltas::effective_bandwidth_hz(&[rendered], ANALYSIS_RATE as f32);
+        if bw > 0.0 {
+            mask::<LTAS_BANDS>(&ltas::ltas_band_edges_hz(), bw.min(self.bandwidth_hz))
+        } else {
+            self.ltas_mask
+        }
+    }
+
     /// Measures a render of [`InputFeatures::audio`] (same rate, same length) with
     /// this input's bandwidth mask. Skips purity (the loop does not use it after
     /// round 1), which is most of `analysis::measure`'s cost.
@@ -171,6 +183,33 @@ mod tests {
         assert_eq!(kept[0], audio[100]);
         assert_eq!(kept[100], audio[400]);
         assert_eq!(loudest_seconds(&audio, sr, 5), audio);
+    }
+
+    #[test]
+    fn a_render_that_emptied_the_top_octaves_narrows_the_mask() {
+        // An 8 kHz voice with clicks: the clicks fill the spectrum to Nyquist, so the
+        // snapshot's bandwidth is the full band; what a de-clicker leaves is the voice.
+        let a = faurge_io::read(std::path::Path::new(
+            faurge_io::examples::LIBRISPEECH_SPEECH,
+        ))
+        .expect("shipped clip");
+        let voice = faurge_io::resample(&[a.channels[0].clone()], a.sample_rate, ANALYSIS_RATE)
+            .expect("resample")
+            .remove(0);
+        let mut clicky = voice.clone();
+        for v in clicky.iter_mut().step_by(ANALYSIS_RATE as usize / 10) {
+            *v += 0.5;
+        }
+        let f = InputFeatures::measure(&[&clicky], ANALYSIS_RATE).expect("measure");
+        assert!(f.bandwidth_hz > 16_000.0, "{}", f.bandwidth_hz);
+        let m = f.ltas_mask_of_render(&voice);
+        let edges = ltas::ltas_band_edges_hz();
+        let top = (0..LTAS_BANDS).rfind(|&b| m[b] > 0.0).expect("valid bands");
+        assert!(edges[top + 1] <= 8_000.0 * 1.05, "{}", edges[top + 1]);
+        assert!(m.iter().zip(&f.ltas_mask).all(|(r, i)| r <= i));
+        assert!(m.iter().sum::<f32>() <= f.ltas_mask.iter().sum::<f32>() - 8.0);
+        // A silent render keeps the snapshot's own mask.
+        assert_eq!(f.ltas_mask_of_render(&vec![0.0; voice.len()]), f.ltas_mask);
     }
 
     #[test]

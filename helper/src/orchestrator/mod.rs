@@ -803,7 +803,8 @@ impl Orchestrator {
         let mut tone = true;
         let tone_repair = enc.reference.is_none() && intent.repair;
         if tone_repair {
-            let (repaired, applied_db) = self.repaired_tone(input, &input.ltas_db);
+            let (repaired, applied_db) =
+                self.repaired_tone(input, &input.ltas_db, &input.ltas_mask);
             blueprint.ltas_db = repaired.ltas_db;
             tone = applied_db > 0.0;
         } else if enc.reference.is_none() && !asks_balance {
@@ -936,12 +937,17 @@ impl Orchestrator {
             };
             if let Ok(restored) = restored {
                 eq_input_ltas = input.measure_render(&restored).ltas_db;
+                // The estimator reads the bands the restored sound still fills: what the
+                // restoration took away may have been all there was above a band-limited
+                // voice (a click's or a noise's energy over an 8 kHz recording), and a top
+                // octave emptied by it reads as a band limit to undo.
+                let tone_mask = input.ltas_mask_of_render(&restored);
                 input_blueprint = Some(blueprint.clone());
                 if r.denoise.enabled {
                     blueprint.ltas_db = eq_input_ltas;
                     tone = false;
                 } else {
-                    let (after, applied_db) = self.repaired_tone(input, &eq_input_ltas);
+                    let (after, applied_db) = self.repaired_tone(input, &eq_input_ltas, &tone_mask);
                     blueprint.ltas_db = after.ltas_db;
                     tone = applied_db > 0.0;
                 }
@@ -999,21 +1005,23 @@ impl Orchestrator {
     }
 
     /// `ltas_db` (the snapshot's, or what its restoration leaves) with the tone
-    /// damage the estimator reads there undone beyond its deadband
-    /// ([`Targets::repaired`]), and the RMS undone, dB. An estimator that fails (a
-    /// non-finite reading) repairs no tone: the rest of the repair goes on.
+    /// damage the estimator reads in the bands of `mask` (0/1) undone beyond its
+    /// deadband ([`Targets::repaired`]), and the RMS undone, dB. An estimator that
+    /// fails (a non-finite reading) repairs no tone: the rest of the repair goes on.
     fn repaired_tone(
         &mut self,
         input: &InputFeatures,
         ltas_db: &[f32; LTAS_BANDS],
+        mask: &[f32; LTAS_BANDS],
     ) -> (Targets, f32) {
         let deadband = self
             .calibration("tone_repair_deadband_db")
             .unwrap_or(FALLBACK_TONE_DEADBAND_DB);
-        match self.models.with(ModelKind::ToneRepair, |m| {
-            m.tone_repair(ltas_db, &input.ltas_mask)
-        }) {
-            Ok(damage) => Targets::repaired(input, ltas_db, &damage, deadband),
+        match self
+            .models
+            .with(ModelKind::ToneRepair, |m| m.tone_repair(ltas_db, mask))
+        {
+            Ok(damage) => Targets::repaired(input, ltas_db, mask, &damage, deadband),
             Err(e) => {
                 eprintln!(
                     "faurge-helper: the tone-repair estimator failed, the tone is left alone: {e}"

@@ -86,15 +86,15 @@ impl Targets {
     /// level-free RMS, `d · max(0, 1 − deadband / RMS(d))`, as the estimator was
     /// calibrated in `training/faurge_train/tone.py`): what the estimator reads in a
     /// typical clean recording changes nothing. Bands outside
-    /// `mask` keep `ltas_db`; LUFS and dynamics are the input's. Returns the targets
-    /// and the RMS applied, dB.
+    /// `mask` (0/1: the bands the estimator read) keep `ltas_db`; LUFS and dynamics
+    /// are the input's. Returns the targets and the RMS applied, dB.
     pub fn repaired(
         input: &InputFeatures,
         ltas_db: &[f32; LTAS_BANDS],
+        mask: &[f32; LTAS_BANDS],
         damage_db: &[f32; LTAS_BANDS],
         deadband_db: f32,
     ) -> (Targets, f32) {
-        let mask = &input.ltas_mask;
         let size = shape_rms_db(damage_db, &[0.0; LTAS_BANDS], mask) as f32;
         let share = if size > 0.0 && size.is_finite() {
             (1.0 - deadband_db.max(0.0) / size).max(0.0)
@@ -301,10 +301,22 @@ mod tests {
         damage[LTAS_BANDS - 1] = 50.0; // masked: never applied
         let size = shape_rms_db(&damage, &[0.0; LTAS_BANDS], &input.ltas_mask) as f32;
         // Under the deadband: the input, untouched.
-        let (t, applied) = Targets::repaired(&input, &input.ltas_db, &damage, size + 0.1);
+        let (t, applied) = Targets::repaired(
+            &input,
+            &input.ltas_db,
+            &input.ltas_mask,
+            &damage,
+            size + 0.1,
+        );
         assert_eq!((t.ltas_db, applied), (input.ltas_db, 0.0));
         // Over it: the excess, in the damage's shape, subtracted.
-        let (t, applied) = Targets::repaired(&input, &input.ltas_db, &damage, size - 1.0);
+        let (t, applied) = Targets::repaired(
+            &input,
+            &input.ltas_db,
+            &input.ltas_mask,
+            &damage,
+            size - 1.0,
+        );
         assert!((applied - 1.0).abs() < 1e-4, "{applied}");
         let share = 1.0 / size;
         for ((got, was), d) in t
@@ -320,10 +332,16 @@ mod tests {
         assert_eq!((t.lufs, t.dynamics), (input.lufs, input.dynamics));
         // From another starting spectrum (what the restoration stages leave).
         let restored = input.ltas_db.map(|v| v - 2.0);
-        let (t, _) = Targets::repaired(&input, &restored, &damage, size - 1.0);
+        let (t, _) = Targets::repaired(&input, &restored, &input.ltas_mask, &damage, size - 1.0);
         assert!((t.ltas_db[0] - (restored[0] - share * damage[0])).abs() < 1e-4);
         // A damage that is not a number changes nothing.
-        let (t, applied) = Targets::repaired(&input, &input.ltas_db, &[f32::NAN; LTAS_BANDS], 1.0);
+        let (t, applied) = Targets::repaired(
+            &input,
+            &input.ltas_db,
+            &input.ltas_mask,
+            &[f32::NAN; LTAS_BANDS],
+            1.0,
+        );
         assert_eq!((t.ltas_db, applied), (input.ltas_db, 0.0));
     }
 
