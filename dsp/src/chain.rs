@@ -13,9 +13,9 @@
 //! follows the EQ so it reacts to the tone the EQ made. Details in [`crate::restore`].
 //!
 //! **Latency.** [`Chain::latency_samples`] ([`latency_samples`]) is the restoration
-//! section's constant latency ([`crate::restore::latency_samples`]: 387 samples at
-//! 48 kHz, 8.1 ms) plus the compressor's lookahead ([`crate::compressor::LOOKAHEAD_MS`]:
-//! 48 samples at 48 kHz) plus the convolver's (0): 435 samples, 9.1 ms. It does not
+//! section's constant latency ([`crate::restore::latency_samples`]: 531 samples at
+//! 48 kHz, 11.1 ms) plus the compressor's lookahead ([`crate::compressor::LOOKAHEAD_MS`]:
+//! 48 samples at 48 kHz) plus the convolver's (0): 579 samples, 12.1 ms. It does not
 //! depend on which stages are on: a stage that is off still delays its path, and stages cross-fade or glide when switched, so a bake that turns
 //! one on changes neither the latency the host compensates nor the timing of anything.
 //!

@@ -332,7 +332,7 @@ fn no_denormals_and_silence_stays_exactly_silent() {
 
 #[test]
 fn latency_is_the_documented_constant() {
-    for (sr, want) in [(44_100.0, 360), (48_000.0, 387), (96_000.0, 747)] {
+    for (sr, want) in [(44_100.0, 493), (48_000.0, 531), (96_000.0, 1035)] {
         assert_eq!(restore::latency_samples(sr), want, "{sr} Hz");
         let chain = Chain::new(ChainConfig::new(sr, 2)).unwrap();
         let lookahead =
