@@ -925,8 +925,12 @@ impl Orchestrator {
         // equalised. With the noise reduction on, a repair's tone is left alone.
         let mut eq_input_ltas = input.ltas_db;
         let mut input_blueprint = None;
+        // A reference's spectrum is an absolute target: its EQ, too, starts from what
+        // the restoration leaves (clicks or noise removed from over a band-limited
+        // voice would otherwise be "matched" by cutting the voice's top).
         let r = decision.restoration;
-        if tone_repair
+        let matches_reference = enc.reference.is_some();
+        if (tone_repair || matches_reference)
             && (r.declip.enabled || r.declick.enabled || r.dehum.enabled || r.denoise.enabled)
         {
             // The render made above for the noise decision, when these are its stages.
@@ -937,17 +941,20 @@ impl Orchestrator {
             };
             if let Ok(restored) = restored {
                 eq_input_ltas = input.measure_render(&restored).ltas_db;
-                // The estimator reads the bands the restored sound still fills: what the
-                // restoration took away may have been all there was above a band-limited
-                // voice (a click's or a noise's energy over an 8 kHz recording), and a top
-                // octave emptied by it reads as a band limit to undo.
-                let tone_mask = input.ltas_mask_of_render(&restored);
                 input_blueprint = Some(blueprint.clone());
-                if r.denoise.enabled {
+                // A reference's blueprint stays the reference's: only the start moves.
+                if matches_reference {
+                    // nothing more
+                } else if r.denoise.enabled {
                     blueprint.ltas_db = eq_input_ltas;
                     tone = false;
                 } else {
-                    let (after, applied_db) = self.repaired_tone(input, &eq_input_ltas, &tone_mask);
+                    // The estimator reads the bands the restored sound still fills: what
+                    // the restoration took away may have been all there was above a
+                    // band-limited voice (a click's or a noise's energy over an 8 kHz
+                    // recording), and a top octave emptied by it reads as a band limit.
+                    let mask = input.ltas_mask_of_render(&restored);
+                    let (after, applied_db) = self.repaired_tone(input, &eq_input_ltas, &mask);
                     blueprint.ltas_db = after.ltas_db;
                     tone = applied_db > 0.0;
                 }
