@@ -5,8 +5,6 @@
 mod support;
 
 use faurge_dsp::restore::repair::{max_click_samples, max_gap_samples};
-use faurge_dsp::restore::Repair;
-use faurge_dsp::state::{DeclickState, DeclipState};
 
 const RATE: f32 = 48_000.0;
 
@@ -37,20 +35,11 @@ fn ringing_click(amp: f32, hz: f32, q: f32, ring: f32, len: usize) -> Vec<f32> {
         .collect()
 }
 
-/// De-clicks `x` (de-clipper off) in blocks of 64: the output aligned with the input and
-/// the clicks found.
+/// De-clicks `x` (de-clipper off): the output aligned with the input and the clicks
+/// found.
 fn declick(x: &[f32]) -> (Vec<f32>, u64) {
-    let mut stage = Repair::new(RATE, 1);
-    stage.set_target(
-        &DeclipState { enabled: false },
-        &DeclickState {
-            enabled: true,
-            ..DeclickState::default()
-        },
-    );
-    let lat = stage.latency_samples();
-    let out = support::run_aligned(x, 64, lat, |b| stage.process(&mut [b]));
-    (out, stage.stats(0).clicks)
+    let (out, stats) = support::run_repair(x, RATE, false, true);
+    (out, stats.clicks)
 }
 
 /// Error energy against `clean` over the spans `onset − 2 .. onset + len`.

@@ -5,9 +5,6 @@
 
 mod support;
 
-use faurge_dsp::restore::Repair;
-use faurge_dsp::state::{DeclickState, DeclipState};
-
 /// Linear-phase low-pass (Hann-windowed sinc, `2·half + 1` taps) with its cutoff at
 /// 0.45·fs, the way a converter's anti-alias filter rounds and rings on a clipped corner.
 fn anti_alias(x: &[f32], half: i32) -> Vec<f32> {
@@ -86,20 +83,10 @@ fn declips(
     );
 }
 
-/// Runs the repair stage (de-clipper only) over `x` in blocks of 64; returns the
-/// output aligned with the input and the number of clipped runs found and repaired.
+/// Runs the repair stage (de-clipper only) over `x`; returns the output aligned with
+/// the input and the number of clipped runs found and repaired.
 fn declip(x: &[f32], sr: f32) -> (Vec<f32>, u64, u64) {
-    let mut stage = Repair::new(sr, 1);
-    stage.set_target(
-        &DeclipState { enabled: true },
-        &DeclickState {
-            enabled: false,
-            ..DeclickState::default()
-        },
-    );
-    let lat = stage.latency_samples();
-    let out = support::run_aligned(x, 64, lat, |b| stage.process(&mut [b]));
-    let s = stage.stats(0);
+    let (out, s) = support::run_repair(x, sr, true, false);
     (out, s.clipped_runs, s.clipped_runs_repaired)
 }
 

@@ -241,8 +241,8 @@ pub fn max_gap_samples(sample_rate: f32) -> usize {
         .clamp(2, MAX_GAP_SAMPLES)
 }
 
-/// Longest repaired click at `sample_rate` Hz, samples: `round(10 ms · fs)` clamped to
-/// 2..=2048.
+/// Longest repaired click at `sample_rate` Hz, samples: `round(5 ms · fs)`
+/// ([`MAX_CLICK_MS`]) clamped to 2..=2048.
 pub fn max_click_samples(sample_rate: f32) -> usize {
     ((MAX_CLICK_MS * 1e-3 * f64::from(clamp_rate(sample_rate))).round() as usize)
         .clamp(2, MAX_CLICK_SAMPLES)

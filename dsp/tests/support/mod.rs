@@ -11,6 +11,9 @@
 use std::path::{Path, PathBuf};
 
 use faurge_dsp::analysis::loudness::active_speech_level;
+use faurge_dsp::restore::repair::RepairStats;
+use faurge_dsp::restore::Repair;
+use faurge_dsp::state::{DeclickState, DeclipState};
 
 /// True on CI, where missing data is a failure, not a skip.
 pub fn in_ci() -> bool {
@@ -134,6 +137,23 @@ pub fn run_aligned(
         f(b);
     }
     buf[delay..delay + x.len()].to_vec()
+}
+
+/// Runs a mono repair stage ([`Repair`]) at `rate` over `x` in blocks of 64 with the
+/// de-clipper and the de-clicker (at its default sensitivity) switched as given;
+/// returns the output aligned with the input and what the stage found.
+pub fn run_repair(x: &[f32], rate: f32, declip: bool, declick: bool) -> (Vec<f32>, RepairStats) {
+    let mut stage = Repair::new(rate, 1);
+    stage.set_target(
+        &DeclipState { enabled: declip },
+        &DeclickState {
+            enabled: declick,
+            ..DeclickState::default()
+        },
+    );
+    let lat = stage.latency_samples();
+    let out = run_aligned(x, 64, lat, |b| stage.process(&mut [b]));
+    (out, stage.stats(0))
 }
 
 /// One-pole DC blocker (a coupling capacitor) at `hz`, in place:
