@@ -51,6 +51,40 @@ fn error_in(y: &[f32], clean: &[f32], onsets: &[usize], len: usize) -> f64 {
         .sum()
 }
 
+/// `clean` with `event` added at each of `onsets`.
+fn with_events(clean: &[f32], onsets: &[usize], event: &[f32]) -> Vec<f32> {
+    let mut x = clean.to_vec();
+    for &o in onsets {
+        for (v, e) in x[o..].iter_mut().zip(event) {
+            *v += e;
+        }
+    }
+    x
+}
+
+/// How far the error against `clean` over `onset − 2 .. onset + span` fell from
+/// `damaged` to `out`, dB, at the onsets in the pauses (the clean signal's RMS over the
+/// 20 ms around the onset under −50 dBFS) and at those in speech: `(in pauses, how
+/// many, in speech, how many)`.
+fn falls_db(
+    out: &[f32],
+    damaged: &[f32],
+    clean: &[f32],
+    onsets: &[usize],
+    span: usize,
+) -> (f64, usize, f64, usize) {
+    let level_db = |o: usize| {
+        let w = &clean[o - 480..o + 480];
+        10.0 * (w.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / w.len() as f64).log10()
+    };
+    let (quiet, voiced): (Vec<usize>, Vec<usize>) =
+        onsets.iter().partition(|&&o| level_db(o) < -50.0);
+    let fall = |at: &[usize]| {
+        10.0 * (error_in(out, clean, at, span) / error_in(damaged, clean, at, span)).log10()
+    };
+    (fall(&quiet), quiet.len(), fall(&voiced), voiced.len())
+}
+
 #[test]
 fn ringing_clicks_are_bridged_to_the_end_of_their_ringing() {
     let clean = speech();
@@ -63,12 +97,7 @@ fn ringing_clicks_are_bridged_to_the_end_of_their_ringing() {
         .map(|k| k * 12_007)
         .take_while(|&o| o + span < clean.len())
         .collect();
-    let mut clicky = clean.clone();
-    for &o in &onsets {
-        for (v, c) in clicky[o..].iter_mut().zip(&click) {
-            *v += c;
-        }
-    }
+    let clicky = with_events(&clean, &onsets, &click);
     let (out, found) = declick(&clicky);
     assert!(
         found as usize >= onsets.len() * 3 / 4,
@@ -80,23 +109,12 @@ fn ringing_clicks_are_bridged_to_the_end_of_their_ringing() {
     // voice masks its tail and the bridge ends sooner: where the prediction error is
     // back under 3× the voice's own (the voice's model, with a formant near the
     // resonance, predicts much of the ringing).
-    let level_db = |o: usize| {
-        let w = &clean[o - 480..o + 480];
-        10.0 * (w.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / w.len() as f64).log10()
-    };
-    let (quiet, voiced): (Vec<usize>, Vec<usize>) =
-        onsets.iter().partition(|&&o| level_db(o) < -50.0);
-    let fall_db = |at: &[usize]| {
-        10.0 * (error_in(&out, &clean, at, span) / error_in(&clicky, &clean, at, span)).log10()
-    };
-    let (in_pauses, in_speech) = (fall_db(&quiet), fall_db(&voiced));
+    let (in_pauses, quiet, in_speech, voiced) = falls_db(&out, &clicky, &clean, &onsets, span);
     println!(
-        "{} clicks, {found} found; error over 6 ms from each onset: {in_pauses:.1} dB in {} in pauses, {in_speech:.1} dB in {} in speech",
+        "{} clicks, {found} found; error over 6 ms from each onset: {in_pauses:.1} dB in {quiet} in pauses, {in_speech:.1} dB in {voiced} in speech",
         onsets.len(),
-        quiet.len(),
-        voiced.len()
     );
-    assert!(quiet.len() >= 3 && voiced.len() >= 10);
+    assert!(quiet >= 3 && voiced >= 10);
     // Bridging 2 ms, as a clipped run, leaves the ringing: about −7 dB in the pauses.
     assert!(in_pauses < -12.0, "{in_pauses:.1} dB in the pauses");
     assert!(in_speech < -3.0, "{in_speech:.1} dB in speech");
@@ -157,30 +175,14 @@ fn held_pulses_through_a_coupling_capacitor_are_removed_with_their_tails() {
             .map(|k| 48_000 + k * 7_919)
             .take_while(|&o| o + span < clean.len())
             .collect();
-        let mut clicky = clean.clone();
-        for &o in &onsets {
-            for (v, c) in clicky[o..].iter_mut().zip(&pulse) {
-                *v += c;
-            }
-        }
+        let clicky = with_events(&clean, &onsets, &pulse);
         let (out, found) = declick(&clicky);
-        let level_db = |o: usize| {
-            let w = &clean[o - 480..o + 480];
-            10.0 * (w.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / w.len() as f64).log10()
-        };
-        let (quiet, voiced): (Vec<usize>, Vec<usize>) =
-            onsets.iter().partition(|&&o| level_db(o) < -50.0);
-        let fall_db = |at: &[usize]| {
-            10.0 * (error_in(&out, &clean, at, span) / error_in(&clicky, &clean, at, span)).log10()
-        };
-        let (in_pauses, in_speech) = (fall_db(&quiet), fall_db(&voiced));
+        let (in_pauses, quiet, in_speech, voiced) = falls_db(&out, &clicky, &clean, &onsets, span);
         println!(
-            "{hold_ms} ms pulses: {} of them, {found} edges found; error over the pulse and 20 ms after: {in_pauses:.1} dB in {} in pauses, {in_speech:.1} dB in {} in speech",
+            "{hold_ms} ms pulses: {} of them, {found} edges found; error over the pulse and 20 ms after: {in_pauses:.1} dB in {quiet} in pauses, {in_speech:.1} dB in {voiced} in speech",
             onsets.len(),
-            quiet.len(),
-            voiced.len()
         );
-        assert!(quiet.len() >= 2 && voiced.len() >= 10);
+        assert!(quiet >= 2 && voiced >= 10);
         // Before the step was fitted to the signal and a second edge ended its window:
         // 2.5 ms pulses 0.0 / 0.0 dB (no edge found), 7 ms −5.8 / −1.3 dB.
         assert!(
