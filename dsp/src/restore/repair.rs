@@ -36,8 +36,10 @@
 //!    second edge in it ([`SECOND_EDGE_SHARE`]: the other end of a held pulse, itself a
 //!    step under the first one's tail). A step is taken where it explains more energy
 //!    than the signal had over as many samples before the edge
-//!    ([`STEP_ABOVE_BEFORE`]) and leaves at most [`STEP_FIT_SHARE`] of the tail's energy
-//!    or, where a voice goes on under it, not much more than the voice's. It is
+//!    ([`STEP_ABOVE_BEFORE`]), leaves at most [`STEP_FIT_SHARE`] of the tail's energy
+//!    or, where a voice goes on under it, not much more than the voice's, and is the
+//!    edge's own level ([`STEP_EDGE_SHARE`] of the jump across it, the same way: over a
+//!    few milliseconds an impulse's tail or a voice's slow wave fits an offset too). It is
 //!    *subtracted* (over `12·τ`, carried on into samples that have not arrived yet), and
 //!    refitted while its tail arrives until a new edge does, so its long tail goes too.
 //! 4. Otherwise (and for what a subtracted step leaves above threshold) the damaged run
@@ -144,6 +146,9 @@ pub const STEP_HEAD_MS: f64 = 1.0;
 /// A step's explained energy over its tail must exceed this many times the signal's
 /// energy over as many samples before the edge: the offset stands out of the audio.
 pub const STEP_ABOVE_BEFORE: f64 = 1.0;
+/// A step's level is at least this share of the signal's jump across its edge
+/// (`x[d+2] − x[d−2]`, the same direction).
+pub const STEP_EDGE_SHARE: f64 = 0.5;
 /// A step is subtracted over this many time constants.
 pub const STEP_TAIL_TAUS: f64 = 12.0;
 /// A step's fit is refined while its tail arrives, up to this many time constants
@@ -1382,6 +1387,7 @@ impl Repair {
             // subtraction half-way would leave a step.
             return false;
         }
+        let jump = self.jump(ci, d);
         let c = &mut self.ch[ci];
         // Prediction error, under the model frozen now, of the signal with every other
         // step already subtracted (a held pulse's second edge is a step of its own
@@ -1454,9 +1460,14 @@ impl Repair {
         // a small share of the tail's energy or, where a voice goes on under it, not
         // much more than the audio before the edge had: a natural transient — a
         // plosive, a voice's onset — is not a decaying offset.
+        // And it is the edge's own level: the jump across the edge goes its way and is
+        // not much larger (an impulse's tail, or a voice's slow wave over the few
+        // milliseconds of the window, fits an offset too, a small one).
         #[allow(clippy::nonminimal_bool)] // NaN fails every test and rejects the step
         if !(left <= (STEP_FIT_SHARE * total).max(before + STEP_FIT_SHARE * expl)
-            && expl > STEP_ABOVE_BEFORE * before)
+            && expl > STEP_ABOVE_BEFORE * before
+            && amp * jump > 0.0
+            && amp.abs() >= STEP_EDGE_SHARE * jump.abs())
             || !amp.is_finite()
         {
             return false;
