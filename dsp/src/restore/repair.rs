@@ -1217,12 +1217,12 @@ impl Repair {
             // through the chain's filters does not follow the template) is interpolated
             // where it stands out. (A masked click keeps the background it was found
             // against.)
-            let (_, plain) = stat(&self.ch[ci]);
             let c = &self.ch[ci];
+            let background = if masked { sigma2 } else { stat(c).1 };
             let head = (d..=d + self.order as u64)
                 .map(|i| f64::from(c.e[(i & mask) as usize]).powi(2))
                 .fold(0.0, f64::max);
-            if head <= k * k * if masked { sigma2 } else { plain } {
+            if head <= k * k * background {
                 self.ch[ci].detect_from = d + 1;
                 return;
             }
@@ -1613,7 +1613,7 @@ struct StepFit {
     last_e: f64,
     /// Where the fit's window ended at a second edge (`u64::MAX`: it did not).
     next_edge: u64,
-    /// The fit reads the whitened error from `d + h0` on (after the edge's head).
+    /// The fit reads the signal from `d + h0` on (after the edge's head).
     h0: u64,
     /// Per template of the grid: the running correlation `Σ_{j ≥ h0} r^j y[d+j]` of
     /// the signal without this step, and `r^{j_next}`.
