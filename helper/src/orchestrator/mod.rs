@@ -29,8 +29,9 @@
 //!    of the prompt with the change the render makes). A compression goal's
 //!    compressor is chosen in every round by measurement: the chain rendered up to
 //!    the compressor once, then each candidate compressor on that
-//!    (`search_compressor`). With a reference, from round 2 the EQ stays and the
-//!    convolver's correction curve takes the measured miss (`curve_residual_db`).
+//!    (`search_compressor`). With a reference, and in a repair that changes the
+//!    tone, from round 2 the EQ stays and the convolver's correction curve takes
+//!    the measured miss of the blueprint (`curve_residual_db`).
 //!    The loop stops when every goal is met and `S_C` reaches the threshold (with a
 //!    reference: when a round no longer comes closer to it).
 //! 6. **Reflect** (`Orchestrator::reflect`): `T_(n+1) = T_n + (T_1 − M_n)` (the
@@ -460,6 +461,11 @@ struct Plan {
     /// Whether the EQ may change the tone (false: a repair of a recording whose
     /// tone needs nothing).
     tone: bool,
+    /// Whether the convolver's correction curve takes the blueprint's measured miss
+    /// from round 2 (a reference, or a repair that changes the tone): 8 EQ bands
+    /// leave a steep band limit's corner half undone (a boost that overshoots the
+    /// low mids and stops short of the bottom octave).
+    follows_curve: bool,
     requires_genesis: bool,
     fabian: FabianOutput,
     /// The reflection that best explains the ripple of the input's log spectrum (a
@@ -1003,6 +1009,7 @@ impl Orchestrator {
             room,
             compression,
             tone,
+            follows_curve: enc.reference.is_some() || (tone_repair && tone),
             requires_genesis,
             fabian,
             reflection,
@@ -1090,11 +1097,12 @@ impl Orchestrator {
             let ir = synthesize_ir(&params, ANALYSIS_RATE as f32);
             *ir_cache = Some((params, ir));
         }
-        // Prompt by example: from the second round the convolver's correction curve
-        // (32 points) takes what the last render still misses of the reference's
-        // spectrum, measured and integrated round by round, as a matching EQ does;
-        // the EQ (8 bands) stays as the last round left it.
-        if let (Some(_), Some(last)) = (&enc.reference, last) {
+        // Prompt by example, and a repair that changes the tone: from the second
+        // round the convolver's correction curve (32 points) takes what the last
+        // render still misses of the blueprint (the reference's spectrum, or the
+        // input with the damage undone), measured and integrated round by round, as
+        // a matching EQ does; the EQ (8 bands) stays as the last round left it.
+        if let (true, Some(last)) = (plan.follows_curve, last) {
             let mut params = ir_cache
                 .as_ref()
                 .map_or_else(IrParams::neutral, |(p, _)| *p);
@@ -1138,7 +1146,7 @@ impl Orchestrator {
             for b in state.eq.bands.iter_mut() {
                 b.enabled = false;
             }
-        } else if let (Some(last), Some(_)) = (last, &enc.reference) {
+        } else if let (Some(last), true) = (last, plan.follows_curve) {
             state.eq = last.state.eq;
         } else if let Some(last) = last {
             // From the second round the EQ is corrected by measurement: the last
