@@ -248,13 +248,7 @@ fn fix_my_mic_undoes_a_thin_and_a_high_passed_microphone() {
         gain_db: -12.0,
         q: 0.707,
     };
-    let mut high_passed = DspState::default();
-    high_passed.eq.bands[0] = EqBandState {
-        enabled: true,
-        freq_hz: 300.0,
-        gain_db: 0.0,
-        q: 0.707,
-    };
+    let high_passed = high_passed_at_300_hz();
     // Thin and clicky: the tone is read again on what the de-clicker leaves.
     let clicks = |mut x: Vec<f32>| {
         for i in (4_800..x.len()).step_by(14_400) {
@@ -292,4 +286,81 @@ fn fix_my_mic_undoes_a_thin_and_a_high_passed_microphone() {
             "{name}: spectral distance to the clean original {d0:.2} → {d1:.2} dB\n{stderr}"
         );
     }
+}
+
+/// A microphone that takes the low end away: the chain's own high-pass (band 0,
+/// 2nd order) at 300 Hz.
+fn high_passed_at_300_hz() -> faurge_protocol::DspState {
+    let mut state = faurge_protocol::DspState::default();
+    state.eq.bands[0] = faurge_dsp::state::EqBandState {
+        enabled: true,
+        freq_hz: 300.0,
+        gain_db: 0.0,
+        q: 0.707,
+    };
+    state
+}
+
+#[test]
+fn a_repair_takes_what_its_eq_missed_into_the_convolver_curve() {
+    // "fix my mic" on the high-passed example, through `faurge bake` for the
+    // rounds' report: round 1 is Ursula's EQ alone; from round 2 the convolver's
+    // correction curve takes what the last render missed of the blueprint, and the
+    // render comes closer to it. (A threshold no result reaches keeps the loop
+    // going after round 1.)
+    use faurge_helper::orchestrator::shadow_bake;
+    let tmp = tempfile::tempdir().unwrap();
+    let audio = faurge_io::read(repo("examples/clean_vctk_p236_023.wav")).unwrap();
+    let damaged = shadow_bake(&audio.to_mono(), &high_passed_at_300_hz(), None).unwrap();
+    let input = tmp.path().join("high_passed.wav");
+    let a = faurge_io::Audio::new(48_000, vec![damaged]).unwrap();
+    faurge_io::write_wav(&input, &a, faurge_io::WavFormat::Float32).unwrap();
+    let out = tmp.path().join("bake");
+    let o = faurge()
+        .arg("bake")
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .args([
+            "--prompt",
+            "fix my mic",
+            "--threshold",
+            "1",
+            "--max-rounds",
+            "3",
+        ])
+        .output()
+        .expect("run faurge");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "faurge bake failed: {stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let rounds = report["report"]["rounds"].as_array().unwrap();
+    assert!(rounds.len() >= 2, "{stderr}");
+    let distance = |r: &serde_json::Value| r["blueprint_distance_db"].as_f64().unwrap();
+    let curve = |r: &serde_json::Value| -> Vec<f64> {
+        let p = r["ir_params"].as_array().unwrap();
+        p.iter().take(32).map(|v| v.as_f64().unwrap()).collect()
+    };
+    assert!(curve(&rounds[0]).is_empty(), "round 1 has no IR");
+    for r in &rounds[1..] {
+        assert!(
+            curve(r).iter().any(|v| v.abs() > 0.5),
+            "round {}: no correction curve {:?}",
+            r["round"],
+            curve(r)
+        );
+        assert!(r["dsp_state"]["convolver"]["enabled"].as_bool().unwrap());
+    }
+    let (first, best) = (
+        distance(&rounds[0]),
+        rounds[1..]
+            .iter()
+            .map(distance)
+            .fold(f64::INFINITY, f64::min),
+    );
+    assert!(
+        best < first - 0.3,
+        "distance to the blueprint: round 1 {first:.2} dB, later rounds at best {best:.2} dB"
+    );
 }
