@@ -169,12 +169,16 @@ def test_tone_repair_is_level_free_masked_and_soft_thresholded():
     assert (d[1, 40:] == 0).all()
     assert torch.allclose((d * mask).sum(-1), torch.zeros(3), atol=1e-4)
     assert torch.allclose(tone.smoothing_matrix().sum(-1), torch.ones(64))
-    # The soft threshold: nothing below the deadband, the excess above it.
-    v = torch.zeros(2, 64)
-    v[0, :32], v[0, 32:], v[1, :32], v[1, 32:] = 1.0, -1.0, 3.0, -3.0
-    a = tone.applied(v, torch.ones(2, 64), 2.0)
-    assert (a[0] == 0).all()
-    assert torch.allclose(tone.rms(a, torch.ones(2, 64)), torch.tensor([0.0, 1.0]), atol=1e-5)
+    # The ramp: nothing below the deadband, all of it beyond the full level, a share
+    # rising linearly between them; all or nothing when the two meet.
+    v = torch.zeros(3, 64)
+    for row, level in enumerate((1.0, 2.5, 4.0)):
+        v[row, :32], v[row, 32:] = level, -level
+    ones = torch.ones(3, 64)
+    a = tone.applied(v, ones, 2.0, 3.0)
+    assert torch.allclose(tone.rms(a, ones), torch.tensor([0.0, 1.25, 4.0]), atol=1e-5)
+    assert torch.allclose(a[1], 0.5 * v[1]) and torch.equal(a[2], v[2])
+    assert torch.allclose(tone.rms(tone.applied(v, ones, 2.0, 2.0), ones), torch.tensor([0.0, 2.5, 4.0]))
 
 
 def test_tone_pairs_train_export_and_ship_keeps_other_models(tiny_dataset, tiny_pairs, tmp_path):
@@ -191,7 +195,8 @@ def test_tone_pairs_train_export_and_ship_keeps_other_models(tiny_dataset, tiny_
     assert ((inp[damaged] - clean[damaged]).abs() * mask[damaged]).amax(-1).min() > 0.5
     model, report = tone.train({"train": split, "validation": split, "test": split}, {"train": names},
                                epochs=1, log=lambda m: None)
-    assert report["calibration"]["tone_repair_deadband_db"] > 0
+    cal = report["calibration"]
+    assert 0 < cal["tone_repair_deadband_db"] <= cal["tone_repair_full_db"]
     out = tmp_path / "run"
     out.mkdir()
     tone.export(model, (torch.zeros(2, 64), torch.ones(2, 64)), out / tone.FILE, ["ltas_db", "ltas_mask"],
@@ -211,7 +216,8 @@ def test_tone_pairs_train_export_and_ship_keeps_other_models(tiny_dataset, tiny_
     assert set(m["models"]) == set(ship.ALL_MODEL_FILES)
     assert m["models"]["tone_repair"]["sha256"] == ship.sha256(dest / tone.FILE)
     assert m["parity"]["sha256"] == ship.sha256(dest / "parity.json")
-    assert m["calibration"]["tone_repair_deadband_db"] == report["calibration"]["tone_repair_deadband_db"]
+    for key in ("tone_repair_deadband_db", "tone_repair_full_db"):
+        assert m["calibration"][key] == report["calibration"][key]
     assert m["tone_repair"]["pairs"]["command"].startswith("faurge-dataset tone-pairs --data ")
     case = json.loads((dest / "parity.json").read_text())["models"]["tone_repair"]
     again = ship.ship(run, tiny_dataset, dest)

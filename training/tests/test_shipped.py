@@ -100,6 +100,7 @@ def test_tone_repair_provenance_and_held_out_figures(manifest):
     assert len(t["training"]["commit"].split("-")[0]) == 40 and t["training"]["epochs"] >= 5
     cal = manifest["calibration"]
     assert 0 < cal["tone_repair_deadband_db"] < 6 and cal["tone_repair_deadband_rows"] > 100
+    assert cal["tone_repair_deadband_db"] < cal["tone_repair_full_db"] < 8
     # On the test split's speakers (never trained on), the repair it implies brings
     # damaged spectra closer to their clean originals and leaves clean ones nearly alone.
     test = t["evaluation"]["test"]

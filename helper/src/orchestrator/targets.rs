@@ -82,24 +82,30 @@ impl Targets {
 
     /// A repair's tone target: `ltas_db` (the input's, or what the restoration
     /// stages leave of it) minus the tone-repair estimator's `damage_db` read there,
-    /// of which only what exceeds `deadband_db` is applied (a soft threshold on its
-    /// level-free RMS, `d · max(0, 1 − deadband / RMS(d))`, as the estimator was
-    /// calibrated in `training/faurge_train/tone.py`): what the estimator reads in a
-    /// typical clean recording changes nothing. Bands outside
-    /// `mask` (0/1: the bands the estimator read) keep `ltas_db`; LUFS and dynamics
-    /// are the input's. Returns the targets and the RMS applied, dB.
+    /// of which a share is applied by the reading's level-free RMS: none up to
+    /// `deadband_db`, all of it from `full_db`, rising linearly between them
+    /// (`d · clamp((RMS(d) − deadband) / (full − deadband), 0, 1)`; all or nothing
+    /// where `full_db ≤ deadband_db`), as the estimator was calibrated in
+    /// `training/faurge_train/tone.py`: what it reads in nine clean recordings in ten
+    /// changes nothing. Bands outside `mask` (0/1: the bands the estimator read) keep
+    /// `ltas_db`; LUFS and dynamics are the input's. Returns the targets and the RMS
+    /// applied, dB.
     pub fn repaired(
         input: &InputFeatures,
         ltas_db: &[f32; LTAS_BANDS],
         mask: &[f32; LTAS_BANDS],
         damage_db: &[f32; LTAS_BANDS],
         deadband_db: f32,
+        full_db: f32,
     ) -> (Targets, f32) {
         let size = shape_rms_db(damage_db, &[0.0; LTAS_BANDS], mask) as f32;
-        let share = if size > 0.0 && size.is_finite() {
-            (1.0 - deadband_db.max(0.0) / size).max(0.0)
-        } else {
+        let deadband_db = deadband_db.max(0.0);
+        let share = if !(size > deadband_db && size.is_finite()) {
             0.0
+        } else if full_db > deadband_db {
+            ((size - deadband_db) / (full_db - deadband_db)).min(1.0)
+        } else {
+            1.0
         };
         let mut t = Targets::of_input(input);
         t.ltas_db = *ltas_db;
@@ -287,7 +293,7 @@ mod tests {
     }
 
     #[test]
-    fn a_repair_applies_only_what_the_damage_exceeds_the_deadband_by() {
+    fn a_repair_applies_a_share_of_the_damage_rising_from_the_deadband_to_the_full_level() {
         let tone: Vec<f32> = (0..48_000).map(|i| (i as f32 * 0.05).sin() * 0.1).collect();
         let mut input = InputFeatures::measure(&[&tone], ANALYSIS_RATE).unwrap();
         input.ltas_db = std::array::from_fn(|b| -30.0 - b as f32 * 0.25);
@@ -300,25 +306,16 @@ mod tests {
         damage.iter_mut().for_each(|d| *d -= mean);
         damage[LTAS_BANDS - 1] = 50.0; // masked: never applied
         let size = shape_rms_db(&damage, &[0.0; LTAS_BANDS], &input.ltas_mask) as f32;
+        let repaired = |ltas: &[f32; LTAS_BANDS], damage: &[f32; LTAS_BANDS], lo, hi| {
+            Targets::repaired(&input, ltas, &input.ltas_mask, damage, lo, hi)
+        };
         // Under the deadband: the input, untouched.
-        let (t, applied) = Targets::repaired(
-            &input,
-            &input.ltas_db,
-            &input.ltas_mask,
-            &damage,
-            size + 0.1,
-        );
+        let (t, applied) = repaired(&input.ltas_db, &damage, size + 0.1, size + 1.0);
         assert_eq!((t.ltas_db, applied), (input.ltas_db, 0.0));
-        // Over it: the excess, in the damage's shape, subtracted.
-        let (t, applied) = Targets::repaired(
-            &input,
-            &input.ltas_db,
-            &input.ltas_mask,
-            &damage,
-            size - 1.0,
-        );
-        assert!((applied - 1.0).abs() < 1e-4, "{applied}");
-        let share = 1.0 / size;
+        // A quarter of the way from the deadband to the full level: a quarter of it,
+        // in the damage's shape, subtracted.
+        let (t, applied) = repaired(&input.ltas_db, &damage, size - 1.0, size + 3.0);
+        assert!((applied - 0.25 * size).abs() < 1e-4, "{applied}");
         for ((got, was), d) in t
             .ltas_db
             .iter()
@@ -326,22 +323,22 @@ mod tests {
             .zip(&damage)
             .take(LTAS_BANDS - 1)
         {
-            assert!((got - (was - share * d)).abs() < 1e-4);
+            assert!((got - (was - 0.25 * d)).abs() < 1e-4);
         }
         assert_eq!(t.ltas_db[LTAS_BANDS - 1], input.ltas_db[LTAS_BANDS - 1]);
         assert_eq!((t.lufs, t.dynamics), (input.lufs, input.dynamics));
+        // Beyond the full level, and where the two levels meet: all of it.
+        for (lo, hi) in [(size - 2.0, size - 1.0), (size - 1.0, size - 1.0)] {
+            let (t, applied) = repaired(&input.ltas_db, &damage, lo, hi);
+            assert!((applied - size).abs() < 1e-4, "{applied}");
+            assert!((t.ltas_db[0] - (input.ltas_db[0] - damage[0])).abs() < 1e-4);
+        }
         // From another starting spectrum (what the restoration stages leave).
         let restored = input.ltas_db.map(|v| v - 2.0);
-        let (t, _) = Targets::repaired(&input, &restored, &input.ltas_mask, &damage, size - 1.0);
-        assert!((t.ltas_db[0] - (restored[0] - share * damage[0])).abs() < 1e-4);
+        let (t, _) = repaired(&restored, &damage, size - 1.0, size + 3.0);
+        assert!((t.ltas_db[0] - (restored[0] - 0.25 * damage[0])).abs() < 1e-4);
         // A damage that is not a number changes nothing.
-        let (t, applied) = Targets::repaired(
-            &input,
-            &input.ltas_db,
-            &input.ltas_mask,
-            &[f32::NAN; LTAS_BANDS],
-            1.0,
-        );
+        let (t, applied) = repaired(&input.ltas_db, &[f32::NAN; LTAS_BANDS], 1.0, 2.0);
         assert_eq!((t.ltas_db, applied), (input.ltas_db, 0.0));
     }
 
