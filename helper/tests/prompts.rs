@@ -340,7 +340,10 @@ fn a_repair_takes_what_its_eq_missed_into_the_convolver_curve() {
     let distance = |r: &serde_json::Value| r["blueprint_distance_db"].as_f64().unwrap();
     let curve = |r: &serde_json::Value| -> Vec<f64> {
         let p = r["ir_params"].as_array().unwrap();
-        p.iter().take(32).map(|v| v.as_f64().unwrap()).collect()
+        p.iter()
+            .take(faurge_dsp::ir::IR_CURVE_POINTS)
+            .map(|v| v.as_f64().unwrap())
+            .collect()
     };
     assert!(curve(&rounds[0]).is_empty(), "round 1 has no IR");
     for r in &rounds[1..] {

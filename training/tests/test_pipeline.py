@@ -154,7 +154,7 @@ def tiny_pairs(tmp_path_factory):
     return faurge_dataset("tone-pairs", tmp_path_factory.mktemp("tone"), 16)
 
 
-def test_tone_repair_is_level_free_masked_and_soft_thresholded():
+def test_tone_repair_is_level_free_masked_and_applied_by_a_ramp():
     m = tone.ToneRepair().eval()
     x = torch.randn(3, 64) * 10 - 30
     mask = torch.ones(3, 64)

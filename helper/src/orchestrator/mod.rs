@@ -30,8 +30,9 @@
 //!    compressor is chosen in every round by measurement: the chain rendered up to
 //!    the compressor once, then each candidate compressor on that
 //!    (`search_compressor`). With a reference, and in a repair that changes the
-//!    tone and asks for no balance, from round 2 the EQ stays and the convolver's correction curve takes
-//!    the measured miss of the blueprint (`curve_residual_db`).
+//!    tone and asks for no balance, from round 2 the EQ stays and the convolver's
+//!    correction curve takes the measured miss of the blueprint
+//!    (`curve_residual_db`).
 //!    The loop stops when every goal is met and `S_C` reaches the threshold (with a
 //!    reference: when a round no longer comes closer to it).
 //! 6. **Reflect** (`Orchestrator::reflect`): `T_(n+1) = T_n + (T_1 − M_n)` (the
@@ -1033,8 +1034,8 @@ impl Orchestrator {
     /// `ltas_db` (the snapshot's, or what its restoration leaves) with the tone
     /// damage the estimator reads in the bands of `mask` (0/1) undone beyond its
     /// deadband, all of it beyond the calibrated full level ([`Targets::repaired`]),
-    /// and the RMS undone, dB. An estimator that
-    /// fails (a non-finite reading) repairs no tone: the rest of the repair goes on.
+    /// and the RMS undone, dB. An estimator that fails (a non-finite reading)
+    /// repairs no tone: the rest of the repair goes on.
     fn repaired_tone(
         &mut self,
         input: &InputFeatures,
