@@ -15,6 +15,7 @@
 //! Written as one Parquet file, `tone_pairs.parquet`, with the columns `split`,
 //! `speaker` (the training cross-fits by it), `clip`, `damage` (a label, empty for
 //! clean rows), `clean_ltas`, `input_ltas`, `ltas_mask` (64 floats each, dB and 0/1),
+//! `voice_f0` (3 floats, the damaged crop's pitch: [`VoiceF0::features`]),
 //! and `tone_pairs.json`, the command that made it (the shipped model's manifest
 //! records it).
 
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use faurge_dsp::analysis::ltas::{self, LTAS_BANDS};
+use faurge_dsp::analysis::pitch::{self, VoiceF0};
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use rand::seq::SliceRandom;
@@ -83,6 +85,10 @@ pub struct Pair {
     pub input_ltas: [f32; LTAS_BANDS],
     /// 1 for the bands within the damaged crop's bandwidth (at most the source's).
     pub ltas_mask: [f32; LTAS_BANDS],
+    /// The damaged crop's pitch as the estimator reads it
+    /// ([`VoiceF0::features`]: octaves re 150 Hz of F0's 10th percentile, median
+    /// and 90th percentile; 0s when no pitch was found).
+    pub voice_f0: [f32; 3],
 }
 
 /// The pairs of every speech clip under `data` (rows in clip order; each clip's
@@ -152,6 +158,7 @@ pub fn pairs(
                         clean_ltas: ltas::ltas_with_bandwidth(&[&clean], sr, bw),
                         input_ltas: ltas::ltas_with_bandwidth(&[&input], sr, bw),
                         ltas_mask: ltas::ltas_bands_below(bw).map(|b| if b { 1.0 } else { 0.0 }),
+                        voice_f0: VoiceF0::features(pitch::voice_f0(&[&input], sr).as_ref()),
                     })
                 })
                 .collect()
@@ -160,11 +167,11 @@ pub fn pairs(
     Ok(per_clip?.into_iter().flatten().collect())
 }
 
-fn column(pairs: &[Pair], get: impl Fn(&Pair) -> &[f32; LTAS_BANDS]) -> ArrayRef {
+fn column<const N: usize>(pairs: &[Pair], get: impl Fn(&Pair) -> &[f32; N]) -> ArrayRef {
     let values: Vec<f32> = pairs.iter().flat_map(|p| get(p).iter().copied()).collect();
     Arc::new(FixedSizeListArray::new(
         Arc::new(Field::new("item", DataType::Float32, false)),
-        LTAS_BANDS as i32,
+        N as i32,
         Arc::new(Float32Array::from(values)),
         None,
     ))
@@ -185,10 +192,13 @@ pub fn write(pairs: &[Pair], out: &Path, command: &str) -> Result<PathBuf, Build
     let strings = |get: fn(&Pair) -> &str| -> ArrayRef {
         Arc::new(StringArray::from(pairs.iter().map(get).collect::<Vec<_>>()))
     };
-    let list = DataType::FixedSizeList(
-        Arc::new(Field::new("item", DataType::Float32, false)),
-        LTAS_BANDS as i32,
-    );
+    let list_of = |n: usize| {
+        DataType::FixedSizeList(
+            Arc::new(Field::new("item", DataType::Float32, false)),
+            n as i32,
+        )
+    };
+    let list = list_of(LTAS_BANDS);
     let schema = Schema::new(vec![
         Field::new("split", DataType::Utf8, false),
         Field::new("speaker", DataType::Utf8, false),
@@ -197,6 +207,7 @@ pub fn write(pairs: &[Pair], out: &Path, command: &str) -> Result<PathBuf, Build
         Field::new("clean_ltas", list.clone(), false),
         Field::new("input_ltas", list.clone(), false),
         Field::new("ltas_mask", list, false),
+        Field::new("voice_f0", list_of(3), false),
     ]);
     let batch = RecordBatch::try_new(
         Arc::new(schema),
@@ -208,6 +219,7 @@ pub fn write(pairs: &[Pair], out: &Path, command: &str) -> Result<PathBuf, Build
             column(pairs, |p| &p.clean_ltas),
             column(pairs, |p| &p.input_ltas),
             column(pairs, |p| &p.ltas_mask),
+            column(pairs, |p| &p.voice_f0),
         ],
     )
     .map_err(|e| err(&e))?;

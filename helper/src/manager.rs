@@ -273,7 +273,7 @@ fn warm_up(model: &mut Model, set: &ModelSet) -> Result<(), ModelError> {
             .genesis(&e, &[-60.0; SPECTRUM_BANDS], &[1.0; SPECTRUM_BANDS])
             .map(drop),
         ModelKind::ToneRepair => model
-            .tone_repair(&[-30.0; LTAS_BANDS], &[1.0; LTAS_BANDS])
+            .tone_repair(&[-30.0; LTAS_BANDS], &[1.0; LTAS_BANDS], &[0.0; 3])
             .map(drop),
     }
 }

@@ -887,9 +887,11 @@ impl Model {
     }
 
     /// The tone-repair estimator: the snapshot's LTAS (dB; masked bands may hold
-    /// anything) and its mask (0/1) → the estimated damage, dB per band: level-free
-    /// (mean 0 over the valid bands), 0 in masked bands. A repair's blueprint is the
-    /// LTAS minus it.
+    /// anything), its mask (0/1) and the voice's pitch
+    /// ([`faurge_dsp::analysis::pitch::VoiceF0::features`]: octaves re 150 Hz of
+    /// F0's 10th percentile, median and 90th percentile; 0s when unknown) → the
+    /// estimated damage, dB per band: level-free (mean 0 over the valid bands), 0 in
+    /// masked bands. A repair's blueprint is the LTAS minus it.
     ///
     /// # Errors
     /// [`ModelError`] if this is not the estimator or the run fails.
@@ -897,11 +899,13 @@ impl Model {
         &mut self,
         ltas_db: &[f32; LTAS_BANDS],
         ltas_mask: &[f32; LTAS_BANDS],
+        voice_f0: &[f32; 3],
     ) -> Result<[f32; LTAS_BANDS], ModelError> {
         self.expect(ModelKind::ToneRepair)?;
         let out = self.run(&[
             Input::F32(vec![1, LTAS_BANDS as i64], ltas_db),
             Input::F32(vec![1, LTAS_BANDS as i64], ltas_mask),
+            Input::F32(vec![1, 3], voice_f0),
         ])?;
         self.single(&out, 0)
     }

@@ -159,13 +159,16 @@ def test_tone_repair_is_level_free_masked_and_applied_by_a_ramp():
     x = torch.randn(3, 64) * 10 - 30
     mask = torch.ones(3, 64)
     mask[1, 40:] = 0
+    f0 = torch.tensor([[-0.6, -0.4, -0.1], [0.3, 0.5, 0.8], [0.0, 0.0, 0.0]])
     with torch.no_grad():
-        d = m(x, mask)
+        d = m(x, mask, f0)
         # A level change of the input changes nothing; masked bands are 0 and ignored.
-        assert torch.allclose(d, m(x + 7.0, mask), atol=1e-4)
+        assert torch.allclose(d, m(x + 7.0, mask, f0), atol=1e-4)
         x2 = x.clone()
         x2[1, 40:] = -100.0
-        assert torch.allclose(d, m(x2, mask), atol=1e-4)
+        assert torch.allclose(d, m(x2, mask, f0), atol=1e-4)
+        # The pitch is read: an octave higher voice gets another estimate.
+        assert not torch.allclose(d, m(x, mask, f0 + 1.0), atol=1e-3)
     assert (d[1, 40:] == 0).all()
     assert torch.allclose((d * mask).sum(-1), torch.zeros(3), atol=1e-4)
     assert torch.allclose(tone.smoothing_matrix().sum(-1), torch.ones(64))
@@ -188,7 +191,11 @@ def test_tone_pairs_train_export_and_ship_keeps_other_models(tiny_dataset, tiny_
     split = tuple(torch.cat(parts) for parts in zip(*pairs.values()))
     names = [s for part in speakers.values() for s in part]
     assert len({tone.fold_of(s) for s in names}) == 2
-    inp, clean, mask, damaged = split
+    inp, clean, mask, damaged, f0 = split
+    # The pitch was read on every row of the two voices (a LibriSpeech and a VCTK
+    # speaker: both between 70 and 300 Hz).
+    assert ((f0 > -1.1) & (f0 < 1.0)).all() and (f0[:, 0] <= f0[:, 1]).all() and (f0[:, 1] <= f0[:, 2]).all()
+    assert (f0[:, 1] != 0).all()
     # Clean rows are the clean crop; damaged rows differ from it.
     assert (~damaged).any() and damaged.any()
     assert torch.equal(inp[~damaged], clean[~damaged])
@@ -199,12 +206,11 @@ def test_tone_pairs_train_export_and_ship_keeps_other_models(tiny_dataset, tiny_
     assert 0 < cal["tone_repair_deadband_db"] <= cal["tone_repair_full_db"]
     out = tmp_path / "run"
     out.mkdir()
-    tone.export(model, (torch.zeros(2, 64), torch.ones(2, 64)), out / tone.FILE, ["ltas_db", "ltas_mask"],
-                ["damage_db"], {"ltas_db": {0: "batch"}, "ltas_mask": {0: "batch"}, "damage_db": {0: "batch"}})
+    tone.export_onnx(model, out / tone.FILE)
     sess = ort.InferenceSession(str(out / tone.FILE), providers=["CPUExecutionProvider"])
-    got = sess.run(None, {"ltas_db": inp[:4].numpy(), "ltas_mask": mask[:4].numpy()})[0]
+    got = sess.run(None, {"ltas_db": inp[:4].numpy(), "ltas_mask": mask[:4].numpy(), "voice_f0": f0[:4].numpy()})[0]
     with torch.no_grad():
-        want = model(inp[:4], mask[:4]).numpy()
+        want = model(inp[:4], mask[:4], f0[:4]).numpy()
     assert np.abs(got - want).max() <= 1e-4
     # Entered into a bundle of the other five, and kept when they are shipped again.
     run = tmp_path / "main"

@@ -38,7 +38,7 @@ def test_manifest_io_matches_the_onnx_graphs(manifest):
         "fabian": (["fused"], ["delta_ltas", "delta_lufs", "delta_dyn", "genesis_logit", "restore_logits"]),
         "ursula": (["metrics"], ["settings"]),
         "genesis": (["c_scene", "spectrum_db", "spectrum_mask"], ["ir_params"]),
-        "tone_repair": (["ltas_db", "ltas_mask"], ["damage_db"]),
+        "tone_repair": (["ltas_db", "ltas_mask", "voice_f0"], ["damage_db"]),
     }
     for name, e in manifest["models"].items():
         g = onnx.load(str(MODELS / e["file"])).graph

@@ -241,7 +241,7 @@ pub const TONE_PAIRS_ARGS: [&str; 7] = [
 ];
 
 /// `cargo xtask tone [--ship]`: the tone-repair estimator. Builds its pairs
-/// ([`TONE_PAIRS_ARGS`], about 2 minutes on two cores), then trains it with
+/// ([`TONE_PAIRS_ARGS`], about 6 minutes on two cores), then trains it with
 /// `python -m faurge_train.tone` (seconds) into `training/runs/tone`; `--ship` also
 /// enters it into `bundle/models` (its ONNX file, manifest entry, calibration and
 /// parity case; the other models' entries are kept).

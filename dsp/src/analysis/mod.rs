@@ -13,6 +13,7 @@
 //! | restoration | [`restoration::restoration_metrics`] | noise floor dBFS, SNR dB, clicks, clipped runs / fraction / level dBFS, sibilance dB (what the restoration stages would find) |
 //! | encoder input | [`mel::log_mel`] | `[n_frames, 64]` log10 mel power |
 //! | Genesis input | [`ltas::spectrum_db`] | 256 log bands 20 Hz–20 kHz, dB re total in-band power |
+//! | voice pitch | [`pitch::voice_f0`] | F0 10th percentile, median, 90th percentile over voiced frames, Hz (YIN) |
 //! | source bandwidth | [`ltas::effective_bandwidth_hz`] | Hz, where a recording's content ends (for masking LTAS bands) |
 //!
 //! Input convention everywhere: planar `channels[c][n]`, full scale ±1, 1 or 2
@@ -29,6 +30,7 @@ pub mod dynamics;
 pub mod loudness;
 pub mod ltas;
 pub mod mel;
+pub mod pitch;
 pub mod purity;
 pub mod restoration;
 

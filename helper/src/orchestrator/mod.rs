@@ -77,6 +77,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use faurge_dsp::analysis::dynamics::t_dyn;
+use faurge_dsp::analysis::pitch::VoiceF0;
 use faurge_dsp::analysis::purity::{estimate_reflection, reflection_gain_at, ReflectionEstimate};
 use faurge_dsp::analysis::restoration::RestorationMetrics;
 use faurge_dsp::chain::{Chain, ChainConfig};
@@ -1048,10 +1049,9 @@ impl Orchestrator {
         let full = self
             .calibration("tone_repair_full_db")
             .unwrap_or(deadband + FALLBACK_TONE_RAMP_DB);
-        match self
-            .models
-            .with(ModelKind::ToneRepair, |m| m.tone_repair(ltas_db, mask))
-        {
+        match self.models.with(ModelKind::ToneRepair, |m| {
+            m.tone_repair(ltas_db, mask, &VoiceF0::features(input.voice_f0.as_ref()))
+        }) {
             Ok(damage) => Targets::repaired(input, ltas_db, mask, &damage, deadband, full),
             Err(e) => {
                 eprintln!(
