@@ -581,21 +581,38 @@ fn goal_value(table: &Descriptors, g: &Goal, m: &Measured, room_db: Option<f32>)
 
 /// Whether each goal is met in `m`, and the summed shortfall of the unmet ones in
 /// units of their margins.
+///
+/// `trim_db` is the render's output trim. A loudness goal missed with the trim at
+/// its limit on the side of the miss (a quiet render with the trim at
+/// [`MAX_TRIM_DB`]) counts as unmet but adds nothing to the shortfall: what is left
+/// is a fader move the user makes whichever round is returned, so rounds that all
+/// need it are told apart by their other goals and their tone. (A repair of a
+/// steeply high-passed voice realises its blueprint with wide cuts; the round
+/// closest to the blueprint is then a few dB quieter than a worse one, and the
+/// loudness alone chose the worse: on the evaluation's 12 band-limited held-out
+/// clips this rule took "fix my mic" from 0.42 to 0.39 of the untouched error.)
 fn judge(
     table: &Descriptors,
     goals: &[Goal],
     m: &Measured,
     room_db: Option<f32>,
+    trim_db: f32,
 ) -> (Vec<bool>, f32) {
     let mut short = 0.0;
     let met = goals
         .iter()
         .map(|g| {
-            let margin = table.quantity(&g.quantity).map_or(1.0, |q| q.margin);
+            let q = table.quantity(&g.quantity);
+            let margin = q.map_or(1.0, |q| q.margin);
             match goal_value(table, g, m, room_db) {
                 Some(v) if g.met_by(v, margin) => true,
                 Some(v) => {
-                    short += ((v - g.value).abs() - margin).max(0.0) / margin;
+                    let trim_spent = q.is_some_and(|q| q.kind == QuantityKind::Loudness)
+                        && ((v < g.value && trim_db >= MAX_TRIM_DB - 1e-3)
+                            || (v > g.value && trim_db <= MIN_TRIM_DB + 1e-3));
+                    if !trim_spent {
+                        short += ((v - g.value).abs() - margin).max(0.0) / margin;
+                    }
                     false
                 }
                 // Not measurable on this render (e.g. above the bandwidth): not held against it.
@@ -1043,6 +1060,13 @@ impl Orchestrator {
         ltas_db: &[f32; LTAS_BANDS],
         mask: &[f32; LTAS_BANDS],
     ) -> (Targets, f32) {
+        let unchanged = || {
+            let t = Targets {
+                ltas_db: *ltas_db,
+                ..Targets::of_input(input)
+            };
+            (t, 0.0)
+        };
         let deadband = self
             .calibration("tone_repair_deadband_db")
             .unwrap_or(FALLBACK_TONE_DEADBAND_DB);
@@ -1057,11 +1081,7 @@ impl Orchestrator {
                 eprintln!(
                     "faurge-helper: the tone-repair estimator failed, the tone is left alone: {e}"
                 );
-                let unchanged = Targets {
-                    ltas_db: *ltas_db,
-                    ..Targets::of_input(input)
-                };
-                (unchanged, 0.0)
+                unchanged()
             }
         }
     }
@@ -1261,7 +1281,13 @@ impl Orchestrator {
             Some((e_ref, _)) => cosine(e_ref, &e_out),
             None => directional_similarity(&enc.e_text, &e_out, &enc.e_input),
         };
-        let (met, shortfall) = judge(&table, &plan.goals, &measured, room_db);
+        let (met, shortfall) = judge(
+            &table,
+            &plan.goals,
+            &measured,
+            room_db,
+            state.output_trim_db,
+        );
         let distance =
             shape_rms_db(&plan.blueprint.ltas_db, &render.ltas_db, &input.ltas_mask) as f32;
         timings.push((Stage::Reflect, t.elapsed().as_secs_f64() * 1e3));
@@ -1366,7 +1392,7 @@ impl Orchestrator {
         let table = self.reader.table();
         let mut untouched = snap.measured.clone();
         untouched.lufs = Some(plan.blueprint.lufs);
-        let (met, short) = judge(table, &plan.goals, &untouched, None);
+        let (met, short) = judge(table, &plan.goals, &untouched, None, 0.0);
         let n = |v: &[bool]| v.iter().filter(|&&m| m).count();
         let tone_ok = !plan.tone
             || shape_rms_db(
@@ -1871,7 +1897,7 @@ mod tests {
             lufs: Some(-20.3),
             ..Measured::default()
         };
-        let (met, short) = judge(t, &goals, &out, None);
+        let (met, short) = judge(t, &goals, &out, None, 0.0);
         assert_eq!(met, vec![true, true]);
         assert_eq!(short, 0.0);
         let out = Measured {
@@ -1879,8 +1905,16 @@ mod tests {
             lufs: Some(-23.0),
             ..Measured::default()
         };
-        let (met, short) = judge(t, &goals, &out, None);
+        let (met, short) = judge(t, &goals, &out, None, 0.0);
         assert_eq!(met, vec![false, false]);
+        assert!((short - (1.5 + 2.0)).abs() < 1e-4, "{short}");
+        // A quiet render with the trim spent: the loudness is still unmet but its
+        // miss is the same fader move in every round, so only the warmth counts.
+        let (met, short) = judge(t, &goals, &out, None, MAX_TRIM_DB);
+        assert_eq!(met, vec![false, false]);
+        assert!((short - 1.5).abs() < 1e-4, "{short}");
+        // The trim at its floor does not excuse a render that is too quiet.
+        let (_, short) = judge(t, &goals, &out, None, MIN_TRIM_DB);
         assert!((short - (1.5 + 2.0)).abs() < 1e-4, "{short}");
     }
 }
