@@ -367,3 +367,79 @@ fn a_repair_takes_what_its_eq_missed_into_the_convolver_curve() {
         "distance to the blueprint: round 1 {first:.2} dB, later rounds at best {best:.2} dB"
     );
 }
+
+#[test]
+fn a_repair_leaves_the_tone_of_a_saturated_voice_alone() {
+    // The high-passed example gets its low end back from "fix my mic"; the same
+    // voice driven into a soft saturation (tanh, no flat runs for the de-clipper)
+    // has a crest factor under LIMITED_CREST_DB, its spectrum carries the
+    // distortion's harmonics, and the repair leaves its tone alone: no EQ band and
+    // no correction curve moves by more than 1 dB.
+    use faurge_helper::orchestrator::{shadow_bake, LIMITED_CREST_DB};
+    let tmp = tempfile::tempdir().unwrap();
+    let audio = faurge_io::read(repo("examples/clean_vctk_p236_023.wav")).unwrap();
+    let high_passed = shadow_bake(&audio.to_mono(), &high_passed_at_300_hz(), None).unwrap();
+    // Limited hard by the chain's own compressor (fastest attack, 20:1 from 30 dB
+    // under the peak), then saturated a little (tanh): peaks held down without the
+    // flat runs the de-clipper looks for.
+    let mut limiter = faurge_protocol::DspState::default();
+    limiter.compressor.enabled = true;
+    limiter.compressor.threshold_db = -40.0;
+    limiter.compressor.ratio = 20.0;
+    limiter.compressor.attack_ms = faurge_dsp::state::MIN_ATTACK_MS;
+    limiter.compressor.release_ms = 80.0;
+    limiter.compressor.knee_db = 0.0;
+    let limited = shadow_bake(&high_passed, &limiter, None).unwrap();
+    let peak = limited.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let saturated: Vec<f32> = limited
+        .iter()
+        .map(|v| 0.9 * (2.0 * v / peak).tanh())
+        .collect();
+    let crest = |x: &[f32]| faurge_dsp::analysis::t_dyn(&[x], 48_000.0)[0];
+    assert!(crest(&high_passed) > LIMITED_CREST_DB + 3.0);
+    assert!(
+        crest(&saturated) < LIMITED_CREST_DB,
+        "{}",
+        crest(&saturated)
+    );
+    let eq_moves = |name: &str, x: Vec<f32>| -> (bool, String) {
+        let input = tmp.path().join(format!("{name}.wav"));
+        let a = faurge_io::Audio::new(48_000, vec![x]).unwrap();
+        faurge_io::write_wav(&input, &a, faurge_io::WavFormat::Float32).unwrap();
+        let out = tmp.path().join(name);
+        let o = faurge()
+            .arg("bake")
+            .arg(&input)
+            .arg("-o")
+            .arg(&out)
+            .args(["--prompt", "fix my mic"])
+            .output()
+            .expect("run faurge");
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "faurge bake failed: {stderr}");
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+        let state = &report["dsp_state"];
+        assert!(
+            !state["restoration"]["declip"]["enabled"].as_bool().unwrap(),
+            "{name}: the de-clipper ran, so the crest factor is not what is tested"
+        );
+        let bands = state["eq"]["bands"].as_array().unwrap();
+        let eq = bands
+            .iter()
+            .any(|b| b["enabled"].as_bool().unwrap() && b["gain_db"].as_f64().unwrap().abs() > 1.0);
+        let best = &report["report"]["best_round"];
+        let rounds = report["report"]["rounds"].as_array().unwrap();
+        let chosen = rounds.iter().find(|r| &r["round"] == best).unwrap();
+        let curve = chosen["ir_params"].as_array().map_or(false, |p| {
+            p.iter()
+                .take(faurge_dsp::ir::IR_CURVE_POINTS)
+                .any(|v| v.as_f64().unwrap().abs() > 1.0)
+        });
+        (eq || curve, format!("{state}\n{chosen}\n{stderr}"))
+    };
+    let (moved, why) = eq_moves("high_passed", high_passed);
+    assert!(moved, "the high-passed voice's tone is repaired: {why}");
+    let (moved, why) = eq_moves("saturated", saturated);
+    assert!(!moved, "the saturated voice's tone is left alone: {why}");
+}
