@@ -280,3 +280,50 @@ fn split_of_clip(clip: &str) -> Split {
     let (corpus, speaker, _) = parse_speaker(clip).unwrap();
     split_of(corpus, &speaker)
 }
+
+#[test]
+fn limited_voice_crest_is_the_corpus_first_percentile() {
+    // The crest factor under which a repair leaves a voice's tone alone
+    // (`LIMITED_VOICE_CREST_DB`) is the 1st percentile of the corpus's clean
+    // speech, cropped as the dataset crops it: measured again here.
+    use faurge_dsp::analysis::dynamics::{t_dyn, LIMITED_VOICE_CREST_DB};
+    use rand::SeedableRng;
+    let Some(data) = shared_data() else {
+        eprintln!("../shared/data not present; skipped");
+        return;
+    };
+    let clips = scan(&data).speech;
+    assert!(clips.len() > 200, "{}", clips.len());
+    let sr = generate::SAMPLE_RATE;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let mut crest = Vec::new();
+    for clip in &clips {
+        let a = faurge_io::read(&clip.path).unwrap();
+        let mono = if a.sample_rate == sr {
+            a.to_mono()
+        } else {
+            faurge_io::resample(&[a.to_mono()], a.sample_rate, sr)
+                .unwrap()
+                .remove(0)
+        };
+        for _ in 0..5 {
+            let c = generate::crop(&mono, 6 * sr as usize, &mut rng);
+            crest.push(t_dyn(&[&c], sr as f32)[0]);
+        }
+    }
+    crest.sort_by(f32::total_cmp);
+    let q = |p: f64| crest[(p * (crest.len() - 1) as f64).round() as usize];
+    let (p1, median) = (q(0.01), q(0.5));
+    eprintln!(
+        "crest factor of {} crops: 1st percentile {p1:.2} dB, median {median:.2} dB",
+        crest.len()
+    );
+    assert!(
+        (p1 - LIMITED_VOICE_CREST_DB).abs() < 0.1,
+        "1st percentile {p1:.2} dB"
+    );
+    assert!(
+        median > LIMITED_VOICE_CREST_DB + 3.0,
+        "median {median:.2} dB"
+    );
+}

@@ -10,6 +10,13 @@
 
 use super::{Input, SILENCE_POWER};
 
+/// Crest factor under which a voice's peaks have been limited or saturated, dB: the
+/// 1st percentile of the crest factor of 6 s crops of the corpus's clean speech
+/// (`../shared/data/speech`, 266 clips, five crops each at 48 kHz, as the dataset
+/// generator crops them: 13.14 dB; the median is 18.8 dB). `faurge-dataset`'s test
+/// `limited_voice_crest_is_the_corpus_first_percentile` measures it again.
+pub const LIMITED_VOICE_CREST_DB: f32 = 13.1;
+
 /// Crest factor and zero-crossing rate of one recording.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

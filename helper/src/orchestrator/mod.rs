@@ -131,10 +131,10 @@ pub const FALLBACK_TONE_RAMP_DB: f32 = 0.6;
 /// on linear colourings only) reads as a microphone's, and undoing them moved a
 /// soft-clipped voice further from its original (two held-out clips: 1.14 → 1.69 and
 /// 1.54 → 1.86 dB). The value is the 1st percentile of the crest factor of 6 s crops
-/// of the corpus's clean speech (1 330 crops, five per clip: 12.9 dB; median 18.4),
+/// of the corpus's clean speech ([`faurge_dsp::analysis::dynamics::LIMITED_VOICE_CREST_DB`]),
 /// so one natural voice in a hundred loses the repair of its tone. Where the
 /// de-clipper or the noise reduction runs, the tone is left alone as well.
-pub const LIMITED_CREST_DB: f32 = 12.9;
+pub const LIMITED_CREST_DB: f32 = faurge_dsp::analysis::dynamics::LIMITED_VOICE_CREST_DB;
 /// Attack of the compressor a dynamics goal engages, ms. The crest factor is the
 /// sample peak over the RMS: a plosive rises in a fraction of a millisecond, and
 /// with a 1 ms attack it passed almost untouched while the body was compressed, so
