@@ -431,7 +431,7 @@ fn a_repair_leaves_the_tone_of_a_saturated_voice_alone() {
         let best = &report["report"]["best_round"];
         let rounds = report["report"]["rounds"].as_array().unwrap();
         let chosen = rounds.iter().find(|r| &r["round"] == best).unwrap();
-        let curve = chosen["ir_params"].as_array().map_or(false, |p| {
+        let curve = chosen["ir_params"].as_array().is_some_and(|p| {
             p.iter()
                 .take(faurge_dsp::ir::IR_CURVE_POINTS)
                 .any(|v| v.as_f64().unwrap().abs() > 1.0)

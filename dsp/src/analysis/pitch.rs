@@ -112,7 +112,7 @@ pub fn voice_f0(channels: &[&[f32]], sample_rate: f32) -> Option<VoiceF0> {
     let mut d = vec![0.0; tau_max + 2];
     let mut f0 = Vec::new();
     let mut start = 0;
-    while start + window + tau_max + 1 <= x.len() {
+    while start + window + tau_max < x.len() {
         let frame = &x[start..start + window];
         let frame_rms = (frame.iter().map(|v| v * v).sum::<f64>() / window as f64).sqrt();
         if frame_rms >= floor {
