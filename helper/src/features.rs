@@ -3,7 +3,7 @@
 //! training (`dataset/src/generate.rs`, `make_row`). Keeping this in one place is
 //! what makes the networks' inputs at bake time match what they were trained on.
 
-use faurge_dsp::analysis::{self, dynamics, loudness, ltas, mel, pitch};
+use faurge_dsp::analysis::{self, dynamics, loudness, ltas, mel};
 
 use crate::models::{LTAS_BANDS, SPECTRUM_BANDS};
 
@@ -47,9 +47,6 @@ pub struct InputFeatures {
     pub spectrum_db: [f32; SPECTRUM_BANDS],
     /// Log-mel `[frames, 64]`, row-major.
     pub log_mel: Vec<f32>,
-    /// The voice's pitch ([`pitch::voice_f0`]; `None` when no voicing was found):
-    /// the tone-repair estimator reads it beside the LTAS.
-    pub voice_f0: Option<pitch::VoiceF0>,
 }
 
 /// The features measured on a shadow-bake render in every round.
@@ -137,7 +134,6 @@ impl InputFeatures {
             pauses_snr_db: m.purity.snr_db,
             spectrum_db: ltas::spectrum_db(&[&audio], sr),
             log_mel: mel::log_mel(&[&audio], sr),
-            voice_f0: pitch::voice_f0(&[&audio], sr),
             audio,
         })
     }
@@ -229,8 +225,11 @@ mod tests {
         assert!(f.ltas_db[LTAS_BANDS - 1] <= -99.0);
         assert_eq!(f.log_mel.len() % 64, 0);
         assert!(f.lufs > -40.0 && f.lufs < -10.0, "{}", f.lufs);
-        // The voice's pitch is read (at the analysis rate, after resampling).
-        let p = f.voice_f0.expect("a voiced clip has a pitch");
+        // The voice's pitch is read (at the analysis rate, after resampling), as a
+        // repair reads it for the tone-repair estimator.
+        use faurge_dsp::analysis::pitch;
+        let p =
+            pitch::voice_f0(&[&f.audio], ANALYSIS_RATE as f32).expect("a voiced clip has a pitch");
         assert!(p.median_hz > 70.0 && p.median_hz < 300.0, "{p:?}");
         assert!(p.voiced_frames >= pitch::MIN_VOICED_FRAMES, "{p:?}");
     }

@@ -77,7 +77,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use faurge_dsp::analysis::dynamics::t_dyn;
-use faurge_dsp::analysis::pitch::VoiceF0;
+use faurge_dsp::analysis::pitch::{voice_f0, VoiceF0};
 use faurge_dsp::analysis::purity::{estimate_reflection, reflection_gain_at, ReflectionEstimate};
 use faurge_dsp::analysis::restoration::RestorationMetrics;
 use faurge_dsp::chain::{Chain, ChainConfig};
@@ -844,9 +844,12 @@ impl Orchestrator {
         });
         let mut tone = true;
         let tone_repair = enc.reference.is_none() && intent.repair;
-        if tone_repair {
+        // The voice's pitch, read once and only for a repair (the estimator's input).
+        let pitch = tone_repair
+            .then(|| VoiceF0::features(voice_f0(&[&input.audio], ANALYSIS_RATE as f32).as_ref()));
+        if let Some(pitch) = &pitch {
             let (repaired, applied_db) =
-                self.repaired_tone(input, &input.ltas_db, &input.ltas_mask);
+                self.repaired_tone(input, pitch, &input.ltas_db, &input.ltas_mask);
             blueprint.ltas_db = repaired.ltas_db;
             tone = applied_db > 0.0;
         } else if enc.reference.is_none() && !asks_balance {
@@ -1001,7 +1004,9 @@ impl Orchestrator {
                     // band-limited voice (a click's or a noise's energy over an 8 kHz
                     // recording), and a top octave emptied by it reads as a band limit.
                     let mask = input.ltas_mask_of_render(&restored);
-                    let (after, applied_db) = self.repaired_tone(input, &eq_input_ltas, &mask);
+                    let pitch = pitch.unwrap_or(VoiceF0::features(None));
+                    let (after, applied_db) =
+                        self.repaired_tone(input, &pitch, &eq_input_ltas, &mask);
                     blueprint.ltas_db = after.ltas_db;
                     tone = applied_db > 0.0;
                 }
@@ -1060,7 +1065,8 @@ impl Orchestrator {
     }
 
     /// `ltas_db` (the snapshot's, or what its restoration leaves) with the tone
-    /// damage the estimator reads in the bands of `mask` (0/1) undone beyond its
+    /// damage the estimator reads in the bands of `mask` (0/1), with the voice's
+    /// `pitch` ([`VoiceF0::features`]), undone beyond its
     /// deadband, all of it beyond the calibrated full level ([`Targets::repaired`]),
     /// and the RMS undone, dB. An estimator that fails (a non-finite reading), and a
     /// snapshot whose peaks were limited or saturated (crest factor under
@@ -1068,6 +1074,7 @@ impl Orchestrator {
     fn repaired_tone(
         &mut self,
         input: &InputFeatures,
+        pitch: &[f32; 3],
         ltas_db: &[f32; LTAS_BANDS],
         mask: &[f32; LTAS_BANDS],
     ) -> (Targets, f32) {
@@ -1089,7 +1096,7 @@ impl Orchestrator {
             .calibration("tone_repair_full_db")
             .unwrap_or(deadband + FALLBACK_TONE_RAMP_DB);
         match self.models.with(ModelKind::ToneRepair, |m| {
-            m.tone_repair(ltas_db, mask, &VoiceF0::features(input.voice_f0.as_ref()))
+            m.tone_repair(ltas_db, mask, pitch)
         }) {
             Ok(damage) => Targets::repaired(input, ltas_db, mask, &damage, deadband, full),
             Err(e) => {
