@@ -266,11 +266,11 @@ fn fix_my_mic_undoes_a_thin_and_a_high_passed_microphone() {
         if clicky {
             damaged = clicks(damaged);
         }
-        let input = tmp
-            .path()
-            .join(format!("{}_in.wav", name.replace(' ', "_")));
-        let a = faurge_io::Audio::new(48_000, vec![damaged]).unwrap();
-        faurge_io::write_wav(&input, &a, faurge_io::WavFormat::Float32).unwrap();
+        let input = write_mono(
+            tmp.path(),
+            &format!("{}_in", name.replace(' ', "_")),
+            damaged,
+        );
         let (out, stderr) = fix(&input, "fix my mic", tmp.path(), &name.replace(' ', "_"));
         assert!(
             !clicky || stderr.contains("De-clicker: "),
@@ -301,6 +301,58 @@ fn high_passed_at_300_hz() -> faurge_protocol::DspState {
     state
 }
 
+/// Mono 48 kHz `audio` written to `dir/NAME.wav` (32-bit float); its path.
+fn write_mono(dir: &Path, name: &str, audio: Vec<f32>) -> PathBuf {
+    let path = dir.join(format!("{name}.wav"));
+    let a = faurge_io::Audio::new(48_000, vec![audio]).unwrap();
+    faurge_io::write_wav(&path, &a, faurge_io::WavFormat::Float32).unwrap();
+    path
+}
+
+/// The shipped clean example through [`high_passed_at_300_hz`]: a voice recorded
+/// by a microphone with no low end (mono, 48 kHz).
+fn high_passed_example() -> Vec<f32> {
+    let audio = faurge_io::read(repo("examples/clean_vctk_p236_023.wav")).unwrap();
+    faurge_helper::orchestrator::shadow_bake(&audio.to_mono(), &high_passed_at_300_hz(), None)
+        .unwrap()
+}
+
+/// `faurge bake` of mono 48 kHz `audio` (written to `dir/NAME.wav`, baked into
+/// `dir/NAME/`) with `args`: the parsed `report.json` and the command's stderr.
+fn bake_report(
+    audio: Vec<f32>,
+    dir: &Path,
+    name: &str,
+    args: &[&str],
+) -> (serde_json::Value, String) {
+    let input = write_mono(dir, name, audio);
+    let out = dir.join(name);
+    let o = faurge()
+        .arg("bake")
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .args(args)
+        .output()
+        .expect("run faurge");
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "faurge bake {name} failed: {stderr}");
+    let report = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    (report, stderr)
+}
+
+/// The convolver's correction curve in a round of a bake report (the first
+/// [`faurge_dsp::ir::IR_CURVE_POINTS`] values of its `ir_params`; empty without an IR).
+fn correction_curve(round: &serde_json::Value) -> Vec<f64> {
+    round["ir_params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(faurge_dsp::ir::IR_CURVE_POINTS)
+        .map(|v| v.as_f64().unwrap())
+        .collect()
+}
+
 #[test]
 fn a_repair_takes_what_its_eq_missed_into_the_convolver_curve() {
     // "fix my mic" on the high-passed example, through `faurge bake` for the
@@ -308,50 +360,30 @@ fn a_repair_takes_what_its_eq_missed_into_the_convolver_curve() {
     // correction curve takes what the last render missed of the blueprint, and the
     // render comes closer to it. (A threshold no result reaches keeps the loop
     // going after round 1.)
-    use faurge_helper::orchestrator::shadow_bake;
     let tmp = tempfile::tempdir().unwrap();
-    let audio = faurge_io::read(repo("examples/clean_vctk_p236_023.wav")).unwrap();
-    let damaged = shadow_bake(&audio.to_mono(), &high_passed_at_300_hz(), None).unwrap();
-    let input = tmp.path().join("high_passed.wav");
-    let a = faurge_io::Audio::new(48_000, vec![damaged]).unwrap();
-    faurge_io::write_wav(&input, &a, faurge_io::WavFormat::Float32).unwrap();
-    let out = tmp.path().join("bake");
-    let o = faurge()
-        .arg("bake")
-        .arg(&input)
-        .arg("-o")
-        .arg(&out)
-        .args([
+    let (report, stderr) = bake_report(
+        high_passed_example(),
+        tmp.path(),
+        "high_passed",
+        &[
             "--prompt",
             "fix my mic",
             "--threshold",
             "1",
             "--max-rounds",
             "3",
-        ])
-        .output()
-        .expect("run faurge");
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "faurge bake failed: {stderr}");
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+        ],
+    );
     let rounds = report["report"]["rounds"].as_array().unwrap();
     assert!(rounds.len() >= 2, "{stderr}");
     let distance = |r: &serde_json::Value| r["blueprint_distance_db"].as_f64().unwrap();
-    let curve = |r: &serde_json::Value| -> Vec<f64> {
-        let p = r["ir_params"].as_array().unwrap();
-        p.iter()
-            .take(faurge_dsp::ir::IR_CURVE_POINTS)
-            .map(|v| v.as_f64().unwrap())
-            .collect()
-    };
-    assert!(curve(&rounds[0]).is_empty(), "round 1 has no IR");
+    assert!(correction_curve(&rounds[0]).is_empty(), "round 1 has no IR");
     for r in &rounds[1..] {
         assert!(
-            curve(r).iter().any(|v| v.abs() > 0.5),
+            correction_curve(r).iter().any(|v| v.abs() > 0.5),
             "round {}: no correction curve {:?}",
             r["round"],
-            curve(r)
+            correction_curve(r)
         );
         assert!(r["dsp_state"]["convolver"]["enabled"].as_bool().unwrap());
     }
@@ -371,17 +403,16 @@ fn a_repair_takes_what_its_eq_missed_into_the_convolver_curve() {
 #[test]
 fn a_repair_leaves_the_tone_of_a_saturated_voice_alone() {
     // The high-passed example gets its low end back from "fix my mic"; the same
-    // voice driven into a soft saturation (tanh, no flat runs for the de-clipper)
-    // has a crest factor under LIMITED_CREST_DB, its spectrum carries the
-    // distortion's harmonics, and the repair leaves its tone alone: no EQ band and
-    // no correction curve moves by more than 1 dB.
+    // voice limited and saturated (no flat runs for the de-clipper) has a crest
+    // factor under LIMITED_CREST_DB, its spectrum carries the distortion's
+    // harmonics, and the repair leaves its tone alone: no EQ band and no
+    // correction curve moves by more than 1 dB.
     use faurge_helper::orchestrator::{shadow_bake, LIMITED_CREST_DB};
     let tmp = tempfile::tempdir().unwrap();
-    let audio = faurge_io::read(repo("examples/clean_vctk_p236_023.wav")).unwrap();
-    let high_passed = shadow_bake(&audio.to_mono(), &high_passed_at_300_hz(), None).unwrap();
-    // Limited hard by the chain's own compressor (fastest attack, 20:1 from 30 dB
-    // under the peak), then saturated a little (tanh): peaks held down without the
-    // flat runs the de-clipper looks for.
+    let high_passed = high_passed_example();
+    // Limited hard by the chain's own compressor (fastest attack, 20:1 above
+    // -40 dBFS), then saturated a little (tanh): peaks held down without the flat
+    // runs the de-clipper looks for.
     let mut limiter = faurge_protocol::DspState::default();
     limiter.compressor.enabled = true;
     limiter.compressor.threshold_db = -40.0;
@@ -403,22 +434,7 @@ fn a_repair_leaves_the_tone_of_a_saturated_voice_alone() {
         crest(&saturated)
     );
     let eq_moves = |name: &str, x: Vec<f32>| -> (bool, String) {
-        let input = tmp.path().join(format!("{name}.wav"));
-        let a = faurge_io::Audio::new(48_000, vec![x]).unwrap();
-        faurge_io::write_wav(&input, &a, faurge_io::WavFormat::Float32).unwrap();
-        let out = tmp.path().join(name);
-        let o = faurge()
-            .arg("bake")
-            .arg(&input)
-            .arg("-o")
-            .arg(&out)
-            .args(["--prompt", "fix my mic"])
-            .output()
-            .expect("run faurge");
-        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert!(o.status.success(), "faurge bake failed: {stderr}");
-        let report: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+        let (report, stderr) = bake_report(x, tmp.path(), name, &["--prompt", "fix my mic"]);
         let state = &report["dsp_state"];
         assert!(
             !state["restoration"]["declip"]["enabled"].as_bool().unwrap(),
@@ -431,11 +447,7 @@ fn a_repair_leaves_the_tone_of_a_saturated_voice_alone() {
         let best = &report["report"]["best_round"];
         let rounds = report["report"]["rounds"].as_array().unwrap();
         let chosen = rounds.iter().find(|r| &r["round"] == best).unwrap();
-        let curve = chosen["ir_params"].as_array().is_some_and(|p| {
-            p.iter()
-                .take(faurge_dsp::ir::IR_CURVE_POINTS)
-                .any(|v| v.as_f64().unwrap().abs() > 1.0)
-        });
+        let curve = correction_curve(chosen).iter().any(|v| v.abs() > 1.0);
         (eq || curve, format!("{state}\n{chosen}\n{stderr}"))
     };
     let (moved, why) = eq_moves("high_passed", high_passed);
